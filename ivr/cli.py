@@ -1,0 +1,197 @@
+"""The ``ivr`` command: serve, check, demo reset, sessions purge, replay and call.
+
+Owns the command-line surface and its error messages (each says what to do next). Builds the
+app through ``create_app`` like any other user; holds no logic of its own beyond wiring.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ivr.errors import ConfigError
+from ivr.errors import FlowValidationError
+
+
+def _fail(message: str, hint: str) -> None:
+    click.echo(click.style("error: ", fg="red", bold=True) + message, err=True)
+    click.echo(f"  → {hint}", err=True)
+    raise SystemExit(2)
+
+
+def _app(test_config: dict[str, Any] | None = None) -> Any:
+    from ivr.app import create_app
+
+    try:
+        return create_app(test_config)
+    except FlowValidationError as exc:
+        click.echo(click.style(f"{len(exc.problems)} problem(s) in flows:", fg="red", bold=True), err=True)
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        _fail("the flows did not load, so nothing was started", "fix the files above, then run `ivr check`")
+    except ConfigError as exc:
+        _fail(str(exc), "fix the setting (see the README's Settings table) and try again")
+    except Exception as exc:  # a database that cannot be reached, for instance
+        _fail(f"{type(exc).__name__}: {exc}", "check IVR_DATABASE_URL and that the database is running")
+    raise AssertionError("unreachable")
+
+
+@click.group()
+@click.version_option(package_name="ivr")
+def main() -> None:
+    """Build, test and run the digital-wallet hotline's phone menu."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
+@click.option("--threads", default=8, show_default=True, type=int, help="Worker threads.")
+def serve(host: str, port: int, threads: int) -> None:
+    """Run the IVR on a production WSGI server (waitress). No configuration needed."""
+    import waitress
+
+    app = _app()
+    url = f"http://{host}:{port}"
+    click.echo(f"ivr: serving flow {app.extensions['ivr'].flow_name!r} on {url}")
+    click.echo(f"     point your Twilio number's voice webhook at {url}/voice (via a public tunnel)")
+    click.echo("     or call it from another terminal: ivr call --url " + url)
+    try:
+        waitress.serve(app, host=host, port=port, threads=threads, ident="ivr")
+    except OSError as exc:
+        _fail(f"cannot listen on {host}:{port}: {exc.strerror}", "pick another port with --port")
+
+
+@main.command()
+@click.option("--flows", "flows_dir", type=click.Path(path_type=Path), help="Folder of flows (default: IVR_FLOWS_DIR or flows/).")
+def check(flows_dir: Path | None) -> None:
+    """Validate every flow without starting a server. Exits non-zero on any problem."""
+    from ivr.actions import hotline
+    from ivr.catalog import check_flows
+    from ivr.config import load_config
+
+    folder = flows_dir or Path(load_config(os.environ)["IVR_FLOWS_DIR"])
+    compiled, problems = check_flows(folder, hotline)
+    for problem in problems:
+        click.echo(click.style("✗ ", fg="red") + str(problem))
+    for name, flow in sorted(compiled.items()):
+        states, transitions = flow.shape()
+        click.echo(click.style("✓ ", fg="green") + f"{flow.flow.file}: flow {name!r}, {len(states)} states, {len(transitions)} transitions")
+    if problems:
+        click.echo(f"{len(problems)} problem(s) found.", err=True)
+        raise SystemExit(1)
+
+
+@main.group()
+def demo() -> None:
+    """Demo data."""
+
+
+@demo.command("reset")
+def demo_reset() -> None:
+    """Put the demo accounts back as they were (every demo PIN is 123456)."""
+    from ivr.wallet import reset_demo
+
+    app = _app({"IVR_DEMO_DATA": False})
+    runtime = app.extensions["ivr"]
+    reset_demo(runtime.database, runtime.services.clock)
+    click.echo(f"demo data reset in {runtime.database.url.render_as_string(hide_password=True)}")
+
+
+@main.group()
+def sessions() -> None:
+    """Per-call state."""
+
+
+@sessions.command("purge")
+def sessions_purge() -> None:
+    """Delete the state of ended and abandoned calls."""
+    app = _app()
+    count = app.extensions["ivr"].store.purge()
+    click.echo(f"purged {count} expired session(s)")
+
+
+def _simulator_factory(url: str | None, token: str | None) -> tuple[Callable[[], Any], Any]:
+    """A fresh simulator per call: in-process by default, or against a running server."""
+    from ivr.simulator import HttpTransport
+    from ivr.simulator import Simulator
+    from ivr.simulator import WsgiTransport
+
+    if url:
+        base = url.rstrip("/")
+        return (lambda: Simulator(HttpTransport(), base_url=base, auth_token=token)), None
+    app = _app()
+    runtime = app.extensions["ivr"]
+    token = app.config.get("TWILIO_AUTH_TOKEN")
+    base = app.config.get("IVR_PUBLIC_URL") or "http://localhost"
+    return (lambda: Simulator(WsgiTransport(app), base_url=base, auth_token=token)), runtime
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--url", help="Replay against a running server instead of in-process.")
+@click.option("--coverage", is_flag=True, help="Report which states and transitions the scripts reached.")
+@click.option("--color/--no-color", default=None, help="Colour output (default: when a terminal).")
+def replay(paths: tuple[Path, ...], url: str | None, coverage: bool, color: bool | None) -> None:
+    """Replay call scripts (files or folders; default tests/calls) and report."""
+    from ivr.replay import replay as run_replay
+    from ivr.scriptchecks import wallet_checks
+
+    targets = list(paths) or [Path("tests/calls")]
+    missing = [p for p in targets if not p.exists()]
+    if missing:
+        _fail(f"no such file or folder: {missing[0]}", "give call scripts (*.yaml) or folders of them")
+    factory, runtime = _simulator_factory(url, os.environ.get("TWILIO_AUTH_TOKEN"))
+    shapes = None
+    checks = {}
+    if runtime is not None:
+        checks = wallet_checks(runtime.services.wallet, runtime.services.recorder)
+        if coverage:
+            from ivr.replay import FlowShape
+
+            shapes = {n: FlowShape(*f.shape()) for n, f in runtime.flows.items()}
+    elif coverage:
+        click.echo("note: --coverage works in-process only; ignoring it with --url", err=True)
+    use_color = sys.stdout.isatty() if color is None else color
+    code = run_replay(targets, factory, checks=checks, coverage_shapes=shapes, out=sys.stdout, color=use_color)
+    raise SystemExit(code)
+
+
+@main.command()
+@click.option("--from", "from_", default="+8613800000001", show_default=True, help="Caller ID to call from.")
+@click.option("--lang", type=click.Choice(["zh", "en"]), help="Press the language key for you.")
+@click.option("--url", help="Call a running server instead of the in-process app.")
+def call(from_: str, lang: str | None, url: str | None) -> None:
+    """Place an interactive call from the terminal: type keys, `say …`, or Enter for silence."""
+    from ivr.phone import run_phone
+
+    factory, runtime = _simulator_factory(url, os.environ.get("TWILIO_AUTH_TOKEN"))
+    simulator = factory()
+    live = simulator.dial(from_)
+    if lang is not None and not live.ended:
+        live.press("1" if lang == "zh" else "2")
+
+    def describe(state: str | None) -> str:
+        if runtime is None or state is None:
+            return ""
+        flow = runtime.flows[runtime.flow_name].flow
+        spec = flow.states.get(state)
+        if spec is None or not spec.options:
+            return ""
+        lg = live_lang()
+        return "  ".join(f"[{o.key}] {o.label.get(lg, '')}" for o in spec.options)
+
+    def live_lang() -> str:
+        if runtime is None:
+            return "zh-CN"
+        session = runtime.store.load(live.call_sid)
+        return session.lang if session else "zh-CN"
+
+    def read(prompt: str) -> str:
+        return click.prompt(prompt, default="", show_default=False, prompt_suffix="")
+
+    run_phone(live, read_line=read, write=click.echo, describe_state=describe)

@@ -1,0 +1,462 @@
+"""The engine: a flow compiled once into a python-statemachine class, and one step of a call.
+
+Owns the meaning of caller input in each kind of state (which event a key, silence or a
+recording is), the compiled machine's transitions (options, routes, the agent/repeat/back keys,
+counted retries), running straight through ``say``/``route`` states, and the words spoken.
+Returns ``reply.Reply`` values; never imports Flask or twilio, never builds URLs.
+
+Events of the compiled machine::
+
+    answer            the incoming call (from the synthetic state ``_incoming``)
+    key_1 … key_star  a menu option
+    agent/repeat/back the phone-menu conventions (flow ``keys``)
+    entered           a complete entry;  recorded  a recording
+    no_input/no_match silence / an invalid key: reprompt, or the agent after ``retry.attempts``
+    next              leave a ``say`` or ``route`` state
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from statemachine.exceptions import InvalidDefinition
+from statemachine.io import create_machine_class_from_definition
+
+from ivr import speech
+from ivr.context import CallContext
+from ivr.context import Services
+from ivr.errors import FlowValidationError
+from ivr.errors import Problem
+from ivr.flowspec import Call
+from ivr.flowspec import Flow
+from ivr.flowspec import Option
+from ivr.flowspec import Route
+from ivr.flowspec import State
+from ivr.flowspec import Text
+from ivr.inputs import CallerInput
+from ivr.masking import mask_digits
+from ivr.registry import Registry
+from ivr.reply import Hangup
+from ivr.reply import Listen
+from ivr.reply import RecordMessage
+from ivr.reply import Reply
+from ivr.reply import Restart
+from ivr.reply import Speech
+from ivr.reply import Transfer
+from ivr.reply import Verb
+from ivr.sessions import CallSession
+
+log = logging.getLogger(__name__)
+
+INCOMING = "_incoming"
+MAX_HOPS = 50  # say/route states run through in one step; more means a loop in the flow
+
+Callback = Callable[..., Any]
+
+
+def key_event(key: str) -> str:
+    return {"*": "key_star", "#": "key_pound"}.get(key, f"key_{key}")
+
+
+@dataclass(frozen=True)
+class CompiledFlow:
+    flow: Flow
+    machine: type[Any]
+    registry: Registry
+
+    def shape(self) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
+        """The flow's states and (source, target) transitions, for coverage reports."""
+        states = frozenset(s for s in self.flow.states)
+        transitions = frozenset(
+            (t.source.id, t.target.id)
+            for state in self.machine.states
+            if state.id != INCOMING
+            for t in state.transitions
+            if t.target is not None
+        )
+        return states, transitions
+
+
+# -- compiling ----------------------------------------------------------------------------------
+
+
+def compile_flow(flow: Flow, registry: Registry) -> CompiledFlow:
+    """Build the flow's state-machine class once. The library's own structural checks
+    (unreachable states, trap states) become problems naming the file."""
+    builder = _Builder(flow, registry)
+    definition = {sid: builder.state(state) for sid, state in flow.states.items()}
+    definition[INCOMING] = {
+        "initial": True,
+        "on": {"answer": [{"target": flow.start}]},
+    }
+    try:
+        machine = create_machine_class_from_definition(
+            f"{flow.name.title().replace('_', '')}Flow",
+            states=copy.copy(definition),
+            allow_event_without_transition=True,
+            catch_errors_as_events=False,
+        )
+    except InvalidDefinition as exc:
+        raise FlowValidationError([Problem(flow.file, "states", str(exc))]) from exc
+    return CompiledFlow(flow, machine, registry)
+
+
+class _Builder:
+    """Translates one flow's states into python-statemachine's definition dict."""
+
+    def __init__(self, flow: Flow, registry: Registry) -> None:
+        self.flow = flow
+        self.registry = registry
+
+    def actions(self, calls: Iterable[Call]) -> list[Callback]:
+        out: list[Callback] = []
+        for c in calls:
+            entry, arg = self.registry[c.name], c.arg
+
+            def run(call: CallContext, _entry: Any = entry, _arg: object = arg) -> None:
+                _entry(call, _arg)
+
+            out.append(run)
+        return out
+
+    def guard(self, c: Call) -> Callback:
+        entry, arg = self.registry[c.name], c.arg
+
+        def check(call: CallContext) -> bool:
+            return bool(entry(call, arg))
+
+        return check
+
+    def route(self, route: Route) -> dict[str, Any]:
+        on = self.actions(route.do)
+        if route.reason is not None:
+            on.append(_set_reason(route.reason))
+        t: dict[str, Any] = {"target": route.goto, "on": on}
+        if route.when is not None:
+            t["cond"] = self.guard(route.when)
+        return t
+
+    def option(self, option: Option) -> dict[str, Any]:
+        on: list[Callback] = []
+        if option.issue is not None:
+            on.append(_set_issue(option.issue))
+        on.extend(self.actions(option.do))
+        return {"target": option.goto, "on": on}
+
+    def state(self, state: State) -> dict[str, Any]:
+        on: dict[str, list[dict[str, Any]]] = {}
+        agent = self.flow.agent_state
+        if state.type == "menu":
+            for option in state.options:
+                on[key_event(option.key)] = [self.option(option)]
+        if state.type in {"entry", "say", "route", "record"}:
+            event = {"entry": "entered", "record": "recorded"}.get(state.type, "next")
+            on[event] = [self.route(r) for r in state.next]
+        if state.waits_for_input:
+            on["agent"] = [{"target": agent, "on": [_set_reason("caller asked for an agent")]}]
+            on["repeat"] = [{"target": state.id, "internal": True}]
+            if state.back is not None:
+                on["back"] = [{"target": state.back}]
+            retry = self.flow.retry_for(state)
+            for event, what in (("no_input", "no input"), ("no_match", "invalid input")):
+                if event == "no_input" and state.on_no_input is not None:
+                    on[event] = [self.route(state.on_no_input)]
+                    continue
+                on[event] = [
+                    {
+                        "target": state.id,
+                        "internal": True,
+                        "cond": _retries_left(state.id, retry.attempts),
+                        "on": [_bump(state.id)],
+                    },
+                    {
+                        "target": agent,
+                        "on": [_bump(state.id), _set_reason(f"{what} x{retry.attempts} at {state.id}")],
+                    },
+                ]
+        definition: dict[str, Any] = {"final": state.is_final, "enter": self.actions(state.do)}
+        if on:
+            definition["on"] = on
+        return definition
+
+
+def _set_reason(reason: str) -> Callback:
+    def set_reason(call: CallContext) -> None:
+        call.reason = reason
+
+    return set_reason
+
+
+def _set_issue(issue: str) -> Callback:
+    def set_issue(call: CallContext) -> None:
+        call.issue = issue
+        call.tried(issue)
+
+    return set_issue
+
+
+def _retries_left(state_id: str, attempts: int) -> Callback:
+    def retries_left(call: CallContext) -> bool:
+        return call.count(f"retry:{state_id}") + 1 < attempts
+
+    return retries_left
+
+
+def _bump(state_id: str) -> Callback:
+    def bump(call: CallContext) -> None:
+        call.bump(f"retry:{state_id}")
+
+    return bump
+
+
+class _Model:
+    """The object python-statemachine reads and writes the current state on."""
+
+    def __init__(self, state: str) -> None:
+        self.state = state
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+class Engine:
+    """Steps calls through compiled flows. ``services`` are the wallet, clock and recorder."""
+
+    def __init__(self, flows: Mapping[str, CompiledFlow], services: Services) -> None:
+        self.flows = dict(flows)
+        self.services = services
+
+    def start(self, call_sid: str, caller: str, flow_name: str) -> tuple[CallSession, Reply]:
+        """A new call: a fresh session whose machine takes the ``answer`` event."""
+        compiled = self.flows[flow_name]
+        now = self.services.clock.now()
+        session = CallSession(
+            call_sid=call_sid,
+            flow=flow_name,
+            state=INCOMING,
+            lang=compiled.flow.default_language,
+            data={"caller": caller},
+            created_at=now,
+            updated_at=now,
+        )
+        self.services.recorder.start(call_sid, flow=flow_name, caller=caller, lang=session.lang)
+        return session, self._advance(compiled, session, "answer", CallerInput(), [])
+
+    def step(self, session: CallSession, answer: CallerInput) -> Reply:
+        """Apply the caller's answer to the current state and say what comes next."""
+        compiled = self.flows.get(session.flow)
+        if compiled is None or session.state not in compiled.flow.states:
+            # The flow was edited mid-call: start over rather than guess.
+            log.warning("call %s: state %r no longer exists; starting over", session.call_sid, session.state)
+            return Reply((), Restart(), session.flow, session.state, session.seq)
+        state = compiled.flow.states[session.state]
+        event, value = classify(compiled.flow, state, answer)
+        return self._advance(compiled, session, event, answer, [], value=value)
+
+    def repeat(self, session: CallSession) -> Reply:
+        """Say the current state again without applying anything (a stale or replayed step)."""
+        compiled = self.flows[session.flow]
+        state = compiled.flow.states.get(session.state)
+        if state is None or not state.waits_for_input:
+            return Reply((), Restart(), session.flow, session.state, session.seq)
+        call = CallContext(session, self.services, session.seq)
+        return Reply((), self._verb(compiled.flow, state, call, short=False), session.flow, state.id, session.seq)
+
+    def _advance(
+        self,
+        compiled: CompiledFlow,
+        session: CallSession,
+        event: str,
+        answer: CallerInput,
+        said: list[Speech],
+        *,
+        value: str | None = None,
+    ) -> Reply:
+        flow = compiled.flow
+        call = CallContext(session, self.services, session.seq)
+        model = _Model(session.state)
+        machine = compiled.machine(model=model)
+        before = session.state
+        self._note_input(flow, call, before, event, answer, value)
+        if event == "entered" and value is not None:
+            state = flow.states[before]
+            call.keep_entry(state.save_as or "value", value, secret=state.secret)
+        if event == "recorded":
+            session.data["recording_url"] = answer.recording_url
+        machine.send(event, call=call)
+        session.state = str(model.state)
+
+        short = False
+        if session.state == before and event in {"no_input", "no_match"}:
+            retry = flow.retry_for(flow.states[before])
+            said.extend(self._text(flow, call, getattr(retry, event)))
+            short = call.count(f"retry:{before}") == 1  # tapered: the first reprompt is short
+        elif session.state != before:
+            if event in {"no_input", "no_match"} and session.state == flow.agent_state:
+                retry = flow.retry_for(flow.states[before])
+                said.extend(self._text(flow, call, getattr(retry, event)))
+                said.extend(self._text(flow, call, retry.exhausted))
+            call.reset(f"retry:{before}")
+            self._entered(flow, call, session.state, said)
+
+        hops = 0
+        while flow.states[session.state].type in {"say", "route"}:
+            hops += 1
+            if hops > MAX_HOPS:
+                raise RuntimeError(f"flow {flow.name}: more than {MAX_HOPS} say/route states in one step")
+            previous = session.state
+            machine.send("next", call=call)
+            session.state = str(model.state)
+            if session.state == previous:
+                raise RuntimeError(f"flow {flow.name}: no route out of {previous!r} was taken")
+            self._entered(flow, call, session.state, said)
+
+        state = flow.states[session.state]
+        if state.id != before and event not in {"no_input", "no_match"}:
+            short = False
+        verb = self._verb(flow, state, call, short=short)
+        session.seq += 1
+        session.updated_at = self.services.clock.now()
+        return Reply(tuple(_merge(said)), verb, flow.name, state.id, session.seq)
+
+    def _entered(self, flow: Flow, call: CallContext, state_id: str, said: list[Speech]) -> None:
+        state = flow.states[state_id]
+        self.services.recorder.event(call.call_sid, seq=call.step, state=state_id, kind="enter")
+        if state.type in {"say", "transfer", "hangup"} and state.prompt is not None:
+            said.extend(self._text(flow, call, state.prompt))
+        if state.type == "say" and call.issue is not None:
+            call.tried(state_id)
+
+    def _note_input(
+        self, flow: Flow, call: CallContext, state_id: str, event: str, answer: CallerInput, value: str | None
+    ) -> None:
+        if event == "answer":
+            return
+        state = flow.states[state_id]
+        shown = answer.digits or ""
+        if state.secret and shown:
+            shown = mask_digits(shown)
+        elif answer.garbage:
+            shown = "<invalid>"
+        elif answer.recording_url:
+            shown = f"recording {answer.recording_duration}s"
+        self.services.recorder.event(
+            call.call_sid, seq=call.step, state=state_id, kind="input", detail=f"{event} {shown}".strip()
+        )
+
+    # -- words and verbs -----------------------------------------------------------------------
+
+    def _text(self, flow: Flow, call: CallContext, text: Text, lang: str | None = None) -> list[Speech]:
+        lang = lang or call.lang
+        words = speech.fill(
+            text[lang],
+            call.values(),
+            lang,
+            now=call.now,
+            labels=lambda group, key, lg: flow.labels[group][key][lg],
+        )
+        return [Speech(words, lang)]
+
+    def _menu(self, flow: Flow, state: State, call: CallContext, *, short: bool) -> list[Speech]:
+        lang = call.lang
+        out: list[Speech] = []
+        if state.prompt is not None and not short:
+            langs = flow.languages if state.bilingual else (lang,)
+            for lg in langs:
+                out.extend(self._text(flow, call, state.prompt, lg))
+        phrases = flow.phrases
+        for option in state.options:
+            lg = option.lang or lang
+            out.append(Speech(phrases.option[lg].format(label=option.label[lg], key=speech.say_key(option.key, lg)), lg))
+        keys = flow.keys
+        out.append(Speech(phrases.agent[lang].format(key=speech.say_key(keys.agent, lang)), lang))
+        if state.back is not None:
+            out.append(Speech(phrases.back[lang].format(key=speech.say_key(keys.back, lang)), lang))
+        out.append(Speech(phrases.repeat[lang].format(key=speech.say_key(keys.repeat, lang)), lang))
+        return out
+
+    def _verb(self, flow: Flow, state: State, call: CallContext, *, short: bool) -> Verb:
+        if state.type == "menu":
+            prompt = tuple(_merge(self._menu(flow, state, call, short=short)))
+            return Listen(prompt, state.gather.timeout, state.gather.finish_on_key, 1)
+        if state.type == "entry":
+            g = state.gather
+            fixed = g.max_digits if g.min_digits == g.max_digits else None
+            prompt = tuple(self._text(flow, call, state.prompt)) if state.prompt else ()
+            return Listen(prompt, g.timeout, g.finish_on_key, fixed)
+        if state.type == "record":
+            spec = state.record
+            assert spec is not None
+            prompt = tuple(self._text(flow, call, state.prompt)) if state.prompt else ()
+            return RecordMessage(prompt, spec.max_length, spec.finish_on_key, spec.timeout)
+        if state.type == "transfer":
+            return self._transfer(flow, state, call)
+        self.services.recorder.finish(call.call_sid, outcome="self_served", reason=call.reason)
+        return Hangup()
+
+    def _transfer(self, flow: Flow, state: State, call: CallContext) -> Transfer:
+        issue = flow.issues.get(call.issue or "")
+        queue_id = state.queue or (issue.queue if issue else "general")
+        queue = flow.queues[queue_id]
+        reason = state.reason or call.reason or "caller needs an agent"
+        account = None
+        if call.account_id is not None:
+            account = self.services.wallet.account(call.account_id)
+        self.services.recorder.handoff(
+            call.call_sid,
+            queue=queue_id,
+            priority=state.priority,
+            account_id=call.account_id,
+            caller_name=account.name_zh if account else None,
+            verified=call.verified,
+            issue=issue.label.get("en-US") if issue else None,
+            steps_tried=list(call.steps),
+            reason=reason,
+        )
+        self.services.recorder.finish(call.call_sid, outcome="agent", reason=reason, queue=queue_id)
+        return Transfer(queue_id, state.priority, tuple(self._text(flow, call, queue.hold)))
+
+
+def classify(flow: Flow, state: State, answer: CallerInput) -> tuple[str, str | None]:
+    """The event a caller's answer is in ``state``, and the entered value for an entry."""
+    keys = flow.keys
+    if state.type == "record":
+        return ("recorded", None) if answer.recording_url else ("no_input", None)
+    if answer.garbage:
+        return "no_match", None
+    digits = answer.digits
+    if not digits:
+        return "no_input", None
+    if digits == keys.agent and (state.type == "menu" or state.gather.min_digits > 1):
+        return "agent", None
+    if digits == keys.back and state.back is not None:
+        return "back", None
+    if state.type == "menu":
+        if digits == keys.repeat:
+            return "repeat", None
+        if any(o.key == digits for o in state.options):
+            return key_event(digits), None
+        return "no_match", None
+    value = digits.rstrip(state.gather.finish_on_key) if state.gather.finish_on_key else digits
+    g = state.gather
+    if value.isdigit() and g.min_digits <= len(value) <= g.max_digits:
+        return "entered", value
+    return "no_match", None
+
+
+def _merge(parts: Iterable[Speech]) -> list[Speech]:
+    """Join neighbouring speech in the same language into one, so one <Say> speaks it."""
+    out: list[Speech] = []
+    for part in parts:
+        if out and out[-1].lang == part.lang:
+            sep = "" if part.lang.startswith("zh") else " "
+            out[-1] = Speech(f"{out[-1].text}{sep}{part.text}", part.lang)
+        else:
+            out.append(part)
+    return out

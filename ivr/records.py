@@ -1,0 +1,414 @@
+"""What happened on each call: the call record, its step-by-step events, the agent handoff.
+
+Owns the ``call_records``, ``call_events`` and ``agent_handoffs`` tables and ``CallRecorder``,
+the only writer and reader of them. Stores what it is given: the caller's number is kept raw
+(``ivr.masking`` masks it for logs and views) and keyed-in digits arrive already masked.
+Knows nothing about flows, TwiML or Flask; the engine and the webhooks decide what to record.
+
+A call's record is written in this order: ``start`` on the first webhook, ``event`` for each
+step, ``update`` when the caller is identified or switches language, ``finish`` when the
+flow reaches an outcome, ``handoff`` when the caller is queued for an agent, and ``close``
+when Twilio's status callback says the call is over.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped
+from sqlalchemy.orm import mapped_column
+
+from ivr.clock import Clock
+from ivr.db import Base
+from ivr.db import UtcDateTime
+
+OUTCOMES = ("self_served", "agent", "abandoned", "failed")
+EVENT_KINDS = ("enter", "input", "note")
+HANDOFF_STATUSES = ("waiting", "bridged", "left", "abandoned")
+# Twilio's final CallStatus values, and the outcome of a call that ended without one.
+_UNSERVED_OUTCOME = {
+    "completed": "abandoned",
+    "canceled": "abandoned",
+    "no-answer": "abandoned",
+    "busy": "abandoned",
+    "failed": "failed",
+}
+
+
+def _one_of(allowed: Sequence[str]) -> str:
+    return ", ".join(f"'{value}'" for value in allowed)
+
+
+class CallRecordRow(Base):
+    __tablename__ = "call_records"
+    __table_args__ = (
+        sa.CheckConstraint(f"outcome IN ({_one_of(OUTCOMES)})", name="call_records_outcome"),
+    )
+
+    call_sid: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    flow: Mapped[str] = mapped_column(sa.String(64))
+    caller: Mapped[str] = mapped_column(sa.String(64))
+    account_id: Mapped[int | None] = mapped_column(sa.Integer)
+    lang: Mapped[str] = mapped_column(sa.String(16))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    outcome: Mapped[str | None] = mapped_column(sa.String(16))
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    queue: Mapped[str | None] = mapped_column(sa.String(64))
+    duration_s: Mapped[int | None] = mapped_column(sa.Integer)
+
+
+class CallEventRow(Base):
+    __tablename__ = "call_events"
+    __table_args__ = (
+        sa.CheckConstraint(f"kind IN ({_one_of(EVENT_KINDS)})", name="call_events_kind"),
+    )
+
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    call_sid: Mapped[str] = mapped_column(
+        sa.String(64), sa.ForeignKey("call_records.call_sid", ondelete="CASCADE"), index=True
+    )
+    seq: Mapped[int] = mapped_column(sa.Integer)
+    at: Mapped[datetime] = mapped_column(UtcDateTime)
+    state: Mapped[str] = mapped_column(sa.String(128))
+    kind: Mapped[str] = mapped_column(sa.String(8))
+    detail: Mapped[str] = mapped_column(sa.Text)
+
+
+class AgentHandoffRow(Base):
+    __tablename__ = "agent_handoffs"
+    __table_args__ = (
+        sa.CheckConstraint(
+            f"status IN ({_one_of(HANDOFF_STATUSES)})", name="agent_handoffs_status"
+        ),
+    )
+
+    call_sid: Mapped[str] = mapped_column(
+        sa.String(64), sa.ForeignKey("call_records.call_sid", ondelete="CASCADE"), primary_key=True
+    )
+    queue: Mapped[str] = mapped_column(sa.String(64))
+    priority: Mapped[int] = mapped_column(sa.Integer)
+    enqueued_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    account_id: Mapped[int | None] = mapped_column(sa.Integer)
+    caller_name: Mapped[str | None] = mapped_column(sa.String(128))
+    verified: Mapped[bool] = mapped_column(sa.Boolean)
+    issue: Mapped[str | None] = mapped_column(sa.Text)
+    steps_tried: Mapped[str] = mapped_column(sa.Text)  # a JSON list of str
+    reason: Mapped[str | None] = mapped_column(sa.Text)
+    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+
+
+@dataclass(frozen=True)
+class CallEvent:
+    """One thing that happened at step ``seq``: a state entered, an input, or a note."""
+
+    seq: int
+    at: datetime
+    state: str
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """What the agent sees before picking up: who, how urgent, what was already tried."""
+
+    call_sid: str
+    queue: str
+    priority: int
+    enqueued_at: datetime
+    account_id: int | None
+    caller_name: str | None
+    verified: bool
+    issue: str | None
+    steps_tried: list[str]
+    reason: str | None
+    status: str
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One call from start to end, with its events in step order and its handoff if any."""
+
+    call_sid: str
+    flow: str
+    caller: str
+    account_id: int | None
+    lang: str
+    started_at: datetime
+    ended_at: datetime | None
+    outcome: str | None
+    reason: str | None
+    queue: str | None
+    duration_s: int | None
+    events: list[CallEvent]
+    handoff: Handoff | None
+
+
+class CallRecorder:
+    """Writes and reads call records. Every method is one short transaction.
+
+    Methods that change a call which has no record (``start`` never ran) change nothing,
+    except ``event`` and ``handoff``, which need the record and fail loudly without it.
+    """
+
+    def __init__(self, engine: sa.Engine, clock: Clock) -> None:
+        self._engine = engine
+        self._clock = clock
+
+    def start(self, call_sid: str, *, flow: str, caller: str, lang: str) -> None:
+        """Open the call's record. A second start for the same call (a retry) does nothing."""
+        row = {
+            "call_sid": call_sid,
+            "flow": flow,
+            "caller": caller,
+            "lang": lang,
+            "started_at": self._clock.now(),
+        }
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(sa.insert(CallRecordRow).values(row))
+        except sa.exc.IntegrityError:
+            if not self._exists(call_sid):
+                raise
+
+    def _exists(self, call_sid: str) -> bool:
+        with self._engine.connect() as conn:
+            found = conn.execute(
+                sa.select(CallRecordRow.call_sid).where(CallRecordRow.call_sid == call_sid)
+            ).first()
+        return found is not None
+
+    def event(self, call_sid: str, *, seq: int, state: str, kind: str, detail: str = "") -> None:
+        """Append an event. ``detail`` is stored as given: mask inputs before passing them."""
+        _check(kind, EVENT_KINDS, "event kind")
+        row = {
+            "call_sid": call_sid,
+            "seq": seq,
+            "at": self._clock.now(),
+            "state": state,
+            "kind": kind,
+            "detail": detail,
+        }
+        with self._engine.begin() as conn:
+            conn.execute(sa.insert(CallEventRow).values(row))
+
+    def update(
+        self, call_sid: str, *, account_id: int | None = None, lang: str | None = None
+    ) -> None:
+        """Set the identified account and/or the language; None leaves a field as it is."""
+        values: dict[str, Any] = {}
+        if account_id is not None:
+            values["account_id"] = account_id
+        if lang is not None:
+            values["lang"] = lang
+        if values:
+            self._update_record(call_sid, values)
+
+    def finish(
+        self,
+        call_sid: str,
+        *,
+        outcome: str | None = None,
+        reason: str | None = None,
+        queue: str | None = None,
+    ) -> None:
+        """Record how the call turned out. The first outcome stays; a later one is ignored.
+
+        ``reason`` and ``queue`` replace earlier values when given. The call is not ended
+        here: ``close`` does that when Twilio reports the call over.
+        """
+        values: dict[str, Any] = {}
+        if outcome is not None:
+            _check(outcome, OUTCOMES, "outcome")
+            values["outcome"] = sa.func.coalesce(CallRecordRow.outcome, outcome)
+        if reason is not None:
+            values["reason"] = reason
+        if queue is not None:
+            values["queue"] = queue
+        if values:
+            self._update_record(call_sid, values)
+
+    def close(self, call_sid: str, *, duration_s: int | None, status: str) -> None:
+        """Twilio's status callback: the call is over with final CallStatus ``status``.
+
+        A call that reached no outcome is 'failed' if Twilio says so and 'abandoned' otherwise
+        (the caller hung up first). A handoff still waiting becomes 'abandoned'. A repeated
+        callback keeps the first end time.
+        """
+        _check(status, tuple(_UNSERVED_OUTCOME), "final call status")
+        now = self._clock.now()
+        with self._engine.begin() as conn:
+            conn.execute(
+                sa.update(CallRecordRow)
+                .where(CallRecordRow.call_sid == call_sid)
+                .values(
+                    ended_at=sa.func.coalesce(
+                        CallRecordRow.ended_at, sa.literal(now, UtcDateTime())
+                    ),
+                    duration_s=duration_s,
+                    outcome=sa.func.coalesce(CallRecordRow.outcome, _UNSERVED_OUTCOME[status]),
+                )
+            )
+            conn.execute(
+                sa.update(AgentHandoffRow)
+                .where(AgentHandoffRow.call_sid == call_sid, AgentHandoffRow.status == "waiting")
+                .values(status="abandoned")
+            )
+
+    def handoff(
+        self,
+        call_sid: str,
+        *,
+        queue: str,
+        priority: int,
+        account_id: int | None,
+        caller_name: str | None,
+        verified: bool,
+        issue: str | None,
+        steps_tried: Sequence[str],
+        reason: str | None,
+    ) -> None:
+        """Queue the call for an agent, or refresh its handoff if it is already there.
+
+        A duplicate delivery updates the one row and keeps the caller's place in the queue
+        (``enqueued_at``); a handoff that had left the queue waits again from now.
+        """
+        details = {
+            "queue": queue,
+            "priority": priority,
+            "account_id": account_id,
+            "caller_name": caller_name,
+            "verified": verified,
+            "issue": issue,
+            "steps_tried": json.dumps(list(steps_tried), ensure_ascii=False),
+            "reason": reason,
+        }
+        now = self._clock.now()
+        if self._refresh_handoff(call_sid, details, now):
+            return
+        try:
+            with self._engine.begin() as conn:
+                conn.execute(
+                    sa.insert(AgentHandoffRow).values(
+                        {**details, "call_sid": call_sid, "enqueued_at": now, "status": "waiting"}
+                    )
+                )
+        except sa.exc.IntegrityError:
+            # a concurrent delivery inserted first (refresh its row), or start() never ran
+            if not self._refresh_handoff(call_sid, details, now):
+                raise
+
+    def _refresh_handoff(self, call_sid: str, details: dict[str, Any], now: datetime) -> bool:
+        """Update an existing handoff in one statement; False if the call has none."""
+        table = AgentHandoffRow
+        still_waiting = table.status == "waiting"
+        with self._engine.begin() as conn:
+            row = conn.execute(
+                sa.update(table)
+                .where(table.call_sid == call_sid)
+                .values(
+                    {
+                        **details,
+                        # SET reads the old row: a caller still waiting keeps their place
+                        "enqueued_at": sa.case(
+                            (still_waiting, table.enqueued_at),
+                            else_=sa.literal(now, UtcDateTime()),
+                        ),
+                        "status": "waiting",
+                    }
+                )
+                .returning(table.call_sid)
+            ).first()
+        return row is not None
+
+    def handoff_status(self, call_sid: str, status: str) -> None:
+        """Move the handoff on: 'bridged' to an agent, 'left' the queue, or 'abandoned'."""
+        _check(status, HANDOFF_STATUSES, "handoff status")
+        with self._engine.begin() as conn:
+            conn.execute(
+                sa.update(AgentHandoffRow)
+                .where(AgentHandoffRow.call_sid == call_sid)
+                .values(status=status)
+            )
+
+    def record(self, call_sid: str) -> CallRecord | None:
+        """The call's record with its events in step order, or None if it never started."""
+        with self._engine.connect() as conn:
+            row = conn.execute(
+                sa.select(CallRecordRow.__table__).where(CallRecordRow.call_sid == call_sid)
+            ).one_or_none()
+            if row is None:
+                return None
+            events = conn.execute(
+                sa.select(CallEventRow.__table__)
+                .where(CallEventRow.call_sid == call_sid)
+                .order_by(CallEventRow.seq, CallEventRow.id)
+            ).all()
+            handoff = conn.execute(
+                sa.select(AgentHandoffRow.__table__).where(AgentHandoffRow.call_sid == call_sid)
+            ).one_or_none()
+        return CallRecord(
+            call_sid=row.call_sid,
+            flow=row.flow,
+            caller=row.caller,
+            account_id=row.account_id,
+            lang=row.lang,
+            started_at=row.started_at,
+            ended_at=row.ended_at,
+            outcome=row.outcome,
+            reason=row.reason,
+            queue=row.queue,
+            duration_s=row.duration_s,
+            events=[
+                CallEvent(seq=e.seq, at=e.at, state=e.state, kind=e.kind, detail=e.detail)
+                for e in events
+            ],
+            handoff=None if handoff is None else _handoff(handoff),
+        )
+
+    def waiting(self) -> list[Handoff]:
+        """Callers waiting for an agent: most urgent first, then longest waiting first."""
+        with self._engine.connect() as conn:
+            rows = conn.execute(
+                sa.select(AgentHandoffRow.__table__)
+                .where(AgentHandoffRow.status == "waiting")
+                .order_by(
+                    AgentHandoffRow.priority.desc(),
+                    AgentHandoffRow.enqueued_at,
+                    AgentHandoffRow.call_sid,
+                )
+            ).all()
+        return [_handoff(row) for row in rows]
+
+    def _update_record(self, call_sid: str, values: dict[str, Any]) -> None:
+        with self._engine.begin() as conn:
+            conn.execute(
+                sa.update(CallRecordRow).where(CallRecordRow.call_sid == call_sid).values(values)
+            )
+
+
+def _handoff(row: sa.Row[Any]) -> Handoff:
+    return Handoff(
+        call_sid=row.call_sid,
+        queue=row.queue,
+        priority=row.priority,
+        enqueued_at=row.enqueued_at,
+        account_id=row.account_id,
+        caller_name=row.caller_name,
+        verified=row.verified,
+        issue=row.issue,
+        steps_tried=json.loads(row.steps_tried),
+        reason=row.reason,
+        status=row.status,
+    )
+
+
+def _check(value: str, allowed: Sequence[str], what: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)}")

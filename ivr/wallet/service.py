@@ -1,0 +1,580 @@
+"""The wallet service: what the hotline may read and change about a customer's wallet.
+
+Owns ``Wallet`` and the frozen dataclasses it returns (never ORM rows, never a PIN hash).
+Every method runs its own short transaction on the injected engine and asks the injected
+clock for the time. Changes a caller triggers (unlock, protective freeze, tickets, SMS) are
+idempotent on a caller-supplied key, enforced by unique constraints so that it holds across
+processes. Must not import Flask, the flow engine or the session store.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import UTC
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from sqlalchemy.orm import sessionmaker
+
+from ivr.clock import Clock
+from ivr.db import UtcDateTime
+from ivr.errors import AccountNotFound
+from ivr.wallet.pins import pin_matches
+from ivr.wallet.tables import AccountEventRow
+from ivr.wallet.tables import AccountRow
+from ivr.wallet.tables import AccountStatus
+from ivr.wallet.tables import LockReason
+from ivr.wallet.tables import PaymentFailure
+from ivr.wallet.tables import PaymentRow
+from ivr.wallet.tables import PaymentStatus
+from ivr.wallet.tables import RefundRow
+from ivr.wallet.tables import RefundStatus
+from ivr.wallet.tables import SmsRow
+from ivr.wallet.tables import TicketKind
+from ivr.wallet.tables import TicketRow
+from ivr.wallet.tables import TicketStatus
+from ivr.wallet.tables import TopUpRow
+from ivr.wallet.tables import TopUpStatus
+from ivr.wallet.tables import ticket_number
+
+# "Today" for spending limits is the customer's calendar day in mainland China.
+LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
+PIN_ATTEMPTS = 3
+PIN_LOCKOUT = timedelta(minutes=30)
+
+_SEPARATORS = re.compile(r"[\s\-]+")
+_MAINLAND_MOBILE = re.compile(r"1[3-9][0-9]{9}")
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    phone: str
+    name_zh: str
+    name_en: str
+    status: AccountStatus
+    lock_reason: LockReason | None
+    lock_detail_zh: str | None
+    lock_detail_en: str | None
+    locked_at: datetime | None
+    self_unlock_allowed: bool
+    failed_password_attempts: int
+    balance_fen: int
+    daily_limit_fen: int
+    per_payment_limit_fen: int
+
+
+@dataclass(frozen=True)
+class Payment:
+    id: int
+    account_id: int
+    amount_fen: int
+    merchant_zh: str
+    merchant_en: str
+    status: PaymentStatus
+    failure_reason: PaymentFailure | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class TopUp:
+    id: int
+    account_id: int
+    amount_fen: int
+    card_last4: str
+    status: TopUpStatus
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Refund:
+    id: int
+    account_id: int
+    amount_fen: int
+    merchant_zh: str
+    merchant_en: str
+    status: RefundStatus
+    requested_at: datetime
+    expected_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Ticket:
+    id: int
+    number: str
+    account_id: int | None
+    kind: TicketKind
+    status: TicketStatus
+    summary: str
+    recording_url: str | None
+    caller_phone: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class SmsMessage:
+    id: int
+    account_id: int
+    to_phone: str
+    body: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Limits:
+    daily_fen: int
+    per_payment_fen: int
+    spent_today_fen: int
+
+
+@dataclass(frozen=True)
+class PinCheck:
+    """The outcome of one PIN check. ``locked_until`` is set while verification is locked."""
+
+    ok: bool
+    failures: int
+    locked_until: datetime | None
+
+
+def normalize_phone(text: str) -> str | None:
+    """E.164 form of a phone number as a caller or Twilio writes it, or None if it is not one.
+
+    Accepts ``+8613800000001``, ``8613800000001`` and the bare 11-digit mainland mobile
+    ``13800000001``, with spaces or dashes anywhere; any other ``+`` number is kept as is.
+    """
+    compact = _SEPARATORS.sub("", text)
+    if _MAINLAND_MOBILE.fullmatch(compact):
+        return "+86" + compact
+    if compact.startswith("86") and _MAINLAND_MOBILE.fullmatch(compact[2:]):
+        return "+" + compact
+    if _E164.fullmatch(compact):
+        return compact
+    return None
+
+
+class Wallet:
+    """The wallet of every customer, on one database. Safe to share between threads."""
+
+    def __init__(self, engine: sa.Engine, clock: Clock) -> None:
+        self._clock = clock
+        self._sessions = sessionmaker(engine, expire_on_commit=False)
+
+    # -- accounts -------------------------------------------------------------------------
+
+    def find_by_phone(self, phone: str) -> Account | None:
+        number = normalize_phone(phone)
+        if number is None:
+            return None
+        with self._sessions() as s:
+            row = s.scalars(sa.select(AccountRow).where(AccountRow.phone == number)).first()
+            return None if row is None else _account(row)
+
+    def account(self, account_id: int) -> Account:
+        with self._sessions() as s:
+            return _account(_get_account(s, account_id))
+
+    def verify_pin(self, account_id: int, pin: str) -> PinCheck:
+        """Check ``pin``; 3 wrong in a row lock verification for 30 minutes.
+
+        Counters change in one conditional UPDATE each, so concurrent checks cannot lose a
+        failure or slip past a lock another check has just set.
+        """
+        now = self._clock.now()
+        with self._sessions() as s:
+            row = _get_account(s, account_id)
+            stored, failures, locked_until = row.pin_hash, row.pin_failures, row.pin_locked_until
+        if locked_until is not None and locked_until > now:
+            return PinCheck(ok=False, failures=failures, locked_until=locked_until)
+        ok = pin_matches(pin, stored)
+        not_locked = sa.or_(
+            AccountRow.pin_locked_until.is_(None), AccountRow.pin_locked_until <= now
+        )
+        changes: dict[str, Any]
+        if ok:
+            changes = {"pin_failures": 0, "pin_locked_until": None}
+        else:
+            # With ``not_locked`` in the WHERE clause, a non-null lock here is an expired one:
+            # the count starts afresh after a lockout has run its course.
+            failures_after = sa.case(
+                (AccountRow.pin_locked_until.is_not(None), 1),
+                else_=AccountRow.pin_failures + 1,
+            )
+            lock = sa.case(
+                (failures_after >= PIN_ATTEMPTS, sa.literal(now + PIN_LOCKOUT, UtcDateTime())),
+                else_=sa.null(),
+            )
+            changes = {"pin_failures": failures_after, "pin_locked_until": lock}
+        stmt = (
+            sa.update(AccountRow)
+            .where(AccountRow.id == account_id, not_locked)
+            .values(changes)
+            .returning(AccountRow.pin_failures, AccountRow.pin_locked_until)
+            .execution_options(synchronize_session=False)
+        )
+        with self._sessions.begin() as s:
+            updated = s.execute(stmt).first()
+            if updated is None:
+                # Another check locked verification (or the account vanished) meanwhile.
+                row = _get_account(s, account_id)
+                return PinCheck(
+                    ok=False, failures=row.pin_failures, locked_until=row.pin_locked_until
+                )
+        return PinCheck(ok=ok, failures=updated.pin_failures, locked_until=updated.pin_locked_until)
+
+    def unlock(self, account_id: int, *, key: str) -> bool:
+        """Lift a lock from too many wrong passwords, if the caller may do so themselves.
+
+        True when the account was unlocked now or by an earlier call with ``key``; False when
+        this account may not be unlocked this way (another lock reason, or not locked).
+        """
+        if self._event_recorded(key):
+            return True
+        stmt = (
+            sa.update(AccountRow)
+            .where(
+                AccountRow.id == account_id,
+                AccountRow.status == "locked",
+                AccountRow.lock_reason == "password_attempts",
+                AccountRow.self_unlock_allowed.is_(True),
+            )
+            .values(
+                status="active",
+                lock_reason=None,
+                lock_detail_zh=None,
+                lock_detail_en=None,
+                locked_at=None,
+                self_unlock_allowed=False,
+                failed_password_attempts=0,
+            )
+            .returning(AccountRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        event = AccountEventRow(
+            account_id=account_id,
+            kind="unlocked",
+            created_at=self._clock.now(),
+            idempotency_key=key,
+        )
+        unlocked = False
+        try:
+            with self._sessions.begin() as s:
+                if s.execute(stmt).first() is not None:
+                    s.add(event)
+                    unlocked = True
+        except IntegrityError:
+            unlocked = False  # the key is already recorded: the whole change was rolled back
+        if unlocked or self._event_recorded(key):
+            # A concurrent call with the same key may have won the race: that still counts.
+            return True
+        self.account(account_id)  # raises AccountNotFound for an unknown account
+        return False
+
+    def protective_freeze(self, account_id: int, *, key: str) -> None:
+        """Freeze an account whose owner reports the phone lost or stolen."""
+        if self._event_recorded(key):
+            return
+        now = self._clock.now()
+        stmt = (
+            sa.update(AccountRow)
+            .where(AccountRow.id == account_id)
+            .values(
+                status="frozen",
+                lock_reason="reported_stolen",
+                lock_detail_zh=None,
+                lock_detail_en=None,
+                locked_at=now,
+                self_unlock_allowed=False,
+            )
+            .returning(AccountRow.id)
+            .execution_options(synchronize_session=False)
+        )
+        event = AccountEventRow(
+            account_id=account_id, kind="protective_freeze", created_at=now, idempotency_key=key
+        )
+        try:
+            with self._sessions.begin() as s:
+                if s.execute(stmt).first() is None:
+                    raise AccountNotFound(account_id)
+                s.add(event)
+        except IntegrityError:
+            return  # a concurrent call with the same key froze it and recorded the event
+
+    # -- payments, top-ups, refunds -------------------------------------------------------
+
+    def latest_failed_payment(self, account_id: int) -> Payment | None:
+        stmt = (
+            sa.select(PaymentRow)
+            .where(PaymentRow.account_id == account_id, PaymentRow.status == "failed")
+            .order_by(PaymentRow.created_at.desc(), PaymentRow.id.desc())
+        )
+        with self._sessions() as s:
+            row = s.scalars(stmt).first()
+            return None if row is None else _payment(row)
+
+    def open_topups(self, account_id: int) -> list[TopUp]:
+        """Top-ups still pending or failed, newest first."""
+        stmt = (
+            sa.select(TopUpRow)
+            .where(TopUpRow.account_id == account_id, TopUpRow.status.in_(["pending", "failed"]))
+            .order_by(TopUpRow.created_at.desc(), TopUpRow.id.desc())
+        )
+        with self._sessions() as s:
+            return [_topup(row) for row in s.scalars(stmt)]
+
+    def refunds(self, account_id: int) -> list[Refund]:
+        """Every refund: those in progress first, then newest first."""
+        in_progress_first = sa.case((RefundRow.status == "in_progress", 0), else_=1)
+        stmt = (
+            sa.select(RefundRow)
+            .where(RefundRow.account_id == account_id)
+            .order_by(in_progress_first, RefundRow.requested_at.desc(), RefundRow.id.desc())
+        )
+        with self._sessions() as s:
+            return [_refund(row) for row in s.scalars(stmt)]
+
+    def count_transactions_since(self, account_id: int, since: datetime) -> int:
+        """Payments and top-ups (any status) created at or after ``since``."""
+        payments = sa.select(sa.func.count()).where(
+            PaymentRow.account_id == account_id, PaymentRow.created_at >= since
+        )
+        topups = sa.select(sa.func.count()).where(
+            TopUpRow.account_id == account_id, TopUpRow.created_at >= since
+        )
+        with self._sessions() as s:
+            return (s.scalar(payments) or 0) + (s.scalar(topups) or 0)
+
+    def limits(self, account_id: int) -> Limits:
+        """The limits, and what succeeded payments used since midnight in Shanghai."""
+        since = start_of_local_day(self._clock.now())
+        spent = sa.select(sa.func.coalesce(sa.func.sum(PaymentRow.amount_fen), 0)).where(
+            PaymentRow.account_id == account_id,
+            PaymentRow.status == "succeeded",
+            PaymentRow.created_at >= since,
+        )
+        with self._sessions() as s:
+            row = _get_account(s, account_id)
+            return Limits(
+                daily_fen=row.daily_limit_fen,
+                per_payment_fen=row.per_payment_limit_fen,
+                spent_today_fen=int(s.scalar(spent) or 0),
+            )
+
+    # -- tickets and SMS ------------------------------------------------------------------
+
+    def open_ticket(
+        self,
+        *,
+        kind: TicketKind,
+        summary: str,
+        key: str,
+        account_id: int | None = None,
+        caller_phone: str | None = None,
+        recording_url: str | None = None,
+    ) -> Ticket:
+        """Open a ticket, or return the one already opened with ``key``."""
+        existing = self._ticket_by_key(key)
+        if existing is not None:
+            return existing
+        now = self._clock.now()
+        try:
+            with self._sessions.begin() as s:
+                row = TicketRow(
+                    # Placeholder until the id is known; never visible outside this transaction.
+                    number=f"pending-{uuid.uuid4().hex}",
+                    account_id=account_id,
+                    kind=kind,
+                    status="open",
+                    summary=summary,
+                    recording_url=recording_url,
+                    caller_phone=caller_phone,
+                    created_at=now,
+                    updated_at=now,
+                    idempotency_key=key,
+                )
+                s.add(row)
+                s.flush()
+                row.number = ticket_number(row.id)
+                s.flush()
+                return _ticket(row)
+        except IntegrityError:
+            # Either a concurrent call inserted this key first, or account_id is unknown.
+            existing = self._ticket_by_key(key)
+            if existing is not None:
+                return existing
+            if account_id is not None:
+                self.account(account_id)
+            raise
+
+    def ticket(self, number: str) -> Ticket | None:
+        """The ticket with this number as a caller reads it out (spaces and dashes ignored)."""
+        compact = _SEPARATORS.sub("", number)
+        if not compact.isascii() or not compact.isdigit():
+            return None
+        with self._sessions() as s:
+            row = s.scalars(sa.select(TicketRow).where(TicketRow.number == compact)).first()
+            return None if row is None else _ticket(row)
+
+    def tickets(self, account_id: int) -> list[Ticket]:
+        """The account's tickets, newest first."""
+        with self._sessions() as s:
+            rows = s.scalars(
+                sa.select(TicketRow)
+                .where(TicketRow.account_id == account_id)
+                .order_by(TicketRow.created_at.desc(), TicketRow.id.desc())
+            )
+            return [_ticket(row) for row in rows]
+
+    def send_sms(self, account_id: int, body: str, *, key: str) -> SmsMessage:
+        """Queue an SMS to the account's phone in the outbox (nothing is sent from here)."""
+        existing = self._sms_by_key(key)
+        if existing is not None:
+            return existing
+        phone = self.account(account_id).phone
+        try:
+            with self._sessions.begin() as s:
+                row = SmsRow(
+                    account_id=account_id,
+                    to_phone=phone,
+                    body=body,
+                    created_at=self._clock.now(),
+                    idempotency_key=key,
+                )
+                s.add(row)
+                s.flush()
+                return _sms(row)
+        except IntegrityError:
+            existing = self._sms_by_key(key)
+            if existing is None:
+                raise
+            return existing
+
+    def outbox(self, account_id: int | None = None) -> list[SmsMessage]:
+        """Queued SMS messages, oldest first; all of them, or one account's."""
+        stmt = sa.select(SmsRow).order_by(SmsRow.created_at, SmsRow.id)
+        if account_id is not None:
+            stmt = stmt.where(SmsRow.account_id == account_id)
+        with self._sessions() as s:
+            return [_sms(row) for row in s.scalars(stmt)]
+
+    # -- by idempotency key ---------------------------------------------------------------
+
+    def _event_recorded(self, key: str) -> bool:
+        stmt = sa.select(AccountEventRow.id).where(AccountEventRow.idempotency_key == key)
+        with self._sessions() as s:
+            return s.scalar(stmt) is not None
+
+    def _ticket_by_key(self, key: str) -> Ticket | None:
+        stmt = sa.select(TicketRow).where(TicketRow.idempotency_key == key)
+        with self._sessions() as s:
+            row = s.scalars(stmt).first()
+            return None if row is None else _ticket(row)
+
+    def _sms_by_key(self, key: str) -> SmsMessage | None:
+        stmt = sa.select(SmsRow).where(SmsRow.idempotency_key == key)
+        with self._sessions() as s:
+            row = s.scalars(stmt).first()
+            return None if row is None else _sms(row)
+
+
+def start_of_local_day(now: datetime) -> datetime:
+    """Midnight (Asia/Shanghai) of the day ``now`` falls in, as a UTC datetime."""
+    local_date = now.astimezone(LOCAL_ZONE).date()
+    return datetime.combine(local_date, time(0), tzinfo=LOCAL_ZONE).astimezone(UTC)
+
+
+def _get_account(s: Session, account_id: int) -> AccountRow:
+    row = s.get(AccountRow, account_id)
+    if row is None:
+        raise AccountNotFound(account_id)
+    return row
+
+
+def _account(row: AccountRow) -> Account:
+    return Account(
+        id=row.id,
+        phone=row.phone,
+        name_zh=row.name_zh,
+        name_en=row.name_en,
+        status=row.status,
+        lock_reason=row.lock_reason,
+        lock_detail_zh=row.lock_detail_zh,
+        lock_detail_en=row.lock_detail_en,
+        locked_at=row.locked_at,
+        self_unlock_allowed=row.self_unlock_allowed,
+        failed_password_attempts=row.failed_password_attempts,
+        balance_fen=row.balance_fen,
+        daily_limit_fen=row.daily_limit_fen,
+        per_payment_limit_fen=row.per_payment_limit_fen,
+    )
+
+
+def _payment(row: PaymentRow) -> Payment:
+    return Payment(
+        id=row.id,
+        account_id=row.account_id,
+        amount_fen=row.amount_fen,
+        merchant_zh=row.merchant_zh,
+        merchant_en=row.merchant_en,
+        status=row.status,
+        failure_reason=row.failure_reason,
+        created_at=row.created_at,
+    )
+
+
+def _topup(row: TopUpRow) -> TopUp:
+    return TopUp(
+        id=row.id,
+        account_id=row.account_id,
+        amount_fen=row.amount_fen,
+        card_last4=row.card_last4,
+        status=row.status,
+        created_at=row.created_at,
+    )
+
+
+def _refund(row: RefundRow) -> Refund:
+    return Refund(
+        id=row.id,
+        account_id=row.account_id,
+        amount_fen=row.amount_fen,
+        merchant_zh=row.merchant_zh,
+        merchant_en=row.merchant_en,
+        status=row.status,
+        requested_at=row.requested_at,
+        expected_at=row.expected_at,
+    )
+
+
+def _ticket(row: TicketRow) -> Ticket:
+    return Ticket(
+        id=row.id,
+        number=row.number,
+        account_id=row.account_id,
+        kind=row.kind,
+        status=row.status,
+        summary=row.summary,
+        recording_url=row.recording_url,
+        caller_phone=row.caller_phone,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+def _sms(row: SmsRow) -> SmsMessage:
+    return SmsMessage(
+        id=row.id,
+        account_id=row.account_id,
+        to_phone=row.to_phone,
+        body=row.body,
+        created_at=row.created_at,
+    )

@@ -1,0 +1,533 @@
+"""Call scripts: strict parsing with key paths, and running them through the real simulator.
+
+The IVR under test is ``TinyHotline`` below, a two-level WSGI menu written for these tests (not
+the real hotline), so that what the caller hears is known to the character.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape
+
+import pytest
+from werkzeug.wrappers import Request
+from werkzeug.wrappers import Response
+
+from ivr.clock import ManualClock
+from ivr.errors import ScriptError
+from ivr.scripts import Agent
+from ivr.scripts import Dial
+from ivr.scripts import EffectExpectation
+from ivr.scripts import Expect
+from ivr.scripts import ExpectState
+from ivr.scripts import Failure
+from ivr.scripts import Hangup
+from ivr.scripts import Hold
+from ivr.scripts import OutcomeExpectation
+from ivr.scripts import Press
+from ivr.scripts import Record
+from ivr.scripts import Say
+from ivr.scripts import Script
+from ivr.scripts import ScriptResult
+from ivr.scripts import Wait
+from ivr.scripts import best_match
+from ivr.scripts import discover
+from ivr.scripts import load_script
+from ivr.scripts import parse_script
+from ivr.scripts import run_script
+from ivr.simulator import Outcome
+from ivr.simulator import Simulator
+from ivr.simulator import WsgiTransport
+
+LI_NA = "+8613800000002"
+
+# ---------------------------------------------------------------------------------------------
+# A tiny two-level hotline: language menu, then main menu (balance, agent, voicemail, unlock).
+
+WELCOME = "您好，欢迎致电钱包客服。中文服务请按1。For English, press 2."
+MAIN_ZH = "查询余额请按1，人工服务请按2，留言请按3，解锁账户请按9。"
+MAIN_EN = "For your balance press 1, for an agent press 2, to leave a message press 3."
+
+
+class TinyHotline:
+    """A WSGI IVR with ``X-IVR-State``/``X-IVR-Flow`` headers and a little lasting state."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, str] = {LI_NA: "locked"}
+        self.messages: list[tuple[str, str]] = []
+        self.status_callbacks: list[dict[str, str]] = []
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        request = Request(environ)
+        response = self.route(request)
+        return response(environ, start_response)
+
+    def route(self, request: Request) -> Response:  # noqa: C901 - a menu is a list of branches
+        form = request.form
+        lang = request.args.get("lang", "zh")
+        path = request.path
+        if path == "/voice/status":
+            self.status_callbacks.append(dict(form))
+            return Response("", status=204)
+        if path == "/voice":
+            return self.welcome("")
+        if path == "/lang":
+            digits = form.get("Digits", "")
+            if digits in ("1", "2"):
+                return self.main_menu("zh" if digits == "1" else "en", "")
+            return self.welcome("无效选择。")
+        if path == "/main":
+            if request.args.get("silent"):
+                return self.main_menu(lang, "我们没有听到您的选择。")
+            digits = form.get("Digits", "")
+            speech = form.get("SpeechResult", "")
+            if digits == "1" or "余额" in speech:
+                return twiml("balance", "<Say language='cmn-CN'>您的余额是一百元。再见。</Say><Hangup/>")
+            if digits == "2" or "人工" in speech:
+                return twiml(
+                    "queue",
+                    "<Say language='cmn-CN'>正在为您转接人工服务。</Say>"
+                    "<Enqueue waitUrl='/hold' action='/after-queue'>security</Enqueue>",
+                )
+            if digits == "3":
+                return twiml(
+                    "voicemail",
+                    "<Say language='cmn-CN'>请在提示音后留言，按井号键结束。</Say>"
+                    "<Record maxLength='60' finishOnKey='#' action='/saved'/>",
+                )
+            if digits == "9":
+                return twiml(
+                    "password",
+                    "<Gather numDigits='6' action='/pin'>"
+                    "<Say language='cmn-CN'>请输入您的6位密码。</Say></Gather>"
+                    "<Redirect>/main?silent=1</Redirect>",
+                )
+            if digits == "8":
+                return twiml("broken", "<Sya>typo</Sya>")
+            return self.main_menu(lang, "无效选择。")
+        if path == "/hold":
+            position = form.get("QueuePosition", "?")
+            return twiml("hold", f"<Say language='cmn-CN'>您前面还有{position}位。</Say>")
+        if path == "/after-queue":
+            return twiml(
+                "goodbye", "<Say language='cmn-CN'>感谢您的来电，再见。</Say><Hangup/>"
+            )
+        if path == "/saved":
+            self.messages.append((form.get("From", ""), form.get("RecordingUrl", "")))
+            return twiml("saved", "<Say language='cmn-CN'>留言已保存。</Say><Hangup/>")
+        if path == "/pin":
+            if form.get("Digits") == "123456":
+                self.accounts[form.get("From", "")] = "active"
+                return twiml("unlocked", "<Say language='cmn-CN'>您的账户已解锁。</Say><Hangup/>")
+            return self.main_menu(lang, "密码错误。")
+        return Response("not found", status=404)
+
+    def welcome(self, before: str) -> Response:
+        say = f"<Say language='cmn-CN'>{before}</Say>" if before else ""
+        return twiml(
+            "welcome",
+            f"{say}<Gather numDigits='1' action='/lang'><Say language='cmn-CN'>{WELCOME}</Say>"
+            "</Gather><Redirect>/voice</Redirect>",
+        )
+
+    def main_menu(self, lang: str, before: str) -> Response:
+        say = f"<Say language='cmn-CN'>{before}</Say>" if before else ""
+        menu = MAIN_ZH if lang == "zh" else MAIN_EN
+        language = "cmn-CN" if lang == "zh" else "en-US"
+        return twiml(
+            "main_menu",
+            f"{say}<Gather input='dtmf speech' numDigits='1' action='/main?lang={lang}'"
+            f" language='{language}'><Say language='{language}'>{escape(menu)}</Say></Gather>"
+            f"<Redirect>/main?lang={lang}&amp;silent=1</Redirect>",
+        )
+
+    def check_account(self, args: Mapping[str, Any]) -> str | None:
+        status = self.accounts.get(str(args["phone"]))
+        if status != args["status"]:
+            return f"account {args['phone']} is {status}, not {args['status']}"
+        return None
+
+    def check_messages(self, args: Mapping[str, Any]) -> str | None:
+        count = sum(1 for caller, _ in self.messages if caller == args["phone"])
+        if count != args["count"]:
+            return f"{args['phone']} left {count} message(s), not {args['count']}"
+        return None
+
+    def checks(self) -> dict[str, Any]:
+        return {"account": self.check_account, "messages": self.check_messages}
+
+
+def twiml(state: str, body: str) -> Response:
+    xml = f"<?xml version='1.0' encoding='UTF-8'?><Response>{body}</Response>"
+    response = Response(xml, mimetype="text/xml")
+    response.headers["X-IVR-State"] = state
+    response.headers["X-IVR-Flow"] = "tiny"
+    return response
+
+
+def make_simulator(app: TinyHotline, clock: ManualClock) -> Simulator:
+    return Simulator(WsgiTransport(app), clock=clock)
+
+
+def script_file(folder: Path, text: str, name: str = "call.yaml") -> Path:
+    path = folder / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def run_text(
+    text: str, tmp_path: Path, clock: ManualClock, app: TinyHotline | None = None
+) -> ScriptResult:
+    app = app if app is not None else TinyHotline()
+    script = load_script(script_file(tmp_path, text))
+    return run_script(script, make_simulator(app, clock), checks=app.checks())
+
+
+@pytest.fixture
+def hotline() -> TinyHotline:
+    return TinyHotline()
+
+
+# ---------------------------------------------------------------------------------------------
+# Parsing
+
+FULL_SCRIPT = """\
+name: Li Na unlocks her locked account, in Chinese
+from: "+8613800000002"
+lang: zh-CN
+steps:
+  - expect: 中文服务请按1
+  - press: "1"
+  - expect: {regex: "密码.*6位"}
+  - expect: {fuzzy: "您的账户因多次输入错误密码已被锁定", threshold: 0.8}
+  - press: "123456"
+  - say: 我的账户被锁了
+  - say: {text: 人工, confidence: 0.4}
+  - wait
+  - wait: 3
+  - hold: 2
+  - agent
+  - agent: {seconds: 90}
+  - record: {seconds: 8, finish: "#"}
+  - record
+  - dial: busy
+  - expect_state: main_menu
+  - expect: {contains: 再见}
+  - hangup
+outcome:
+  kind: queued
+  queue: security
+  recording: true
+effects:
+  - account: {phone: "+8613800000002", status: active}
+  - tickets: {phone: "+8613800000003", count: 2}
+"""
+
+
+def test_a_full_script_loads_into_typed_steps(tmp_path: Path) -> None:
+    path = script_file(tmp_path, FULL_SCRIPT)
+
+    script = load_script(path)
+
+    assert script == Script(
+        path=str(path),
+        name="Li Na unlocks her locked account, in Chinese",
+        from_=LI_NA,
+        lang="zh-CN",
+        steps=(
+            Expect("substring", "中文服务请按1"),
+            Press("1"),
+            Expect("regex", "密码.*6位"),
+            Expect("fuzzy", "您的账户因多次输入错误密码已被锁定", 0.8),
+            Press("123456"),
+            Say("我的账户被锁了"),
+            Say("人工", 0.4),
+            Wait(1),
+            Wait(3),
+            Hold(2),
+            Agent(None),
+            Agent(90),
+            Record(8, "#"),
+            Record(5, "#"),
+            Dial("busy"),
+            ExpectState("main_menu"),
+            Expect("substring", "再见"),
+            Hangup(),
+        ),
+        outcome=OutcomeExpectation("queued", queue="security", recording=True),
+        effects=(
+            EffectExpectation("account", {"phone": LI_NA, "status": "active"}),
+            EffectExpectation("tickets", {"phone": "+8613800000003", "count": 2}),
+        ),
+    )
+
+
+def test_language_defaults_to_chinese_and_outcome_and_effects_are_optional(tmp_path: Path) -> None:
+    script = load_script(script_file(tmp_path, "name: n\nfrom: '+8613800000002'\nsteps: [hangup]\n"))
+
+    assert (script.lang, script.steps, script.outcome, script.effects) == (
+        "zh-CN",
+        (Hangup(),),
+        None,
+        (),
+    )
+
+
+def test_steps_describe_themselves_as_they_are_written(tmp_path: Path) -> None:
+    script = load_script(script_file(tmp_path, FULL_SCRIPT))
+
+    assert [step.describe() for step in script.steps] == [
+        "expect: 中文服务请按1",
+        'press: "1"',
+        'expect: {regex: "密码.*6位"}',
+        'expect: {fuzzy: "您的账户因多次输入错误密码已被锁定", threshold: 0.8}',
+        'press: "123456"',
+        "say: 我的账户被锁了",
+        'say: {text: "人工", confidence: 0.4}',
+        "wait",
+        "wait: 3",
+        "hold: 2",
+        "agent",
+        "agent: {seconds: 90}",
+        'record: {seconds: 8, finish: "#"}',
+        'record: {seconds: 5, finish: "#"}',
+        "dial: busy",
+        "expect_state: main_menu",
+        "expect: 再见",
+        "hangup",
+    ]
+
+
+HEAD = "name: n\nfrom: '+8613800000002'\n"
+
+INVALID = [
+    pytest.param(
+        HEAD + "steps: [hangup]\noutcom: {kind: hangup}\n",
+        "outcom",
+        "unknown key 'outcom' (did you mean 'outcome'?); "
+        "allowed: effects, from, lang, name, outcome, steps",
+        id="unknown-top-key",
+    ),
+    pytest.param(
+        "from: '+8613800000002'\nsteps: [hangup]\n", "name", "is required", id="missing-name"
+    ),
+    pytest.param(HEAD + "steps: []\n", "steps", "needs at least one step", id="no-steps"),
+    pytest.param(
+        HEAD + "steps:\n  - hangup\n  - pres: '1'\n",
+        "steps[1].pres",
+        "unknown step 'pres' (did you mean 'press'?); allowed: agent, dial, expect, "
+        "expect_state, hangup, hold, press, record, say, wait",
+        id="unknown-step-kind",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - dance\n",
+        "steps[0]",
+        "unknown step 'dance'; allowed: agent, dial, expect, expect_state, hangup, hold, press, "
+        "record, say, wait",
+        id="unknown-bare-step",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - press: '1'\n    expect: x\n",
+        "steps[0]",
+        "a step does one thing, found 2 keys (press, expect): split them",
+        id="two-actions-in-one-step",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - press\n", "steps[0].press", "needs a value, like `press: ...`", id="bare-press"
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - hangup\n  - hangup\n  - hangup\n"
+        "  - expect: {fuzzy: abc, threshold: high}\n",
+        "steps[3].expect.threshold",
+        "must be a number above 0 and at most 1, not the text 'high'",
+        id="threshold-wrong-type",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - expect: {fuzzy: abc, threshold: 1.5}\n",
+        "steps[0].expect.threshold",
+        "must be a number above 0 and at most 1, not the number 1.5",
+        id="threshold-above-one",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - expect: {fuzzy: abc, treshold: 0.5}\n",
+        "steps[0].expect.treshold",
+        "unknown key 'treshold' (did you mean 'threshold'?); "
+        "allowed: contains, fuzzy, regex, threshold",
+        id="unknown-expect-key",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - expect: {regex: abc, threshold: 0.5}\n",
+        "steps[0].expect.threshold",
+        "only a fuzzy expectation takes a threshold",
+        id="threshold-on-regex",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - expect: {regex: abc, fuzzy: abc}\n",
+        "steps[0].expect",
+        "give exactly one of contains, regex or fuzzy (or just the text to find)",
+        id="two-expect-modes",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - expect: {regex: '密码(6位'}\n",
+        "steps[0].expect.regex",
+        "not a valid regular expression: missing ), unterminated subpattern at position 2",
+        id="bad-regex",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - expect: 12\n",
+        "steps[0].expect",
+        "must be a mapping with keys contains, fuzzy, regex, threshold, not the number 12",
+        id="expect-number",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - press: 1\n",
+        "steps[0].press",
+        'write the keys in quotes, like "1" (YAML reads 0123 as a number)',
+        id="press-unquoted-number",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - press: '1a'\n",
+        "steps[0].press",
+        "'1a': a phone has only the keys 0-9, * and #",
+        id="press-not-a-key",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - wait: 0\n",
+        "steps[0].wait",
+        "must be a whole number of at least 1, not the number 0",
+        id="wait-zero",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - hold: yes\n",
+        "steps[0].hold",
+        "must be a whole number of at least 1, not true",
+        id="hold-boolean",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - record:\n      seconds: 8\n      finish: #\n",
+        "steps[0].record.finish",
+        'must be a key in quotes, like "#" (YAML reads # as a comment)',
+        id="record-finish-unquoted-hash",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - dial: engaged\n",
+        "steps[0].dial",
+        "unknown value 'engaged'; allowed: answered, busy, canceled, completed, failed, no-answer",
+        id="dial-status",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - hangup: now\n",
+        "steps[0].hangup",
+        "takes no value (write just `- hangup`), not the text 'now'",
+        id="hangup-with-value",
+    ),
+    pytest.param(
+        HEAD + "steps: [hangup]\noutcome: {kind: transferred}\n",
+        "outcome.kind",
+        "unknown value 'transferred'; "
+        "allowed: bridged, caller-hangup, dialed, hangup, queued, rejected",
+        id="outcome-kind",
+    ),
+    pytest.param(
+        HEAD + "steps: [hangup]\noutcome: {queue: security}\n",
+        "outcome.kind",
+        "is required; one of hangup, caller-hangup, queued, bridged, dialed, rejected",
+        id="outcome-without-kind",
+    ),
+    pytest.param(
+        HEAD + "steps: [hangup]\noutcome: {kind: queued, recording: sometimes}\n",
+        "outcome.recording",
+        "must be true or false, not the text 'sometimes'",
+        id="outcome-recording-type",
+    ),
+    pytest.param(
+        HEAD + "steps: [hangup]\neffects: {account: {}}\n",
+        "effects",
+        "must be a list of checks, not a mapping",
+        id="effects-not-a-list",
+    ),
+    pytest.param(
+        HEAD + "steps: [hangup]\neffects:\n  - account: active\n",
+        "effects[0].account",
+        "must be a mapping of arguments, not the text 'active'",
+        id="effect-arguments",
+    ),
+    pytest.param(
+        "name: n\nfrom: 8613800000002x\nsteps: [hangup]\n",
+        "from",
+        "'8613800000002x' is not a phone number; write it quoted, like \"+8613800000002\"",
+        id="from-not-a-number",
+    ),
+    pytest.param(
+        HEAD + "lang: chinese\nsteps: [hangup]\n",
+        "lang",
+        "'chinese' is not a language tag such as zh-CN or en-US",
+        id="lang",
+    ),
+    pytest.param(
+        HEAD + "steps: [hangup]\nname: m\n",
+        "",
+        "not valid YAML: key 'name' is given twice (line 4, column 1)",
+        id="duplicate-key",
+    ),
+    pytest.param(
+        HEAD + "steps: [hangup\n",
+        "",
+        "not valid YAML: expected ',' or ']', but got '<stream end>' (line 4, column 1)",
+        id="broken-yaml",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "key", "message"), INVALID)
+def test_a_malformed_script_names_the_file_and_key_path(
+    tmp_path: Path, text: str, key: str, message: str
+) -> None:
+    path = script_file(tmp_path, text, "bad.yaml")
+
+    with pytest.raises(ScriptError) as caught:
+        load_script(path)
+
+    assert (caught.value.path, caught.value.key, str(caught.value)) == (
+        str(path),
+        key,
+        f"{path}: {key}: {message}" if key else f"{path}: {message}",
+    )
+
+
+def test_a_missing_script_file_is_a_script_error(tmp_path: Path) -> None:
+    with pytest.raises(ScriptError, match="no such file$"):
+        load_script(tmp_path / "nowhere.yaml")
+
+
+def test_parse_script_rejects_a_document_that_is_not_a_mapping() -> None:
+    with pytest.raises(ScriptError) as caught:
+        parse_script(["hangup"], "calls/x.yaml")
+
+    assert str(caught.value) == (
+        "calls/x.yaml: must be a mapping with keys name, from, lang, steps, outcome, effects,"
+        " not a list"
+    )
+
+
+def test_discover_finds_yaml_files_in_folders_recursively_and_sorts_them(tmp_path: Path) -> None:
+    (tmp_path / "calls" / "zh").mkdir(parents=True)
+    (tmp_path / "calls" / ".hidden").mkdir()
+    for name in ("calls/b.yaml", "calls/zh/a.yml", "calls/notes.txt", "calls/.hidden/c.yaml"):
+        (tmp_path / name).write_text("x", encoding="utf-8")
+    single = tmp_path / "single.yaml"
+    single.write_text("x", encoding="utf-8")
+
+    found = discover([single, tmp_path / "calls", tmp_path / "calls" / "b.yaml"])
+
+    assert found == [tmp_path / "calls/b.yaml", tmp_path / "calls/zh/a.yml", single]
+
+
+def test_best_match_finds_the_closest_stretch_and_its_ratio() -> None:
+    assert best_match("您的账户已被锁定", "您好。您的账户已被冻结。请按1") == (0.8, "您的账户已被冻结")
+    assert best_match("按1", "中文服务请按1。") == (1.0, "按1")
+    assert best_match("很长的一句话", "短") == (0.0, "短")
