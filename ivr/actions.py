@@ -214,7 +214,8 @@ def load_refund(call: CallContext) -> None:
     call.put("amount", Money(refund.amount_fen))
     call.put("merchant", Localized(refund.merchant_zh, refund.merchant_en))
     call.put("status", LabelRef("refund_status", refund.status))
-    call.put("expected", DateOnly(refund.expected_at))
+    if refund.expected_at is not None:
+        call.put("expected", DateOnly(refund.expected_at))
 
 
 @hotline.guard()

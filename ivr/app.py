@@ -71,7 +71,9 @@ def make_clock(config: Mapping[str, Any]) -> Clock:
     try:
         return parse_clock(str(fixed))
     except ValueError as exc:
-        raise ConfigError(f"IVR_CLOCK={fixed!r} is not an ISO 8601 time such as 2026-11-23T10:00:00+08:00") from exc
+        raise ConfigError(
+            f"IVR_CLOCK={fixed!r} is not an ISO 8601 time such as 2026-11-23T10:00:00+08:00"
+        ) from exc
 
 
 def create_app(
@@ -94,7 +96,9 @@ def create_app(
     flows = load_flows(Path(config["IVR_FLOWS_DIR"]), registry or hotline)
     flow_name = str(config["IVR_FLOW"])
     if flow_name not in flows:
-        raise ConfigError(f"IVR_FLOW={flow_name!r} is not one of the flows: {', '.join(sorted(flows))}")
+        raise ConfigError(
+            f"IVR_FLOW={flow_name!r} is not one of the flows: {', '.join(sorted(flows))}"
+        )
 
     clock = clock or make_clock(config)
     database = make_engine(database_url(config, app.instance_path))
@@ -103,7 +107,9 @@ def create_app(
         wallet = Wallet(database, clock)
         if config["IVR_DEMO_DATA"]:
             ensure_demo(database, clock)
-    services = Services(wallet=wallet, clock=clock, recorder=recorder or CallRecorder(database, clock))
+    services = Services(
+        wallet=wallet, clock=clock, recorder=recorder or CallRecorder(database, clock)
+    )
     store = store or open_session_store(str(config["IVR_SESSION_STORE"]), database, clock)
     token = config.get("TWILIO_AUTH_TOKEN")
     voices = Voices(

@@ -25,24 +25,32 @@ def flow_files(folder: Path) -> list[Path]:
 def check_flows(folder: Path, registry: Registry) -> tuple[dict[str, CompiledFlow], list[Problem]]:
     """Compile every flow in ``folder``; return those that compiled and every problem found."""
     if not folder.is_dir():
-        return {}, [Problem(str(folder), "", "no such folder (set IVR_FLOWS_DIR to your flows folder)")]
+        return {}, [
+            Problem(str(folder), "", "no such folder (set IVR_FLOWS_DIR to your flows folder)")
+        ]
     files = flow_files(folder)
     if not files:
         return {}, [Problem(str(folder), "", "no flow files (*.yaml) here")]
     compiled: dict[str, CompiledFlow] = {}
     problems: list[Problem] = []
     signatures = registry.signatures()
+    files_by_name: dict[str, Path] = {}
     for path in files:
         flow, found = parse_flow(path)
         problems.extend(found)
-        if flow is None or found:
+        if flow is None:
+            continue
+        # Checked even when either file has other problems: both would need fixing anyway.
+        other = files_by_name.setdefault(flow.name, path)
+        if other != path:
+            problems.append(
+                Problem(str(path), "flow", f"flow name {flow.name!r} is already used by {other}")
+            )
+        if found:
             continue
         invalid = validate(flow, signatures)
         problems.extend(invalid)
-        if invalid:
-            continue
-        if flow.name in compiled:
-            problems.append(Problem(str(path), "flow", f"flow name {flow.name!r} is used by another file"))
+        if invalid or other != path:
             continue
         try:
             compiled[flow.name] = compile_flow(flow, registry)

@@ -30,14 +30,22 @@ def _app(test_config: dict[str, Any] | None = None) -> Any:
     try:
         return create_app(test_config)
     except FlowValidationError as exc:
-        click.echo(click.style(f"{len(exc.problems)} problem(s) in flows:", fg="red", bold=True), err=True)
+        click.echo(
+            click.style(f"{len(exc.problems)} problem(s) in flows:", fg="red", bold=True), err=True
+        )
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
-        _fail("the flows did not load, so nothing was started", "fix the files above, then run `ivr check`")
+        _fail(
+            "the flows did not load, so nothing was started",
+            "fix the files above, then run `ivr check`",
+        )
     except ConfigError as exc:
         _fail(str(exc), "fix the setting (see the README's Settings table) and try again")
     except Exception as exc:  # a database that cannot be reached, for instance
-        _fail(f"{type(exc).__name__}: {exc}", "check IVR_DATABASE_URL and that the database is running")
+        _fail(
+            f"{type(exc).__name__}: {exc}",
+            "check IVR_DATABASE_URL and that the database is running",
+        )
     raise AssertionError("unreachable")
 
 
@@ -58,7 +66,9 @@ def serve(host: str, port: int, threads: int) -> None:
     app = _app()
     url = f"http://{host}:{port}"
     click.echo(f"ivr: serving flow {app.extensions['ivr'].flow_name!r} on {url}")
-    click.echo(f"     point your Twilio number's voice webhook at {url}/voice (via a public tunnel)")
+    click.echo(
+        f"     point your Twilio number's voice webhook at {url}/voice (via a public tunnel)"
+    )
     click.echo("     or call it from another terminal: ivr call --url " + url)
     try:
         waitress.serve(app, host=host, port=port, threads=threads, ident="ivr")
@@ -67,7 +77,12 @@ def serve(host: str, port: int, threads: int) -> None:
 
 
 @main.command()
-@click.option("--flows", "flows_dir", type=click.Path(path_type=Path), help="Folder of flows (default: IVR_FLOWS_DIR or flows/).")
+@click.option(
+    "--flows",
+    "flows_dir",
+    type=click.Path(path_type=Path),
+    help="Folder of flows (default: IVR_FLOWS_DIR or flows/).",
+)
 def check(flows_dir: Path | None) -> None:
     """Validate every flow without starting a server. Exits non-zero on any problem."""
     from ivr.actions import hotline
@@ -80,7 +95,8 @@ def check(flows_dir: Path | None) -> None:
         click.echo(click.style("✗ ", fg="red") + str(problem))
     for name, flow in sorted(compiled.items()):
         states, transitions = flow.shape()
-        click.echo(click.style("✓ ", fg="green") + f"{flow.flow.file}: flow {name!r}, {len(states)} states, {len(transitions)} transitions")
+        summary = f"flow {name!r}, {len(states)} states, {len(transitions)} transitions"
+        click.echo(click.style("✓ ", fg="green") + f"{flow.flow.file}: {summary}")
     if problems:
         click.echo(f"{len(problems)} problem(s) found.", err=True)
         raise SystemExit(1)
@@ -134,7 +150,9 @@ def _simulator_factory(url: str | None, token: str | None) -> tuple[Callable[[],
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--url", help="Replay against a running server instead of in-process.")
-@click.option("--coverage", is_flag=True, help="Report which states and transitions the scripts reached.")
+@click.option(
+    "--coverage", is_flag=True, help="Report which states and transitions the scripts reached."
+)
 @click.option("--color/--no-color", default=None, help="Colour output (default: when a terminal).")
 def replay(paths: tuple[Path, ...], url: str | None, coverage: bool, color: bool | None) -> None:
     """Replay call scripts (files or folders; default tests/calls) and report."""
@@ -144,7 +162,9 @@ def replay(paths: tuple[Path, ...], url: str | None, coverage: bool, color: bool
     targets = list(paths) or [Path("tests/calls")]
     missing = [p for p in targets if not p.exists()]
     if missing:
-        _fail(f"no such file or folder: {missing[0]}", "give call scripts (*.yaml) or folders of them")
+        _fail(
+            f"no such file or folder: {missing[0]}", "give call scripts (*.yaml) or folders of them"
+        )
     factory, runtime = _simulator_factory(url, os.environ.get("TWILIO_AUTH_TOKEN"))
     shapes = None
     checks = {}
@@ -157,12 +177,16 @@ def replay(paths: tuple[Path, ...], url: str | None, coverage: bool, color: bool
     elif coverage:
         click.echo("note: --coverage works in-process only; ignoring it with --url", err=True)
     use_color = sys.stdout.isatty() if color is None else color
-    code = run_replay(targets, factory, checks=checks, coverage_shapes=shapes, out=sys.stdout, color=use_color)
+    code = run_replay(
+        targets, factory, checks=checks, coverage_shapes=shapes, out=sys.stdout, color=use_color
+    )
     raise SystemExit(code)
 
 
 @main.command()
-@click.option("--from", "from_", default="+8613800000001", show_default=True, help="Caller ID to call from.")
+@click.option(
+    "--from", "from_", default="+8613800000001", show_default=True, help="Caller ID to call from."
+)
 @click.option("--lang", type=click.Choice(["zh", "en"]), help="Press the language key for you.")
 @click.option("--url", help="Call a running server instead of the in-process app.")
 def call(from_: str, lang: str | None, url: str | None) -> None:

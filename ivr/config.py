@@ -17,11 +17,20 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # name: (default, description) — the README's settings table is written from this.
 SETTINGS: dict[str, tuple[Any, str]] = {
-    "IVR_DATABASE_URL": (None, "SQLAlchemy URL of the database; default: a SQLite file in instance/"),
-    "IVR_SESSION_STORE": ("sql", "where per-call state lives: sql (the database), redis://host:port/db, or memory"),
+    "IVR_DATABASE_URL": (
+        None,
+        "SQLAlchemy URL of the database; default: a SQLite file in instance/",
+    ),
+    "IVR_SESSION_STORE": (
+        "sql",
+        "where per-call state lives: sql (the database), redis://host:port/db, or memory",
+    ),
     "IVR_FLOWS_DIR": (str(PROJECT_ROOT / "flows"), "folder of flow files"),
     "IVR_FLOW": ("hotline", "the flow that answers /voice"),
-    "IVR_PUBLIC_URL": (None, "public base URL Twilio calls (e.g. https://abcd.ngrok.app); used to check signatures behind a tunnel or proxy"),
+    "IVR_PUBLIC_URL": (
+        None,
+        "public base URL Twilio calls (e.g. https://abcd.ngrok.app), for signature checks",
+    ),
     "IVR_TRUST_PROXY": (False, "trust X-Forwarded-Proto/Host from one proxy in front of the app"),
     "TWILIO_AUTH_TOKEN": (None, "when set, every webhook must carry a valid X-Twilio-Signature"),
     "IVR_CLOCK": (None, "fix the clock at an ISO 8601 time, e.g. 2026-11-23T10:00:00+08:00"),
@@ -35,7 +44,9 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
 
-def load_config(environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def load_config(
+    environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Defaults, then the environment, then ``overrides`` (a test config)."""
     config: dict[str, Any] = {name: default for name, (default, _) in SETTINGS.items()}
     for name in SETTINGS:

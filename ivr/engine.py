@@ -9,7 +9,7 @@ Events of the compiled machine::
 
     answer            the incoming call (from the synthetic state ``_incoming``)
     key_1 … key_star  a menu option
-    agent/repeat/back the phone-menu conventions (flow ``keys``)
+    agent_key, repeat_key, back_key   the phone-menu conventions (flow ``keys``)
     entered           a complete entry;  recorded  a recording
     no_input/no_match silence / an invalid key: reprompt, or the agent after ``retry.attempts``
     next              leave a ``say`` or ``route`` state
@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import copy
 import logging
+import threading
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field
 from typing import Any
+from typing import cast
 
 from statemachine.exceptions import InvalidDefinition
 from statemachine.io import create_machine_class_from_definition
@@ -60,6 +63,26 @@ MAX_HOPS = 50  # say/route states run through in one step; more means a loop in 
 Callback = Callable[..., Any]
 
 
+# Event names live in the same class namespace as state names: a state may not be called so.
+EVENTS = frozenset(
+    {
+        "answer",
+        "agent_key",
+        "repeat_key",
+        "back_key",
+        "entered",
+        "recorded",
+        "no_input",
+        "no_match",
+        "next",
+    }
+)
+
+
+def reserved_name(name: str) -> bool:
+    return name in EVENTS or name.startswith("key_") or name == INCOMING
+
+
 def key_event(key: str) -> str:
     return {"*": "key_star", "#": "key_pound"}.get(key, f"key_{key}")
 
@@ -69,6 +92,22 @@ class CompiledFlow:
     flow: Flow
     machine: type[Any]
     registry: Registry
+    _local: threading.local = field(default_factory=threading.local, compare=False, repr=False)
+
+    def instance(self, state: str) -> tuple[Any, _Model]:
+        """This thread's machine, resumed at ``state``. Building an instance registers every
+        callback (milliseconds for the hotline), so each thread keeps one and only moves its
+        model; the machine reads the current state from the model on every event."""
+        local = self._local
+        if getattr(local, "machine", None) is None:
+            local.model = _Model(state)
+            local.machine = self.machine(model=local.model)
+        local.model.state = state
+        return local.machine, local.model
+
+    def discard_instance(self) -> None:
+        """Forget this thread's machine (after an error left it in an unknown condition)."""
+        self._local.machine = None
 
     def shape(self) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
         """The flow's states and (source, target) transitions, for coverage reports."""
@@ -98,7 +137,7 @@ def compile_flow(flow: Flow, registry: Registry) -> CompiledFlow:
     try:
         machine = create_machine_class_from_definition(
             f"{flow.name.title().replace('_', '')}Flow",
-            states=copy.copy(definition),
+            states=cast(Any, copy.copy(definition)),  # the library mutates what it is given
             allow_event_without_transition=True,
             catch_errors_as_events=False,
         )
@@ -159,10 +198,10 @@ class _Builder:
             event = {"entry": "entered", "record": "recorded"}.get(state.type, "next")
             on[event] = [self.route(r) for r in state.next]
         if state.waits_for_input:
-            on["agent"] = [{"target": agent, "on": [_set_reason("caller asked for an agent")]}]
-            on["repeat"] = [{"target": state.id, "internal": True}]
+            on["agent_key"] = [{"target": agent, "on": [_set_reason("caller asked for an agent")]}]
+            on["repeat_key"] = [{"target": state.id, "internal": True}]
             if state.back is not None:
-                on["back"] = [{"target": state.back}]
+                on["back_key"] = [{"target": state.back}]
             retry = self.flow.retry_for(state)
             for event, what in (("no_input", "no input"), ("no_match", "invalid input")):
                 if event == "no_input" and state.on_no_input is not None:
@@ -177,7 +216,10 @@ class _Builder:
                     },
                     {
                         "target": agent,
-                        "on": [_bump(state.id), _set_reason(f"{what} x{retry.attempts} at {state.id}")],
+                        "on": [
+                            _bump(state.id),
+                            _set_reason(f"{what} x{retry.attempts} at {state.id}"),
+                        ],
                     },
                 ]
         definition: dict[str, Any] = {"final": state.is_final, "enter": self.actions(state.do)}
@@ -253,7 +295,9 @@ class Engine:
         compiled = self.flows.get(session.flow)
         if compiled is None or session.state not in compiled.flow.states:
             # The flow was edited mid-call: start over rather than guess.
-            log.warning("call %s: state %r no longer exists; starting over", session.call_sid, session.state)
+            log.warning(
+                "call %s: state %r no longer exists; starting over", session.call_sid, session.state
+            )
             return Reply((), Restart(), session.flow, session.state, session.seq)
         state = compiled.flow.states[session.state]
         event, value = classify(compiled.flow, state, answer)
@@ -266,7 +310,13 @@ class Engine:
         if state is None or not state.waits_for_input:
             return Reply((), Restart(), session.flow, session.state, session.seq)
         call = CallContext(session, self.services, session.seq)
-        return Reply((), self._verb(compiled.flow, state, call, short=False), session.flow, state.id, session.seq)
+        return Reply(
+            (),
+            self._verb(compiled.flow, state, call, short=False),
+            session.flow,
+            state.id,
+            session.seq,
+        )
 
     def _advance(
         self,
@@ -280,8 +330,7 @@ class Engine:
     ) -> Reply:
         flow = compiled.flow
         call = CallContext(session, self.services, session.seq)
-        model = _Model(session.state)
-        machine = compiled.machine(model=model)
+        machine, model = compiled.instance(session.state)
         before = session.state
         self._note_input(flow, call, before, event, answer, value)
         if event == "entered" and value is not None:
@@ -289,41 +338,62 @@ class Engine:
             call.keep_entry(state.save_as or "value", value, secret=state.secret)
         if event == "recorded":
             session.data["recording_url"] = answer.recording_url
-        machine.send(event, call=call)
+        try:
+            machine.send(event, call=call)
+        except BaseException:
+            compiled.discard_instance()
+            raise
         session.state = str(model.state)
 
-        short = False
-        if session.state == before and event in {"no_input", "no_match"}:
-            retry = flow.retry_for(flow.states[before])
-            said.extend(self._text(flow, call, getattr(retry, event)))
-            short = call.count(f"retry:{before}") == 1  # tapered: the first reprompt is short
-        elif session.state != before:
-            if event in {"no_input", "no_match"} and session.state == flow.agent_state:
-                retry = flow.retry_for(flow.states[before])
-                said.extend(self._text(flow, call, getattr(retry, event)))
-                said.extend(self._text(flow, call, retry.exhausted))
-            call.reset(f"retry:{before}")
-            self._entered(flow, call, session.state, said)
+        short = self._after_event(flow, call, before, event, said)
 
         hops = 0
         while flow.states[session.state].type in {"say", "route"}:
             hops += 1
             if hops > MAX_HOPS:
-                raise RuntimeError(f"flow {flow.name}: more than {MAX_HOPS} say/route states in one step")
+                raise RuntimeError(
+                    f"flow {flow.name}: more than {MAX_HOPS} say/route states in one step"
+                )
             previous = session.state
-            machine.send("next", call=call)
+            try:
+                machine.send("next", call=call)
+            except BaseException:
+                compiled.discard_instance()
+                raise
             session.state = str(model.state)
             if session.state == previous:
                 raise RuntimeError(f"flow {flow.name}: no route out of {previous!r} was taken")
             self._entered(flow, call, session.state, said)
 
         state = flow.states[session.state]
+        if state.is_final:
+            compiled.discard_instance()  # a machine that reached a final state takes no events
         if state.id != before and event not in {"no_input", "no_match"}:
             short = False
         verb = self._verb(flow, state, call, short=short)
         session.seq += 1
         session.updated_at = self.services.clock.now()
         return Reply(tuple(_merge(said)), verb, flow.name, state.id, session.seq)
+
+    def _after_event(
+        self, flow: Flow, call: CallContext, before: str, event: str, said: list[Speech]
+    ) -> bool:
+        """Words for what the event did; True when the reprompt that follows should be short."""
+        after = call.session.state
+        failed = event in {"no_input", "no_match"}
+        if after == before:
+            if not failed:
+                return False
+            retry = flow.retry_for(flow.states[before])
+            said.extend(self._text(flow, call, getattr(retry, event)))
+            return call.count(f"retry:{before}") == 1  # tapered: the first reprompt is short
+        if failed and after == flow.agent_state:
+            retry = flow.retry_for(flow.states[before])
+            said.extend(self._text(flow, call, getattr(retry, event)))
+            said.extend(self._text(flow, call, retry.exhausted))
+        call.reset(f"retry:{before}")
+        self._entered(flow, call, after, said)
+        return False
 
     def _entered(self, flow: Flow, call: CallContext, state_id: str, said: list[Speech]) -> None:
         state = flow.states[state_id]
@@ -334,7 +404,13 @@ class Engine:
             call.tried(state_id)
 
     def _note_input(
-        self, flow: Flow, call: CallContext, state_id: str, event: str, answer: CallerInput, value: str | None
+        self,
+        flow: Flow,
+        call: CallContext,
+        state_id: str,
+        event: str,
+        answer: CallerInput,
+        value: str | None,
     ) -> None:
         if event == "answer":
             return
@@ -347,12 +423,18 @@ class Engine:
         elif answer.recording_url:
             shown = f"recording {answer.recording_duration}s"
         self.services.recorder.event(
-            call.call_sid, seq=call.step, state=state_id, kind="input", detail=f"{event} {shown}".strip()
+            call.call_sid,
+            seq=call.step,
+            state=state_id,
+            kind="input",
+            detail=f"{event} {shown}".strip(),
         )
 
     # -- words and verbs -----------------------------------------------------------------------
 
-    def _text(self, flow: Flow, call: CallContext, text: Text, lang: str | None = None) -> list[Speech]:
+    def _text(
+        self, flow: Flow, call: CallContext, text: Text, lang: str | None = None
+    ) -> list[Speech]:
         lang = lang or call.lang
         words = speech.fill(
             text[lang],
@@ -373,7 +455,14 @@ class Engine:
         phrases = flow.phrases
         for option in state.options:
             lg = option.lang or lang
-            out.append(Speech(phrases.option[lg].format(label=option.label[lg], key=speech.say_key(option.key, lg)), lg))
+            out.append(
+                Speech(
+                    phrases.option[lg].format(
+                        label=option.label[lg], key=speech.say_key(option.key, lg)
+                    ),
+                    lg,
+                )
+            )
         keys = flow.keys
         out.append(Speech(phrases.agent[lang].format(key=speech.say_key(keys.agent, lang)), lang))
         if state.back is not None:
@@ -434,12 +523,12 @@ def classify(flow: Flow, state: State, answer: CallerInput) -> tuple[str, str | 
     if not digits:
         return "no_input", None
     if digits == keys.agent and (state.type == "menu" or state.gather.min_digits > 1):
-        return "agent", None
+        return "agent_key", None
     if digits == keys.back and state.back is not None:
-        return "back", None
+        return "back_key", None
     if state.type == "menu":
         if digits == keys.repeat:
-            return "repeat", None
+            return "repeat_key", None
         if any(o.key == digits for o in state.options):
             return key_event(digits), None
         return "no_match", None

@@ -8,6 +8,7 @@ Depends on ``flowspec`` and ``errors`` only.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,37 @@ RECORD_KEYS = ("max_length", "finish_on_key", "timeout")
 PHONE_KEYS = frozenset("0123456789*#")
 
 
+class _Missing:
+    """What ``_Reader.require`` returns for a missing key, already reported: the readers
+    (``string``, ``text``...) pass it over silently instead of adding a second problem."""
+
+
+MISSING: Any = _Missing()
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a key written twice in one mapping (``safe_load``
+    silently keeps the last: a copied state would replace the first without a word)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    seen: set[object] = set()
+    for key_node, _ in node.value:
+        # Only the mapping's own plain keys: a merge (<<) may be overridden on purpose.
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} is written twice in one mapping", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
 class _Reader:
     """Walks one parsed YAML document, collecting problems with their key paths."""
 
@@ -81,9 +113,11 @@ class _Reader:
         out: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str) or key not in allowed:
-                shown = "on (write it quoted: 'on')" if key is True else repr(key)
+                # YAML 1.1 reads a bare `on:` as the boolean true: name it as it was written.
+                name = "on" if key is True else str(key)
+                shown = "on (YAML reads a bare on: as true)" if key is True else repr(key)
                 self.problem(
-                    _join(path, str(key)), f"unknown key {shown}; allowed: {', '.join(allowed)}"
+                    _join(path, name), f"unknown key {shown}; allowed: {', '.join(allowed)}"
                 )
                 continue
             out[key] = item
@@ -92,16 +126,20 @@ class _Reader:
     def require(self, data: Mapping[str, Any], key: str, path: str) -> Any:
         if key not in data or data[key] is None:
             self.problem(_join(path, key), "missing")
-            return None
+            return MISSING
         return data[key]
 
     def string(self, value: Any, path: str) -> str | None:
+        if value is MISSING:
+            return None
         if isinstance(value, bool) or not isinstance(value, str | int):
             self.problem(path, f"expected text, got {_kind(value)}")
             return None
         return str(value)
 
     def integer(self, value: Any, path: str, *, minimum: int = 0) -> int | None:
+        if value is MISSING:
+            return None
         if isinstance(value, bool) or not isinstance(value, int):
             self.problem(path, f"expected a whole number, got {_kind(value)}")
             return None
@@ -127,6 +165,8 @@ class _Reader:
 
     def text(self, value: Any, path: str, languages: tuple[str, ...]) -> Text:
         """A text in each language. Missing languages are ``validation``'s to report."""
+        if value is MISSING:
+            return {}
         if not isinstance(value, Mapping):
             self.problem(
                 path, f"expected a text per language ({', '.join(languages)}), got {_kind(value)}"
@@ -166,7 +206,9 @@ class _Reader:
 
     def route(self, value: Any, path: str) -> Route | None:
         data = self.mapping(value, path, ROUTE_KEYS)
-        goto = self.string(self.require(data, "goto", path), _join(path, "goto")) if data else None
+        if not isinstance(value, Mapping):
+            return None
+        goto = self.string(self.require(data, "goto", path), _join(path, "goto"))
         if goto is None:
             return None
         when = self.call(data["when"], _join(path, "when")) if "when" in data else None
@@ -208,7 +250,7 @@ def parse_flow(path: Path) -> tuple[Flow | None, list[Problem]]:
     """Parse one flow file, returning the flow (if it could be built) and every problem."""
     file = str(path)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
     except OSError as exc:
         return None, [Problem(file, "", f"cannot read: {exc.strerror}")]
     except yaml.YAMLError as exc:
@@ -222,19 +264,21 @@ def parse_flow(path: Path) -> tuple[Flow | None, list[Problem]]:
 
 def _read_flow(r: _Reader, document: Any, default_name: str) -> Flow | None:
     top = r.mapping(document, "", TOP_KEYS)
-    if not top:
+    if not isinstance(document, Mapping):
         return None
     languages = _read_languages(r, top.get("languages", ["zh-CN", "en-US"]))
     name = r.string(top.get("flow", default_name), "flow") or default_name
     start = r.string(r.require(top, "start", ""), "start")
     states_raw = r.require(top, "states", "")
     states: dict[str, State] = {}
-    if isinstance(states_raw, Mapping):
+    if states_raw is MISSING:
+        pass
+    elif isinstance(states_raw, Mapping):
         for state_id, raw in states_raw.items():
             state = _read_state(r, str(state_id), raw, languages)
             if state is not None:
                 states[state.id] = state
-    elif states_raw is not None:
+    else:
         r.problem("states", f"expected a mapping of state names to states, got {_kind(states_raw)}")
     retry = _read_retry(r, r.require(top, "retry", ""), "retry", languages)
     phrases = _read_phrases(r, r.require(top, "phrases", ""), languages)
@@ -270,7 +314,7 @@ def _read_keys(r: _Reader, value: Any) -> Keys:
 
 
 def _read_phrases(r: _Reader, value: Any, languages: tuple[str, ...]) -> Phrases | None:
-    if value is None:
+    if value is MISSING:
         return None
     data = r.mapping(value, "phrases", PHRASE_KEYS)
     texts = {
@@ -280,7 +324,7 @@ def _read_phrases(r: _Reader, value: Any, languages: tuple[str, ...]) -> Phrases
 
 
 def _read_retry(r: _Reader, value: Any, path: str, languages: tuple[str, ...]) -> Retry | None:
-    if value is None:
+    if value is None or value is MISSING:
         return None
     data = r.mapping(value, path, RETRY_KEYS)
     attempts = r.integer(r.require(data, "attempts", path), f"{path}.attempts", minimum=1)
@@ -341,40 +385,40 @@ def _read_state(r: _Reader, state_id: str, raw: Any, languages: tuple[str, ...])
         return None
     kind = raw.get("type")
     if kind not in STATE_TYPES:
-        r.problem(f"{path}.type", f"expected one of {', '.join(STATE_TYPES)}, got {kind!r}")
+        got = "missing" if kind is None else f"got {kind!r}"
+        r.problem(f"{path}.type", f"expected one of {', '.join(STATE_TYPES)}, {got}")
         return None
     data = r.mapping({k: v for k, v in raw.items() if k != "type"}, path, STATE_KEYS[kind])
-    fields: dict[str, Any] = {}
-    if "prompt" in data:
-        fields["prompt"] = r.text(data["prompt"], f"{path}.prompt", languages)
-    if "bilingual" in data:
-        fields["bilingual"] = r.boolean(data["bilingual"], f"{path}.bilingual")
-    if "do" in data:
-        fields["do"] = r.calls(data["do"], f"{path}.do")
-    if "options" in data:
-        fields["options"] = _read_options(r, data["options"], f"{path}.options", languages)
-    if "gather" in data:
-        fields["gather"] = _read_gather(r, data["gather"], f"{path}.gather", kind)
-    elif kind == "entry":
+    fields = {
+        key: _STATE_FIELDS[key](r, value, f"{path}.{key}", languages, kind)
+        for key, value in data.items()
+    }
+    if kind == "entry" and "gather" not in data:
         r.problem(f"{path}.gather", "missing (an entry needs min_digits and max_digits)")
-    for key in ("save_as", "back", "queue", "reason"):
-        if key in data:
-            fields[key] = r.string(data[key], f"{path}.{key}")
-    if "secret" in data:
-        fields["secret"] = r.boolean(data["secret"], f"{path}.secret")
-    if "priority" in data:
-        fields["priority"] = r.integer(data["priority"], f"{path}.priority") or 0
-    if "next" in data:
-        fields["next"] = r.routes(data["next"], f"{path}.next")
-    if "retry" in data:
-        fields["retry"] = _read_retry(r, data["retry"], f"{path}.retry", languages)
-    if "on_no_input" in data:
-        fields["on_no_input"] = r.route(data["on_no_input"], f"{path}.on_no_input")
-    if "record" in data:
-        fields["record"] = _read_record(r, data["record"], f"{path}.record")
-    elif kind == "record":
+    if kind == "record" and "record" not in data:
         fields["record"] = RecordSpec()
     return State(id=state_id, type=kind, path=path, **fields)
+
+
+# How each key of a state is read: (reader, value, key path, languages, state type) -> field.
+_FieldReader = Callable[[_Reader, Any, str, tuple[str, ...], str], Any]
+_STATE_FIELDS: Mapping[str, _FieldReader] = {
+    "prompt": lambda r, value, path, languages, kind: r.text(value, path, languages),
+    "bilingual": lambda r, value, path, languages, kind: r.boolean(value, path),
+    "do": lambda r, value, path, languages, kind: r.calls(value, path),
+    "options": lambda r, value, path, languages, kind: _read_options(r, value, path, languages),
+    "gather": lambda r, value, path, languages, kind: _read_gather(r, value, path, kind),
+    "save_as": lambda r, value, path, languages, kind: r.string(value, path),
+    "back": lambda r, value, path, languages, kind: r.string(value, path),
+    "queue": lambda r, value, path, languages, kind: r.string(value, path),
+    "reason": lambda r, value, path, languages, kind: r.string(value, path),
+    "secret": lambda r, value, path, languages, kind: r.boolean(value, path),
+    "priority": lambda r, value, path, languages, kind: r.integer(value, path) or 0,
+    "next": lambda r, value, path, languages, kind: r.routes(value, path),
+    "retry": lambda r, value, path, languages, kind: _read_retry(r, value, path, languages),
+    "on_no_input": lambda r, value, path, languages, kind: r.route(value, path),
+    "record": lambda r, value, path, languages, kind: _read_record(r, value, path),
+}
 
 
 def _read_options(
@@ -387,7 +431,7 @@ def _read_options(
     for i, raw in enumerate(value):
         opath = f"{path}[{i}]"
         data = r.mapping(raw, opath, OPTION_KEYS)
-        if not data:
+        if not isinstance(raw, Mapping):
             continue
         key = r.key(r.require(data, "key", opath), f"{opath}.key")
         label = r.text(r.require(data, "label", opath), f"{opath}.label", languages)

@@ -74,19 +74,19 @@ def run_phone(
         except (EOFError, KeyboardInterrupt):
             line = "hangup"
         try:
-            if not _act(call, line.strip(), write):
-                continue
+            _act(call, line.strip(), write)
         except SimulationError as exc:
-            write(_paint(f"the call failed: {exc}", "red", color))
-            if not call.ended:
-                continue
+            # A reply Twilio would reject ends the call; an action the call was not waiting
+            # for (hold outside a queue) changes nothing: say so and go on.
+            failed = call.result.outcome is not None
+            write(_paint(f"{'the call failed' if failed else 'not now'}: {exc}", "red", color))
     outcome = call.result.outcome
     write(_paint(f"call {describe_outcome(outcome)}", "green", color))
     return outcome
 
 
-def _act(call: Call, line: str, write: Callable[[str], None]) -> bool:  # noqa: C901 - one branch per command
-    """Do what the line says; ``False`` if it was not an action (help, a typo)."""
+def _act(call: Call, line: str, write: Callable[[str], None]) -> None:  # noqa: C901 - one branch per command
+    """Do what the line says; anything else (help, a typo) shows the commands."""
     command, _, rest = line.partition(" ")
     args = rest.split()
     if not line:
@@ -114,8 +114,6 @@ def _act(call: Call, line: str, write: Callable[[str], None]) -> bool:  # noqa: 
             write(f"not understood: {line!r}")
         for text in HELP:
             write(f"  {text}")
-        return False
-    return True
 
 
 def _numbers(args: list[str], most: int) -> bool:

@@ -69,31 +69,38 @@ def format_result(result: ScriptResult | ScriptLoadFailure, *, color: bool) -> s
     if badge is None:
         badge = _paint("FAIL", FAIL_COLOUR, color, bold=True)
     lines = [f"{badge}  {script.name}  ({script.path}, {script.lang})"]
-    # Passed checks go between the turns, where they were made; a failure closes the report.
-    checks: dict[int, list[str]] = {}
+    # Checks go between the turns, where they were made; other failures close the report.
+    notes: dict[int, list[str]] = {}
     mark = _paint("✓", PASS_COLOUR, color)
+    failure = result.failure
+    placed = False
     for entry in result.log:
         if entry.passed:
             step = script.steps[entry.step_index].describe()
-            checks.setdefault(entry.at_turn, []).append(f"{INDENT}  {mark} {step}")
-    failure = result.failure
+            notes.setdefault(entry.at_turn, []).append(f"{INDENT}  {mark} {step}")
+        elif failure is not None and failure.step_index == entry.step_index:
+            notes.setdefault(entry.at_turn, []).extend(format_failure(failure, color=color))
+            placed = True
     shown_state: str | None = None
     for index, turn in enumerate(result.call.transcript):
-        lines.extend(checks.get(index, []))
+        lines.extend(notes.get(index, []))
         if turn.speaker == "ivr" and turn.state is not None and turn.state != shown_state:
             lines.append(f"{INDENT}{_paint('· ' + turn.state, None, color, dim=True)}")
             shown_state = turn.state
         lines.append(format_turn(turn, default_lang=script.lang, color=color))
-    lines.extend(checks.get(len(result.call.transcript), []))
-    if failure is not None:
-        lines.extend(format_failure(failure, color=color))
-    elif result.outcome is not None or result.script.outcome is not None:
+    lines.extend(notes.get(len(result.call.transcript), []))
+    if result.outcome is not None:
         lines.append(f"{INDENT}outcome: {describe_outcome(result.outcome)}")
+    if failure is not None and not placed:
+        lines.extend(format_failure(failure, color=color))
     return "\n".join(lines)
 
 
 def format_turn(turn: Turn, *, default_lang: str = "", color: bool) -> str:
-    """One line of the transcript; IVR and caller lines differ in label as well as colour."""
+    """One line of the transcript; IVR and caller lines differ in label as well as colour.
+
+    A Say in another language than ``default_lang`` (when given) shows its language.
+    """
     if turn.speaker == "ivr":
         if turn.kind == "pause":
             text = f"(pause {turn.text}s)" if turn.text else "(pause)"
@@ -101,7 +108,7 @@ def format_turn(turn: Turn, *, default_lang: str = "", color: bool) -> str:
             text = f"♪ {turn.text}"
         else:
             text = turn.text
-        if turn.lang and turn.lang != default_lang and turn.kind == "say":
+        if turn.lang and default_lang and not _same_language(turn.lang, default_lang):
             text = f"[{turn.lang}] {text}"
         label = _paint("IVR   ", IVR_COLOUR, color, bold=True)
         return f"{INDENT}{label} {_paint(text, IVR_COLOUR, color)}"
@@ -130,13 +137,16 @@ def format_failure(failure: Failure, *, color: bool) -> list[str]:
     pad = INDENT + "    "
     if failure.mode in ("substring", "fuzzy"):
         score = f" ({failure.score:.2f})" if failure.score is not None else ""
-        rows = [
-            ("expected", failure.expected),
-            (f"closest{score}", failure.closest or "(nothing)"),
-            ("diff", inline_diff(failure.expected, failure.closest, color=color)),
-            ("", "[-…-] expected only, {+…+} heard only"),
-            ("heard", squash(failure.heard) or "(nothing)"),
-        ]
+        rows = [("expected", failure.expected)]
+        if failure.closest:
+            rows += [
+                (f"closest{score}", failure.closest),
+                ("diff", inline_diff(failure.expected, failure.closest, color=color)),
+                ("", "([-…-] expected only, {+…+} heard only)"),
+            ]
+        else:
+            rows.append(("closest", "(nothing alike)"))
+        rows.append(("heard", squash(failure.heard) or "(nothing)"))
         width = max(len(label) for label, _ in rows) + 1
         for label, value in rows:
             lines.append(f"{pad}{(label + ':') if label else '':<{width}} {value}")
@@ -323,6 +333,12 @@ def replay(
         out.write(format_coverage(coverage_report(ran, coverage_shapes), color=color) + "\n\n")
     out.write(summary_line(results) + "\n")
     return 0 if found and all(result.passed for result in results) else 1
+
+
+def _same_language(spoken: str, script: str) -> bool:
+    """``cmn-CN`` (Twilio's Mandarin) is the script's ``zh-CN``; ``en-GB`` is not ``zh-CN``."""
+    first = spoken.split("-")[0].lower()
+    return ("zh" if first == "cmn" else first) == script.split("-")[0].lower()
 
 
 def _pct(part: int, whole: int) -> float:

@@ -12,30 +12,34 @@ from collections.abc import Mapping
 from typing import Any
 
 from ivr.records import CallRecorder
+from ivr.wallet import Account
 from ivr.wallet import Wallet
 
 Check = Callable[[Mapping[str, Any]], str | None]
 
 
-def wallet_checks(wallet: Wallet, recorder: CallRecorder) -> dict[str, Check]:
-    """The named checks: ``account``, ``tickets``, ``sms`` and ``handoffs``."""
+class _WalletChecks:
+    def __init__(self, wallet: Wallet, recorder: CallRecorder) -> None:
+        self.wallet = wallet
+        self.recorder = recorder
 
-    def account_of(args: Mapping[str, Any]) -> Any:
+    def _account(self, args: Mapping[str, Any]) -> Account:
         phone = str(args.get("phone", ""))
-        account = wallet.find_by_phone(phone)
+        account = self.wallet.find_by_phone(phone)
         if account is None:
             raise LookupError(f"no account with phone {phone!r}")
         return account
 
-    def account(args: Mapping[str, Any]) -> str | None:
-        found = account_of(args)
+    def account(self, args: Mapping[str, Any]) -> str | None:
+        found = self._account(args)
         for field in ("status", "lock_reason"):
             if field in args and getattr(found, field) != args[field]:
-                return f"account {found.phone}: {field} is {getattr(found, field)!r}, expected {args[field]!r}"
+                seen = getattr(found, field)
+                return f"account {found.phone}: {field} is {seen!r}, expected {args[field]!r}"
         return None
 
-    def tickets(args: Mapping[str, Any]) -> str | None:
-        found = wallet.tickets(account_of(args).id)
+    def tickets(self, args: Mapping[str, Any]) -> str | None:
+        found = self.wallet.tickets(self._account(args).id)
         if "kind" in args:
             found = [t for t in found if t.kind == args["kind"]]
         if "count" in args and len(found) != int(args["count"]):
@@ -44,22 +48,35 @@ def wallet_checks(wallet: Wallet, recorder: CallRecorder) -> dict[str, Check]:
             return "no ticket carries a recording"
         return None
 
-    def sms(args: Mapping[str, Any]) -> str | None:
-        found = wallet.outbox(account_of(args).id)
+    def sms(self, args: Mapping[str, Any]) -> str | None:
+        found = self.wallet.outbox(self._account(args).id)
         if "count" in args and len(found) != int(args["count"]):
             return f"{len(found)} SMS in the outbox, expected {args['count']}"
         return None
 
-    def handoffs(args: Mapping[str, Any]) -> str | None:
-        waiting = recorder.waiting()
-        if "queue" in args:
-            waiting = [h for h in waiting if h.queue == args["queue"]]
-        if "reason" in args:
-            waiting = [h for h in waiting if h.reason == args["reason"]]
-        if "verified" in args:
-            waiting = [h for h in waiting if h.verified == bool(args["verified"])]
+    def handoffs(self, args: Mapping[str, Any]) -> str | None:
+        waiting = [
+            h
+            for h in self.recorder.waiting()
+            if all(
+                getattr(h, name) == args[name]
+                for name in ("queue", "reason", "verified")
+                if name in args
+            )
+        ]
         if "count" in args and len(waiting) != int(args["count"]):
-            return f"{len(waiting)} matching caller(s) waiting for an agent, expected {args['count']}"
+            return (
+                f"{len(waiting)} matching caller(s) waiting for an agent, expected {args['count']}"
+            )
         return None
 
-    return {"account": account, "tickets": tickets, "sms": sms, "handoffs": handoffs}
+
+def wallet_checks(wallet: Wallet, recorder: CallRecorder) -> dict[str, Check]:
+    """The named checks: ``account``, ``tickets``, ``sms`` and ``handoffs``."""
+    checks = _WalletChecks(wallet, recorder)
+    return {
+        "account": checks.account,
+        "tickets": checks.tickets,
+        "sms": checks.sms,
+        "handoffs": checks.handoffs,
+    }

@@ -624,7 +624,7 @@ def best_match(expected: str, heard: str) -> tuple[float, str]:
                 best_ratio, best_start, best_width = ratio, start, width
     if best_ratio <= 0:
         return 0.0, ""
-    margin = max(2, size // 2)
+    margin = max(2, size // 5)
     low = max(0, best_start - margin)
     region = text[low : best_start + best_width + margin]
     return best_ratio, _aligned(want, region)
@@ -707,27 +707,12 @@ def run_script(
     try:
         call = simulator.dial(script.from_)
     except SimulationError as exc:
-        failure = Failure(None, "dial", "", "", f"the simulated call failed: {exc}", mode="error")
-        return ScriptResult(script, False, failure, _empty_result(), None, [])
-    log: list[StepLog] = []
-    failure = None
-    for index, step in enumerate(script.steps):
-        try:
-            failure = _perform(step, index, call)
-        except SimulationError as exc:
-            failure = Failure(
-                index,
-                step.describe(),
-                "",
-                _heard(call),
-                f"the simulated call failed: {exc}",
-                "error",
-            )
-        if isinstance(step, Expect | ExpectState):
-            log.append(StepLog(index, len(call.result.transcript), failure is None))
-        if failure is not None:
-            break
-    outcome = _finish(script, call)
+        problem = Failure(None, "dial", "", "", f"the simulated call failed: {exc}", mode="error")
+        last = simulator.last_call
+        result = last.result if last is not None else CallResult(call_sid="")
+        return ScriptResult(script, False, problem, result, result.outcome, [])
+    failure, log = _run_steps(script.steps, call)
+    outcome = _finish(call)
     if failure is None and isinstance(outcome, Failure):
         failure = outcome
     captured = outcome if isinstance(outcome, Outcome) else call.result.outcome
@@ -736,6 +721,23 @@ def run_script(
     if failure is None:
         failure = _check_effects(script.effects, checks)
     return ScriptResult(script, failure is None, failure, call.result, captured, log)
+
+
+def _run_steps(steps: tuple[Step, ...], call: Call) -> tuple[Failure | None, list[StepLog]]:
+    """Run steps until one fails; the log says where each check was made."""
+    log: list[StepLog] = []
+    for index, step in enumerate(steps):
+        failure: Failure | None
+        try:
+            failure = _perform(step, index, call)
+        except SimulationError as exc:
+            message = f"the simulated call failed: {exc}"
+            failure = Failure(index, step.describe(), "", call.heard(), message, "error")
+        if isinstance(step, Expect | ExpectState):
+            log.append(StepLog(index, len(call.result.transcript), failure is None))
+        if failure is not None:
+            return failure, log
+    return None, log
 
 
 def _perform(step: Step, index: int, call: Call) -> Failure | None:  # noqa: C901 - one branch per kind
@@ -750,7 +752,7 @@ def _perform(step: Step, index: int, call: Call) -> Failure | None:  # noqa: C90
         outcome = call.result.outcome
         ended = outcome.kind if outcome is not None else "ended"
         message = f"the call had already ended ({ended}) before this step"
-        return Failure(index, step.describe(), "", _heard(call), message, "ended")
+        return Failure(index, step.describe(), "", call.heard(), message, "ended")
     if isinstance(step, Press):
         call.press(step.keys)
     elif isinstance(step, Say):
@@ -759,10 +761,7 @@ def _perform(step: Step, index: int, call: Call) -> Failure | None:  # noqa: C90
         else:
             call.say(step.text, confidence=step.confidence)
     elif isinstance(step, Wait):
-        for _ in range(step.times):
-            if call.ended:
-                break
-            call.silence()
+        return _wait(step, index, call)
     elif isinstance(step, Hold):
         call.hold(step.cycles)
     elif isinstance(step, Agent):
@@ -782,8 +781,17 @@ def _perform(step: Step, index: int, call: Call) -> Failure | None:  # noqa: C90
     return None
 
 
+def _wait(step: Wait, index: int, call: Call) -> Failure | None:
+    for done in range(step.times):
+        if call.ended:
+            message = f"the call ended after {done} of {step.times} silences"
+            return Failure(index, step.describe(), "", call.heard(), message, "ended")
+        call.silence()
+    return None
+
+
 def _check_expect(step: Expect, index: int, call: Call) -> Failure | None:
-    heard = _heard(call)
+    heard = call.heard()
     text = squash(heard)
     if step.mode == "regex":
         if re.search(step.text, text):
@@ -807,21 +815,19 @@ def _check_expect(step: Expect, index: int, call: Call) -> Failure | None:
     return Failure(index, step.describe(), step.text, heard, message, "fuzzy", closest, score)
 
 
-def _finish(script: Script, call: Call) -> Outcome | Failure | None:
-    """Hang up a call that is still live; return the outcome as the script saw it."""
-    if call.ended:
-        return call.result.outcome
-    captured: Outcome | None = None
-    expects_queue = script.outcome is not None and script.outcome.kind == "queued"
-    if expects_queue and call.waiting_for == "queue":
-        captured = Outcome("queued", queue=call.queue)
-    try:
-        call.hangup()
-    except SimulationError as exc:
-        return Failure(
-            None, "hangup", "", "", f"the simulated call failed at hang-up: {exc}", "error"
-        )
-    return captured if captured is not None else call.result.outcome
+def _finish(call: Call) -> Outcome | Failure | None:
+    """Hang up a call that is still live (so the status callback runs); return its outcome.
+
+    A caller left waiting in a queue ends ``queued`` (the simulator settles a hang-up in a
+    queue that way), which is what a script expecting ``queued`` wants to see.
+    """
+    if not call.ended:
+        try:
+            call.hangup()
+        except SimulationError as exc:
+            message = f"the simulated call failed at hang-up: {exc}"
+            return Failure(None, "hangup", "", "", message, "error")
+    return call.result.outcome
 
 
 def _check_outcome(
@@ -870,25 +876,13 @@ def _check_effects(
             known = ", ".join(sorted(checks)) or "none"
             message = f"unknown check {effect.name!r}; known checks: {known}"
             return Failure(None, step, effect.describe(), "", message, "effect")
-        problem = check(effect.args)
+        try:
+            problem = check(effect.args)
+        except (LookupError, ValueError, TypeError) as exc:
+            # A wrong or missing argument (no such account, count: many) is the script's
+            # fault, not a crash of the replay.
+            problem = f"check {effect.name!r} could not run: {type(exc).__name__}: {exc}"
         if problem is not None:
             message = f"{effect.describe()}: {problem}"
             return Failure(None, step, effect.describe(), problem, message, "effect")
     return None
-
-
-def _heard(call: Call) -> str:
-    return call.heard()
-
-
-def _empty_result() -> CallResult:
-    return CallResult(
-        call_sid="",
-        transcript=[],
-        states=[],
-        flows=[],
-        outcome=None,
-        recordings=[],
-        latencies=[],
-        requests=[],
-    )

@@ -25,7 +25,9 @@ class SignatureChecker:
             return received_url
         got = urlsplit(received_url)
         base_path = self._public.path.rstrip("/")
-        return urlunsplit((self._public.scheme, self._public.netloc, base_path + got.path, got.query, ""))
+        return urlunsplit(
+            (self._public.scheme, self._public.netloc, base_path + got.path, got.query, "")
+        )
 
     def valid(self, url: str, params: Mapping[str, str], signature: str | None) -> bool:
         if not signature:

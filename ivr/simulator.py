@@ -14,8 +14,8 @@ Choices where Twilio's documentation is silent (each is deliberate, keep them do
 
 - A hold cycle runs the ``waitUrl`` document once and lasts at least ``hold_cycle_seconds``
   of simulated time. Entering the queue fetches nothing until the caller holds.
-- ``actionOnEmptyResult`` posts without ``Digits``; a Gather ended by a key sends
-  ``FinishedOnKey`` (the key, else empty) beside ``Digits``, as Twilio does.
+- ``actionOnEmptyResult`` posts without ``Digits``. ``Digits`` always travel with
+  ``FinishedOnKey`` (the key that ended the Gather, else empty), as Twilio sends them.
 - A caller hanging up in a queue, or ``<Hangup>`` in a waitUrl document, calls the Enqueue
   ``action`` with ``QueueResult=hangup``; the reply is ignored.
 - ``<Reject>`` anywhere but first in the first document hangs up (the call is answered).
@@ -290,8 +290,8 @@ class _Queue:
     max_size: int
     entered: datetime
     continuation: _Frame  # the verbs after <Enqueue>
+    cycle_started: datetime  # when the current hold cycle began
     cycles_left: int = 0
-    cycle_started: datetime | None = None
     position: int = 1
 
 
@@ -477,6 +477,8 @@ class Call:
         """
         if seconds < 0:
             raise SimulationError(f"seconds must be 0 or more, got {seconds}")
+        if finish not in ("", "hangup") and (len(finish) != 1 or finish not in "0123456789*#"):
+            raise SimulationError(f'finish must be one key, "hangup" or "", got {finish!r}')
         with self._guard():
             pending = self._expect("record", "record")
             self._caller("record", f"{seconds}s {finish}".strip())
@@ -665,10 +667,9 @@ class Call:
         queue = self._queue
         if queue is None:
             return None
-        if queue.cycle_started is not None:
-            spent = self._seconds_since(queue.cycle_started)
-            if spent < self._sim.hold_cycle_seconds:
-                self._sim.clock.advance(self._sim.hold_cycle_seconds - spent)
+        spent = self._seconds_since(queue.cycle_started)
+        if spent < self._sim.hold_cycle_seconds:
+            self._sim.clock.advance(self._sim.hold_cycle_seconds - spent)
         if queue.cycles_left > 0:
             return self._next_cycle(queue)
         return None
@@ -776,6 +777,7 @@ class Call:
             wait_method=verb.get("waitUrlMethod", "POST"),
             max_size=_int(verb, "maxQueueSize", DEFAULT_MAX_QUEUE_SIZE),
             entered=self._sim.clock.now(),
+            cycle_started=self._sim.clock.now(),
             continuation=frame,
         )
 
@@ -894,7 +896,7 @@ class Call:
             message = f"Content-Type {shown} is neither TwiML (text/xml, application/xml) nor audio"
             raise _FetchFailure(INVALID_CONTENT_TYPE, url, "", message)
         try:
-            root = _parse(reply.body)
+            root = parse_twiml(reply.body)
         except xml.parsers.expat.ExpatError as error:
             raise _FetchFailure(DOCUMENT_PARSE_FAILURE, url, "", f"not XML: {error}") from None
         problems = check_document(root, wait_url=wait)
@@ -954,8 +956,9 @@ class Call:
 # --- small pure pieces ------------------------------------------------------------------------
 
 
-def _parse(body: bytes) -> Element:
-    """Parse XML without namespace processing, so ``<amazon:effect>`` keeps its plain name."""
+def parse_twiml(body: bytes) -> Element:
+    """Parse XML as Twilio reads TwiML: without namespace processing, so SSML's
+    ``<amazon:effect>`` keeps its plain name. Raises ``xml.parsers.expat.ExpatError``."""
     builder = TreeBuilder()
     parser = xml.parsers.expat.ParserCreate()
     parser.buffer_text = True

@@ -69,11 +69,37 @@ class _Checker:
             )
         elif agent.type != "transfer":
             self.problem(f"states.{agent.id}.type", "the agent state must be of type transfer")
+        self._check_keys()
         self._check_texts()
         self._check_issues_and_queues()
         for state in flow.states.values():
+            self._check_name(state)
+            if _reserved(state.id):
+                self.problem(
+                    state.path,
+                    f"the state name {state.id!r} is reserved for the engine's events; rename it",
+                )
             self._check_state(state)
         self._check_graph()
+
+    def _check_keys(self) -> None:
+        # The engine tells these apart by the key alone: two on one key make one unreachable.
+        keys = self.flow.keys
+        seen: dict[str, str] = {}
+        for name in ("agent", "repeat", "back"):
+            key = getattr(keys, name)
+            if key in seen:
+                self.problem(f"keys.{name}", f"key {key!r} is already used for {seen[key]}")
+            seen.setdefault(key, name)
+
+    def _check_name(self, state: State) -> None:
+        # State names become names in the compiled state machine, which fails on others.
+        if not state.id.isidentifier():
+            self.problem(
+                state.path,
+                f"bad state name {state.id!r}: use letters, digits and _, "
+                "not starting with a digit (like main_menu)",
+            )
 
     # -- texts -------------------------------------------------------------------------------
 
@@ -150,6 +176,12 @@ class _Checker:
             for call in route.do:
                 self._check_call(call, "action")
         if state.on_no_input is not None:
+            if state.on_no_input.when is not None:
+                # It replaces the counted reprompt: a guard that fails would leave silence unheard.
+                self.problem(
+                    f"{state.on_no_input.path}.when",
+                    "on_no_input always applies: it cannot have a 'when'",
+                )
             for call in state.on_no_input.do:
                 self._check_call(call, "action")
         if state.retry is not None:
@@ -185,7 +217,9 @@ class _Checker:
 
     def _check_options(self, state: State) -> None:
         keys = self.flow.keys
-        reserved = {keys.agent: "reaching an agent", keys.repeat: "repeating the menu"}
+        # Twilio ends the gather on its finish key and never sends it: "#" alone is silence.
+        reserved = {state.gather.finish_on_key: "ending the input (Twilio never sends it)"}
+        reserved.update({keys.agent: "reaching an agent", keys.repeat: "repeating the menu"})
         if state.back:
             reserved[keys.back] = "going back"
         if not state.options:
@@ -222,7 +256,8 @@ class _Checker:
         if sig is None or sig.kind != kind:
             names = sorted(s.name for s in self.registry.values() if s.kind == kind)
             self.problem(
-                call.path, f"unknown {kind} {call.name!r}; known {kind}s: {', '.join(names)}"
+                call.path,
+                f"unknown {kind} {call.name!r}; known {kind}s: {', '.join(names) or 'none'}",
             )
         elif sig.arg == "required" and call.arg is None:
             self.problem(
@@ -277,6 +312,12 @@ class _Checker:
     @staticmethod
     def _known(names: Mapping[str, object]) -> str:
         return f"; known: {', '.join(sorted(names))}" if names else "; none are defined"
+
+
+def _reserved(name: str) -> bool:
+    from ivr.engine import reserved_name
+
+    return reserved_name(name)
 
 
 def _closure(start: set[str], graph: Mapping[str, set[str]]) -> set[str]:

@@ -110,10 +110,14 @@ def never_dead_air(view: F) -> F:
             )
         except Exception:
             sid = request.values.get("CallSid", "?")
-            log.exception("call %s: unexpected error in %s; apologising and queueing", sid, request.path)
+            log.exception(
+                "call %s: unexpected error in %s; apologising and queueing", sid, request.path
+            )
             rt = runtime()
             try:
-                rt.services.recorder.finish(sid, outcome="agent", reason="system error", queue="general")
+                rt.services.recorder.finish(
+                    sid, outcome="agent", reason="system error", queue="general"
+                )
             except Exception:
                 log.exception("call %s: could not record the error", sid)
             return twiml(render.render_apology("general", URLS, rt.voices), state="error")
@@ -129,7 +133,9 @@ def check_signature() -> Response | None:
     params = request.form.to_dict() if request.method == "POST" else {}
     if checker.valid(request.url, params, request.headers.get("X-Twilio-Signature")):
         return None
-    log.warning("rejected %s %s: X-Twilio-Signature missing or invalid", request.method, request.path)
+    log.warning(
+        "rejected %s %s: X-Twilio-Signature missing or invalid", request.method, request.path
+    )
     return Response(
         "Forbidden: X-Twilio-Signature is missing or does not match. Behind a tunnel or proxy, "
         "set IVR_PUBLIC_URL to the public base URL Twilio calls.\n",

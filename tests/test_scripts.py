@@ -44,6 +44,7 @@ from ivr.simulator import Simulator
 from ivr.simulator import WsgiTransport
 
 LI_NA = "+8613800000002"
+BROKEN_LINE = "+8613800000099"  # TinyHotline answers this caller with TwiML Twilio rejects
 
 # ---------------------------------------------------------------------------------------------
 # A tiny two-level hotline: language menu, then main menu (balance, agent, voicemail, unlock).
@@ -54,7 +55,11 @@ MAIN_EN = "For your balance press 1, for an agent press 2, to leave a message pr
 
 
 class TinyHotline:
-    """A WSGI IVR with ``X-IVR-State``/``X-IVR-Flow`` headers and a little lasting state."""
+    """A WSGI IVR with ``X-IVR-State``/``X-IVR-Flow`` headers and a little lasting state.
+
+    Welcome (1 中文, 2 English; three silences hang up) → main menu: 1 balance, 2 agent queue,
+    3 voicemail, 9 unlock with a PIN, 0 transfer by <Dial>, 8 a reply Twilio rejects.
+    """
 
     def __init__(self) -> None:
         self.accounts: dict[str, str] = {LI_NA: "locked"}
@@ -74,19 +79,26 @@ class TinyHotline:
             self.status_callbacks.append(dict(form))
             return Response("", status=204)
         if path == "/voice":
-            return self.welcome("")
+            if form.get("From") == BROKEN_LINE:
+                return twiml("welcome", "<Gather><Sya>typo</Sya></Gather>")
+            tries = int(request.args.get("tries", "0"))
+            if tries >= 3:
+                return twiml("goodbye", "<Say language='cmn-CN'>再见。</Say><Hangup/>")
+            return self.welcome("", tries)
         if path == "/lang":
             digits = form.get("Digits", "")
             if digits in ("1", "2"):
                 return self.main_menu("zh" if digits == "1" else "en", "")
-            return self.welcome("无效选择。")
+            return self.welcome("无效选择。", 0)
         if path == "/main":
             if request.args.get("silent"):
                 return self.main_menu(lang, "我们没有听到您的选择。")
             digits = form.get("Digits", "")
             speech = form.get("SpeechResult", "")
             if digits == "1" or "余额" in speech:
-                return twiml("balance", "<Say language='cmn-CN'>您的余额是一百元。再见。</Say><Hangup/>")
+                return twiml(
+                    "balance", "<Say language='cmn-CN'>您的余额是一百元。再见。</Say><Hangup/>"
+                )
             if digits == "2" or "人工" in speech:
                 return twiml(
                     "queue",
@@ -106,6 +118,12 @@ class TinyHotline:
                     "<Say language='cmn-CN'>请输入您的6位密码。</Say></Gather>"
                     "<Redirect>/main?silent=1</Redirect>",
                 )
+            if digits == "0":
+                return twiml(
+                    "transfer",
+                    "<Say language='cmn-CN'>正在为您转接。</Say>"
+                    "<Dial action='/after-dial'>+8610000000</Dial>",
+                )
             if digits == "8":
                 return twiml("broken", "<Sya>typo</Sya>")
             return self.main_menu(lang, "无效选择。")
@@ -113,9 +131,10 @@ class TinyHotline:
             position = form.get("QueuePosition", "?")
             return twiml("hold", f"<Say language='cmn-CN'>您前面还有{position}位。</Say>")
         if path == "/after-queue":
-            return twiml(
-                "goodbye", "<Say language='cmn-CN'>感谢您的来电，再见。</Say><Hangup/>"
-            )
+            return twiml("goodbye", "<Say language='cmn-CN'>感谢您的来电，再见。</Say><Hangup/>")
+        if path == "/after-dial":
+            status = form.get("DialCallStatus", "")
+            return twiml("goodbye", f"<Say language='cmn-CN'>转接结果：{status}。</Say><Hangup/>")
         if path == "/saved":
             self.messages.append((form.get("From", ""), form.get("RecordingUrl", "")))
             return twiml("saved", "<Say language='cmn-CN'>留言已保存。</Say><Hangup/>")
@@ -126,12 +145,12 @@ class TinyHotline:
             return self.main_menu(lang, "密码错误。")
         return Response("not found", status=404)
 
-    def welcome(self, before: str) -> Response:
+    def welcome(self, before: str, tries: int) -> Response:
         say = f"<Say language='cmn-CN'>{before}</Say>" if before else ""
         return twiml(
             "welcome",
             f"{say}<Gather numDigits='1' action='/lang'><Say language='cmn-CN'>{WELCOME}</Say>"
-            "</Gather><Redirect>/voice</Redirect>",
+            f"</Gather><Redirect>/voice?tries={tries + 1}</Redirect>",
         )
 
     def main_menu(self, lang: str, before: str) -> Response:
@@ -267,7 +286,9 @@ def test_a_full_script_loads_into_typed_steps(tmp_path: Path) -> None:
 
 
 def test_language_defaults_to_chinese_and_outcome_and_effects_are_optional(tmp_path: Path) -> None:
-    script = load_script(script_file(tmp_path, "name: n\nfrom: '+8613800000002'\nsteps: [hangup]\n"))
+    script = load_script(
+        script_file(tmp_path, "name: n\nfrom: '+8613800000002'\nsteps: [hangup]\n")
+    )
 
     assert (script.lang, script.steps, script.outcome, script.effects) == (
         "zh-CN",
@@ -337,7 +358,10 @@ INVALID = [
         id="two-actions-in-one-step",
     ),
     pytest.param(
-        HEAD + "steps:\n  - press\n", "steps[0].press", "needs a value, like `press: ...`", id="bare-press"
+        HEAD + "steps:\n  - press\n",
+        "steps[0].press",
+        "needs a value, like `press: ...`",
+        id="bare-press",
     ),
     pytest.param(
         HEAD + "steps:\n  - hangup\n  - hangup\n  - hangup\n"
@@ -528,6 +552,389 @@ def test_discover_finds_yaml_files_in_folders_recursively_and_sorts_them(tmp_pat
 
 
 def test_best_match_finds_the_closest_stretch_and_its_ratio() -> None:
-    assert best_match("您的账户已被锁定", "您好。您的账户已被冻结。请按1") == (0.8, "您的账户已被冻结")
+    assert best_match("您的账户已被锁定", "您好。您的账户已被冻结。请按1") == (
+        0.8,
+        "您的账户已被冻结",
+    )
     assert best_match("按1", "中文服务请按1。") == (1.0, "按1")
     assert best_match("很长的一句话", "短") == (0.0, "短")
+
+
+# ---------------------------------------------------------------------------------------------
+# Running scripts against the tiny hotline
+
+CALL = "name: a call\nfrom: '+8613800000002'\n"
+
+
+def test_a_substring_expectation_passes_when_the_words_were_said(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    result = run_text(
+        CALL + "steps:\n  - expect: 中文服务请按1\n  - press: '1'\n  - expect: 人工服务请按2\n",
+        tmp_path,
+        clock,
+    )
+
+    assert (result.passed, result.failure) == (True, None)
+
+
+def test_expectations_only_see_what_was_said_since_the_last_action(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    result = run_text(CALL + "steps:\n  - press: '1'\n  - expect: 中文服务请按1\n", tmp_path, clock)
+
+    assert result.failure == Failure(
+        step_index=1,
+        step="expect: 中文服务请按1",
+        expected="中文服务请按1",
+        heard=MAIN_ZH,
+        message="expected the IVR to say '中文服务请按1'",
+        mode="substring",
+        closest="人工服务请按2",
+        score=8 / 13,
+    )
+    assert result.passed is False
+
+
+def test_a_regex_expectation_searches_what_was_heard(tmp_path: Path, clock: ManualClock) -> None:
+    passing = run_text(CALL + "steps:\n  - expect: {regex: '中文.*按1'}\n", tmp_path, clock)
+    failing = run_text(CALL + "steps:\n  - expect: {regex: '按[3-9]'}\n", tmp_path, clock)
+
+    assert passing.passed is True
+    assert failing.failure == Failure(
+        0,
+        'expect: {regex: "按[3-9]"}',
+        "按[3-9]",
+        WELCOME,
+        "expected the IVR to say something matching /按[3-9]/",
+        "regex",
+    )
+
+
+def test_a_fuzzy_expectation_passes_at_or_above_its_threshold(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    # "欢迎致电钱包客户服务" against the heard "欢迎致电钱包客服。": ratio 0.8421...
+    text = CALL + "steps:\n  - expect: {{fuzzy: 欢迎致电钱包客户服务, threshold: {}}}\n"
+
+    at_80 = run_text(text.format(0.8), tmp_path, clock)
+    at_90 = run_text(text.format(0.9), tmp_path, clock)
+
+    assert at_80.passed is True
+    assert at_90.failure == Failure(
+        step_index=0,
+        step='expect: {fuzzy: "欢迎致电钱包客户服务", threshold: 0.9}',
+        expected="欢迎致电钱包客户服务",
+        heard=WELCOME,
+        message="expected the IVR to say something like '欢迎致电钱包客户服务': "
+        "best match 0.84 is below the threshold 0.90",
+        mode="fuzzy",
+        closest="欢迎致电钱包客服。",
+        score=16 / 19,
+    )
+
+
+def test_press_say_and_wait_move_through_the_menu(tmp_path: Path, clock: ManualClock) -> None:
+    result = run_text(
+        CALL
+        + """\
+steps:
+  - expect_state: welcome
+  - press: "1"
+  - expect_state: main_menu
+  - wait
+  - expect: 我们没有听到您的选择
+  - expect_state: main_menu
+  - say: 我想查余额
+  - expect: 您的余额是一百元
+  - expect_state: balance
+outcome: {kind: hangup}
+""",
+        tmp_path,
+        clock,
+    )
+
+    assert result.failure is None
+    assert result.call.states == ["welcome", "main_menu", "main_menu", "balance"]
+    assert [
+        (turn.kind, turn.text) for turn in result.call.transcript if turn.speaker == "caller"
+    ] == [
+        ("press", "1"),
+        ("silence", ""),
+        ("speech", "我想查余额"),
+    ]
+
+
+def test_wait_two_times_is_two_silences(tmp_path: Path, clock: ManualClock) -> None:
+    result = run_text(CALL + "steps:\n  - wait: 2\n  - expect_state: welcome\n", tmp_path, clock)
+
+    assert result.passed is True
+    assert result.call.states == ["welcome", "welcome", "welcome"]
+
+
+def test_waiting_longer_than_the_ivr_listens_fails_the_step(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    result = run_text(CALL + "steps:\n  - wait: 4\n", tmp_path, clock)
+
+    assert result.failure == Failure(
+        0, "wait: 4", "", "再见。", "the call ended after 3 of 4 silences", "ended"
+    )
+    assert result.outcome == Outcome("hangup")
+
+
+def test_an_expected_state_that_differs_fails_with_both_states(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    result = run_text(CALL + "steps:\n  - press: '2'\n  - expect_state: balance\n", tmp_path, clock)
+
+    assert result.failure == Failure(
+        1,
+        "expect_state: balance",
+        "balance",
+        "main_menu",
+        "expected the IVR to be in state 'balance', it reports 'main_menu'",
+        "state",
+    )
+
+
+def test_an_explicit_hangup_ends_the_call_as_the_caller(tmp_path: Path, clock: ManualClock) -> None:
+    app = TinyHotline()
+    result = run_text(
+        CALL + "steps:\n  - hangup\noutcome: {kind: caller-hangup}\n", tmp_path, clock, app
+    )
+
+    assert (result.passed, result.outcome) == (True, Outcome("caller-hangup"))
+    assert [callback["CallStatus"] for callback in app.status_callbacks] == ["completed"]
+
+
+def test_a_call_still_live_after_the_last_step_is_hung_up_so_the_status_callback_runs(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    app = TinyHotline()
+    result = run_text(CALL + "steps:\n  - press: '1'\n", tmp_path, clock, app)
+
+    assert result.outcome == Outcome("caller-hangup")
+    assert result.call.transcript[-1].kind == "hangup"
+    assert len(app.status_callbacks) == 1
+
+
+def test_a_caller_left_in_the_queue_ends_queued(tmp_path: Path, clock: ManualClock) -> None:
+    result = run_text(
+        CALL + "steps:\n  - press: '1'\n  - press: '2'\n  - hold: 2\n  - expect: 您前面还有1位\n"
+        "outcome: {kind: queued, queue: security}\n",
+        tmp_path,
+        clock,
+    )
+
+    assert (result.passed, result.outcome) == (True, Outcome("queued", queue="security"))
+
+
+def test_an_agent_answering_bridges_the_call(tmp_path: Path, clock: ManualClock) -> None:
+    result = run_text(
+        CALL + "steps:\n  - press: '1'\n  - press: '2'\n  - agent: {seconds: 90}\n"
+        "  - expect: 感谢您的来电\noutcome: {kind: bridged, queue: security, recording: false}\n",
+        tmp_path,
+        clock,
+    )
+
+    assert (result.passed, result.outcome) == (True, Outcome("bridged", queue="security"))
+
+
+def test_a_wrong_outcome_fails_after_the_call_and_says_what_happened(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    result = run_text(
+        CALL + "steps:\n  - press: '1'\n  - press: '1'\n"
+        "outcome: {kind: queued, queue: security, recording: true}\n",
+        tmp_path,
+        clock,
+    )
+
+    assert result.failure == Failure(
+        None,
+        "outcome: {kind: queued, queue: security, recording: true}",
+        "outcome: {kind: queued, queue: security, recording: true}",
+        "ended hangup, 0 recordings",
+        "expected the call to end queued and in queue 'security' and a recording,"
+        " but it ended hangup, 0 recordings",
+        "outcome",
+    )
+
+
+def test_a_recording_counts_for_the_outcome_and_leaves_a_message(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    app = TinyHotline()
+    result = run_text(
+        CALL
+        + """\
+steps:
+  - press: "1"
+  - press: "3"
+  - record: {seconds: 8, finish: "#"}
+  - expect: 留言已保存
+outcome: {kind: hangup, recording: true}
+effects:
+  - messages: {phone: "+8613800000002", count: 1}
+""",
+        tmp_path,
+        clock,
+        app,
+    )
+
+    assert result.failure is None
+    assert [recording.duration for recording in result.call.recordings] == [8]
+
+
+def test_effects_are_checked_after_the_call_through_named_checks(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    text = (
+        CALL + "steps:\n  - press: '1'\n  - press: '9'\n  - press: '{pin}'\n"
+        "effects:\n  - account: {{phone: '+8613800000002', status: active}}\n"
+    )
+
+    unlocked = run_text(text.format(pin="123456"), tmp_path, clock)
+    wrong_pin = run_text(text.format(pin="000000"), tmp_path, clock)
+
+    assert unlocked.passed is True
+    assert wrong_pin.failure == Failure(
+        None,
+        "effects[0].account",
+        "account: {phone: +8613800000002, status: active}",
+        "account +8613800000002 is locked, not active",
+        "account: {phone: +8613800000002, status: active}: "
+        "account +8613800000002 is locked, not active",
+        "effect",
+    )
+
+
+def test_an_unknown_effect_check_fails_and_lists_the_known_checks(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    result = run_text(
+        CALL + "steps: [hangup]\neffects:\n  - tickets: {count: 1}\n", tmp_path, clock
+    )
+
+    assert result.failure is not None
+    assert result.failure.message == "unknown check 'tickets'; known checks: account, messages"
+
+
+def test_a_reply_twilio_would_reject_fails_the_script_instead_of_crashing(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    result = run_text(CALL + "steps:\n  - press: '1'\n  - press: '8'\n  - wait\n", tmp_path, clock)
+
+    assert result.failure is not None
+    assert (result.failure.step_index, result.failure.mode) == (1, "error")
+    assert result.failure.message.startswith(
+        "the simulated call failed: https://ivr.example.test/main?lang=zh: <Sya>:"
+    )
+    assert result.outcome is not None
+    assert result.outcome.kind == "failed"
+
+
+def test_an_action_after_the_call_ended_fails_the_step(tmp_path: Path, clock: ManualClock) -> None:
+    result = run_text(
+        CALL + "steps:\n  - press: '1'\n  - press: '1'\n  - press: '1'\n", tmp_path, clock
+    )
+
+    assert result.failure == Failure(
+        2,
+        'press: "1"',
+        "",
+        "您的余额是一百元。再见。",
+        "the call had already ended (hangup) before this step",
+        "ended",
+    )
+
+
+def test_an_action_the_call_is_not_waiting_for_fails_the_step(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    result = run_text(CALL + "steps:\n  - hold: 1\n", tmp_path, clock)
+
+    assert result.failure is not None
+    assert result.failure.message == (
+        "the simulated call failed: call CA00000000000000000000000000000001 is not in a queue:"
+        " it cannot hold"
+    )
+
+
+def test_the_first_failing_step_stops_the_script(tmp_path: Path, clock: ManualClock) -> None:
+    result = run_text(
+        CALL + "steps:\n  - expect: 不存在的话\n  - press: '1'\n  - expect: 人工\n", tmp_path, clock
+    )
+
+    assert result.failure is not None
+    assert result.failure.step_index == 0
+    assert [turn.kind for turn in result.call.transcript] == ["say", "hangup"]
+    assert [(entry.step_index, entry.passed) for entry in result.log] == [(0, False)]
+
+
+def test_a_dial_step_ends_the_transfer_and_the_call_ends_dialed(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    text = CALL + (
+        "steps:\n  - press: '1'\n  - press: '0'\n  - dial: {dial}\n  - expect: {heard}\n"
+        "outcome: {{kind: {kind}, number: '+8610000000'}}\n"
+    )
+
+    answered = run_text(
+        text.format(dial="{status: completed, duration: 40}", heard="completed", kind="dialed"),
+        tmp_path,
+        clock,
+    )
+    busy = run_text(text.format(dial="busy", heard="busy", kind="dialed"), tmp_path, clock)
+
+    assert (answered.passed, answered.outcome) == (True, Outcome("dialed", number="+8610000000"))
+    assert busy.failure is not None
+    assert busy.failure.message == (
+        "expected the call to end dialed and to dial '+8610000000', but it ended hangup"
+    )
+
+
+def test_speech_with_a_low_confidence_is_sent_with_that_confidence(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    result = run_text(
+        CALL + "steps:\n  - press: '1'\n  - say: {text: 人工, confidence: 0.4}\n", tmp_path, clock
+    )
+
+    assert [
+        form.get("Confidence") for _, form in result.call.requests if "SpeechResult" in form
+    ] == ["0.4"]
+
+
+def test_a_call_rejected_on_its_first_document_fails_the_script_at_dial(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    text = "name: broken\nfrom: '+8613800000099'\nsteps: [hangup]\n"
+
+    result = run_text(text, tmp_path, clock)
+
+    assert result.failure is not None
+    assert (result.failure.step_index, result.failure.step, result.failure.mode) == (
+        None,
+        "dial",
+        "error",
+    )
+    assert result.failure.message.startswith(
+        "the simulated call failed: https://ivr.example.test/voice: "
+    )
+    assert result.outcome is not None
+    assert result.outcome.kind == "failed"
+
+
+def test_a_check_that_cannot_run_with_the_given_arguments_fails_the_script(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    result = run_text(
+        CALL + "steps: [hangup]\neffects:\n  - account: {status: active}\n", tmp_path, clock
+    )
+
+    assert result.failure is not None
+    assert result.failure.message == (
+        "account: {status: active}: check 'account' could not run: KeyError: 'phone'"
+    )

@@ -1,0 +1,162 @@
+"""Validation of flows: the catalogue of invalid flows, and cross-reference rules in detail.
+
+Each file in ``tests/flows/invalid/`` is a small flow with one thing wrong (``several_problems``
+has four). Its leading ``# expect: path: message`` lines say exactly what ``ivr check`` must
+report; a new invalid case is just a new file. Everything reported must be expected, so a file
+that breaks for a second reason, or a check that reports twice, fails too.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ivr.actions import hotline
+from ivr.catalog import check_flows
+from ivr.errors import Problem
+from ivr.flowspec import Flow
+from ivr.loader import load_flow
+from ivr.validation import Signature
+from ivr.validation import validate
+
+HERE = Path(__file__).parent
+INVALID = sorted((HERE / "flows" / "invalid").glob("*.yaml"))
+MINIMAL = HERE / "flows" / "valid" / "minimal.yaml"
+EXPECT = "# expect: "
+
+
+def expectations(path: Path) -> list[str]:
+    """The ``# expect:`` lines at the top of a flow file (other comments may follow them)."""
+    found: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.startswith("#"):
+            break
+        if line.startswith(EXPECT):
+            found.append(line[len(EXPECT) :])
+    return found
+
+
+def shown(problem: Problem) -> str:
+    return f"{problem.path}: {problem.message}" if problem.path else problem.message
+
+
+def minimal_with(tmp_path: Path, old: str, new: str) -> Flow:
+    text = MINIMAL.read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / "minimal.yaml"
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return load_flow(path)
+
+
+def test_the_invalid_catalogue_is_there() -> None:
+    names = {path.stem for path in INVALID}
+
+    assert len(INVALID) >= 60
+    assert {"unknown_key", "missing_target", "dead_end", "bad_yaml", "bare_on_key"} <= names
+
+
+@pytest.mark.parametrize("case", INVALID, ids=lambda path: path.stem)
+def test_invalid_flow_reports_exactly_its_expected_problems(case: Path, tmp_path: Path) -> None:
+    expected = expectations(case)
+    assert expected, f"{case.name} has no leading '{EXPECT}path: message' line"
+    copy = tmp_path / case.name
+    shutil.copyfile(case, copy)
+
+    compiled, problems = check_flows(tmp_path, hotline)
+
+    assert compiled == {}
+    assert {p.file for p in problems} == {str(copy)}
+    unmatched = [shown(p) for p in problems]
+    for line in expected:
+        hit = next((reported for reported in unmatched if line in reported), None)
+        assert hit is not None, f"expected {line!r}, got {[shown(p) for p in problems]}"
+        unmatched.remove(hit)
+    assert unmatched == [], "reported but not expected"
+
+
+def test_minimal_flow_has_no_problems() -> None:
+    assert validate(load_flow(MINIMAL), hotline.signatures()) == []
+
+
+def test_shipped_hotline_has_no_problems() -> None:
+    flow = load_flow(HERE.parent / "flows" / "hotline.yaml")
+
+    assert validate(flow, hotline.signatures()) == []
+
+
+# -- rules in detail ------------------------------------------------------------------------------
+
+
+def test_unknown_state_target_suggests_the_close_name(tmp_path: Path) -> None:
+    flow = minimal_with(tmp_path, "goto: goodbye}", "goto: godbye}")
+
+    problems = validate(flow, {})
+
+    assert [shown(p) for p in problems][0] == (
+        "states.main_menu.options[0].goto: unknown state 'godbye' (did you mean 'goodbye'?)"
+    )
+    assert problems[0].file == flow.file
+
+
+def test_unknown_state_target_without_a_close_name_suggests_nothing(tmp_path: Path) -> None:
+    flow = minimal_with(tmp_path, "goto: goodbye}", "goto: xyz}")
+
+    assert shown(validate(flow, {})[0]) == "states.main_menu.options[0].goto: unknown state 'xyz'"
+
+
+def test_an_action_is_known_only_by_the_registry_given(tmp_path: Path) -> None:
+    flow = minimal_with(tmp_path, "    options:\n", "    do: greet\n    options:\n")
+    greet = Signature("greet", "action", "none")
+
+    assert validate(flow, {"greet": greet}) == []
+    assert [shown(p) for p in validate(flow, {})] == [
+        "states.main_menu.do: unknown action 'greet'; known actions: none"
+    ]
+
+
+def test_a_template_value_is_allowed_once_some_action_provides_it(tmp_path: Path) -> None:
+    flow = minimal_with(tmp_path, "en-US: Hello.}", 'en-US: "Hello, {caller_name}."}')
+    provider = Signature("greet", "action", "none", frozenset({"caller_name"}))
+
+    assert validate(flow, {"greet": provider}) == []
+    assert [shown(p) for p in validate(flow, {})] == [
+        "states.main_menu.prompt.en-US: unknown value {caller_name}: no action provides it"
+    ]
+
+
+def test_an_entry_value_may_be_spoken_back_unless_secret(tmp_path: Path) -> None:
+    entry = (
+        "  ask_phone:\n"
+        "    type: entry\n"
+        '    prompt: {zh-CN: 请输入。, en-US: "Enter it. Last time: {phone_number}."}\n'
+        "    gather: {min_digits: 11, max_digits: 11}\n"
+        "    save_as: phone_number\n"
+        "    next: goodbye\n"
+        "  goodbye:\n"
+    )
+    spoken = minimal_with(tmp_path, "  goodbye:\n", entry)
+    secret = minimal_with(
+        tmp_path, "  goodbye:\n", entry.replace("    next:", "    secret: true\n    next:")
+    )
+
+    assert "unknown value {phone_number}" not in " ".join(shown(p) for p in validate(spoken, {}))
+    assert "states.ask_phone.prompt.en-US: unknown value {phone_number}: no action provides it" in [
+        shown(p) for p in validate(secret, {})
+    ]
+
+
+def test_the_back_key_is_free_in_a_menu_without_back(tmp_path: Path) -> None:
+    flow = minimal_with(tmp_path, 'key: "1"', 'key: "*"')
+
+    assert validate(flow, {}) == []
+
+
+def test_a_guard_may_not_be_used_as_an_action(tmp_path: Path) -> None:
+    flow = minimal_with(tmp_path, "    options:\n", "    do: verified\n    options:\n")
+
+    (problem,) = validate(flow, hotline.signatures())
+    assert problem.path == "states.main_menu.do"
+    assert problem.message.startswith("unknown action 'verified'; known actions: count, ")
+    assert "verified" not in problem.message.split("known actions: ")[1].split(", ")
