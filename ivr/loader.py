@@ -220,7 +220,8 @@ class _Reader:
         if isinstance(value, str):
             return (Route(value, path=path),)
         if not isinstance(value, list) or not value:
-            self.problem(path, f"expected a state name or a list of routes, got {_kind(value)}")
+            got = "an empty list" if value == [] else _kind(value)
+            self.problem(path, f"expected a state name or a list of routes, got {got}")
             return ()
         found = (self.route(item, f"{path}[{i}]") for i, item in enumerate(value))
         return tuple(r for r in found if r is not None)
