@@ -7,8 +7,11 @@ app through ``create_app`` like any other user; holds no logic of its own beyond
 from __future__ import annotations
 
 import os
+import secrets
 import sys
+import tempfile
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +27,11 @@ def _fail(message: str, hint: str) -> None:
     raise SystemExit(2)
 
 
-def _app(test_config: dict[str, Any] | None = None) -> Any:
+def _app(test_config: dict[str, Any] | None = None, *, clock: Any = None) -> Any:
     from ivr.app import create_app
 
     try:
-        return create_app(test_config)
+        return create_app(test_config, clock=clock)
     except FlowValidationError as exc:
         click.echo(
             click.style(f"{len(exc.problems)} problem(s) in flows:", fg="red", bold=True), err=True
@@ -131,20 +134,63 @@ def sessions_purge() -> None:
     click.echo(f"purged {count} expired session(s)")
 
 
-def _simulator_factory(url: str | None, token: str | None) -> tuple[Callable[[], Any], Any]:
-    """A fresh simulator per call: in-process by default, or against a running server."""
+# Shipped call scripts expect this moment (the demo data is relative to "now").
+REPLAY_TIME = "2026-11-23T10:00:00+08:00"
+
+
+def remote_simulators(url: str, token: str | None) -> Callable[[], Any]:
+    """Simulators for a running server, each with its own range of CallSids."""
     from ivr.simulator import HttpTransport
     from ivr.simulator import Simulator
-    from ivr.simulator import WsgiTransport
 
-    if url:
-        base = url.rstrip("/")
-        return (lambda: Simulator(HttpTransport(), base_url=base, auth_token=token)), None
-    app = _app()
+    base = url.rstrip("/")
+    start = secrets.randbits(64) << 32
+
+    def make(counter: list[int] = [0]) -> Simulator:  # noqa: B006 (a deliberate counter)
+        counter[0] += 1
+        return Simulator(
+            HttpTransport(), base_url=base, auth_token=token, first_call=start + counter[0] * 10_000
+        )
+
+    return make
+
+
+def local_simulators(*, isolated: bool) -> tuple[Callable[[], Any], Any, Any]:
+    """Simulators for the app in-process. ``isolated``: a private demo database and a clock
+    fixed at IVR_CLOCK (or REPLAY_TIME), reset before every call, so scripts cannot disturb
+    each other or your data."""
+    from ivr.clock import ManualClock
+    from ivr.simulator import Simulator
+    from ivr.simulator import WsgiTransport
+    from ivr.wallet import reset_demo
+
+    overrides: dict[str, Any] = {"IVR_LOG_LEVEL": "WARNING"}
+    clock = None
+    if isolated:
+        folder = tempfile.mkdtemp(prefix="ivr-replay-")
+        overrides["IVR_DATABASE_URL"] = f"sqlite:///{folder}/replay.sqlite3"
+        at = datetime.fromisoformat(os.environ.get("IVR_CLOCK") or REPLAY_TIME)
+        clock = ManualClock(at)
+    app = _app(overrides, clock=clock)
     runtime = app.extensions["ivr"]
     token = app.config.get("TWILIO_AUTH_TOKEN")
     base = app.config.get("IVR_PUBLIC_URL") or "http://localhost"
-    return (lambda: Simulator(WsgiTransport(app), base_url=base, auth_token=token)), runtime
+    counter = [0]
+
+    def make() -> Simulator:
+        counter[0] += 1
+        if clock is not None:
+            clock.set(at)
+            reset_demo(runtime.database, clock)
+        return Simulator(
+            WsgiTransport(app),
+            base_url=base,
+            auth_token=token,
+            clock=clock,
+            first_call=counter[0] * 10_000,
+        )
+
+    return make, runtime, app
 
 
 @main.command()
@@ -165,7 +211,11 @@ def replay(paths: tuple[Path, ...], url: str | None, coverage: bool, color: bool
         _fail(
             f"no such file or folder: {missing[0]}", "give call scripts (*.yaml) or folders of them"
         )
-    factory, runtime = _simulator_factory(url, os.environ.get("TWILIO_AUTH_TOKEN"))
+    runtime = None
+    if url:
+        factory = remote_simulators(url, os.environ.get("TWILIO_AUTH_TOKEN"))
+    else:
+        factory, runtime, _ = local_simulators(isolated=True)
     shapes = None
     checks = {}
     if runtime is not None:
@@ -193,7 +243,11 @@ def call(from_: str, lang: str | None, url: str | None) -> None:
     """Place an interactive call from the terminal: type keys, `say …`, or Enter for silence."""
     from ivr.phone import run_phone
 
-    factory, runtime = _simulator_factory(url, os.environ.get("TWILIO_AUTH_TOKEN"))
+    runtime = None
+    if url:
+        factory = remote_simulators(url, os.environ.get("TWILIO_AUTH_TOKEN"))
+    else:
+        factory, runtime, _ = local_simulators(isolated=False)
     simulator = factory()
     live = simulator.dial(from_)
     if lang is not None and not live.ended:

@@ -47,6 +47,9 @@ class ManualClock:
     def advance(self, seconds: float) -> None:
         self._at += timedelta(seconds=seconds)
 
+    def set(self, at: datetime) -> None:
+        self._at = as_utc(at)
+
 
 def as_utc(at: datetime) -> datetime:
     """Return ``at`` in UTC; a naive datetime is taken to be UTC already."""

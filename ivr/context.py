@@ -41,6 +41,7 @@ class CallContext:
     services: Services
     step: int
     scratch: dict[str, str] = field(default_factory=dict)
+    path: list[str] = field(default_factory=list)  # states entered during this step
 
     # -- identity ---------------------------------------------------------------------------
 

@@ -373,7 +373,8 @@ class Engine:
         verb = self._verb(flow, state, call, short=short)
         session.seq += 1
         session.updated_at = self.services.clock.now()
-        return Reply(tuple(_merge(said)), verb, flow.name, state.id, session.seq)
+        path = tuple(call.path) or (state.id,)
+        return Reply(tuple(_merge(said)), verb, flow.name, state.id, session.seq, path)
 
     def _after_event(
         self, flow: Flow, call: CallContext, before: str, event: str, said: list[Speech]
@@ -397,6 +398,7 @@ class Engine:
 
     def _entered(self, flow: Flow, call: CallContext, state_id: str, said: list[Speech]) -> None:
         state = flow.states[state_id]
+        call.path.append(state_id)
         self.services.recorder.event(call.call_sid, seq=call.step, state=state_id, kind="enter")
         if state.type in {"say", "transfer", "hangup"} and state.prompt is not None:
             said.extend(self._text(flow, call, state.prompt))

@@ -374,11 +374,17 @@ class CallRecorder:
 
     def waiting(self) -> list[Handoff]:
         """Callers waiting for an agent: most urgent first, then longest waiting first."""
+        return self.handoffs(status="waiting")
+
+    def handoffs(self, *, status: str | None = None) -> list[Handoff]:
+        """Every handoff (or those with ``status``): most urgent first, then oldest first."""
+        query = sa.select(AgentHandoffRow.__table__)
+        if status is not None:
+            _check(status, HANDOFF_STATUSES, "handoff status")
+            query = query.where(AgentHandoffRow.status == status)
         with self._engine.connect() as conn:
             rows = conn.execute(
-                sa.select(AgentHandoffRow.__table__)
-                .where(AgentHandoffRow.status == "waiting")
-                .order_by(
+                query.order_by(
                     AgentHandoffRow.priority.desc(),
                     AgentHandoffRow.enqueued_at,
                     AgentHandoffRow.call_sid,

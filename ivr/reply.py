@@ -64,3 +64,4 @@ class Reply:
     flow: str
     state: str
     step: int  # the step number the caller's answer will carry
+    path: tuple[str, ...] = ()  # every state this step went through, ending where it rests

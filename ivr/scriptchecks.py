@@ -55,19 +55,20 @@ class _WalletChecks:
         return None
 
     def handoffs(self, args: Mapping[str, Any]) -> str | None:
-        waiting = [
+        # This call's hand-off, whatever its status: the script's call has hung up (ending its
+        # wait) before effects are checked.
+        found = [
             h
-            for h in self.recorder.waiting()
+            for h in self.recorder.handoffs()
+            if h.call_sid == args.get("call_sid", h.call_sid)
             if all(
                 getattr(h, name) == args[name]
-                for name in ("queue", "reason", "verified")
+                for name in ("queue", "reason", "verified", "status")
                 if name in args
             )
         ]
-        if "count" in args and len(waiting) != int(args["count"]):
-            return (
-                f"{len(waiting)} matching caller(s) waiting for an agent, expected {args['count']}"
-            )
+        if "count" in args and len(found) != int(args["count"]):
+            return f"{len(found)} matching hand-off(s) to an agent, expected {args['count']}"
         return None
 
 

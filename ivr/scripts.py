@@ -650,7 +650,8 @@ def _aligned(want: str, region: str) -> str:
 # Running
 
 EffectCheck = Callable[[Mapping[str, Any]], "str | None"]
-"""A named check of a lasting effect: ``None`` if it holds, else what is wrong."""
+"""A named check of a lasting effect: ``None`` if it holds, else what is wrong. Besides the
+script's arguments it receives ``call_sid``, the call just replayed, for checks about it."""
 
 
 @dataclass(frozen=True)
@@ -719,7 +720,7 @@ def run_script(
     if failure is None and script.outcome is not None:
         failure = _check_outcome(script.outcome, captured, call.result)
     if failure is None:
-        failure = _check_effects(script.effects, checks)
+        failure = _check_effects(script.effects, checks, call.call_sid)
     return ScriptResult(script, failure is None, failure, call.result, captured, log)
 
 
@@ -867,7 +868,7 @@ def describe_outcome(outcome: Outcome | None) -> str:
 
 
 def _check_effects(
-    effects: tuple[EffectExpectation, ...], checks: Mapping[str, EffectCheck]
+    effects: tuple[EffectExpectation, ...], checks: Mapping[str, EffectCheck], call_sid: str
 ) -> Failure | None:
     for index, effect in enumerate(effects):
         step = f"effects[{index}].{effect.name}"
@@ -877,7 +878,7 @@ def _check_effects(
             message = f"unknown check {effect.name!r}; known checks: {known}"
             return Failure(None, step, effect.describe(), "", message, "effect")
         try:
-            problem = check(effect.args)
+            problem = check({**effect.args, "call_sid": call_sid})
         except (LookupError, ValueError, TypeError) as exc:
             # A wrong or missing argument (no such account, count: many) is the script's
             # fault, not a crash of the replay.

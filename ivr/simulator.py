@@ -339,7 +339,10 @@ class Simulator:
         play_text: Callable[[str], str | None] | None = None,
         max_documents: int = 200,
         hold_cycle_seconds: int = 30,
+        first_call: int = 1,
     ) -> None:
+        """``first_call`` numbers the CallSids this simulator makes (``CA`` + 32 hex digits);
+        give each simulator its own range when several talk to one server."""
         self.transport = transport
         self.base_url = base_url
         self.voice_url = urllib.parse.urljoin(base_url, voice_path)
@@ -353,7 +356,7 @@ class Simulator:
         self.max_documents = max_documents
         self.hold_cycle_seconds = hold_cycle_seconds
         self.last_call: Call | None = None  # kept when dial() raises, to inspect the result
-        self._calls = 0
+        self._calls = first_call - 1
 
     def dial(
         self, from_: str, *, call_sid: str | None = None, extra: Mapping[str, str] | None = None
@@ -881,10 +884,11 @@ class Call:
             raise _FetchFailure(HTTP_RETRIEVAL_FAILURE, url, "", f"HTTP status {reply.status}")
         first = not self._answered
         state = reply.headers.get("x-ivr-state")
-        if state is not None:
-            self.result.states.append(state)
-        if "x-ivr-flow" in reply.headers:
-            self.result.flows.append(reply.headers["x-ivr-flow"])
+        # X-IVR-Path lists every state the webhook went through, X-IVR-State where it rests.
+        path = [s for s in reply.headers.get("x-ivr-path", "").split(",") if s]
+        for visited in path or ([state] if state is not None else []):
+            self.result.states.append(visited)
+            self.result.flows.append(reply.headers.get("x-ivr-flow", ""))
         doc = _Doc(url, state)
         media_type = reply.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type.startswith("audio/"):  # Twilio plays an audio reply, then hangs up

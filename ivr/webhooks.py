@@ -78,10 +78,14 @@ class _Urls:
 URLS = _Urls()
 
 
-def twiml(body: str, *, state: str | None = None, flow: str | None = None) -> Response:
+def twiml(
+    body: str, *, state: str | None = None, flow: str | None = None, path: tuple[str, ...] = ()
+) -> Response:
     response = Response(body, status=200, mimetype="text/xml")
     if state:
         response.headers["X-IVR-State"] = state
+    if path:
+        response.headers["X-IVR-Path"] = ",".join(path)
     if flow:
         response.headers["X-IVR-Flow"] = flow
     return response
@@ -146,7 +150,7 @@ def check_signature() -> Response | None:
 
 def _respond(reply: Reply) -> tuple[str, Response]:
     body = render.render(reply, URLS, runtime().voices)
-    return body, twiml(body, state=reply.state, flow=reply.flow)
+    return body, twiml(body, state=reply.state, flow=reply.flow, path=reply.path)
 
 
 @bp.post("")

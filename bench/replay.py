@@ -1,0 +1,52 @@
+"""How many scripted calls per second replay in-process: the shipped suite, tests/calls/.
+
+Each script runs as `ivr replay` runs it: a fresh demo database state (reset before every call),
+a fixed clock, the simulator driving the app through WSGI with signatures on. Prints the figure
+quoted in the README.
+
+    python bench/replay.py [--quick] [--rounds N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from ivr.cli import local_simulators  # noqa: E402
+from ivr.replay import replay  # noqa: E402
+from ivr.scriptchecks import wallet_checks  # noqa: E402
+from ivr.scripts import discover  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="one round (CI)")
+    parser.add_argument("--rounds", type=int, default=0)
+    args = parser.parse_args()
+    rounds = args.rounds or (1 if args.quick else 3)
+    os.environ.setdefault("IVR_LOG_LEVEL", "WARNING")
+    os.environ["TWILIO_AUTH_TOKEN"] = "bench-token"
+    scripts = discover([ROOT / "tests" / "calls"])
+    factory, runtime, _ = local_simulators(isolated=True)
+    checks = wallet_checks(runtime.services.wallet, runtime.services.recorder)
+    best = float("inf")
+    for _ in range(rounds):
+        out = io.StringIO()
+        start = time.perf_counter()
+        code = replay(scripts, factory, checks=checks, out=out, color=False)
+        best = min(best, time.perf_counter() - start)
+        if code != 0:
+            sys.exit(out.getvalue()[-2000:])
+    print(f"call-script replay ({len(scripts)} scripts, in-process, best of {rounds})")
+    print(f"  whole suite {best:6.2f} s   {len(scripts) / best:6.1f} calls/s")
+
+
+if __name__ == "__main__":
+    main()
