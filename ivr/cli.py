@@ -273,3 +273,13 @@ def call(from_: str, lang: str | None, url: str | None) -> None:
         return click.prompt(prompt, default="", show_default=False, prompt_suffix="")
 
     run_phone(live, read_line=read, write=click.echo, describe_state=describe)
+
+
+def _attach_optional_groups() -> None:
+    """Command groups that live in their own modules (one job each)."""
+    from ivr.cli_twilio import twilio
+
+    main.add_command(twilio)
+
+
+_attach_optional_groups()
