@@ -80,7 +80,16 @@ EVENTS = frozenset(
 
 
 def reserved_name(name: str) -> bool:
-    return name in EVENTS or name.startswith("key_") or name == INCOMING
+    """Names a state may not have: the engine's events, and the attributes of the library's
+    StateChart class (``send``, ``model``, ...), which a state of that name would shadow."""
+    from statemachine import StateChart
+
+    return (
+        name in EVENTS
+        or name.startswith(("key_", "_"))
+        or name == INCOMING
+        or hasattr(StateChart, name)
+    )
 
 
 def key_event(key: str) -> str:

@@ -41,6 +41,7 @@ from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from ivr.clock import Clock
+from ivr.clock import SystemClock
 from ivr.db import Base
 from ivr.db import UtcDateTime
 from ivr.errors import ConfigError
@@ -162,7 +163,9 @@ class SqlSessionStore:
 
     Every method is its own short transaction: no write transaction stays open while the
     caller works, which SQLite needs. Stored times come from ``clock``; waiting for a lock
-    uses real time, because waiting is real.
+    uses real time, because waiting is real, and so do lock leases (``lease_clock``, the system
+    clock unless a test injects one): with ``IVR_CLOCK`` fixing the call clock, a lease taken
+    by a crashed process must still expire.
     """
 
     def __init__(
@@ -172,9 +175,11 @@ class SqlSessionStore:
         *,
         ended_ttl: timedelta = ENDED_TTL,
         idle_ttl: timedelta = IDLE_TTL,
+        lease_clock: Clock | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
+        self._lease_clock: Clock = lease_clock or SystemClock()
         self._ended_ttl = ended_ttl
         self._idle_ttl = idle_ttl
 
@@ -287,7 +292,7 @@ class SqlSessionStore:
 
     def _try_lock(self, call_sid: str, token: str) -> bool:
         """Insert our lease, or take over an expired one, in one atomic statement."""
-        now = self._clock.now()
+        now = self._lease_clock.now()
         dialect = self._engine.dialect.name
         if dialect == "sqlite":
             insert: sqlite.Insert | postgresql.Insert = sqlite.insert(CallLockRow)
@@ -325,7 +330,8 @@ class SqlSessionStore:
                     )
                 )
             ).rowcount
-            conn.execute(sa.delete(CallLockRow).where(CallLockRow.expires_at < now))
+            leases_before = self._lease_clock.now()
+            conn.execute(sa.delete(CallLockRow).where(CallLockRow.expires_at < leases_before))
         return deleted
 
 

@@ -103,7 +103,10 @@ class _Checker:
 
     # -- texts -------------------------------------------------------------------------------
 
-    def _text(self, text: Text | None, path: str, *, required: bool = True) -> None:
+    def _text(
+        self, text: Text | None, path: str, *, required: bool = True, plain: bool = False
+    ) -> None:
+        """``plain`` texts (labels, hold messages) are spoken as written: no placeholders."""
         if text is None:
             if required:
                 self.problem(path, "missing")
@@ -112,6 +115,12 @@ class _Checker:
             if not text.get(lang, "").strip():
                 self.problem(path, f"no text in {lang}")
         for lang, words in text.items():
+            if plain:
+                if "{" in words or "}" in words:
+                    self.problem(
+                        f"{path}.{lang}", "is spoken as written: {placeholders} are not filled here"
+                    )
+                continue
             try:
                 names = speech.placeholders(words)
             except ValueError as exc:
@@ -128,7 +137,7 @@ class _Checker:
             self._check_phrase(getattr(flow.phrases, name), f"phrases.{name}")
         for group, entries in flow.labels.items():
             for key, text in entries.items():
-                self._text(text, f"labels.{group}.{key}")
+                self._text(text, f"labels.{group}.{key}", plain=True)
 
     def _check_phrase(self, text: Text, path: str) -> None:
         for lang in self.flow.languages:
@@ -150,14 +159,14 @@ class _Checker:
 
     def _check_issues_and_queues(self) -> None:
         for issue in self.flow.issues.values():
-            self._text(issue.label, f"issues.{issue.id}.label")
+            self._text(issue.label, f"issues.{issue.id}.label", plain=True)
             if issue.queue not in self.flow.queues:
                 self.problem(
                     f"issues.{issue.id}.queue",
                     f"unknown queue {issue.queue!r}{self._known(self.flow.queues)}",
                 )
         for queue in self.flow.queues.values():
-            self._text(queue.hold, f"queues.{queue.id}.hold")
+            self._text(queue.hold, f"queues.{queue.id}.hold", plain=True)
 
     # -- states --------------------------------------------------------------------------------
 
@@ -237,7 +246,7 @@ class _Checker:
                     f"key {option.key!r} is reserved for {reserved[option.key]}",
                 )
             seen.setdefault(option.key, option.path)
-            self._text(option.label, f"{option.path}.label")
+            self._text(option.label, f"{option.path}.label", plain=True)
             if option.issue is not None and option.issue not in self.flow.issues:
                 self.problem(
                     f"{option.path}.issue",
@@ -314,10 +323,16 @@ class _Checker:
         return f"; known: {', '.join(sorted(names))}" if names else "; none are defined"
 
 
+# Attributes a StateChart instance sets on itself; a state of that name would clash with them.
+_INSTANCE_ATTRIBUTES = frozenset(
+    {"model", "state_field", "start_value", "current_state_value", "start_configuration_values"}
+)
+
+
 def _reserved(name: str) -> bool:
     from ivr.engine import reserved_name
 
-    return reserved_name(name)
+    return reserved_name(name) or name in _INSTANCE_ATTRIBUTES
 
 
 def _closure(start: set[str], graph: Mapping[str, set[str]]) -> set[str]:

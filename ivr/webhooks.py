@@ -228,6 +228,29 @@ def _handoff_status(result: str) -> str:
     return {"bridged": "bridged", "leave": "left", "hangup": "abandoned"}.get(result, "failed")
 
 
+@bp.post("/fallback")
+@never_dead_air
+def fallback() -> Response:
+    """The number's Fallback URL: Twilio could not use our reply (ErrorCode, ErrorUrl). Log it,
+    apologise and put the caller through to a person."""
+    rt = runtime()
+    sid = request.values.get("CallSid", "?")
+    log.error(
+        "call %s: Twilio fell back after error %s on %s",
+        sid,
+        request.values.get("ErrorCode", "?"),
+        request.values.get("ErrorUrl", "?"),
+    )
+    if sid != "?":
+        try:
+            rt.services.recorder.finish(
+                sid, outcome="agent", reason="twilio fallback", queue="general"
+            )
+        except Exception:
+            log.exception("call %s: could not record the fallback", sid)
+    return twiml(render.render_apology("general", URLS, rt.voices), state="fallback")
+
+
 @bp.post("/status")
 @never_dead_air
 def status() -> Response:

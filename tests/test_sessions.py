@@ -73,7 +73,7 @@ def make_store(
             def make(**ttls: timedelta) -> SessionStore:
                 engine = make_engine(database_url)
                 cleanup.callback(engine.dispose)
-                return SqlSessionStore(engine, clock, **ttls)
+                return SqlSessionStore(engine, clock, lease_clock=clock, **ttls)
 
         elif store_kind == "redis":
             url = request.getfixturevalue("redis_url")

@@ -487,3 +487,24 @@ def test_core_modules_never_import_flask() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_fallback_logs_the_error_apologises_and_queues_for_an_agent(
+    app: Flask, caplog: pytest.LogCaptureFixture
+) -> None:
+    signed_post(app, "/voice", {"CallSid": "CAfb", "From": ZHANG})
+    form = {
+        "CallSid": "CAfb",
+        "From": ZHANG,
+        "ErrorCode": "11200",
+        "ErrorUrl": "https://x/voice/step?n=1",
+    }
+    with caplog.at_level("ERROR"):
+        response = signed_post(app, "/voice/fallback", form)
+    assert response.status_code == 200
+    root = ET.fromstring(response.get_data(as_text=True))
+    assert [c.tag for c in root] == ["Say", "Say", "Enqueue"]
+    assert root[2].text == "general"
+    assert "error 11200 on https://x/voice/step?n=1" in caplog.text
+    record = app.extensions["ivr"].services.recorder.record("CAfb")
+    assert record.reason == "twilio fallback"
