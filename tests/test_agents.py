@@ -1,0 +1,432 @@
+"""The agent's side, on the real app: callers reach the queue through the webhooks, then the
+agent pages list them (exact JSON, escaped HTML, masked numbers), the pickup TwiML takes one
+and the connecting document bridges them. Access with the agent token and Twilio signatures."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from twilio.request_validator import RequestValidator
+
+from ivr import agents
+from ivr.app import create_app
+from ivr.clock import ManualClock
+from ivr.simulator import Call
+from ivr.simulator import Simulator
+from ivr.simulator import WsgiTransport
+from ivr.twiml_schema import check_document
+from ivr.wallet.tables import AccountRow
+
+ZHANG, LI, STRANGER = "+8613800000001", "+8613800000002", "+8613900000009"
+AGENT_TOKEN = "agent-secret"
+TWILIO_TOKEN = "test-auth-token"
+BASE = "http://localhost"
+
+MakeApp = Callable[..., Flask]
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, clock: ManualClock) -> Iterator[MakeApp]:
+    """The real app on a temporary SQLite file, with the agent blueprint registered."""
+    built: list[Flask] = []
+
+    def make(**config: Any) -> Flask:
+        app = create_app(
+            {
+                "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}",
+                "IVR_LOG_LEVEL": "WARNING",
+                **config,
+            },
+            clock=clock,
+            environ={},
+        )
+        app.register_blueprint(agents.bp)
+        built.append(app)
+        return app
+
+    yield make
+    for app in built:
+        app.extensions["ivr"].database.dispose()
+
+
+@pytest.fixture
+def app(make_app: MakeApp) -> Flask:
+    return make_app()
+
+
+def simulator(app: Flask, clock: ManualClock, auth_token: str | None = None) -> Simulator:
+    return Simulator(WsgiTransport(app), base_url=BASE, clock=clock, auth_token=auth_token)
+
+
+def at(clock: ManualClock, hh: int, mm: int, ss: int) -> None:
+    clock.set(datetime(2026, 11, 23, hh, mm, ss, tzinfo=UTC))
+
+
+def zhang_reports_his_account_stolen(sim: Simulator) -> Call:
+    call = sim.dial(ZHANG)
+    call.press("1")
+    call.press("123456")
+    call.press("5")
+    assert call.waiting_for == "queue"
+    return call
+
+
+def li_forgot_her_pin(sim: Simulator) -> Call:
+    call = sim.dial(LI)
+    call.press("1")
+    call.press("0#")
+    assert call.waiting_for == "queue"
+    return call
+
+
+def stranger_asks_for_an_agent_in_english(sim: Simulator) -> Call:
+    call = sim.dial(STRANGER)
+    call.press("2")
+    call.press("0#")
+    assert call.waiting_for == "queue"
+    return call
+
+
+def three_callers_waiting(app: Flask, clock: ManualClock) -> list[Call]:
+    sim = simulator(app, clock)
+    at(clock, 2, 0, 0)
+    zhang = zhang_reports_his_account_stolen(sim)
+    at(clock, 2, 0, 30)
+    li = li_forgot_her_pin(sim)
+    at(clock, 2, 1, 0)
+    stranger = stranger_asks_for_an_agent_in_english(sim)
+    at(clock, 2, 2, 0)
+    return [zhang, li, stranger]
+
+
+def handoff_status(app: Flask, call: Call) -> str:
+    record = app.extensions["ivr"].services.recorder.record(call.call_sid)
+    return str(record.handoff.status)
+
+
+# -- who is waiting -----------------------------------------------------------------------------
+
+
+def test_queue_json_lists_waiting_callers_most_urgent_first_with_masked_numbers(
+    app: Flask, clock: ManualClock
+) -> None:
+    zhang, li, stranger = three_callers_waiting(app, clock)
+    response = app.test_client().get("/agent/queue")
+    assert response.status_code == 200
+    assert response.mimetype == "application/json"
+    assert response.get_json() == [
+        {
+            "call_sid": zhang.call_sid,
+            "queue": "security",
+            "priority": 10,
+            "waiting_since": "2026-11-23T02:00:00+00:00",
+            "waited_s": 120,
+            "caller": "+86*******0001",
+            "lang": "zh-CN",
+            "verified": True,
+            "account_id": 1,
+            "name": "张伟",
+            "name_en": "Zhang Wei",
+            "issue": "account stolen or unauthorised transactions",
+            "steps_tried": ["stolen", "protective freeze applied"],
+            "reason": "account reported stolen",
+        },
+        {
+            "call_sid": li.call_sid,
+            "queue": "general",
+            "priority": 0,
+            "waiting_since": "2026-11-23T02:00:30+00:00",
+            "waited_s": 90,
+            "caller": "+86*******0002",
+            "lang": "zh-CN",
+            "verified": False,
+            "account_id": 2,
+            "name": "李娜",
+            "name_en": "Li Na",
+            "issue": None,
+            "steps_tried": [],
+            "reason": "caller asked for an agent",
+        },
+        {
+            "call_sid": stranger.call_sid,
+            "queue": "general",
+            "priority": 0,
+            "waiting_since": "2026-11-23T02:01:00+00:00",
+            "waited_s": 60,
+            "caller": "+86*******0009",
+            "lang": "en-US",
+            "verified": False,
+            "account_id": None,
+            "name": None,
+            "name_en": None,
+            "issue": None,
+            "steps_tried": [],
+            "reason": "caller asked for an agent",
+        },
+    ]
+
+
+def test_agent_views_never_show_a_full_number_or_the_pin(app: Flask, clock: ManualClock) -> None:
+    three_callers_waiting(app, clock)
+    client = app.test_client()
+    for path in ("/agent/queue", "/agent/", "/agent/queue.html"):
+        body = client.get(path).get_data(as_text=True)
+        for secret in ("13800000001", "13800000002", "13900000009", "123456"):
+            assert secret not in body, (path, secret)
+
+
+def test_a_caller_who_hung_up_or_was_bridged_is_no_longer_listed(
+    app: Flask, clock: ManualClock
+) -> None:
+    zhang, li, stranger = three_callers_waiting(app, clock)
+    li.hangup()
+    client = app.test_client()
+    client.post("/agent/connecting", data={"CallSid": zhang.call_sid})
+    listed = client.get("/agent/queue").get_json()
+    assert [entry["call_sid"] for entry in listed] == [stranger.call_sid]
+
+
+def test_queue_page_refreshes_itself_and_shows_chinese_names_as_they_are(
+    app: Flask, clock: ManualClock
+) -> None:
+    three_callers_waiting(app, clock)
+    response = app.test_client().get("/agent/")
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    body = response.get_data(as_text=True)
+    assert '<meta http-equiv="refresh" content="5">' in body
+    assert "<title>Waiting callers (3)</title>" in body
+    assert (
+        '<tr class="urgent">\n<td>2:00</td>\n<td>security</td>\n<td>10</td>\n'
+        "<td>+86*******0001</td>\n<td>张伟 (Zhang Wei)</td>\n<td>yes</td>\n<td>zh-CN</td>\n"
+        "<td>account stolen or unauthorised transactions</td>\n"
+        "<td>stolen, protective freeze applied</td>\n<td>account reported stolen</td>\n</tr>"
+    ) in body
+    assert (
+        "<tr>\n<td>1:00</td>\n<td>general</td>\n<td>0</td>\n<td>+86*******0009</td>\n"
+        "<td>—</td>\n<td>no</td>\n<td>en-US</td>\n<td>—</td>\n<td>—</td>\n"
+        "<td>caller asked for an agent</td>\n</tr>"
+    ) in body
+    assert app.test_client().get("/agent/queue.html").get_data(as_text=True) == body
+
+
+def test_queue_page_escapes_a_hostile_account_name(app: Flask, clock: ManualClock) -> None:
+    database = app.extensions["ivr"].database
+    with database.begin() as conn:
+        conn.execute(
+            sa.update(AccountRow)
+            .where(AccountRow.phone == ZHANG)
+            .values(name_zh="<script>alert('张')</script>", name_en='"Zhang" & <b>Wei</b>')
+        )
+    zhang_reports_his_account_stolen(simulator(app, clock))
+    body = app.test_client().get("/agent/").get_data(as_text=True)
+    assert "<script>" not in body
+    assert "<b>" not in body
+    assert (
+        "<td>&lt;script&gt;alert(&#39;张&#39;)&lt;/script&gt; "
+        "(&#34;Zhang&#34; &amp; &lt;b&gt;Wei&lt;/b&gt;)</td>"
+    ) in body
+    listed = app.test_client().get("/agent/queue").get_json()
+    assert (listed[0]["name"], listed[0]["name_en"]) == (
+        "<script>alert('张')</script>",
+        '"Zhang" & <b>Wei</b>',
+    )
+
+
+def test_an_empty_queue_says_so(app: Flask) -> None:
+    client = app.test_client()
+    assert client.get("/agent/queue").get_json() == []
+    body = client.get("/agent/").get_data(as_text=True)
+    assert "<p>Nobody is waiting.</p>" in body
+    assert "<table>" not in body
+
+
+# -- taking a caller ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_pickup_dials_the_queue_and_connects_through_the_connecting_document(
+    app: Flask, method: str
+) -> None:
+    response = app.test_client().open("/agent/pickup?queue=security", method=method)
+    assert response.status_code == 200
+    assert response.mimetype == "text/xml"
+    body = response.get_data(as_text=True)
+    assert body == (
+        '<?xml version="1.0" encoding="UTF-8"?><Response><Dial>'
+        '<Queue method="POST" url="/agent/connecting">security</Queue>'
+        "</Dial></Response>"
+    )
+    assert check_document(ET.fromstring(body)) == []
+
+
+@pytest.mark.parametrize("query", ["?queue=vip", ""])
+def test_pickup_of_an_unknown_queue_tells_the_agent_which_queues_exist(
+    app: Flask, query: str
+) -> None:
+    body = app.test_client().post(f"/agent/pickup{query}").get_data(as_text=True)
+    name = "vip" if query else "(none)"
+    assert body == (
+        '<?xml version="1.0" encoding="UTF-8"?><Response>'
+        '<Say language="en-US" voice="Polly.Joanna-Neural">'
+        f"There is no queue called {name}. Use one of: general, payments, security.</Say>"
+        "<Hangup /></Response>"
+    )
+
+
+def test_connecting_tells_the_caller_in_their_language_and_marks_the_handoff_bridged(
+    app: Flask, clock: ManualClock
+) -> None:
+    zhang, li, stranger = three_callers_waiting(app, clock)
+    client = app.test_client()
+    form = {"CallSid": stranger.call_sid, "QueueSid": "QU1", "QueueTime": "60"}
+    english = client.post("/agent/connecting", data={**form, "DequeingCallSid": "CA9"})
+    assert english.get_data(as_text=True) == (
+        '<?xml version="1.0" encoding="UTF-8"?><Response>'
+        '<Say language="en-US" voice="Polly.Joanna-Neural">Connecting you to an agent now.</Say>'
+        "</Response>"
+    )
+    chinese = client.post("/agent/connecting", data={"CallSid": zhang.call_sid})
+    assert chinese.get_data(as_text=True) == (
+        '<?xml version="1.0" encoding="UTF-8"?><Response>'
+        '<Say language="cmn-CN" voice="Polly.Zhiyu-Neural">现在为您接通人工客服。</Say>'
+        "</Response>"
+    )
+    assert [handoff_status(app, c) for c in (zhang, li, stranger)] == [
+        "bridged",
+        "waiting",
+        "bridged",
+    ]
+
+
+def test_connecting_still_bridges_when_the_handoff_cannot_be_marked(
+    app: Flask, clock: ManualClock
+) -> None:
+    runtime = app.extensions["ivr"]
+
+    class Broken:
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError("database down")
+
+    object.__setattr__(runtime.services, "recorder", Broken())
+    body = app.test_client().post("/agent/connecting", data={"CallSid": "CA1"})
+    assert body.status_code == 200
+    assert "现在为您接通人工客服。" in body.get_data(as_text=True)
+
+
+# -- access -------------------------------------------------------------------------------------
+
+
+def test_without_an_agent_token_the_agent_pages_are_open(app: Flask) -> None:
+    assert app.test_client().get("/agent/queue").status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/agent/queue", "/agent/", "/agent/queue.html"])
+def test_with_an_agent_token_pages_need_it_as_bearer_or_query(make_app: MakeApp, path: str) -> None:
+    client = make_app(IVR_AGENT_TOKEN=AGENT_TOKEN).test_client()
+    missing = client.get(path)
+    assert missing.status_code == 401
+    assert missing.headers["WWW-Authenticate"] == 'Bearer realm="ivr-agent"'
+    assert client.get(path, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get(f"{path}?token=wrong").status_code == 401
+    assert client.get(path, headers={"Authorization": f"Bearer {AGENT_TOKEN}"}).status_code == 200
+    assert client.get(f"{path}?token={AGENT_TOKEN}").status_code == 200
+
+
+def test_a_pickup_authorised_by_url_token_passes_it_on_to_the_connecting_url(
+    make_app: MakeApp, clock: ManualClock
+) -> None:
+    app = make_app(IVR_AGENT_TOKEN=AGENT_TOKEN)
+    client = app.test_client()
+    assert client.post("/agent/pickup?queue=general").status_code == 401
+    body = client.post(f"/agent/pickup?queue=general&token={AGENT_TOKEN}").get_data(as_text=True)
+    assert f'url="/agent/connecting?token={AGENT_TOKEN}"' in body
+    call = li_forgot_her_pin(simulator(app, clock))
+    assert client.post("/agent/connecting", data={"CallSid": call.call_sid}).status_code == 401
+    assert handoff_status(app, call) == "waiting"
+    connected = client.post(
+        f"/agent/connecting?token={AGENT_TOKEN}", data={"CallSid": call.call_sid}
+    )
+    assert connected.status_code == 200
+    assert handoff_status(app, call) == "bridged"
+
+
+def signed(path: str, form: dict[str, str]) -> dict[str, str]:
+    return {
+        "X-Twilio-Signature": RequestValidator(TWILIO_TOKEN).compute_signature(BASE + path, form)
+    }
+
+
+def test_twilio_documents_need_twilios_signature_when_the_auth_token_is_set(
+    make_app: MakeApp,
+) -> None:
+    client = make_app(TWILIO_AUTH_TOKEN=TWILIO_TOKEN).test_client()
+    form = {"CallSid": "CA1"}
+    assert client.post("/agent/pickup?queue=general").status_code == 403
+    assert client.post("/agent/connecting", data=form).status_code == 403
+    assert (
+        client.post(
+            "/agent/pickup?queue=general", headers=signed("/agent/pickup?queue=general", {})
+        ).status_code
+        == 200
+    )
+    assert (
+        client.post(
+            "/agent/connecting", data=form, headers=signed("/agent/connecting", form)
+        ).status_code
+        == 200
+    )
+    # The pages are for people, not Twilio: open until an agent token is set.
+    assert client.get("/agent/queue").status_code == 200
+
+
+def test_with_both_tokens_twilio_may_sign_and_people_must_show_the_agent_token(
+    make_app: MakeApp,
+) -> None:
+    client = make_app(TWILIO_AUTH_TOKEN=TWILIO_TOKEN, IVR_AGENT_TOKEN=AGENT_TOKEN).test_client()
+    form = {"CallSid": "CA1"}
+    assert client.post("/agent/connecting", data=form).status_code == 401
+    assert (
+        client.post(
+            "/agent/connecting", data=form, headers=signed("/agent/connecting", form)
+        ).status_code
+        == 200
+    )
+    assert client.post(f"/agent/connecting?token={AGENT_TOKEN}", data=form).status_code == 200
+    assert client.get("/agent/queue", headers=signed("/agent/queue", {})).status_code == 401
+
+
+def test_connecting_without_a_call_sid_still_answers_in_the_flows_first_language(
+    app: Flask,
+) -> None:
+    body = app.test_client().post("/agent/connecting").get_data(as_text=True)
+    assert body == (
+        '<?xml version="1.0" encoding="UTF-8"?><Response>'
+        '<Say language="cmn-CN" voice="Polly.Zhiyu-Neural">现在为您接通人工客服。</Say>'
+        "</Response>"
+    )
+
+
+def test_the_queue_still_lists_a_caller_whose_account_cannot_be_read(
+    app: Flask, clock: ManualClock
+) -> None:
+    zhang_reports_his_account_stolen(simulator(app, clock))
+
+    class Broken:
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError("wallet down")
+
+    object.__setattr__(app.extensions["ivr"].services, "wallet", Broken())
+    listed = app.test_client().get("/agent/queue").get_json()
+    assert [(e["name"], e["name_en"], e["caller"]) for e in listed] == [
+        ("张伟", None, "+86*******0001")
+    ]
