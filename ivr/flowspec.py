@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Literal
 
+from ivr.queueing import Hours
+from ivr.queueing import QueueSettings
+
 # A text in every language of the flow: {"zh-CN": "...", "en-US": "..."}.
 Text = Mapping[str, str]
 
@@ -83,6 +86,7 @@ class RecordSpec:
     max_length: int = 120
     finish_on_key: str = "#"
     timeout: int = 5
+    status_callback: bool = False  # ask Twilio to report when the recording file is ready
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,7 @@ class State:
     queue: str | None = None  # transfer: a queue name, or None for the queue of the issue
     priority: int = 0
     reason: str | None = None
+    speech: str | None = None  # menu: "options" (match what is said to the options) or "yes_no"
 
     @property
     def waits_for_input(self) -> bool:
@@ -133,6 +138,7 @@ class Phrases:
     agent: Text
     repeat: Text
     back: Text
+    confirm: Text | None = None  # "You said {label}, is that right?" after unclear speech
 
 
 @dataclass(frozen=True)
@@ -149,6 +155,21 @@ class Queue:
     id: str
     hold: Text
     path: str = ""
+    settings: QueueSettings = QueueSettings()
+    hours: Hours | None = None  # None: the flow's hours
+    dial: str | None = None  # ring this agent phone (<Dial>) instead of queueing
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """What callers hear while they wait (the Enqueue waitUrl): ``{position}``, ``{minutes}``."""
+
+    position: Text
+    offer_callback: Text
+
+
+# Where a call goes when the agent queue is done with it (flow ``queue_results``).
+QUEUE_RESULTS = ("closed", "bridged", "leave", "failed")
 
 
 @dataclass(frozen=True)
@@ -167,6 +188,9 @@ class Flow:
     labels: Mapping[str, Mapping[str, Text]]
     states: Mapping[str, State]
     agent_state: str = "agent"
+    hours: Hours = Hours()
+    waiting: Waiting | None = None
+    queue_results: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def default_language(self) -> str:
@@ -174,3 +198,7 @@ class Flow:
 
     def retry_for(self, state: State) -> Retry:
         return state.retry or self.retry
+
+    def hours_of(self, queue: str) -> Hours:
+        found = self.queues.get(queue)
+        return found.hours if found is not None and found.hours is not None else self.hours

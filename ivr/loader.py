@@ -17,6 +17,7 @@ import yaml
 
 from ivr.errors import FlowValidationError
 from ivr.errors import Problem
+from ivr.flowspec import QUEUE_RESULTS
 from ivr.flowspec import Call
 from ivr.flowspec import Flow
 from ivr.flowspec import Gather
@@ -30,6 +31,12 @@ from ivr.flowspec import Retry
 from ivr.flowspec import Route
 from ivr.flowspec import State
 from ivr.flowspec import Text
+from ivr.flowspec import Waiting
+from ivr.queueing import QUEUE_KEYS
+from ivr.queueing import Hours
+from ivr.queueing import QueueSettings
+from ivr.queueing import parse_hours
+from ivr.queueing import parse_queue_settings
 
 TOP_KEYS = (
     "flow",
@@ -42,12 +49,25 @@ TOP_KEYS = (
     "queues",
     "labels",
     "agent_state",
+    "hours",
+    "waiting",
+    "queue_results",
     "states",
 )
 STATE_TYPES = ("menu", "entry", "say", "route", "record", "transfer", "hangup")
 # Keys each state type accepts, beyond "type".
 STATE_KEYS: Mapping[str, tuple[str, ...]] = {
-    "menu": ("prompt", "bilingual", "do", "options", "gather", "back", "retry", "on_no_input"),
+    "menu": (
+        "prompt",
+        "bilingual",
+        "do",
+        "options",
+        "gather",
+        "back",
+        "retry",
+        "on_no_input",
+        "speech",
+    ),
     "entry": ("prompt", "do", "gather", "save_as", "secret", "next", "back", "retry"),
     "say": ("prompt", "do", "next"),
     "route": ("do", "next"),
@@ -60,8 +80,13 @@ ROUTE_KEYS = ("goto", "when", "do", "reason")
 GATHER_KEYS = ("timeout", "finish_on_key", "min_digits", "max_digits")
 RETRY_KEYS = ("attempts", "no_input", "no_match", "exhausted")
 KEYS_KEYS = ("agent", "repeat", "back", "finish")
-PHRASE_KEYS = ("option", "agent", "repeat", "back")
-RECORD_KEYS = ("max_length", "finish_on_key", "timeout")
+PHRASE_KEYS = ("option", "agent", "repeat", "back", "confirm")
+REQUIRED_PHRASES = ("option", "agent", "repeat", "back")
+RECORD_KEYS = ("max_length", "finish_on_key", "timeout", "status_callback")
+QUEUE_TEXT_KEYS = ("hold",)
+QUEUE_ALL_KEYS = ("hold", "hours", "dial", *QUEUE_KEYS)
+WAITING_KEYS = ("position", "offer_callback")
+SPEECH_MODES = ("options", "yes_no")
 PHONE_KEYS = frozenset("0123456789*#")
 
 
@@ -298,6 +323,9 @@ def _read_flow(r: _Reader, document: Any, default_name: str) -> Flow | None:
         labels=_read_labels(r, top.get("labels", {}), languages),
         states=states,
         agent_state=r.string(top.get("agent_state", "agent"), "agent_state") or "agent",
+        hours=_read_hours(r, top["hours"], "hours") if "hours" in top else Hours(),
+        waiting=_read_waiting(r, top["waiting"], languages) if "waiting" in top else None,
+        queue_results=_read_queue_results(r, top.get("queue_results", {})),
     )
 
 
@@ -319,9 +347,11 @@ def _read_phrases(r: _Reader, value: Any, languages: tuple[str, ...]) -> Phrases
         return None
     data = r.mapping(value, "phrases", PHRASE_KEYS)
     texts = {
-        k: r.text(r.require(data, k, "phrases"), f"phrases.{k}", languages) for k in PHRASE_KEYS
+        k: r.text(r.require(data, k, "phrases"), f"phrases.{k}", languages)
+        for k in REQUIRED_PHRASES
     }
-    return Phrases(**texts)
+    confirm = r.text(data["confirm"], "phrases.confirm", languages) if "confirm" in data else None
+    return Phrases(**texts, confirm=confirm)
 
 
 def _read_retry(r: _Reader, value: Any, path: str, languages: tuple[str, ...]) -> Retry | None:
@@ -358,10 +388,46 @@ def _read_queues(r: _Reader, value: Any, languages: tuple[str, ...]) -> dict[str
     out: dict[str, Queue] = {}
     for queue_id, raw in value.items():
         path = f"queues.{queue_id}"
-        data = r.mapping(raw, path, ("hold",))
+        data = r.mapping(raw, path, QUEUE_ALL_KEYS)
         hold = r.text(r.require(data, "hold", path), f"{path}.hold", languages)
-        out[str(queue_id)] = Queue(str(queue_id), hold, path)
+        hours = _read_hours(r, data["hours"], f"{path}.hours") if "hours" in data else None
+        dial = r.string(data["dial"], f"{path}.dial") if "dial" in data else None
+        settings = QueueSettings()
+        try:
+            settings = parse_queue_settings(
+                {k: v for k, v in data.items() if k in QUEUE_KEYS}, path
+            )
+        except ValueError as exc:
+            r.problem(path, str(exc))
+        out[str(queue_id)] = Queue(str(queue_id), hold, path, settings, hours, dial)
     return out
+
+
+def _read_hours(r: _Reader, value: Any, path: str) -> Hours:
+    if not isinstance(value, Mapping):
+        r.problem(path, f"expected opening hours (timezone, open, holidays), got {_kind(value)}")
+        return Hours()
+    try:
+        return parse_hours(value, path)
+    except ValueError as exc:
+        r.problem(path, str(exc).removeprefix(f"{path}: ").removeprefix(f"{path}."))
+        return Hours()
+
+
+def _read_waiting(r: _Reader, value: Any, languages: tuple[str, ...]) -> Waiting | None:
+    data = r.mapping(value, "waiting", WAITING_KEYS)
+    if not isinstance(value, Mapping):
+        return None
+    texts = {
+        k: r.text(r.require(data, k, "waiting"), f"waiting.{k}", languages) for k in WAITING_KEYS
+    }
+    return Waiting(**texts)
+
+
+def _read_queue_results(r: _Reader, value: Any) -> dict[str, str]:
+    data = r.mapping(value, "queue_results", QUEUE_RESULTS)
+    found = {k: r.string(v, f"queue_results.{k}") for k, v in data.items()}
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def _read_labels(r: _Reader, value: Any, languages: tuple[str, ...]) -> dict[str, dict[str, Text]]:
@@ -419,7 +485,17 @@ _STATE_FIELDS: Mapping[str, _FieldReader] = {
     "retry": lambda r, value, path, languages, kind: _read_retry(r, value, path, languages),
     "on_no_input": lambda r, value, path, languages, kind: r.route(value, path),
     "record": lambda r, value, path, languages, kind: _read_record(r, value, path),
+    "speech": lambda r, value, path, languages, kind: _read_speech(r, value, path),
 }
+
+
+def _read_speech(r: _Reader, value: Any, path: str) -> str | None:
+    if value is False:
+        return None
+    if value not in SPEECH_MODES:
+        r.problem(path, f"expected one of {', '.join(SPEECH_MODES)} (or false), got {value!r}")
+        return None
+    return str(value)
 
 
 def _read_options(
@@ -511,4 +587,6 @@ def _read_record(r: _Reader, value: Any, path: str) -> RecordSpec:
         finish = r.key(data["finish_on_key"], f"{path}.finish_on_key")
         if finish is not None:
             fields["finish_on_key"] = finish
+    if "status_callback" in data:
+        fields["status_callback"] = r.boolean(data["status_callback"], f"{path}.status_callback")
     return RecordSpec(**fields)

@@ -9,6 +9,7 @@ Collects every problem, each naming the file and key path. Depends on ``flowspec
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +31,8 @@ class Signature:
     arg: str  # "none", "required" or "optional"
     provides: frozenset[str] = frozenset()
 
+
+_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 # Values every prompt may use, filled by the engine itself rather than by an action.
 ENGINE_VALUES = frozenset({"phone"})
@@ -139,7 +142,7 @@ class _Checker:
             for key, text in entries.items():
                 self._text(text, f"labels.{group}.{key}", plain=True)
 
-    def _check_phrase(self, text: Text, path: str) -> None:
+    def _check_phrase(self, text: Text, path: str, allowed: set[str] | None = None) -> None:
         for lang in self.flow.languages:
             words = text.get(lang, "")
             if not words.strip():
@@ -150,7 +153,8 @@ class _Checker:
             except ValueError as exc:
                 self.problem(f"{path}.{lang}", str(exc))
                 continue
-            allowed = {"key", "label"} if path.endswith(".option") else {"key"}
+            if allowed is None:
+                allowed = {"key", "label"} if path.endswith(".option") else {"key"}
             for name in sorted(names - allowed):
                 self.problem(
                     f"{path}.{lang}",
@@ -167,6 +171,22 @@ class _Checker:
                 )
         for queue in self.flow.queues.values():
             self._text(queue.hold, f"queues.{queue.id}.hold", plain=True)
+            if queue.dial is not None and not _E164.fullmatch(queue.dial):
+                self.problem(
+                    f"queues.{queue.id}.dial",
+                    f"{queue.dial!r} is not a phone number in E.164 form (+8613800000000)",
+                )
+        waiting = self.flow.waiting
+        if waiting is not None:
+            self._check_phrase(waiting.position, "waiting.position", {"position", "minutes"})
+            self._check_phrase(waiting.offer_callback, "waiting.offer_callback", set())
+        if self.flow.phrases.confirm is not None:
+            self._check_phrase(self.flow.phrases.confirm, "phrases.confirm", {"label"})
+        for result, target in self.flow.queue_results.items():
+            if target not in self.flow.states:
+                self.problem(
+                    f"queue_results.{result}", f"unknown state {target!r}{self._suggest(target)}"
+                )
 
     # -- states --------------------------------------------------------------------------------
 
@@ -226,6 +246,11 @@ class _Checker:
 
     def _check_options(self, state: State) -> None:
         keys = self.flow.keys
+        if state.speech == "yes_no" and not {"1", "2"} <= {o.key for o in state.options}:
+            self.problem(
+                f"{state.path}.speech",
+                "a yes/no question needs option 1 (yes) and option 2 (no)",
+            )
         # Twilio ends the gather on its finish key and never sends it: "#" alone is silence.
         reserved = {state.gather.finish_on_key: "ending the input (Twilio never sends it)"}
         reserved.update({keys.agent: "reaching an agent", keys.repeat: "repeating the menu"})
@@ -289,6 +314,8 @@ class _Checker:
 
     def successors(self, state: State) -> set[str]:
         found = {t for t, _ in self._targets(state) if t in self.flow.states}
+        if state.type == "transfer":  # the agent queue hands the call back through queue_results
+            found |= {t for t in self.flow.queue_results.values() if t in self.flow.states}
         if state.type in {"menu", "entry", "record"} and self.flow.agent_state in self.flow.states:
             found.add(self.flow.agent_state)  # the agent key and exhausted retries
         return found

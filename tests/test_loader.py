@@ -216,12 +216,12 @@ def test_unknown_key_names_file_and_path_and_lists_the_allowed_keys(tmp_path: Pa
             str(path),
             "states.main_menu.optoins",
             "unknown key 'optoins'; allowed: prompt, bilingual, do, options, gather, back, retry, "
-            "on_no_input",
+            "on_no_input, speech",
         )
     ]
     assert str(caught.value.problems[0]) == (
         f"{path}: states.main_menu.optoins: unknown key 'optoins'; allowed: prompt, bilingual, "
-        "do, options, gather, back, retry, on_no_input"
+        "do, options, gather, back, retry, on_no_input, speech"
     )
 
 
