@@ -297,6 +297,56 @@ def load_limits(call: CallContext) -> None:
     call.put("spent", Money(limits.spent_today_fen))
 
 
+# -- when no agent can answer ------------------------------------------------------------
+
+
+@hotline.action(provides={"reopens"})
+def load_opening_hours(call: CallContext) -> None:
+    """When the caller's queue opens again (now, if it is open)."""
+    if call.flow is None:
+        raise LookupError("load_opening_hours needs the flow")
+    opens = call.flow.hours_of(call.queue()).next_opening(call.now)
+    call.put("reopens", When(opens))
+
+
+@hotline.action(provides={"reopens"})
+def book_callback(call: CallContext) -> None:
+    """A callback request for this call (one per call, however often this runs)."""
+    book = call.services.callbacks
+    if book is None:
+        raise LookupError("no callback book is wired into the services")
+    preferred = None
+    if call.flow is not None:
+        hours = call.flow.hours_of(call.queue())
+        if not hours.is_open(call.now):
+            preferred = hours.next_opening(call.now)
+            call.put("reopens", When(preferred))
+    book.request(
+        call.call_sid,
+        phone=call.caller,
+        account_id=call.account_id,
+        issue=call.issue,
+        queue=call.queue(),
+        preferred_at=preferred,
+    )
+    call.tried("callback booked")
+
+
+@hotline.action(provides={"ticket"})
+def open_voicemail_ticket(call: CallContext) -> None:
+    recording = call.session.data.get("recording_url")
+    ticket = call.services.wallet.open_ticket(
+        kind="voicemail",
+        summary=f"voicemail about {call.issue or 'an unspecified issue'}",
+        key=call.key("voicemail_ticket"),
+        account_id=call.account_id,
+        caller_phone=call.caller,
+        recording_url=str(recording) if recording else None,
+    )
+    call.put("ticket", DigitString(ticket.number))
+    call.tried("left a voicemail")
+
+
 # -- the end of the call ----------------------------------------------------------------------
 
 

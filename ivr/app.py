@@ -3,7 +3,8 @@
 Owns ``create_app`` and ``Runtime`` (what the webhooks find in ``app.extensions["ivr"]``).
 Every dependency can be injected (clock, wallet, session store, recorder, action registry), so
 tests pass fakes instead of monkeypatching. A broken flow stops start-up here, with the full
-list of problems, before any call is answered.
+list of problems, before any call is answered. Recorded prompts are looked up once here too:
+which are current, and the URLs ``<Play>`` uses (``IVR_AUDIO=off`` says everything).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,10 @@ import sqlalchemy as sa
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ivr import audio_web
 from ivr import webhooks
 from ivr.actions import hotline
+from ivr.audio import AudioLibrary
 from ivr.catalog import load_flows
 from ivr.clock import Clock
 from ivr.clock import SystemClock
@@ -32,6 +36,7 @@ from ivr.db import make_engine
 from ivr.engine import CompiledFlow
 from ivr.engine import Engine
 from ivr.errors import ConfigError
+from ivr.prompts import flow_prompts
 from ivr.records import CallRecorder
 from ivr.registry import Registry
 from ivr.render import Voice
@@ -55,6 +60,12 @@ class Runtime:
     voices: Voices
     signatures: SignatureChecker | None
     database: sa.Engine
+    audio: AudioLibrary | None = None  # the recordings folder (None: not configured)
+    audio_files: Mapping[str, Path] = field(default_factory=dict)  # what /audio/ may serve
+
+    def play_text(self, url: str) -> str | None:
+        """The words a ``<Play>`` of ``url`` says (the simulator's ``play_text``)."""
+        return self.audio.play_text(url) if self.audio is not None else None
 
 
 def database_url(config: Mapping[str, Any], instance_path: str) -> str:
@@ -112,11 +123,17 @@ def create_app(
     )
     store = store or open_session_store(str(config["IVR_SESSION_STORE"]), database, clock)
     token = config.get("TWILIO_AUTH_TOKEN")
+    library = AudioLibrary.open(Path(config["IVR_AUDIO_DIR"]))
+    recordings = None
+    if config["IVR_AUDIO"]:
+        prompts = [p for compiled in flows.values() for p in flow_prompts(compiled.flow)]
+        recordings = library.playlist(prompts, str(config.get("IVR_PUBLIC_URL") or ""))
     voices = Voices(
         {
             "zh-CN": Voice("cmn-CN", str(config["IVR_VOICE_ZH"])),
             "en-US": Voice("en-US", str(config["IVR_VOICE_EN"])),
-        }
+        },
+        recordings,
     )
     app.extensions["ivr"] = Runtime(
         engine=Engine(flows, services),
@@ -127,8 +144,11 @@ def create_app(
         voices=voices,
         signatures=SignatureChecker(str(token), config.get("IVR_PUBLIC_URL")) if token else None,
         database=database,
+        audio=library,
+        audio_files=library.files(),
     )
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(audio_web.bp)
     if config["IVR_TRUST_PROXY"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_port=1, x_prefix=1)  # type: ignore[method-assign]
 

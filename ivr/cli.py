@@ -103,6 +103,38 @@ def check(flows_dir: Path | None) -> None:
     if problems:
         click.echo(f"{len(problems)} problem(s) found.", err=True)
         raise SystemExit(1)
+    _warn_about_recordings([c.flow for c in compiled.values()])
+
+
+def _warn_about_recordings(flows: list[Any]) -> None:
+    """Stale and missing recordings are warnings: those prompts are said until rendered."""
+    from ivr.audio import AudioLibrary
+    from ivr.config import load_config
+    from ivr.prompts import flow_prompts
+
+    try:
+        library = AudioLibrary.open(Path(load_config(os.environ)["IVR_AUDIO_DIR"]))
+    except ConfigError as exc:
+        click.echo(click.style("✗ ", fg="red") + str(exc))
+        raise SystemExit(1) from None
+    states = library.statuses([p for flow in flows for p in flow_prompts(flow)])
+    pending = [s for s in states if s.status != "current"]
+    if not pending:
+        click.echo(click.style("✓ ", fg="green") + f"{len(states)} recordings, all current")
+        return
+    counts = {
+        k: sum(1 for s in pending if s.status == k) for k in ("stale", "missing", "unadopted")
+    }
+    summary = ", ".join(f"{n} {k}" for k, n in counts.items() if n)
+    click.echo(
+        click.style("! ", fg="yellow")
+        + f"recordings: {summary} of {len(states)} (said with <Say> until current)"
+    )
+    for s in pending[:5]:
+        click.echo(f"    {s.status:<9} {s.prompt.lang} {s.prompt.id}")
+    if len(pending) > 5:
+        click.echo(f"    … and {len(pending) - 5} more")
+    click.echo("  → `ivr prompts status` lists them; `ivr prompts render` makes them")
 
 
 @main.group()
@@ -140,31 +172,47 @@ REPLAY_TIME = "2026-11-23T10:00:00+08:00"
 
 def remote_simulators(url: str, token: str | None) -> Callable[[], Any]:
     """Simulators for a running server, each with its own range of CallSids."""
+    from ivr.audio import AudioLibrary
+    from ivr.config import load_config
     from ivr.simulator import HttpTransport
     from ivr.simulator import Simulator
 
     base = url.rstrip("/")
     start = secrets.randbits(64) << 32
+    try:
+        library = AudioLibrary.open(Path(load_config(os.environ)["IVR_AUDIO_DIR"]))
+    except ConfigError as exc:
+        _fail(str(exc), "fix the setting or audio_prompts/manifest.yaml and try again")
+        raise AssertionError("unreachable") from None
 
     def make(counter: list[int] = [0]) -> Simulator:  # noqa: B006 (a deliberate counter)
         counter[0] += 1
         return Simulator(
-            HttpTransport(), base_url=base, auth_token=token, first_call=start + counter[0] * 10_000
+            HttpTransport(),
+            base_url=base,
+            auth_token=token,
+            first_call=start + counter[0] * 10_000,
+            play_text=library.play_text,  # the server's recordings, read from this checkout
         )
 
     return make
 
 
-def local_simulators(*, isolated: bool) -> tuple[Callable[[], Any], Any, Any]:
+def local_simulators(
+    *, isolated: bool, audio: bool | None = None
+) -> tuple[Callable[[], Any], Any, Any]:
     """Simulators for the app in-process. ``isolated``: a private demo database and a clock
     fixed at IVR_CLOCK (or REPLAY_TIME), reset before every call, so scripts cannot disturb
-    each other or your data."""
+    each other or your data. ``audio`` False says every prompt (IVR_AUDIO=off); None leaves
+    IVR_AUDIO as configured. Played prompts show in transcripts as their text."""
     from ivr.clock import ManualClock
     from ivr.simulator import Simulator
     from ivr.simulator import WsgiTransport
     from ivr.wallet import reset_demo
 
     overrides: dict[str, Any] = {"IVR_LOG_LEVEL": "WARNING"}
+    if audio is False:
+        overrides["IVR_AUDIO"] = False
     clock = None
     if isolated:
         folder = tempfile.mkdtemp(prefix="ivr-replay-")
@@ -188,6 +236,7 @@ def local_simulators(*, isolated: bool) -> tuple[Callable[[], Any], Any, Any]:
             auth_token=token,
             clock=clock,
             first_call=counter[0] * 10_000,
+            play_text=runtime.play_text,
         )
 
     return make, runtime, app
@@ -239,16 +288,25 @@ def replay(paths: tuple[Path, ...], url: str | None, coverage: bool, color: bool
 )
 @click.option("--lang", type=click.Choice(["zh", "en"]), help="Press the language key for you.")
 @click.option("--url", help="Call a running server instead of the in-process app.")
-def call(from_: str, lang: str | None, url: str | None) -> None:
-    """Place an interactive call from the terminal: type keys, `say …`, or Enter for silence."""
+@click.option(
+    "--audio",
+    is_flag=True,
+    help="Play the prompts aloud: recordings as Twilio plays them, said words with espeak-ng.",
+)
+def call(from_: str, lang: str | None, url: str | None, audio: bool) -> None:
+    """Place an interactive call from the terminal: type keys, `say …`, or Enter for silence.
+
+    Without --audio the in-process IVR says every prompt, so each line shows whole sentences;
+    with --audio it plays current recordings (♪ lines) and this machine plays them too."""
     from ivr.phone import run_phone
 
     runtime = None
     if url:
         factory = remote_simulators(url, os.environ.get("TWILIO_AUTH_TOKEN"))
     else:
-        factory, runtime, _ = local_simulators(isolated=False)
+        factory, runtime, _ = local_simulators(isolated=False, audio=None if audio else False)
     simulator = factory()
+    speaker = _speaker(simulator, runtime) if audio else None
     live = simulator.dial(from_)
     if lang is not None and not live.ended:
         live.press("1" if lang == "zh" else "2")
@@ -269,17 +327,51 @@ def call(from_: str, lang: str | None, url: str | None) -> None:
         session = runtime.store.load(live.call_sid)
         return session.lang if session else "zh-CN"
 
+    played = [0]
+
+    def play_new() -> None:
+        if speaker is not None:
+            speaker.play(live.result.transcript[played[0] :])
+            played[0] = len(live.result.transcript)
+
     def read(prompt: str) -> str:
+        play_new()
         return click.prompt(prompt, default="", show_default=False, prompt_suffix="")
 
     run_phone(live, read_line=read, write=click.echo, describe_state=describe)
+    play_new()
+
+
+def _speaker(simulator: Any, runtime: Any) -> Any:
+    """A speaker for ``ivr call --audio`` that learns which URL each played prompt came from,
+    or None (having said why) where this machine cannot make sound."""
+    from ivr.audio import AudioLibrary
+    from ivr.config import load_config
+    from ivr.speaker import Speaker
+
+    library = runtime.audio if runtime is not None else None
+    if library is None:  # a remote server: its recordings, read from this checkout
+        try:
+            library = AudioLibrary.open(Path(load_config(os.environ)["IVR_AUDIO_DIR"]))
+        except ConfigError as exc:
+            click.echo(f"--audio: {exc}; the call goes on in text only", err=True)
+            return None
+    try:
+        speaker = Speaker.find(library, warn=click.echo)
+    except RuntimeError as exc:
+        click.echo(f"--audio: {exc}; the call goes on in text only", err=True)
+        return None
+    simulator.play_text = speaker.heard(simulator.play_text or library.play_text)
+    return speaker
 
 
 def _attach_optional_groups() -> None:
     """Command groups that live in their own modules (one job each)."""
+    from ivr.cli_prompts import prompts
     from ivr.cli_twilio import twilio
 
     main.add_command(twilio)
+    main.add_command(prompts)
 
 
 _attach_optional_groups()

@@ -35,11 +35,13 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     "TWILIO_AUTH_TOKEN": (None, "when set, every webhook must carry a valid X-Twilio-Signature"),
     "IVR_CLOCK": (None, "fix the clock at an ISO 8601 time, e.g. 2026-11-23T10:00:00+08:00"),
     "IVR_DEMO_DATA": (True, "create the demo accounts when the database is empty"),
+    "IVR_AUDIO": (True, "play recorded prompts where current ones exist; off: <Say> everything"),
+    "IVR_AUDIO_DIR": (str(PROJECT_ROOT / "audio_prompts"), "folder of recorded prompts"),
     "IVR_VOICE_ZH": ("Polly.Zhiyu-Neural", "Twilio voice for Mandarin prompts"),
     "IVR_VOICE_EN": ("Polly.Joanna-Neural", "Twilio voice for English prompts"),
     "IVR_LOG_LEVEL": ("INFO", "logging level"),
 }
-BOOLEAN = {"IVR_TRUST_PROXY", "IVR_DEMO_DATA"}
+BOOLEAN = {"IVR_TRUST_PROXY", "IVR_DEMO_DATA", "IVR_AUDIO"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -74,5 +76,5 @@ def _parse(name: str, raw: str) -> Any:
             return True
         if value in _FALSE:
             return False
-        raise ConfigError(f"{name}={raw!r}: expected 1 or 0 (true/false)")
+        raise ConfigError(f"{name}={raw!r}: expected 1 or 0 (true/false, on/off)")
     return raw or None

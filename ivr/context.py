@@ -17,7 +17,9 @@ from typing import Any
 from ivr import speech
 
 if TYPE_CHECKING:
+    from ivr.callbacks import CallbackBook
     from ivr.clock import Clock
+    from ivr.flowspec import Flow
     from ivr.records import CallRecorder
     from ivr.sessions import CallSession
     from ivr.wallet import Wallet
@@ -30,6 +32,7 @@ class Services:
     wallet: Wallet
     clock: Clock
     recorder: CallRecorder
+    callbacks: CallbackBook | None = None
 
 
 @dataclass
@@ -42,6 +45,14 @@ class CallContext:
     step: int
     scratch: dict[str, str] = field(default_factory=dict)
     path: list[str] = field(default_factory=list)  # states entered during this step
+    flow: Flow | None = None
+
+    def queue(self) -> str:
+        """The agent queue for this caller's issue (``general`` without one)."""
+        issue = self.issue
+        if self.flow is not None and issue is not None and issue in self.flow.issues:
+            return self.flow.issues[issue].queue
+        return "general"
 
     # -- identity ---------------------------------------------------------------------------
 

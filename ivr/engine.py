@@ -3,7 +3,8 @@
 Owns the meaning of caller input in each kind of state (which event a key, silence or a
 recording is), the compiled machine's transitions (options, routes, the agent/repeat/back keys,
 counted retries), running straight through ``say``/``route`` states, and the words spoken.
-Returns ``reply.Reply`` values; never imports Flask or twilio, never builds URLs.
+Returns ``reply.Reply`` values whose fixed words carry their prompt ids (``ivr.prompts`` names
+them), so ``render`` can play recordings; never imports Flask or twilio, never builds URLs.
 
 Events of the compiled machine::
 
@@ -31,6 +32,7 @@ from typing import cast
 from statemachine.exceptions import InvalidDefinition
 from statemachine.io import create_machine_class_from_definition
 
+from ivr import prompts
 from ivr import speech
 from ivr.context import CallContext
 from ivr.context import Services
@@ -47,6 +49,7 @@ from ivr.masking import mask_digits
 from ivr.registry import Registry
 from ivr.reply import Hangup
 from ivr.reply import Listen
+from ivr.reply import Part
 from ivr.reply import RecordMessage
 from ivr.reply import Reply
 from ivr.reply import Restart
@@ -394,13 +397,11 @@ class Engine:
         if after == before:
             if not failed:
                 return False
-            retry = flow.retry_for(flow.states[before])
-            said.extend(self._text(flow, call, getattr(retry, event)))
+            said.extend(self._retry_text(flow, call, flow.states[before], event))
             return call.count(f"retry:{before}") == 1  # tapered: the first reprompt is short
         if failed and after == flow.agent_state:
-            retry = flow.retry_for(flow.states[before])
-            said.extend(self._text(flow, call, getattr(retry, event)))
-            said.extend(self._text(flow, call, retry.exhausted))
+            said.extend(self._retry_text(flow, call, flow.states[before], event))
+            said.extend(self._retry_text(flow, call, flow.states[before], "exhausted"))
         call.reset(f"retry:{before}")
         self._entered(flow, call, after, said)
         return False
@@ -410,7 +411,7 @@ class Engine:
         call.path.append(state_id)
         self.services.recorder.event(call.call_sid, seq=call.step, state=state_id, kind="enter")
         if state.type in {"say", "transfer", "hangup"} and state.prompt is not None:
-            said.extend(self._text(flow, call, state.prompt))
+            said.extend(self._text(flow, call, state.prompt, prompts.state_prompt_id(flow, state)))
         if state.type == "say" and call.issue is not None:
             call.tried(state_id)
 
@@ -444,41 +445,44 @@ class Engine:
     # -- words and verbs -----------------------------------------------------------------------
 
     def _text(
-        self, flow: Flow, call: CallContext, text: Text, lang: str | None = None
+        self, flow: Flow, call: CallContext, text: Text, prompt: str, lang: str | None = None
     ) -> list[Speech]:
+        """``text`` in ``lang`` (default: the caller's) with its values filled in; its fixed
+        segments carry their prompt ids (``prompt``, or ``prompt.0``, ``prompt.1`` ...)."""
         lang = lang or call.lang
-        words = speech.fill(
-            text[lang],
-            call.values(),
-            lang,
-            now=call.now,
-            labels=lambda group, key, lg: flow.labels[group][key][lg],
-        )
-        return [Speech(words, lang)]
+        values = call.values()
+        now = call.now
+
+        def labels(group: str, key: str, lg: str) -> str:
+            return flow.labels[group][key][lg]
+
+        def value(name: str) -> Part:
+            if name not in values:
+                raise KeyError(name)
+            v = values[name]
+            words = speech.say_value(v, lang, now=now, labels=labels)
+            return Part(words, digits=_digit_groups(v, lang))
+
+        return [prompts.fill(text[lang], lang, prompt, value)]
+
+    def _retry_text(self, flow: Flow, call: CallContext, state: State, event: str) -> list[Speech]:
+        text: Text = getattr(flow.retry_for(state), event)
+        return self._text(flow, call, text, prompts.retry_id(flow, state, event))
 
     def _menu(self, flow: Flow, state: State, call: CallContext, *, short: bool) -> list[Speech]:
         lang = call.lang
         out: list[Speech] = []
         if state.prompt is not None and not short:
             langs = flow.languages if state.bilingual else (lang,)
+            prompt = prompts.state_prompt_id(flow, state)
             for lg in langs:
-                out.extend(self._text(flow, call, state.prompt, lg))
-        phrases = flow.phrases
+                out.extend(self._text(flow, call, state.prompt, prompt, lg))
         for option in state.options:
-            lg = option.lang or lang
-            out.append(
-                Speech(
-                    phrases.option[lg].format(
-                        label=option.label[lg], key=speech.say_key(option.key, lg)
-                    ),
-                    lg,
-                )
-            )
-        keys = flow.keys
-        out.append(Speech(phrases.agent[lang].format(key=speech.say_key(keys.agent, lang)), lang))
+            out.append(prompts.option_line(flow, state, option, option.lang or lang))
+        out.append(prompts.key_line(flow, "agent", lang))
         if state.back is not None:
-            out.append(Speech(phrases.back[lang].format(key=speech.say_key(keys.back, lang)), lang))
-        out.append(Speech(phrases.repeat[lang].format(key=speech.say_key(keys.repeat, lang)), lang))
+            out.append(prompts.key_line(flow, "back", lang))
+        out.append(prompts.key_line(flow, "repeat", lang))
         return out
 
     def _verb(self, flow: Flow, state: State, call: CallContext, *, short: bool) -> Verb:
@@ -488,12 +492,12 @@ class Engine:
         if state.type == "entry":
             g = state.gather
             fixed = g.max_digits if g.min_digits == g.max_digits else None
-            prompt = tuple(self._text(flow, call, state.prompt)) if state.prompt else ()
+            prompt = tuple(self._state_text(flow, call, state))
             return Listen(prompt, g.timeout, g.finish_on_key, fixed)
         if state.type == "record":
             spec = state.record
             assert spec is not None
-            prompt = tuple(self._text(flow, call, state.prompt)) if state.prompt else ()
+            prompt = tuple(self._state_text(flow, call, state))
             return RecordMessage(prompt, spec.max_length, spec.finish_on_key, spec.timeout)
         if state.type == "transfer":
             return self._transfer(flow, state, call)
@@ -520,7 +524,13 @@ class Engine:
             reason=reason,
         )
         self.services.recorder.finish(call.call_sid, outcome="agent", reason=reason, queue=queue_id)
-        return Transfer(queue_id, state.priority, tuple(self._text(flow, call, queue.hold)))
+        hold = self._text(flow, call, queue.hold, prompts.hold_id(flow, queue_id))
+        return Transfer(queue_id, state.priority, tuple(hold))
+
+    def _state_text(self, flow: Flow, call: CallContext, state: State) -> list[Speech]:
+        if state.prompt is None:
+            return []
+        return self._text(flow, call, state.prompt, prompts.state_prompt_id(flow, state))
 
 
 def classify(flow: Flow, state: State, answer: CallerInput) -> tuple[str, str | None]:
@@ -551,12 +561,26 @@ def classify(flow: Flow, state: State, answer: CallerInput) -> tuple[str, str | 
 
 
 def _merge(parts: Iterable[Speech]) -> list[Speech]:
-    """Join neighbouring speech in the same language into one, so one <Say> speaks it."""
+    """Join neighbouring speech in the same language into one, so one <Say> speaks what has no
+    current recording; the prompt ids of the pieces are kept."""
     out: list[Speech] = []
     for part in parts:
         if out and out[-1].lang == part.lang:
             sep = "" if part.lang.startswith("zh") else " "
-            out[-1] = Speech(f"{out[-1].text}{sep}{part.text}", part.lang)
+            last = out[-1]
+            glue = (Part(sep),) if sep else ()
+            out[-1] = Speech(
+                f"{last.text}{sep}{part.text}", part.lang, last.pieces() + glue + part.pieces()
+            )
         else:
             out.append(part)
     return out
+
+
+def _digit_groups(value: object, lang: str) -> tuple[str, ...]:
+    """How a value read digit by digit splits into groups (SSML ``say-as`` digits), else ()."""
+    if isinstance(value, speech.DigitString):
+        return (" ".join(value.digits),)
+    if isinstance(value, speech.PhoneNumber):
+        return tuple(" ".join(group) for group in value.groups())
+    return ()

@@ -1,9 +1,17 @@
 """TwiML writing: the only module that imports ``twilio.twiml``.
 
 Owns how a ``reply.Reply`` becomes a TwiML document: voices and languages per caller
-language, the Redirect after every Gather and Record (Twilio falls through on silence), and
-the safety-net apology used when anything goes wrong. URLs come from a ``Urls`` the web layer
-supplies; nothing here knows about Flask.
+language, Play or Say for each piece of speech, the Redirect after every Gather and Record
+(Twilio falls through on silence), hold music, and the safety-net apology used when anything
+goes wrong. URLs come from a ``Urls`` the web layer supplies, recordings from the
+``Recordings`` lookup in ``Voices`` (``ivr.audio`` implements it); nothing here knows about
+Flask or touches files.
+
+Play or Say: a part of a speech with a prompt id whose recording is current is played; all
+other words between two recordings are said in one ``<Say>``. Values read digit by digit are
+wrapped in SSML ``<say-as interpret-as="digits">`` (a short ``<break>`` between groups) for
+Polly and Google voices, which read SSML. Money and dates are not: ``ivr.speech`` already words
+them for the caller's language (``3000元``, ``昨天10点00分``), which ``say-as`` would undo.
 """
 
 from __future__ import annotations
@@ -15,10 +23,12 @@ from dataclasses import field
 from typing import Protocol
 
 from twilio.twiml.voice_response import Gather
+from twilio.twiml.voice_response import Say
 from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.reply import Hangup
 from ivr.reply import Listen
+from ivr.reply import Part
 from ivr.reply import RecordMessage
 from ivr.reply import Reply
 from ivr.reply import Restart
@@ -34,7 +44,10 @@ RESTART = (
     Speech("抱歉，我们没有找到您的通话记录，现在为您重新开始。", "zh-CN"),
     Speech("Sorry, we lost track of your call. Let's start again.", "en-US"),
 )
-HOLD_PAUSE = 15  # seconds of quiet between hold announcements
+HOLD_PAUSE = 15  # seconds of quiet between hold announcements (without hold music)
+HOLD_MUSIC = "hold"
+DIGIT_BREAK = "300ms"
+SSML_VOICES = ("Polly.", "Google.")
 
 
 @dataclass(frozen=True)
@@ -43,14 +56,25 @@ class Voice:
     voice: str  # e.g. Polly.Zhiyu-Neural
 
 
+class Recordings(Protocol):
+    """Where current recordings are served: a URL to ``<Play>``, or None to say the words."""
+
+    def url(self, prompt: str, lang: str) -> str | None: ...
+    def music(self, name: str) -> str | None: ...
+
+
 @dataclass(frozen=True)
 class Voices:
+    """How each language is voiced: a Twilio voice, and recordings where current ones exist
+    (``recordings`` None: everything is said, as with ``IVR_AUDIO=off``)."""
+
     by_lang: Mapping[str, Voice] = field(
         default_factory=lambda: {
             "zh-CN": Voice("cmn-CN", "Polly.Zhiyu-Neural"),
             "en-US": Voice("en-US", "Polly.Joanna-Neural"),
         }
     )
+    recordings: Recordings | None = None
 
     def for_lang(self, lang: str) -> Voice:
         return self.by_lang.get(lang) or Voice(lang, "")
@@ -65,13 +89,80 @@ class Urls(Protocol):
     def queue_result(self, n: int) -> str: ...
 
 
-def _say(parent: VoiceResponse | Gather, parts: Iterable[Speech], voices: Voices) -> None:
-    for part in parts:
-        v = voices.for_lang(part.lang)
-        if v.voice:
-            parent.say(part.text, voice=v.voice, language=v.language)
+def _say(parent: VoiceResponse | Gather, speeches: Iterable[Speech], voices: Voices) -> None:
+    for speech in speeches:
+        _speak(parent, speech, voices)
+
+
+def _speak(parent: VoiceResponse | Gather, speech: Speech, voices: Voices) -> None:
+    """Play each recorded part that is current; say the words in between."""
+    recordings = voices.recordings
+    pending: list[Part] = []
+    for part in speech.pieces():
+        url = None
+        if recordings is not None and part.prompt is not None:
+            url = recordings.url(part.prompt, speech.lang)
+        if url is None:
+            pending.append(part)
+            continue
+        _say_parts(parent, pending, speech.lang, voices)
+        pending = []
+        parent.play(url)
+    _say_parts(parent, pending, speech.lang, voices)
+
+
+def _say_parts(
+    parent: VoiceResponse | Gather, parts: list[Part], lang: str, voices: Voices
+) -> None:
+    """One ``<Say>`` for ``parts`` (nothing when they hold no words)."""
+    if not "".join(p.text for p in parts).strip():
+        return
+    v = voices.for_lang(lang)
+    attrs = {"voice": v.voice} if v.voice else {}
+    if not v.voice.startswith(SSML_VOICES) or not any(p.digits for p in parts):
+        parent.say("".join(p.text for p in parts).strip(), language=v.language, **attrs)
+        return
+    say = Say(language=v.language, **attrs)
+    for kind, text in _ssml_nodes(parts):
+        if kind == "text":
+            say.nest(text)
+        elif kind == "digits":
+            say.say_as(text, interpret_as="digits")
         else:
-            parent.say(part.text, language=v.language)
+            say.break_(time=DIGIT_BREAK)
+    parent.append(say)
+
+
+def _ssml_nodes(parts: list[Part]) -> list[tuple[str, str]]:
+    """("text" | "digits" | "break", words) nodes, neighbouring text joined (the builder keeps
+    only the last string after an element) and the ends stripped."""
+    nodes: list[tuple[str, str]] = []
+
+    def text(words: str) -> None:
+        if not words:
+            return
+        if nodes and nodes[-1][0] == "text":
+            nodes[-1] = ("text", nodes[-1][1] + words)
+        else:
+            nodes.append(("text", words))
+
+    for part in parts:
+        at = 0
+        for index, group in enumerate(part.digits):
+            found = part.text.find(group, at)
+            if found < 0:  # not as the value said it: say it as words
+                break
+            text(part.text[at:found])
+            if index:
+                nodes.append(("break", ""))
+            nodes.append(("digits", group))
+            at = found + len(group)
+        text(part.text[at:])
+    if nodes and nodes[0][0] == "text":
+        nodes[0] = ("text", nodes[0][1].lstrip())
+    if nodes and nodes[-1][0] == "text":
+        nodes[-1] = ("text", nodes[-1][1].rstrip())
+    return [n for n in nodes if n[0] != "text" or n[1]]
 
 
 def render(reply: Reply, urls: Urls, voices: Voices) -> str:
@@ -120,10 +211,15 @@ def render(reply: Reply, urls: Urls, voices: Voices) -> str:
 
 
 def render_hold(message: Iterable[Speech], voices: Voices) -> str:
-    """The document Twilio repeats while a caller waits in a queue."""
+    """The document Twilio repeats while a caller waits in a queue: the announcement, then
+    hold music when there is some, else a pause."""
     response = VoiceResponse()
     _say(response, message, voices)
-    response.pause(length=HOLD_PAUSE)
+    music = voices.recordings.music(HOLD_MUSIC) if voices.recordings is not None else None
+    if music is not None:
+        response.play(music)
+    else:
+        response.pause(length=HOLD_PAUSE)
     return str(response)
 
 

@@ -2,6 +2,11 @@
 
 Owns the vocabulary between ``engine`` (which decides) and ``render`` (which writes TwiML):
 things to say, then exactly one closing verb. No URLs here: ``render`` builds them.
+
+A ``Speech`` may say how its words split into ``Part`` s: fixed words that have a prompt id
+(``ivr.prompts`` names them; ``render`` plays their recording when a current one exists) and
+call data that is always said (with the digit groups ``render`` wraps in SSML). Without parts
+the whole text is said.
 """
 
 from __future__ import annotations
@@ -10,11 +15,28 @@ from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
+class Part:
+    """A stretch of one ``Speech``: fixed words recorded as ``prompt``, or (without a prompt)
+    words that are always said. ``text`` keeps its exact spacing, so the parts of a speech
+    join into its text. ``digits``: a value read digit by digit, as its groups of spoken text
+    (``("1 3 8", "0 0 0 0")``), for SSML ``say-as``."""
+
+    text: str
+    prompt: str | None = None
+    digits: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Speech:
-    """Words spoken in one language."""
+    """Words spoken in one language; ``parts`` (when given) join into ``text``."""
 
     text: str
     lang: str
+    parts: tuple[Part, ...] = ()
+
+    def pieces(self) -> tuple[Part, ...]:
+        """The parts, or the whole text as one part to be said."""
+        return self.parts or (Part(self.text),)
 
 
 @dataclass(frozen=True)

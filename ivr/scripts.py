@@ -584,11 +584,16 @@ def _quote(text: str) -> str:
 # Matching what was heard
 
 _SPACE_RE = re.compile(r"\s+")
+# Han characters, CJK punctuation and full-width forms (，。？).
+_CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+_CJK_SPACE_RE = re.compile(f"(?<=[{_CJK}]) | (?=[{_CJK}])")
 
 
 def squash(text: str) -> str:
-    """Collapse runs of whitespace to one space, as expectations compare text."""
-    return _SPACE_RE.sub(" ", text).strip()
+    """Collapse runs of whitespace to one space, as expectations compare text. A space next to
+    Chinese is dropped: Chinese is written without spaces, so one there only marks where two
+    turns met (a played recording and a said value: "验证成功， 张伟， 您好。")."""
+    return _CJK_SPACE_RE.sub("", _SPACE_RE.sub(" ", text).strip())
 
 
 def best_match(expected: str, heard: str) -> tuple[float, str]:

@@ -83,7 +83,11 @@ def _replay(path: Path, tmp_path: Path) -> tuple[ScriptResult, Runtime]:
     app = _fresh_app(tmp_path, clock)
     runtime = _runtime(app)
     simulator = Simulator(
-        WsgiTransport(app), base_url="http://localhost", auth_token=AUTH_TOKEN, clock=clock
+        WsgiTransport(app),
+        base_url="http://localhost",
+        auth_token=AUTH_TOKEN,
+        clock=clock,
+        play_text=runtime.play_text,  # a played prompt reads as the text it was recorded from
     )
     checks = wallet_checks(runtime.services.wallet, runtime.services.recorder)
     return run_script(load_script(path), simulator, checks=checks), runtime
