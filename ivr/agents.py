@@ -40,7 +40,6 @@ from flask import request
 from flask import url_for
 
 from ivr import render
-from ivr import render_agent
 from ivr.masking import mask_phone
 from ivr.records import Handoff
 from ivr.reply import Speech
@@ -292,7 +291,14 @@ def pickup() -> Response:
     connecting = (
         url_for("agents.connecting", token=token) if token else url_for("agents.connecting")
     )
-    return _twiml(render_agent.render_pickup(name, connecting))
+    return _twiml(render.render_pickup(_next_queue(rt, name), connecting))
+
+
+def _next_queue(rt: Any, name: str) -> str:
+    """The Twilio queue an agent of ``name`` takes from: its priority queue
+    (``<name>-priority``, where stolen-account callers wait) while anyone waits there."""
+    urgent = [h for h in rt.services.recorder.waiting() if h.queue == name and h.priority > 0]
+    return f"{name}-priority" if urgent else name
 
 
 @bp.post("/connecting")
@@ -312,4 +318,4 @@ def connecting() -> Response:
         log.exception("call %s: could not mark the handoff bridged", sid)
     log.info("call %s: dequeued by agent leg %s", sid, request.values.get("DequeingCallSid", "?"))
     said = [CONNECTING.get(lang, CONNECTING["zh-CN"])]
-    return _twiml(render_agent.render_connecting(said, rt.voices))
+    return _twiml(render.render_connecting(said, rt.voices))

@@ -21,10 +21,12 @@ import sqlalchemy as sa
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from ivr import agents
 from ivr import audio_web
 from ivr import webhooks
 from ivr.actions import hotline
 from ivr.audio import AudioLibrary
+from ivr.callbacks import CallbackBook
 from ivr.catalog import load_flows
 from ivr.clock import Clock
 from ivr.clock import SystemClock
@@ -94,6 +96,7 @@ def create_app(
     wallet: Wallet | None = None,
     store: SessionStore | None = None,
     recorder: CallRecorder | None = None,
+    callbacks: CallbackBook | None = None,
     registry: Registry | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Flask:
@@ -119,7 +122,10 @@ def create_app(
         if config["IVR_DEMO_DATA"]:
             ensure_demo(database, clock)
     services = Services(
-        wallet=wallet, clock=clock, recorder=recorder or CallRecorder(database, clock)
+        wallet=wallet,
+        clock=clock,
+        recorder=recorder or CallRecorder(database, clock),
+        callbacks=callbacks or CallbackBook(database, clock),
     )
     store = store or open_session_store(str(config["IVR_SESSION_STORE"]), database, clock)
     token = config.get("TWILIO_AUTH_TOKEN")
@@ -149,6 +155,7 @@ def create_app(
     )
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(audio_web.bp)
+    app.register_blueprint(agents.bp)
     if config["IVR_TRUST_PROXY"]:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_port=1, x_prefix=1)  # type: ignore[method-assign]
 

@@ -33,6 +33,7 @@ SETTINGS: dict[str, tuple[Any, str]] = {
     ),
     "IVR_TRUST_PROXY": (False, "trust X-Forwarded-Proto/Host from one proxy in front of the app"),
     "TWILIO_AUTH_TOKEN": (None, "when set, every webhook must carry a valid X-Twilio-Signature"),
+    "IVR_AGENT_TOKEN": (None, "when set, the /agent pages need it (Bearer token or ?token=)"),
     "IVR_CLOCK": (None, "fix the clock at an ISO 8601 time, e.g. 2026-11-23T10:00:00+08:00"),
     "IVR_DEMO_DATA": (True, "create the demo accounts when the database is empty"),
     "IVR_AUDIO": (True, "play recorded prompts where current ones exist; off: <Say> everything"),

@@ -32,6 +32,7 @@ from typing import cast
 from statemachine.exceptions import InvalidDefinition
 from statemachine.io import create_machine_class_from_definition
 
+from ivr import intents
 from ivr import prompts
 from ivr import speech
 from ivr.context import CallContext
@@ -61,13 +62,23 @@ from ivr.sessions import CallSession
 log = logging.getLogger(__name__)
 
 INCOMING = "_incoming"
-MAX_HOPS = 50  # say/route states run through in one step; more means a loop in the flow
+MAX_HOPS = 50
+# Speech: recognition languages Twilio knows; below this confidence a match is confirmed first;
+# after this many misunderstandings in one menu, it takes keys only.
+SPEECH_LANGUAGES = {"zh-CN": "cmn-Hans-CN", "en-US": "en-US"}
+MIN_CONFIDENCE = 0.5
+SPEECH_ATTEMPTS = 2
+YES_NO_HINTS = {
+    "zh-CN": ("是", "是的", "对", "不是", "不对", "没有"),
+    "en-US": ("yes", "no", "correct", "that's right", "not really"),
+}  # say/route states run through in one step; more means a loop in the flow
 
 Callback = Callable[..., Any]
 
 
 # Event names live in the same class namespace as state names: a state may not be called so.
-EVENTS = frozenset(
+QUEUE_EVENTS = frozenset(f"queue_{r}" for r in ("closed", "bridged", "leave", "failed", "hangup"))
+EVENTS = QUEUE_EVENTS | frozenset(
     {
         "answer",
         "agent_key",
@@ -234,7 +245,13 @@ class _Builder:
                         ],
                     },
                 ]
-        definition: dict[str, Any] = {"final": state.is_final, "enter": self.actions(state.do)}
+        final = state.is_final
+        if state.type == "transfer" and self.flow.queue_results:
+            # The agent queue hands the call back: after hours, after the agent, for a callback.
+            final = False
+            for result, target in self.flow.queue_results.items():
+                on[f"queue_{result}"] = [{"target": target}]
+        definition: dict[str, Any] = {"final": final, "enter": self.actions(state.do)}
         if on:
             definition["on"] = on
         return definition
@@ -311,9 +328,109 @@ class Engine:
                 "call %s: state %r no longer exists; starting over", session.call_sid, session.state
             )
             return Reply((), Restart(), session.flow, session.state, session.seq)
-        state = compiled.flow.states[session.state]
-        event, value = classify(compiled.flow, state, answer)
+        flow = compiled.flow
+        state = flow.states[session.state]
+        if state.type == "transfer":
+            return self._after_queue(compiled, session, state, answer)
+        if answer.speech and state.type == "menu":
+            heard = self._understand(flow, state, session, answer)
+            if isinstance(heard, Reply):
+                return heard
+            event, value = heard, None
+        elif session.data.get("confirm"):
+            event, value = self._confirmed(flow, state, session, answer), None
+        else:
+            event, value = classify(flow, state, answer)
         return self._advance(compiled, session, event, answer, [], value=value)
+
+    def _after_queue(
+        self, compiled: CompiledFlow, session: CallSession, state: State, answer: CallerInput
+    ) -> Reply:
+        """The agent queue (or the agent's phone) is done with the caller."""
+        result = answer.queue_result or "failed"
+        event = f"queue_{result}"
+        if result == "hangup" or event not in {t.event for t in _transitions(compiled, state.id)}:
+            # The caller hung up, or the flow says nothing more: end politely.
+            session.seq += 1
+            return Reply((), Hangup(), compiled.flow.name, state.id, session.seq, (state.id,))
+        return self._advance(compiled, session, event, answer, [])
+
+    # -- speech -----------------------------------------------------------------------------
+
+    def _understand(
+        self, flow: Flow, state: State, session: CallSession, answer: CallerInput
+    ) -> str | Reply:
+        """What the caller's words mean in a menu: an event, or a confirmation question."""
+        utterance = answer.speech or ""
+        lang = session.lang
+        keys = flow.keys
+        if not state.speech or session.data.get("speech_off", {}).get(state.id):
+            return "no_match"
+        pending = session.data.get("confirm")
+        if pending:
+            return self._confirmed(flow, state, session, answer)
+        spoken = intents.spoken_key(utterance, lang)
+        if spoken in {keys.agent, keys.repeat, keys.back}:
+            return classify(flow, state, CallerInput(digits=spoken))[0]
+        if state.speech == "yes_no":
+            found = intents.yes_no(utterance, lang)
+        else:
+            found = intents.match(utterance, _choices(state, lang), lang)
+        sure = answer.confidence is None or answer.confidence >= MIN_CONFIDENCE
+        if found.key is not None and found.clear and sure:
+            return key_event(found.key)
+        if found.key is not None and flow.phrases.confirm is not None:
+            session.data["confirm"] = {"state": state.id, "key": found.key}
+            return self._ask_to_confirm(flow, state, session, found.key)
+        return self._speech_failed(state, session)
+
+    def _confirmed(
+        self, flow: Flow, state: State, session: CallSession, answer: CallerInput
+    ) -> str:
+        """The answer to "Did you mean …?": the option's event, or a failure."""
+        pending = session.data.pop("confirm", None) or {}
+        if pending.get("state") != state.id:
+            return classify(flow, state, answer)[0]
+        key = str(pending.get("key"))
+        if answer.digits:
+            yes = answer.digits == "1"
+        elif answer.speech:
+            yes = intents.yes_no(answer.speech, session.lang).key == "1"
+        else:
+            return "no_input"
+        return key_event(key) if yes else self._speech_failed(state, session)
+
+    def _speech_failed(self, state: State, session: CallSession) -> str:
+        """A misunderstanding counts as an invalid answer; the second one switches the menu
+        to keys only."""
+        failures = session.data.setdefault("speech_failures", {})
+        failures[state.id] = int(failures.get(state.id, 0)) + 1
+        if failures[state.id] >= SPEECH_ATTEMPTS:
+            session.data.setdefault("speech_off", {})[state.id] = True
+        return "no_match"
+
+    def _ask_to_confirm(self, flow: Flow, state: State, session: CallSession, key: str) -> Reply:
+        lang = session.lang
+        option = next(o for o in state.options if o.key == key)
+        confirm = flow.phrases.confirm
+        assert confirm is not None
+        question = prompts.fill(
+            confirm[lang],
+            lang,
+            prompts.phrase_id(flow, "confirm"),
+            lambda name: Part(option.label[lang]),
+        )
+        session.seq += 1
+        session.updated_at = self.services.clock.now()
+        listen = Listen(
+            (question,),
+            state.gather.timeout,
+            state.gather.finish_on_key,
+            1,
+            SPEECH_LANGUAGES.get(lang, lang),
+            intents.hints(_yes_no_choices(state, lang)),
+        )
+        return Reply((), listen, flow.name, state.id, session.seq, (state.id,))
 
     def repeat(self, session: CallSession) -> Reply:
         """Say the current state again without applying anything (a stale or replayed step)."""
@@ -321,7 +438,7 @@ class Engine:
         state = compiled.flow.states.get(session.state)
         if state is None or not state.waits_for_input:
             return Reply((), Restart(), session.flow, session.state, session.seq)
-        call = CallContext(session, self.services, session.seq)
+        call = CallContext(session, self.services, session.seq, flow=compiled.flow)
         return Reply(
             (),
             self._verb(compiled.flow, state, call, short=False),
@@ -341,7 +458,7 @@ class Engine:
         value: str | None = None,
     ) -> Reply:
         flow = compiled.flow
-        call = CallContext(session, self.services, session.seq)
+        call = CallContext(session, self.services, session.seq, flow=flow)
         machine, model = compiled.instance(session.state)
         before = session.state
         self._note_input(flow, call, before, event, answer, value)
@@ -360,7 +477,7 @@ class Engine:
         short = self._after_event(flow, call, before, event, said)
 
         hops = 0
-        while flow.states[session.state].type in {"say", "route"}:
+        while (through := self._run_through(flow, call)) is not None:
             hops += 1
             if hops > MAX_HOPS:
                 raise RuntimeError(
@@ -368,7 +485,7 @@ class Engine:
                 )
             previous = session.state
             try:
-                machine.send("next", call=call)
+                machine.send(through, call=call)
             except BaseException:
                 compiled.discard_instance()
                 raise
@@ -387,6 +504,23 @@ class Engine:
         session.updated_at = self.services.clock.now()
         path = tuple(call.path) or (state.id,)
         return Reply(tuple(_merge(said)), verb, flow.name, state.id, session.seq, path)
+
+    def _run_through(self, flow: Flow, call: CallContext) -> str | None:
+        """The event that moves a call on without waiting for the caller, if any: leaving a
+        say or route state, or a transfer to a queue that is closed now."""
+        state = flow.states[call.session.state]
+        if state.type in {"say", "route"}:
+            return "next"
+        if state.type == "transfer" and "closed" in flow.queue_results:
+            queue = self._queue_of(flow, state, call)
+            if not flow.hours_of(queue).is_open(call.now):
+                call.tried("line closed")
+                return "queue_closed"
+        return None
+
+    def _queue_of(self, flow: Flow, state: State, call: CallContext) -> str:
+        issue = flow.issues.get(call.issue or "")
+        return state.queue or (issue.queue if issue else "general")
 
     def _after_event(
         self, flow: Flow, call: CallContext, before: str, event: str, said: list[Speech]
@@ -488,7 +622,18 @@ class Engine:
     def _verb(self, flow: Flow, state: State, call: CallContext, *, short: bool) -> Verb:
         if state.type == "menu":
             prompt = tuple(_merge(self._menu(flow, state, call, short=short)))
-            return Listen(prompt, state.gather.timeout, state.gather.finish_on_key, 1)
+            if not state.speech or call.session.data.get("speech_off", {}).get(state.id):
+                return Listen(prompt, state.gather.timeout, state.gather.finish_on_key, 1)
+            lang = call.lang
+            choices = _choices(state, lang) if state.speech == "options" else ()
+            return Listen(
+                prompt,
+                state.gather.timeout,
+                state.gather.finish_on_key,
+                1,
+                SPEECH_LANGUAGES.get(lang, lang),
+                intents.hints(choices or _yes_no_choices(state, lang)),
+            )
         if state.type == "entry":
             g = state.gather
             fixed = g.max_digits if g.min_digits == g.max_digits else None
@@ -498,7 +643,9 @@ class Engine:
             spec = state.record
             assert spec is not None
             prompt = tuple(self._state_text(flow, call, state))
-            return RecordMessage(prompt, spec.max_length, spec.finish_on_key, spec.timeout)
+            return RecordMessage(
+                prompt, spec.max_length, spec.finish_on_key, spec.timeout, spec.status_callback
+            )
         if state.type == "transfer":
             return self._transfer(flow, state, call)
         self.services.recorder.finish(call.call_sid, outcome="self_served", reason=call.reason)
@@ -506,7 +653,7 @@ class Engine:
 
     def _transfer(self, flow: Flow, state: State, call: CallContext) -> Transfer:
         issue = flow.issues.get(call.issue or "")
-        queue_id = state.queue or (issue.queue if issue else "general")
+        queue_id = self._queue_of(flow, state, call)
         queue = flow.queues[queue_id]
         reason = state.reason or call.reason or "caller needs an agent"
         account = None
@@ -525,7 +672,7 @@ class Engine:
         )
         self.services.recorder.finish(call.call_sid, outcome="agent", reason=reason, queue=queue_id)
         hold = self._text(flow, call, queue.hold, prompts.hold_id(flow, queue_id))
-        return Transfer(queue_id, state.priority, tuple(hold))
+        return Transfer(queue_id, state.priority, tuple(hold), queue.dial)
 
     def _state_text(self, flow: Flow, call: CallContext, state: State) -> list[Speech]:
         if state.prompt is None:
@@ -584,3 +731,20 @@ def _digit_groups(value: object, lang: str) -> tuple[str, ...]:
     if isinstance(value, speech.PhoneNumber):
         return tuple(" ".join(group) for group in value.groups())
     return ()
+
+
+def _transitions(compiled: CompiledFlow, state_id: str) -> list[Any]:
+    return list(compiled.machine.states_map[state_id].transitions)
+
+
+def _choices(state: State, lang: str) -> tuple[intents.Choice, ...]:
+    """A menu's options as the speech matcher sees them in ``lang``."""
+    return tuple(
+        intents.Choice(o.key, (o.label[lang],), o.synonyms.get(lang, ())) for o in state.options
+    )
+
+
+def _yes_no_choices(state: State, lang: str) -> tuple[intents.Choice, ...]:
+    """Hints for a yes/no question: its option labels and the usual yes and no words."""
+    words = YES_NO_HINTS.get(lang, ())
+    return (*_choices(state, lang), intents.Choice("", (), words))

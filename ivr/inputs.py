@@ -25,6 +25,7 @@ class CallerInput:
     recording_url: str | None = None
     recording_duration: int | None = None
     garbage: bool = False
+    queue_result: str | None = None  # bridged, leave, hangup or failed: how the agent queue ended
 
     @property
     def silent(self) -> bool:
@@ -49,4 +50,21 @@ class CallerInput:
                 duration = int(form.get("RecordingDuration", "0"))
             except ValueError:
                 duration = 0
-        return cls(digits or None, speech, confidence, recording, duration, garbage)
+        return cls(
+            digits or None, speech, confidence, recording, duration, garbage, _queue_result(form)
+        )
+
+
+# Twilio's QueueResult (Enqueue action) and DialCallStatus (Dial action), reduced to what the
+# flow distinguishes: the caller talked to an agent, left for a callback, hung up, or nobody
+# could answer.
+_QUEUE_RESULTS = {"bridged": "bridged", "leave": "leave", "hangup": "hangup"}
+_DIAL_RESULTS = {"completed": "bridged", "answered": "bridged", "canceled": "hangup"}
+
+
+def _queue_result(form: Mapping[str, str]) -> str | None:
+    if "QueueResult" in form:
+        return _QUEUE_RESULTS.get(form["QueueResult"], "failed")
+    if "DialCallStatus" in form:
+        return _DIAL_RESULTS.get(form["DialCallStatus"], "failed")
+    return None

@@ -29,7 +29,7 @@ from ivr.db import UtcDateTime
 
 OUTCOMES = ("self_served", "agent", "abandoned", "failed")
 EVENT_KINDS = ("enter", "input", "note")
-HANDOFF_STATUSES = ("waiting", "bridged", "left", "abandoned")
+HANDOFF_STATUSES = ("waiting", "bridged", "left", "abandoned", "failed")
 # Twilio's final CallStatus values, and the outcome of a call that ended without one.
 _UNSERVED_OUTCOME = {
     "completed": "abandoned",

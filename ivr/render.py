@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from dataclasses import field
 from typing import Protocol
 
+from twilio.twiml.voice_response import Dial
 from twilio.twiml.voice_response import Gather
 from twilio.twiml.voice_response import Say
 from twilio.twiml.voice_response import VoiceResponse
@@ -44,6 +45,7 @@ RESTART = (
     Speech("抱歉，我们没有找到您的通话记录，现在为您重新开始。", "zh-CN"),
     Speech("Sorry, we lost track of your call. Let's start again.", "en-US"),
 )
+DIAL_TIMEOUT = 20  # seconds an agent's phone rings before the call falls back
 HOLD_PAUSE = 15  # seconds of quiet between hold announcements (without hold music)
 HOLD_MUSIC = "hold"
 DIGIT_BREAK = "300ms"
@@ -87,6 +89,7 @@ class Urls(Protocol):
     def step(self, n: int) -> str: ...
     def hold(self, queue: str) -> str: ...
     def queue_result(self, n: int) -> str: ...
+    def recording_status(self) -> str: ...
 
 
 def _say(parent: VoiceResponse | Gather, speeches: Iterable[Speech], voices: Voices) -> None:
@@ -171,13 +174,17 @@ def render(reply: Reply, urls: Urls, voices: Voices) -> str:
     _say(response, reply.say, voices)
     verb = reply.verb
     if isinstance(verb, Listen):
+        speech = verb.speech_language is not None
         gather = Gather(
-            input="dtmf",
+            input="dtmf speech" if speech else "dtmf",
             action=urls.step(reply.step),
             method="POST",
             timeout=verb.timeout,
             finish_on_key=verb.finish_on_key,
             num_digits=verb.num_digits,
+            language=verb.speech_language,
+            hints=verb.hints or None,
+            speech_timeout="auto" if speech else None,
         )
         _say(gather, verb.prompt, voices)
         response.append(gather)
@@ -191,17 +198,24 @@ def render(reply: Reply, urls: Urls, voices: Voices) -> str:
             finish_on_key=verb.finish_on_key,
             timeout=verb.timeout,
             play_beep=True,
+            recording_status_callback=urls.recording_status() if verb.status_callback else None,
+            recording_status_callback_method="POST" if verb.status_callback else None,
         )
         response.redirect(urls.step(reply.step), method="POST")  # reached when nothing was said
     elif isinstance(verb, Transfer):
         _say(response, verb.hold, voices)
-        response.enqueue(
-            verb.queue,
-            wait_url=urls.hold(verb.queue),
-            wait_url_method="POST",
-            action=urls.queue_result(reply.step),
-            method="POST",
-        )
+        if verb.dial is not None:
+            dial = Dial(action=urls.queue_result(reply.step), method="POST", timeout=DIAL_TIMEOUT)
+            dial.number(verb.dial)
+            response.append(dial)
+        else:
+            response.enqueue(
+                verb.twilio_queue,
+                wait_url=urls.hold(verb.queue),
+                wait_url_method="POST",
+                action=urls.queue_result(reply.step),
+                method="POST",
+            )
     elif isinstance(verb, Hangup):
         response.hangup()
     elif isinstance(verb, Restart):
@@ -210,16 +224,40 @@ def render(reply: Reply, urls: Urls, voices: Voices) -> str:
     return str(response)
 
 
-def render_hold(message: Iterable[Speech], voices: Voices) -> str:
-    """The document Twilio repeats while a caller waits in a queue: the announcement, then
-    hold music when there is some, else a pause."""
+def render_hold(
+    message: Iterable[Speech],
+    voices: Voices,
+    *,
+    offer: Iterable[Speech] = (),
+    choice_url: str | None = None,
+    offer_first: bool = False,
+) -> str:
+    """The document Twilio repeats while a caller waits in a queue: the announcement, the
+    callback offer (a one-key Gather; silence falls through), then hold music when there is
+    some, else a pause. ``offer_first`` when the queue is full: the offer leads."""
     response = VoiceResponse()
+    offered = list(offer)
+    gather = None
+    if offered and choice_url is not None:
+        gather = Gather(input="dtmf", num_digits=1, timeout=3, action=choice_url, method="POST")
+        _say(gather, offered, voices)
+    if gather is not None and offer_first:
+        response.append(gather)
     _say(response, message, voices)
+    if gather is not None and not offer_first:
+        response.append(gather)
     music = voices.recordings.music(HOLD_MUSIC) if voices.recordings is not None else None
     if music is not None:
         response.play(music)
     else:
         response.pause(length=HOLD_PAUSE)
+    return str(response)
+
+
+def render_leave() -> str:
+    """Take the caller out of the queue; Twilio then calls the Enqueue action (leave)."""
+    response = VoiceResponse()
+    response.leave()
     return str(response)
 
 
@@ -248,3 +286,23 @@ def render_apology(queue: str, urls: Urls, voices: Voices, step: int = 0) -> str
 def empty_response() -> str:
     """``<Response/>``: what a status callback answers."""
     return str(VoiceResponse())
+
+
+# -- the agent's side of a queue ----------------------------------------------------------
+
+
+def render_pickup(queue: str, connecting_url: str) -> str:
+    """The agent's leg takes the caller at the front of ``queue``. Twilio first runs
+    ``connecting_url`` on the caller's leg, then bridges the two."""
+    response = VoiceResponse()
+    dial = Dial()
+    dial.queue(queue, url=connecting_url, method="POST")
+    response.append(dial)
+    return str(response)
+
+
+def render_connecting(message: Iterable[Speech], voices: Voices) -> str:
+    """Played to the dequeued caller; the bridge to the agent follows the last word."""
+    response = VoiceResponse()
+    _say(response, message, voices)
+    return str(response)

@@ -47,6 +47,8 @@ class Listen:
     timeout: int
     finish_on_key: str
     num_digits: int | None  # None: until the finish key or the timeout
+    speech_language: str | None = None  # also listen for speech, recognised in this language
+    hints: str | None = None  # words that bias speech recognition
 
 
 @dataclass(frozen=True)
@@ -55,15 +57,23 @@ class RecordMessage:
     max_length: int
     finish_on_key: str
     timeout: int
+    status_callback: bool = False  # ask Twilio to report when the recording file is ready
 
 
 @dataclass(frozen=True)
 class Transfer:
-    """Put the caller in an agent queue."""
+    """Put the caller in an agent queue (or ring ``dial``, an agent's phone)."""
 
     queue: str
     priority: int
     hold: tuple[Speech, ...]
+    dial: str | None = None
+
+    @property
+    def twilio_queue(self) -> str:
+        """The Twilio queue name. Twilio queues are first-in first-out, so priority callers
+        wait in their own queue, ``<queue>-priority``, which agents' pickup drains first."""
+        return f"{self.queue}-priority" if self.priority > 0 else self.queue
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
+from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -138,9 +139,12 @@ class Wait:
 @dataclass(frozen=True)
 class Hold:
     cycles: int = 1
+    position: int = 1  # the caller's place in line (QueuePosition, CurrentQueueSize)
 
     def describe(self) -> str:
-        return f"hold: {self.cycles}"
+        if self.position == 1:
+            return f"hold: {self.cycles}"
+        return f"hold: {{cycles: {self.cycles}, position: {self.position}}}"
 
 
 @dataclass(frozen=True)
@@ -225,6 +229,7 @@ class Script:
     steps: tuple[Step, ...]
     outcome: OutcomeExpectation | None = None
     effects: tuple[EffectExpectation, ...] = ()
+    at: datetime | None = None  # the (simulated) time the call is placed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -250,7 +255,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
-_TOP_KEYS = ("name", "from", "lang", "steps", "outcome", "effects")
+_TOP_KEYS = ("name", "from", "lang", "at", "steps", "outcome", "effects")
 _STEP_KINDS = (
     "expect",
     "expect_state",
@@ -316,7 +321,25 @@ def parse_script(data: object, path: str) -> Script:
     steps = tuple(_step(item, path, f"steps[{index}]") for index, item in enumerate(raw_steps))
     outcome = _outcome(top["outcome"], path) if "outcome" in top else None
     effects = _effects(top["effects"], path) if "effects" in top else ()
-    return Script(path, name, from_, lang, steps, outcome, effects)
+    at = _when(top["at"], path) if "at" in top else None
+    return Script(path, name, from_, lang, steps, outcome, effects, at)
+
+
+def _when(value: object, path: str) -> datetime:
+    """``at:`` — an ISO 8601 time with its offset, such as 2026-11-23T22:30:00+08:00."""
+    found: datetime | None = None
+    if isinstance(value, datetime):
+        found = value
+    elif isinstance(value, str):
+        try:
+            found = datetime.fromisoformat(value)
+        except ValueError:
+            found = None
+    if found is None or found.tzinfo is None:
+        raise ScriptError(
+            path, "at", f"{value!r} is not a time with its offset, like 2026-11-23T22:30:00+08:00"
+        )
+    return found
 
 
 def discover(paths: Iterable[Path]) -> list[Path]:
@@ -372,6 +395,12 @@ def _step_value(kind: str, value: object, path: str, key: str) -> Step:  # noqa:
     if kind == "wait":
         return Wait(1 if value is None else _count(value, path, key))
     if kind == "hold":
+        if isinstance(value, dict):
+            spec = _mapping(value, path, key, ("cycles", "position"))
+            return Hold(
+                _count(spec.get("cycles", 1), path, f"{key}.cycles"),
+                _count(spec.get("position", 1), path, f"{key}.position"),
+            )
         return Hold(1 if value is None else _count(value, path, key))
     if kind == "agent":
         if value is None:
@@ -711,6 +740,8 @@ def run_script(
     an action the call cannot take) fails the script, it never escapes.
     """
     try:
+        if script.at is not None:
+            simulator.clock.set(script.at)
         call = simulator.dial(script.from_)
     except SimulationError as exc:
         problem = Failure(None, "dial", "", "", f"the simulated call failed: {exc}", mode="error")
@@ -769,7 +800,7 @@ def _perform(step: Step, index: int, call: Call) -> Failure | None:  # noqa: C90
     elif isinstance(step, Wait):
         return _wait(step, index, call)
     elif isinstance(step, Hold):
-        call.hold(step.cycles)
+        call.hold(step.cycles, position=step.position)
     elif isinstance(step, Agent):
         if step.seconds is None:
             call.agent_answers()

@@ -22,11 +22,12 @@ from flask import current_app
 from flask import request
 from flask import url_for
 
+from ivr import prompts
 from ivr import render
 from ivr.inputs import CallerInput
 from ivr.masking import mask_phone
+from ivr.reply import Part
 from ivr.reply import Reply
-from ivr.reply import Speech
 
 if TYPE_CHECKING:
     from ivr.app import Runtime
@@ -35,17 +36,6 @@ log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 
 F = TypeVar("F", bound=Callable[..., Response])
-
-QUEUE_ENDED = {
-    "bridged": (
-        Speech("感谢您的来电，再见。", "zh-CN"),
-        Speech("Thank you for calling. Goodbye.", "en-US"),
-    ),
-    "busy": (
-        Speech("抱歉，目前无法为您接通人工客服，请稍后再拨。", "zh-CN"),
-        Speech("Sorry, we cannot reach an agent right now. Please call again later.", "en-US"),
-    ),
-}
 
 
 class MissingParameter(Exception):
@@ -73,6 +63,12 @@ class _Urls:
 
     def queue_result(self, n: int) -> str:
         return url_for("voice.queue_result", n=n)
+
+    def recording_status(self) -> str:
+        return url_for("voice.recording_status")
+
+    def hold_choice(self, queue: str) -> str:
+        return url_for("voice.hold_choice", queue=queue)
 
 
 URLS = _Urls()
@@ -199,33 +195,102 @@ def step() -> Response:
 @bp.post("/hold")
 @never_dead_air
 def hold() -> Response:
-    """The Enqueue waitUrl: Twilio repeats this document while the caller waits."""
+    """The Enqueue waitUrl, repeated while the caller waits: their place in line and the
+    expected wait, the hold message, an offer to be called back instead, hold music."""
     rt = runtime()
     flow = rt.engine.flows[rt.flow_name].flow
-    queue = flow.queues.get(request.args.get("queue", "general")) or flow.queues["general"]
+    name = request.args.get("queue", "general")
+    queue = flow.queues.get(name) or flow.queues["general"]
     sid = request.values.get("CallSid")
     session = rt.store.load(sid) if sid else None
     lang = session.lang if session else flow.default_language
-    return twiml(render.render_hold([Speech(queue.hold[lang], lang)], rt.voices), state="hold")
+    position = request.values.get("QueuePosition", type=int) or 1
+    size = request.values.get("CurrentQueueSize", type=int) or position
+    average = request.values.get("AvgQueueTime", type=int)
+    said = []
+    waiting = flow.waiting
+    if waiting is not None:
+        minutes = queue.settings.estimate_wait_minutes(position, average, queue_size=size)
+        numbers = {"position": str(position), "minutes": str(minutes)}
+        said.append(
+            prompts.fill(
+                waiting.position[lang],
+                lang,
+                prompts.waiting_id(flow, "position"),
+                lambda n: Part(numbers[n]),
+            )
+        )
+    said.append(prompts.line(queue.hold[lang], lang, prompts.hold_id(flow, queue.id)))
+    offer = []
+    if waiting is not None and "leave" in flow.queue_results:
+        offer.append(
+            prompts.line(
+                waiting.offer_callback[lang], lang, prompts.waiting_id(flow, "offer_callback")
+            )
+        )
+    body = render.render_hold(
+        said,
+        rt.voices,
+        offer=offer,
+        choice_url=URLS.hold_choice(queue.id),
+        offer_first=queue.settings.offer_callback(size),
+    )
+    return twiml(body, state="hold")
+
+
+@bp.post("/hold/choice")
+@never_dead_air
+def hold_choice() -> Response:
+    """The caller pressed a key while waiting: 1 takes the callback (the flow books it when
+    the Enqueue action reports ``leave``); anything else goes back to waiting."""
+    if request.values.get("Digits") == "1":
+        return twiml(render.render_leave(), state="hold")
+    return hold()
 
 
 @bp.post("/queue-result")
 @never_dead_air
 def queue_result() -> Response:
-    """The Enqueue action: the caller left the queue (talked to an agent, hung up, ...)."""
+    """The Enqueue (or Dial) action: the agent queue is done with the caller. The flow says
+    what comes next (``queue_results``): the survey, a callback, voicemail, goodbye."""
     rt = runtime()
     sid = param("CallSid")
-    result = request.values.get("QueueResult", "error")
+    answer = CallerInput.from_form(request.form)
+    result = answer.queue_result or "failed"
     rt.services.recorder.handoff_status(sid, _handoff_status(result))
-    session = rt.store.load(sid)
-    lang = session.lang if session else "zh-CN"
-    words = QUEUE_ENDED["bridged" if result in {"bridged", "leave"} else "busy"]
-    said = [s for s in words if s.lang == lang] or list(words)
-    return twiml(render.render_goodbye(said, rt.voices), state=f"queue-{result}")
+    n = request.args.get("n", type=int)
+    with rt.store.lock(sid):
+        session = rt.store.load(sid)
+        if session is None or session.ended_at is not None or result == "hangup":
+            return twiml(render.empty_response(), state=f"queue-{result}")
+        if n is not None and n == session.seq - 1 and session.last_reply:
+            return twiml(session.last_reply, state=session.state, flow=session.flow)
+        if n != session.seq:
+            return twiml(render.empty_response(), state=f"queue-{result}")
+        reply = rt.engine.step(session, answer)
+        body, response = _respond(reply)
+        session.last_reply = body
+        rt.store.save(session)
+        return response
 
 
 def _handoff_status(result: str) -> str:
     return {"bridged": "bridged", "leave": "left", "hangup": "abandoned"}.get(result, "failed")
+
+
+@bp.post("/recording-status")
+@never_dead_air
+def recording_status() -> Response:
+    """Twilio reports that a recording (a voicemail) is ready to fetch."""
+    sid = request.values.get("CallSid", "?")
+    log.info(
+        "call %s: recording %s is %s (%ss)",
+        sid,
+        request.values.get("RecordingSid", "?"),
+        request.values.get("RecordingStatus", "?"),
+        request.values.get("RecordingDuration", "?"),
+    )
+    return twiml(render.empty_response())
 
 
 @bp.post("/fallback")

@@ -17,7 +17,6 @@ import sqlalchemy as sa
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from ivr import agents
 from ivr.app import create_app
 from ivr.clock import ManualClock
 from ivr.simulator import Call
@@ -49,7 +48,6 @@ def make_app(tmp_path: Path, clock: ManualClock) -> Iterator[MakeApp]:
             clock=clock,
             environ={},
         )
-        app.register_blueprint(agents.bp)
         built.append(app)
         return app
 

@@ -372,13 +372,14 @@ def test_the_hold_document_plays_hold_music_between_announcements(
     (audio_dir / "music" / "hold.wav").write_bytes(wav(fill=0x10))
     body = post(make_app(), "/voice/hold?queue=general", CallSid="CA-unknown")
     root = ET.fromstring(body)
-    assert [e.tag for e in root] == ["Say", "Play"]
-    assert root[1].text == f"/audio/music/hold.wav?v={version(wav(fill=0x10))}"
+    # place in line, hold message, callback offer, then the music
+    assert [e.tag for e in root] == ["Say", "Say", "Gather", "Play"]
+    assert root[3].text == f"/audio/music/hold.wav?v={version(wav(fill=0x10))}"
 
 
 def test_without_hold_music_the_hold_document_pauses(make_app: Any) -> None:
     body = post(make_app(), "/voice/hold?queue=general", CallSid="CA-unknown")
-    assert [e.tag for e in ET.fromstring(body)] == ["Say", "Pause"]
+    assert [e.tag for e in ET.fromstring(body)] == ["Say", "Say", "Gather", "Pause"]
     assert '<Pause length="15" />' in body
 
 

@@ -128,7 +128,10 @@ def test_call_scripts_reach_every_hotline_state_a_reply_can_rest_in(tmp_path: Pa
     report, runtime = _replay_all(tmp_path)
     flow = runtime.flows[FLOW].flow
     resting = {name for name, state in flow.states.items() if state.type in RESTING_TYPES}
-    assert len(resting) == 16
+    # Reached only when Twilio reports a full or failed queue, which a scripted caller cannot
+    # cause: tests/test_waiting.py drives it through the webhook.
+    resting -= {"agent_unavailable"}
+    assert len(resting) == 18
     assert resting <= set(report.flows[FLOW].visited_states), format_coverage(report, color=False)
 
 

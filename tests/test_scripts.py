@@ -330,7 +330,7 @@ INVALID = [
         HEAD + "steps: [hangup]\noutcom: {kind: hangup}\n",
         "outcom",
         "unknown key 'outcom' (did you mean 'outcome'?); "
-        "allowed: effects, from, lang, name, outcome, steps",
+        "allowed: at, effects, from, lang, name, outcome, steps",
         id="unknown-top-key",
     ),
     pytest.param(
@@ -533,7 +533,7 @@ def test_parse_script_rejects_a_document_that_is_not_a_mapping() -> None:
         parse_script(["hangup"], "calls/x.yaml")
 
     assert str(caught.value) == (
-        "calls/x.yaml: must be a mapping with keys name, from, lang, steps, outcome, effects,"
+        "calls/x.yaml: must be a mapping with keys name, from, lang, at, steps, outcome, effects,"
         " not a list"
     )
 

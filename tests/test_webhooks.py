@@ -232,7 +232,7 @@ def test_stolen_account_is_frozen_at_once_and_lastingly_then_queued_as_security_
     assert (
         "过去24小时内，您的账户共有3笔交易" if lang_key == "1" else "There were 3 transactions"
     ) in said(call)
-    assert_queued(call, "security")
+    assert_queued(call, "security-priority")  # priority callers wait in their own queue
     account = wallet(app).find_by_phone(ZHANG)
     assert (account.status, account.lock_reason) == ("frozen", "reported_stolen")
     handoff = app.extensions["ivr"].services.recorder.record(call.call_sid).handoff
