@@ -46,6 +46,11 @@ class CallContext:
     scratch: dict[str, str] = field(default_factory=dict)
     path: list[str] = field(default_factory=list)  # states entered during this step
     flow: Flow | None = None
+    # call-record events of this step, written together at its end: (seq, state, kind, detail)
+    events: list[tuple[int, str, str, str]] = field(default_factory=list)
+
+    def note(self, state: str, kind: str, detail: str = "") -> None:
+        self.events.append((self.step, state, kind, detail))
 
     def queue(self) -> str:
         """The agent queue for this caller's issue (``general`` without one)."""

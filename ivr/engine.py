@@ -502,6 +502,7 @@ class Engine:
         verb = self._verb(flow, state, call, short=short)
         session.seq += 1
         session.updated_at = self.services.clock.now()
+        self.services.recorder.events(call.call_sid, call.events)
         path = tuple(call.path) or (state.id,)
         return Reply(tuple(_merge(said)), verb, flow.name, state.id, session.seq, path)
 
@@ -543,7 +544,7 @@ class Engine:
     def _entered(self, flow: Flow, call: CallContext, state_id: str, said: list[Speech]) -> None:
         state = flow.states[state_id]
         call.path.append(state_id)
-        self.services.recorder.event(call.call_sid, seq=call.step, state=state_id, kind="enter")
+        call.note(state_id, "enter")
         if state.type in {"say", "transfer", "hangup"} and state.prompt is not None:
             said.extend(self._text(flow, call, state.prompt, prompts.state_prompt_id(flow, state)))
         if state.type == "say" and call.issue is not None:
@@ -568,13 +569,7 @@ class Engine:
             shown = "<invalid>"
         elif answer.recording_url:
             shown = f"recording {answer.recording_duration}s"
-        self.services.recorder.event(
-            call.call_sid,
-            seq=call.step,
-            state=state_id,
-            kind="input",
-            detail=f"{event} {shown}".strip(),
-        )
+        call.note(state_id, "input", f"{event} {shown}".strip())
 
     # -- words and verbs -----------------------------------------------------------------------
 

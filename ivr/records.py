@@ -198,6 +198,28 @@ class CallRecorder:
         with self._engine.begin() as conn:
             conn.execute(sa.insert(CallEventRow).values(row))
 
+    def events(self, call_sid: str, events: Sequence[tuple[int, str, str, str]]) -> None:
+        """Append several events, each ``(seq, state, kind, detail)``, in one transaction:
+        a webhook's whole path costs one write."""
+        if not events:
+            return
+        now = self._clock.now()
+        rows = []
+        for seq, state, kind, detail in events:
+            _check(kind, EVENT_KINDS, "event kind")
+            rows.append(
+                {
+                    "call_sid": call_sid,
+                    "seq": seq,
+                    "at": now,
+                    "state": state,
+                    "kind": kind,
+                    "detail": detail,
+                }
+            )
+        with self._engine.begin() as conn:
+            conn.execute(sa.insert(CallEventRow), rows)
+
     def update(
         self, call_sid: str, *, account_id: int | None = None, lang: str | None = None
     ) -> None:
