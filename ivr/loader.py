@@ -551,10 +551,12 @@ def _read_synonyms(
     return out
 
 
-def _read_gather(r: _Reader, value: Any, path: str, kind: str) -> Gather:
-    data = r.mapping(value, path, GATHER_KEYS)
+def _counts_and_finish_key(
+    r: _Reader, data: Mapping[str, Any], path: str, counts: tuple[str, ...]
+) -> dict[str, Any]:
+    """The whole-number keys (at least 1) and ``finish_on_key`` of a gather or record."""
     fields: dict[str, Any] = {}
-    for key in ("timeout", "min_digits", "max_digits"):
+    for key in counts:
         if key in data:
             number = r.integer(data[key], f"{path}.{key}", minimum=1)
             if number is not None:
@@ -563,6 +565,12 @@ def _read_gather(r: _Reader, value: Any, path: str, kind: str) -> Gather:
         finish = r.key(data["finish_on_key"], f"{path}.finish_on_key")
         if finish is not None:
             fields["finish_on_key"] = finish
+    return fields
+
+
+def _read_gather(r: _Reader, value: Any, path: str, kind: str) -> Gather:
+    data = r.mapping(value, path, GATHER_KEYS)
+    fields = _counts_and_finish_key(r, data, path, ("timeout", "min_digits", "max_digits"))
     if kind == "entry":
         for key in ("min_digits", "max_digits"):
             if key not in data:
@@ -577,16 +585,7 @@ def _read_gather(r: _Reader, value: Any, path: str, kind: str) -> Gather:
 
 def _read_record(r: _Reader, value: Any, path: str) -> RecordSpec:
     data = r.mapping(value, path, RECORD_KEYS)
-    fields: dict[str, Any] = {}
-    for key in ("max_length", "timeout"):
-        if key in data:
-            number = r.integer(data[key], f"{path}.{key}", minimum=1)
-            if number is not None:
-                fields[key] = number
-    if "finish_on_key" in data:
-        finish = r.key(data["finish_on_key"], f"{path}.finish_on_key")
-        if finish is not None:
-            fields["finish_on_key"] = finish
+    fields = _counts_and_finish_key(r, data, path, ("max_length", "timeout"))
     if "status_callback" in data:
         fields["status_callback"] = r.boolean(data["status_callback"], f"{path}.status_callback")
     return RecordSpec(**fields)
