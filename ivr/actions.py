@@ -19,6 +19,7 @@ from ivr.speech import LabelRef
 from ivr.speech import Localized
 from ivr.speech import Money
 from ivr.speech import When
+from ivr.wallet.tables import TicketKind
 
 hotline = Registry()
 
@@ -242,17 +243,22 @@ def protect_stolen_account(call: CallContext) -> None:
 
 @hotline.action(provides={"ticket"})
 def open_complaint_ticket(call: CallContext) -> None:
+    _open_recorded_ticket(call, "complaint", "complaint recorded by phone")
+    call.tried("filed a complaint")
+
+
+def _open_recorded_ticket(call: CallContext, kind: TicketKind, summary: str) -> None:
+    """A ticket carrying the caller's last recording, read back as ``{ticket}``; once per step."""
     recording = call.session.data.get("recording_url")
     ticket = call.services.wallet.open_ticket(
-        kind="complaint",
-        summary="complaint recorded by phone",
-        key=call.key("complaint_ticket"),
+        kind=kind,
+        summary=summary,
+        key=call.key(f"{kind}_ticket"),
         account_id=call.account_id,
         caller_phone=call.caller,
         recording_url=str(recording) if recording else None,
     )
     call.put("ticket", DigitString(ticket.number))
-    call.tried("filed a complaint")
 
 
 @hotline.action(provides={"ticket", "status", "updated"})
@@ -334,16 +340,9 @@ def book_callback(call: CallContext) -> None:
 
 @hotline.action(provides={"ticket"})
 def open_voicemail_ticket(call: CallContext) -> None:
-    recording = call.session.data.get("recording_url")
-    ticket = call.services.wallet.open_ticket(
-        kind="voicemail",
-        summary=f"voicemail about {call.issue or 'an unspecified issue'}",
-        key=call.key("voicemail_ticket"),
-        account_id=call.account_id,
-        caller_phone=call.caller,
-        recording_url=str(recording) if recording else None,
+    _open_recorded_ticket(
+        call, "voicemail", f"voicemail about {call.issue or 'an unspecified issue'}"
     )
-    call.put("ticket", DigitString(ticket.number))
     call.tried("left a voicemail")
 
 

@@ -113,16 +113,21 @@ def never_dead_air(view: F) -> F:
             log.exception(
                 "call %s: unexpected error in %s; apologising and queueing", sid, request.path
             )
-            rt = runtime()
-            try:
-                rt.services.recorder.finish(
-                    sid, outcome="agent", reason="system error", queue="general"
-                )
-            except Exception:
-                log.exception("call %s: could not record the error", sid)
-            return twiml(render.render_apology("general", URLS, rt.voices), state="error")
+            return _apologise(sid, reason="system error", state="error")
 
     return guarded  # type: ignore[return-value]
+
+
+def _apologise(sid: str, *, reason: str, state: str) -> Response:
+    """An apology and the general queue, built without the session or the flow; the call's
+    record notes why, if it can (a failure here must not stop the apology)."""
+    rt = runtime()
+    if sid != "?":
+        try:
+            rt.services.recorder.finish(sid, outcome="agent", reason=reason, queue="general")
+        except Exception:
+            log.exception("call %s: could not record %r", sid, reason)
+    return twiml(render.render_apology("general", URLS, rt.voices), state=state)
 
 
 @bp.before_request
@@ -298,7 +303,6 @@ def recording_status() -> Response:
 def fallback() -> Response:
     """The number's Fallback URL: Twilio could not use our reply (ErrorCode, ErrorUrl). Log it,
     apologise and put the caller through to a person."""
-    rt = runtime()
     sid = request.values.get("CallSid", "?")
     log.error(
         "call %s: Twilio fell back after error %s on %s",
@@ -306,14 +310,7 @@ def fallback() -> Response:
         request.values.get("ErrorCode", "?"),
         request.values.get("ErrorUrl", "?"),
     )
-    if sid != "?":
-        try:
-            rt.services.recorder.finish(
-                sid, outcome="agent", reason="twilio fallback", queue="general"
-            )
-        except Exception:
-            log.exception("call %s: could not record the fallback", sid)
-    return twiml(render.render_apology("general", URLS, rt.voices), state="fallback")
+    return _apologise(sid, reason="twilio fallback", state="fallback")
 
 
 @bp.post("/status")
