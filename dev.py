@@ -3,7 +3,7 @@
 
     python3 dev.py serve      create .venv if needed, install ivr, serve the demo IVR
     python3 dev.py test       the test suite (pytest, with branch coverage)
-    python3 dev.py lint       ruff (lint + format check) and mypy
+    python3 dev.py lint       ruff (lint + format check), mypy and the import-linter contracts
     python3 dev.py check      every gate in order: lint, then test  (what CI runs)
     python3 dev.py bench      the benchmarks in bench/
     python3 dev.py ivr ARGS   any `ivr` command inside the project's virtualenv
@@ -64,6 +64,7 @@ def main(argv: list[str]) -> None:
         tool("ruff", "check", ".")
         tool("ruff", "format", "--check", ".")
         tool("mypy")
+        run([str(BIN / "lint-imports")])
     elif command == "check":
         main(["lint"])
         main(["test", *rest])

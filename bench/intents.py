@@ -1,4 +1,4 @@
-"""How well and how fast spoken answers become keys: ``ivr.intents`` over the phrase sets.
+"""How well and how fast spoken answers become keys: ``ivr.voice.intents`` over the phrase sets.
 
 Per language, over tests/speech/<lang>.yaml with the main menu of flows/hotline.yaml and the
 synonyms proposed in tests/test_intents.py: main-menu accuracy (an answer counts only when it is
@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ivr import intents  # noqa: E402
+from ivr.voice import intents  # noqa: E402
 from tests.test_intents import LANGUAGES  # noqa: E402
 from tests.test_intents import answered  # noqa: E402
 from tests.test_intents import main_menu_choices  # noqa: E402
@@ -42,7 +42,7 @@ def main() -> None:
     rounds = args.rounds or (5 if args.quick else 50)
 
     print(
-        f"speech matching (ivr.intents): clear = score >= {intents.CLEAR_SCORE} "
+        f"speech matching (ivr.voice.intents): clear = score >= {intents.CLEAR_SCORE} "
         f"and {intents.CLEAR_MARGIN} over the runner-up"
     )
     for lang in LANGUAGES:

@@ -19,10 +19,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ivr.cli import local_simulators  # noqa: E402
-from ivr.replay import replay  # noqa: E402
-from ivr.scriptchecks import wallet_checks  # noqa: E402
-from ivr.scripts import discover  # noqa: E402
+from ivr.cli.main import local_simulators  # noqa: E402
+from ivr.hotline.checks import wallet_checks  # noqa: E402
+from ivr.testing.replay import replay  # noqa: E402
+from ivr.testing.scripts import discover  # noqa: E402
 
 
 def main() -> None:

@@ -25,7 +25,7 @@ from twilio.request_validator import RequestValidator
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from ivr.app import create_app  # noqa: E402
+from ivr.web.app import create_app  # noqa: E402
 
 TOKEN = "bench-token"
 BASE = "http://localhost"

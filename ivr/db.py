@@ -59,13 +59,3 @@ def make_engine(url: str) -> sa.Engine:
         cur.close()
 
     return engine
-
-
-def create_schema(engine: sa.Engine) -> None:
-    """Create every table that is missing. Importing the table modules registers them."""
-    import ivr.callbacks  # noqa: F401  (registers callback_requests)
-    import ivr.records  # noqa: F401  (registers call_records, call_events, agent_handoffs)
-    import ivr.sessions  # noqa: F401  (registers call_sessions, call_locks)
-    import ivr.wallet.tables  # noqa: F401  (registers the wallet's tables)
-
-    Base.metadata.create_all(engine)

@@ -17,13 +17,13 @@ import sqlalchemy as sa
 from flask import Flask
 from twilio.request_validator import RequestValidator
 
-from ivr.app import create_app
 from ivr.clock import ManualClock
-from ivr.simulator import Call
-from ivr.simulator import Simulator
-from ivr.simulator import WsgiTransport
-from ivr.twiml_schema import check_document
+from ivr.telephony.twiml_schema import check_document
+from ivr.testing.simulator import Call
+from ivr.testing.simulator import Simulator
+from ivr.testing.simulator import WsgiTransport
 from ivr.wallet.tables import AccountRow
+from ivr.web.app import create_app
 
 ZHANG, LI, STRANGER = "+8613800000001", "+8613800000002", "+8613900000009"
 AGENT_TOKEN = "agent-secret"

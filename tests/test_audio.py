@@ -2,7 +2,7 @@
 audio endpoint, hold music, and the transcript of a played prompt.
 
 Each test builds its own recordings folder (tiny μ-law WAV files and a manifest written through
-``ivr.audio``) so exact TwiML can be compared; one test checks the committed set's format.
+``ivr.media.recordings``) so exact TwiML can be compared; one test checks the committed set's format.
 """
 
 from __future__ import annotations
@@ -19,26 +19,26 @@ from typing import cast
 import pytest
 from flask import Flask
 
-from ivr.app import create_app
-from ivr.audio import AudioLibrary
-from ivr.audio import Entry
-from ivr.audio import read_manifest
-from ivr.audio import text_hash
 from ivr.clock import ManualClock
-from ivr.config import load_config
+from ivr.engine.reply import Hangup
+from ivr.engine.reply import Reply
 from ivr.errors import ConfigError
-from ivr.loader import load_flow
-from ivr.prompts import Prompt
-from ivr.prompts import flow_prompts
-from ivr.render import Urls
-from ivr.render import Voices
-from ivr.render import render
-from ivr.reply import Hangup
-from ivr.reply import Part
-from ivr.reply import Reply
-from ivr.reply import Speech
-from ivr.simulator import Simulator
-from ivr.simulator import WsgiTransport
+from ivr.flow.loader import load_flow
+from ivr.flow.prompts import Prompt
+from ivr.flow.prompts import flow_prompts
+from ivr.media.recordings import AudioLibrary
+from ivr.media.recordings import Entry
+from ivr.media.recordings import read_manifest
+from ivr.media.recordings import text_hash
+from ivr.settings import load_config
+from ivr.telephony.render import Urls
+from ivr.telephony.render import Voices
+from ivr.telephony.render import render
+from ivr.testing.simulator import Simulator
+from ivr.testing.simulator import WsgiTransport
+from ivr.voice.speech import Part
+from ivr.voice.speech import Speech
+from ivr.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "flows"
@@ -484,11 +484,11 @@ def test_call_scripts_pass_with_every_prompt_recorded(
 ) -> None:
     """Ids and texts agree everywhere: the engine tags each fixed text with the id the
     manifest recorded it under, so played prompts read exactly as said ones would."""
-    from ivr.cli import local_simulators
-    from ivr.scriptchecks import wallet_checks
-    from ivr.scripts import discover
-    from ivr.scripts import load_script
-    from ivr.scripts import run_script
+    from ivr.cli.main import local_simulators
+    from ivr.hotline.checks import wallet_checks
+    from ivr.testing.scripts import discover
+    from ivr.testing.scripts import load_script
+    from ivr.testing.scripts import run_script
 
     record(audio_dir, hotline_prompts())
     monkeypatch.setenv("IVR_AUDIO_DIR", str(audio_dir))

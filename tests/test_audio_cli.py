@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ivr.audio import AudioLibrary
-from ivr.cli import main
-from ivr.simulator import Turn
-from ivr.speaker import Speaker
+from ivr.cli.main import main
+from ivr.media.recordings import AudioLibrary
+from ivr.testing.simulator import Turn
+from ivr.testing.speaker import Speaker
 from tests.test_audio import FLOWS
 from tests.test_audio import hotline_prompts
 from tests.test_audio import only

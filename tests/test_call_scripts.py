@@ -17,21 +17,21 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from ivr.app import Runtime
-from ivr.app import create_app
 from ivr.clock import ManualClock
-from ivr.replay import CoverageReport
-from ivr.replay import FlowShape
-from ivr.replay import coverage_report
-from ivr.replay import format_coverage
-from ivr.replay import format_result
-from ivr.scriptchecks import wallet_checks
-from ivr.scripts import ScriptResult
-from ivr.scripts import discover
-from ivr.scripts import load_script
-from ivr.scripts import run_script
-from ivr.simulator import Simulator
-from ivr.simulator import WsgiTransport
+from ivr.hotline.checks import wallet_checks
+from ivr.testing.replay import CoverageReport
+from ivr.testing.replay import FlowShape
+from ivr.testing.replay import coverage_report
+from ivr.testing.replay import format_coverage
+from ivr.testing.replay import format_result
+from ivr.testing.scripts import ScriptResult
+from ivr.testing.scripts import discover
+from ivr.testing.scripts import load_script
+from ivr.testing.scripts import run_script
+from ivr.testing.simulator import Simulator
+from ivr.testing.simulator import WsgiTransport
+from ivr.web.app import Runtime
+from ivr.web.app import create_app
 
 CALLS = Path(__file__).parent / "calls"
 SCRIPTS = discover([CALLS])

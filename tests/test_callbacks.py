@@ -11,14 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-import ivr.callbacks  # noqa: F401  (registers callback_requests on Base)
-from ivr.callbacks import CallbackBook
-from ivr.callbacks import CallbackRequest
-from ivr.callbacks import CallbackRequestRow
+import ivr.stores.callbacks  # noqa: F401  (registers callback_requests on Base)
 from ivr.clock import ManualClock
 from ivr.db import Base
 from ivr.db import make_engine
-from ivr.queueing import Hours
+from ivr.flow.hours import Hours
+from ivr.stores.callbacks import CallbackBook
+from ivr.stores.callbacks import CallbackRequest
+from ivr.stores.callbacks import CallbackRequestRow
 from tests.conftest import T0
 
 ZHANG = "+8613800000001"

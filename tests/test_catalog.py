@@ -1,4 +1,4 @@
-"""A folder of flows loaded at once (``ivr.catalog``), and the machines the engine compiles.
+"""A folder of flows loaded at once (``ivr.engine.catalog``), and the machines the engine compiles.
 
 Covers what start-up and ``ivr check`` rely on: every problem of every file reported together,
 each naming its file; empty and missing folders; flow names used twice; the shipped ``flows/``
@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from ivr.actions import hotline
-from ivr.catalog import check_flows
-from ivr.catalog import load_flows
-from ivr.engine import INCOMING
-from ivr.engine import CompiledFlow
+from ivr.engine.catalog import check_flows
+from ivr.engine.catalog import load_flows
+from ivr.engine.compile import CompiledFlow
 from ivr.errors import FlowValidationError
 from ivr.errors import Problem
+from ivr.flow.names import INCOMING
+from ivr.hotline.actions import hotline
 
 HERE = Path(__file__).parent
 ROOT = HERE.parent
@@ -224,7 +224,7 @@ def test_shape_of_the_hotline_lists_its_states_and_transitions(
 
 
 def test_loading_and_checking_flows_never_imports_flask() -> None:
-    code = "import sys, ivr.catalog, ivr.actions; print('flask' in sys.modules)"
+    code = "import sys, ivr.engine.catalog, ivr.hotline.actions; print('flask' in sys.modules)"
 
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True

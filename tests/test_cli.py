@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ivr.cli import main
+from ivr.cli.main import main
 
 CALLS = Path(__file__).parent / "calls"
 INVALID = Path(__file__).parent / "flows" / "invalid"

@@ -1,4 +1,4 @@
-"""ivr.intents: spoken answers to menu keys, in zh-CN and en-US.
+"""ivr.voice.intents: spoken answers to menu keys, in zh-CN and en-US.
 
 Accuracy over the labelled phrase sets in ``tests/speech/`` (what callers say at the main menu
 and at yes/no questions), then exact unit tests: normalisation, keys said aloud, yes/no edge
@@ -20,16 +20,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from ivr import intents
-from ivr.intents import Choice
-from ivr.intents import Match
-from ivr.intents import clean
-from ivr.intents import hints
-from ivr.intents import match
-from ivr.intents import normalise
-from ivr.intents import spoken_key
-from ivr.intents import yes_no
-from ivr.loader import load_flow
+from ivr.flow.loader import load_flow
+from ivr.voice import intents
+from ivr.voice.intents import Choice
+from ivr.voice.intents import Match
+from ivr.voice.intents import clean
+from ivr.voice.intents import hints
+from ivr.voice.intents import match
+from ivr.voice.intents import normalise
+from ivr.voice.intents import spoken_key
+from ivr.voice.intents import yes_no
 
 HERE = Path(__file__).parent
 HOTLINE = HERE.parent / "flows" / "hotline.yaml"
@@ -514,10 +514,10 @@ def test_hints_of_the_main_menu_leave_out_single_characters() -> None:
 
 def test_the_module_imports_neither_flask_nor_twilio_nor_the_rest_of_ivr() -> None:
     code = (
-        "import sys, ivr.intents; "
+        "import sys, ivr.voice.intents; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'twilio', 'ivr')))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
-    assert out.strip() == "['ivr', 'ivr.intents']"
+    assert out.strip() == "['ivr', 'ivr.voice', 'ivr.voice.intents']"

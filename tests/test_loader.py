@@ -1,4 +1,4 @@
-"""Strict loading of flow files (``ivr.loader``): what a file turns into, and what it is refused for.
+"""Strict loading of flow files (``ivr.flow.loader``): what a file turns into, and what it is refused for.
 
 The catalogue of invalid flows, one file per problem, is exercised by ``test_validation``; here
 are the loader's own promises: defaults, types, paths in messages, every problem collected.
@@ -12,14 +12,14 @@ import pytest
 
 from ivr.errors import FlowValidationError
 from ivr.errors import Problem
-from ivr.flowspec import Call
-from ivr.flowspec import Gather
-from ivr.flowspec import Keys
-from ivr.flowspec import RecordSpec
-from ivr.flowspec import Route
-from ivr.loader import STATE_KEYS
-from ivr.loader import load_flow
-from ivr.loader import parse_flow
+from ivr.flow.loader import STATE_KEYS
+from ivr.flow.loader import load_flow
+from ivr.flow.loader import parse_flow
+from ivr.flow.spec import Call
+from ivr.flow.spec import Gather
+from ivr.flow.spec import Keys
+from ivr.flow.spec import RecordSpec
+from ivr.flow.spec import Route
 
 HERE = Path(__file__).parent
 MINIMAL = HERE / "flows" / "valid" / "minimal.yaml"
@@ -180,7 +180,7 @@ def test_unquoted_number_keys_and_targets_are_read_as_text(tmp_path: Path) -> No
 
 def test_every_key_a_state_type_allows_has_a_reader() -> None:
     # A key allowed in STATE_KEYS but not read would crash loading instead of being used.
-    from ivr.loader import _STATE_FIELDS
+    from ivr.flow.loader import _STATE_FIELDS
 
     allowed = {key for keys in STATE_KEYS.values() for key in keys}
     assert allowed == set(_STATE_FIELDS)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ivr.clock import ManualClock
-from ivr.phone import HELP
-from ivr.phone import run_phone
-from ivr.simulator import Outcome
+from ivr.testing.phone import HELP
+from ivr.testing.phone import run_phone
+from ivr.testing.simulator import Outcome
 from tests.test_scripts import LI_NA
 from tests.test_scripts import MAIN_ZH
 from tests.test_scripts import WELCOME

@@ -1,4 +1,4 @@
-"""Prompt ids and the split of templates into recorded segments and said values (``ivr.prompts``).
+"""Prompt ids and the split of templates into recorded segments and said values (``ivr.flow.prompts``).
 
 Pure: no app, no files but the shipped flow."""
 
@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from ivr import prompts
-from ivr import speech
-from ivr.flowspec import Flow
-from ivr.flowspec import Waiting
-from ivr.loader import load_flow
-from ivr.prompts import Prompt
-from ivr.prompts import Segment
-from ivr.reply import Part
+from ivr.flow import prompts
+from ivr.flow.loader import load_flow
+from ivr.flow.prompts import Prompt
+from ivr.flow.prompts import Segment
+from ivr.flow.spec import Flow
+from ivr.flow.spec import Waiting
+from ivr.voice import reading as speech
+from ivr.voice.speech import Part
 
 HOTLINE = Path(__file__).resolve().parent.parent / "flows" / "hotline.yaml"
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -201,8 +201,8 @@ def test_prompts_never_import_flask_or_twilio_and_the_audio_modules_never_import
     import sys
 
     code = (
-        "import sys; import ivr.prompts; print('flask' in sys.modules, 'twilio' in sys.modules); "
-        "import ivr.audio, ivr.tts, ivr.speaker; print('flask' in sys.modules)"
+        "import sys; import ivr.flow.prompts; print('flask' in sys.modules, 'twilio' in sys.modules); "
+        "import ivr.media.recordings, ivr.media.tts, ivr.testing.speaker; print('flask' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False", "False"]

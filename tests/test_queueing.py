@@ -11,12 +11,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import yaml
 
-from ivr.queueing import Hours
-from ivr.queueing import QueueSettings
-from ivr.queueing import Window
-from ivr.queueing import estimate_wait_minutes
-from ivr.queueing import parse_hours
-from ivr.queueing import parse_queue_settings
+from ivr.flow.hours import Hours
+from ivr.flow.hours import QueueSettings
+from ivr.flow.hours import Window
+from ivr.flow.hours import estimate_wait_minutes
+from ivr.flow.hours import parse_hours
+from ivr.flow.hours import parse_queue_settings
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 # 2026-11-23 is a Monday.

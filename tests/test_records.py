@@ -12,10 +12,10 @@ import sqlalchemy as sa
 from ivr.clock import ManualClock
 from ivr.db import Base
 from ivr.db import make_engine
-from ivr.records import CallEvent
-from ivr.records import CallRecord
-from ivr.records import CallRecorder
-from ivr.records import Handoff
+from ivr.stores.records import CallEvent
+from ivr.stores.records import CallRecord
+from ivr.stores.records import CallRecorder
+from ivr.stores.records import Handoff
 from tests.conftest import T0
 
 SID = "CA00000000000000000000000000000001"

@@ -19,29 +19,29 @@ from werkzeug.wrappers import Response
 
 from ivr.clock import ManualClock
 from ivr.errors import ScriptError
-from ivr.scripts import Agent
-from ivr.scripts import Dial
-from ivr.scripts import EffectExpectation
-from ivr.scripts import Expect
-from ivr.scripts import ExpectState
-from ivr.scripts import Failure
-from ivr.scripts import Hangup
-from ivr.scripts import Hold
-from ivr.scripts import OutcomeExpectation
-from ivr.scripts import Press
-from ivr.scripts import Record
-from ivr.scripts import Say
-from ivr.scripts import Script
-from ivr.scripts import ScriptResult
-from ivr.scripts import Wait
-from ivr.scripts import best_match
-from ivr.scripts import discover
-from ivr.scripts import load_script
-from ivr.scripts import parse_script
-from ivr.scripts import run_script
-from ivr.simulator import Outcome
-from ivr.simulator import Simulator
-from ivr.simulator import WsgiTransport
+from ivr.testing.scripts import Agent
+from ivr.testing.scripts import Dial
+from ivr.testing.scripts import EffectExpectation
+from ivr.testing.scripts import Expect
+from ivr.testing.scripts import ExpectState
+from ivr.testing.scripts import Failure
+from ivr.testing.scripts import Hangup
+from ivr.testing.scripts import Hold
+from ivr.testing.scripts import OutcomeExpectation
+from ivr.testing.scripts import Press
+from ivr.testing.scripts import Record
+from ivr.testing.scripts import Say
+from ivr.testing.scripts import Script
+from ivr.testing.scripts import ScriptResult
+from ivr.testing.scripts import Wait
+from ivr.testing.scripts import best_match
+from ivr.testing.scripts import discover
+from ivr.testing.scripts import load_script
+from ivr.testing.scripts import parse_script
+from ivr.testing.scripts import run_script
+from ivr.testing.simulator import Outcome
+from ivr.testing.simulator import Simulator
+from ivr.testing.simulator import WsgiTransport
 
 LI_NA = "+8613800000002"
 BROKEN_LINE = "+8613800000099"  # TinyHotline answers this caller with TwiML Twilio rejects

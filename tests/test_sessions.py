@@ -19,16 +19,16 @@ import sqlalchemy as sa
 from ivr.clock import ManualClock
 from ivr.db import Base
 from ivr.db import make_engine
+from ivr.engine.session import CallSession
 from ivr.errors import ConfigError
 from ivr.errors import SessionBusy
-from ivr.sessions import CallLockRow
-from ivr.sessions import CallSession
-from ivr.sessions import MemorySessionStore
-from ivr.sessions import RedisSessionStore
-from ivr.sessions import SessionStore
-from ivr.sessions import SqlSessionStore
-from ivr.sessions import StaleSession
-from ivr.sessions import open_session_store
+from ivr.stores.sessions import CallLockRow
+from ivr.stores.sessions import MemorySessionStore
+from ivr.stores.sessions import RedisSessionStore
+from ivr.stores.sessions import SessionStore
+from ivr.stores.sessions import SqlSessionStore
+from ivr.stores.sessions import StaleSession
+from ivr.stores.sessions import open_session_store
 from tests.conftest import T0
 
 SID = "CA00000000000000000000000000000001"
@@ -478,7 +478,7 @@ def test_an_unknown_store_setting_names_the_allowed_ones(clock: ManualClock) -> 
 
 
 def test_importing_sessions_imports_neither_redis_nor_flask() -> None:
-    code = "import sys, ivr.sessions; print(sorted({'redis', 'flask'} & set(sys.modules)))"
+    code = "import sys, ivr.stores.sessions; print(sorted({'redis', 'flask'} & set(sys.modules)))"
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout

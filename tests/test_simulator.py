@@ -22,15 +22,15 @@ from werkzeug.wrappers import Response
 from ivr.clock import ManualClock
 from ivr.errors import SimulationError
 from ivr.errors import TwimlError
-from ivr.simulator import Call
-from ivr.simulator import GatherSpec
-from ivr.simulator import HttpReply
-from ivr.simulator import HttpTransport
-from ivr.simulator import Outcome
-from ivr.simulator import Recording
-from ivr.simulator import Simulator
-from ivr.simulator import Turn
-from ivr.simulator import WsgiTransport
+from ivr.testing.simulator import Call
+from ivr.testing.simulator import GatherSpec
+from ivr.testing.simulator import HttpReply
+from ivr.testing.simulator import HttpTransport
+from ivr.testing.simulator import Outcome
+from ivr.testing.simulator import Recording
+from ivr.testing.simulator import Simulator
+from ivr.testing.simulator import Turn
+from ivr.testing.simulator import WsgiTransport
 from tests.conftest import T0
 from tests.simulator_apps import Handler
 from tests.simulator_apps import TwimlApp
@@ -1122,7 +1122,7 @@ def test_the_clock_is_created_when_none_is_given() -> None:
 
 
 def test_the_simulator_does_not_import_flask() -> None:
-    code = "import sys, ivr.simulator; print('flask' in sys.modules)"
+    code = "import sys, ivr.testing.simulator; print('flask' in sys.modules)"
 
     ran = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
 

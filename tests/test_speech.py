@@ -1,4 +1,4 @@
-"""ivr.speech: exact spoken text for every value type in zh-CN and en-US, JSON, templates."""
+"""ivr.voice.reading: exact spoken text for every value type in zh-CN and en-US, JSON, templates."""
 
 from __future__ import annotations
 
@@ -14,21 +14,21 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ivr.speech import Count
-from ivr.speech import DateOnly
-from ivr.speech import DigitString
-from ivr.speech import LabelRef
-from ivr.speech import Localized
-from ivr.speech import Money
-from ivr.speech import PhoneNumber
-from ivr.speech import When
-from ivr.speech import fill
-from ivr.speech import from_json
-from ivr.speech import placeholders
-from ivr.speech import say_key
-from ivr.speech import say_value
-from ivr.speech import ssml
-from ivr.speech import to_json
+from ivr.voice.reading import Count
+from ivr.voice.reading import DateOnly
+from ivr.voice.reading import DigitString
+from ivr.voice.reading import LabelRef
+from ivr.voice.reading import Localized
+from ivr.voice.reading import Money
+from ivr.voice.reading import PhoneNumber
+from ivr.voice.reading import When
+from ivr.voice.reading import fill
+from ivr.voice.reading import from_json
+from ivr.voice.reading import placeholders
+from ivr.voice.reading import say_key
+from ivr.voice.reading import say_value
+from ivr.voice.reading import ssml
+from ivr.voice.reading import to_json
 
 # 2026-11-23 10:00 in Shanghai, the conftest clock's start.
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -425,7 +425,7 @@ def test_ssml_is_none_where_the_text_reads_as_well(value: object) -> None:
 
 def test_speech_imports_only_the_standard_library() -> None:
     code = (
-        "import sys, ivr.speech; "
+        "import sys, ivr.voice.reading; "
         "print(sorted(m for m in ('flask', 'twilio', 'statemachine', 'sqlalchemy', 'yaml') "
         "if m in sys.modules))"
     )

@@ -24,17 +24,17 @@ from twilio.http import HttpClient
 from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 
-from ivr.cli import main
+from ivr.cli.main import main
 from ivr.errors import TwilioSetupError
-from ivr.twilio_setup import Change
-from ivr.twilio_setup import Connection
-from ivr.twilio_setup import Credentials
-from ivr.twilio_setup import TwilioSetupProblem
-from ivr.twilio_setup import connect
-from ivr.twilio_setup import default_http_client
-from ivr.twilio_setup import notes
-from ivr.twilio_setup import parse_number
-from ivr.twilio_setup import public_base_url
+from ivr.telephony.numbers import Change
+from ivr.telephony.numbers import Connection
+from ivr.telephony.numbers import Credentials
+from ivr.telephony.numbers import TwilioSetupProblem
+from ivr.telephony.numbers import connect
+from ivr.telephony.numbers import default_http_client
+from ivr.telephony.numbers import notes
+from ivr.telephony.numbers import parse_number
+from ivr.telephony.numbers import public_base_url
 
 SID = "AC0123456789abcdef0123456789abcdef"
 TOKEN = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"

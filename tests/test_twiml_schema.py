@@ -9,13 +9,13 @@ from twilio.twiml.voice_response import Gather
 from twilio.twiml.voice_response import Say
 from twilio.twiml.voice_response import VoiceResponse
 
-from ivr.simulator import parse_twiml
-from ivr.twiml_schema import OTHER_TWILIO_VERBS
-from ivr.twiml_schema import RULES
-from ivr.twiml_schema import VERBS
-from ivr.twiml_schema import WAIT_URL_VERBS
-from ivr.twiml_schema import SchemaProblem
-from ivr.twiml_schema import check_document
+from ivr.telephony.twiml_schema import OTHER_TWILIO_VERBS
+from ivr.telephony.twiml_schema import RULES
+from ivr.telephony.twiml_schema import VERBS
+from ivr.telephony.twiml_schema import WAIT_URL_VERBS
+from ivr.telephony.twiml_schema import SchemaProblem
+from ivr.telephony.twiml_schema import check_document
+from ivr.testing.simulator import parse_twiml
 
 
 def problems(xml: str, *, wait_url: bool = False) -> list[SchemaProblem]:

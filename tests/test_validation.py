@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from ivr.actions import hotline
-from ivr.catalog import check_flows
+from ivr.engine.catalog import check_flows
 from ivr.errors import Problem
-from ivr.flowspec import Flow
-from ivr.loader import load_flow
-from ivr.validation import Signature
-from ivr.validation import validate
+from ivr.flow.loader import load_flow
+from ivr.flow.spec import Flow
+from ivr.flow.validation import Signature
+from ivr.flow.validation import validate
+from ivr.hotline.actions import hotline
 
 HERE = Path(__file__).parent
 INVALID = sorted((HERE / "flows" / "invalid").glob("*.yaml"))

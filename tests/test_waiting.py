@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from ivr.app import create_app
 from ivr.clock import ManualClock
-from ivr.simulator import Call
-from ivr.simulator import Simulator
-from ivr.simulator import WsgiTransport
+from ivr.testing.simulator import Call
+from ivr.testing.simulator import Simulator
+from ivr.testing.simulator import WsgiTransport
+from ivr.web.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 ZHANG, LI, WANG = "+8613800000001", "+8613800000002", "+8613800000003"

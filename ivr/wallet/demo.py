@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ivr.clock import Clock
-from ivr.db import create_schema
+from ivr.db import Base
 from ivr.wallet.pins import hash_pin
 from ivr.wallet.tables import WALLET_TABLES
 from ivr.wallet.tables import AccountRow
@@ -114,7 +114,7 @@ def seed_demo(engine: sa.Engine, clock: Clock) -> None:
 
 def reset_demo(engine: sa.Engine, clock: Clock) -> None:
     """Delete every wallet row, restart the ids (so ticket numbers repeat) and seed again."""
-    create_schema(engine)
+    Base.metadata.create_all(engine, tables=list(WALLET_TABLES))
     with engine.begin() as conn:
         for table in reversed(WALLET_TABLES):
             conn.execute(table.delete())
@@ -130,7 +130,7 @@ def reset_demo(engine: sa.Engine, clock: Clock) -> None:
 
 def ensure_demo(engine: sa.Engine, clock: Clock) -> bool:
     """Seed the demo customers if there are no accounts yet; True if it seeded."""
-    create_schema(engine)
+    Base.metadata.create_all(engine, tables=list(WALLET_TABLES))
     with Session(engine) as s:
         if s.scalar(sa.select(AccountRow.id).limit(1)) is not None:
             return False

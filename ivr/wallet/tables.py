@@ -3,7 +3,7 @@
 Owns the wallet's schema on ``ivr.db.Base`` and the allowed values of every status column
 (``Literal`` types, enforced by CHECK constraints). Money is integer fen; times are aware UTC
 (``UtcDateTime``). Holds no behaviour: ``service`` reads and writes these rows, and nothing
-outside ``ivr.wallet`` should import this module except ``ivr.db.create_schema``.
+outside ``ivr.wallet`` should import this module except ``ivr.stores.schema``.
 """
 
 from __future__ import annotations

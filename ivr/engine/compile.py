@@ -1,0 +1,218 @@
+"""Compiling a flow, once, into a python-statemachine class (see ``ivr.flow.names`` for its events).
+
+Owns the translation of flow states into the library's definition dict: options, routes with
+their guards and actions, the agent/repeat/back keys, counted retries, queue results. The
+library's structural checks become ``FlowValidationError`` problems naming the file. Depends on
+``flow`` and ``registry``; never runs a call (that is ``step``).
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable
+from collections.abc import Iterable
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+from typing import cast
+
+from statemachine.exceptions import InvalidDefinition
+from statemachine.io import create_machine_class_from_definition
+
+from ivr.engine.context import CallContext
+from ivr.engine.registry import Registry
+from ivr.errors import FlowValidationError
+from ivr.errors import Problem
+from ivr.flow.names import INCOMING
+from ivr.flow.names import key_event
+from ivr.flow.spec import Call
+from ivr.flow.spec import Flow
+from ivr.flow.spec import Option
+from ivr.flow.spec import Route
+from ivr.flow.spec import State
+
+Callback = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class CompiledFlow:
+    flow: Flow
+    machine: type[Any]
+    registry: Registry
+    _local: threading.local = field(default_factory=threading.local, compare=False, repr=False)
+
+    def instance(self, state: str) -> tuple[Any, _Model]:
+        """This thread's machine, resumed at ``state``. Building an instance registers every
+        callback (milliseconds for the hotline), so each thread keeps one and only moves its
+        model; the machine reads the current state from the model on every event."""
+        local = self._local
+        if getattr(local, "machine", None) is None:
+            local.model = _Model(state)
+            local.machine = self.machine(model=local.model)
+        local.model.state = state
+        return local.machine, local.model
+
+    def discard_instance(self) -> None:
+        """Forget this thread's machine (after an error left it in an unknown condition)."""
+        self._local.machine = None
+
+    def shape(self) -> tuple[frozenset[str], frozenset[tuple[str, str]]]:
+        """The flow's states and (source, target) transitions, for coverage reports."""
+        states = frozenset(s for s in self.flow.states)
+        transitions = frozenset(
+            (t.source.id, t.target.id)
+            for state in self.machine.states
+            if state.id != INCOMING
+            for t in state.transitions
+            if t.target is not None
+        )
+        return states, transitions
+
+
+# -- compiling ----------------------------------------------------------------------------------
+
+
+def compile_flow(flow: Flow, registry: Registry) -> CompiledFlow:
+    """Build the flow's state-machine class once. The library's own structural checks
+    (unreachable states, trap states) become problems naming the file."""
+    builder = _Builder(flow, registry)
+    definition = {sid: builder.state(state) for sid, state in flow.states.items()}
+    definition[INCOMING] = {
+        "initial": True,
+        "on": {"answer": [{"target": flow.start}]},
+    }
+    try:
+        machine = create_machine_class_from_definition(
+            f"{flow.name.title().replace('_', '')}Flow",
+            states=cast(Any, copy.copy(definition)),  # the library mutates what it is given
+            allow_event_without_transition=True,
+            catch_errors_as_events=False,
+        )
+    except InvalidDefinition as exc:
+        raise FlowValidationError([Problem(flow.file, "states", str(exc))]) from exc
+    return CompiledFlow(flow, machine, registry)
+
+
+class _Builder:
+    """Translates one flow's states into python-statemachine's definition dict."""
+
+    def __init__(self, flow: Flow, registry: Registry) -> None:
+        self.flow = flow
+        self.registry = registry
+
+    def actions(self, calls: Iterable[Call]) -> list[Callback]:
+        out: list[Callback] = []
+        for c in calls:
+            entry, arg = self.registry[c.name], c.arg
+
+            def run(call: CallContext, _entry: Any = entry, _arg: object = arg) -> None:
+                _entry(call, _arg)
+
+            out.append(run)
+        return out
+
+    def guard(self, c: Call) -> Callback:
+        entry, arg = self.registry[c.name], c.arg
+
+        def check(call: CallContext) -> bool:
+            return bool(entry(call, arg))
+
+        return check
+
+    def route(self, route: Route) -> dict[str, Any]:
+        on = self.actions(route.do)
+        if route.reason is not None:
+            on.append(_set_reason(route.reason))
+        t: dict[str, Any] = {"target": route.goto, "on": on}
+        if route.when is not None:
+            t["cond"] = self.guard(route.when)
+        return t
+
+    def option(self, option: Option) -> dict[str, Any]:
+        on: list[Callback] = []
+        if option.issue is not None:
+            on.append(_set_issue(option.issue))
+        on.extend(self.actions(option.do))
+        return {"target": option.goto, "on": on}
+
+    def state(self, state: State) -> dict[str, Any]:
+        on: dict[str, list[dict[str, Any]]] = {}
+        agent = self.flow.agent_state
+        if state.type == "menu":
+            for option in state.options:
+                on[key_event(option.key)] = [self.option(option)]
+        if state.type in {"entry", "say", "route", "record"}:
+            event = {"entry": "entered", "record": "recorded"}.get(state.type, "next")
+            on[event] = [self.route(r) for r in state.next]
+        if state.waits_for_input:
+            on["agent_key"] = [{"target": agent, "on": [_set_reason("caller asked for an agent")]}]
+            on["repeat_key"] = [{"target": state.id, "internal": True}]
+            if state.back is not None:
+                on["back_key"] = [{"target": state.back}]
+            retry = self.flow.retry_for(state)
+            for event, what in (("no_input", "no input"), ("no_match", "invalid input")):
+                if event == "no_input" and state.on_no_input is not None:
+                    on[event] = [self.route(state.on_no_input)]
+                    continue
+                on[event] = [
+                    {
+                        "target": state.id,
+                        "internal": True,
+                        "cond": _retries_left(state.id, retry.attempts),
+                        "on": [_bump(state.id)],
+                    },
+                    {
+                        "target": agent,
+                        "on": [
+                            _bump(state.id),
+                            _set_reason(f"{what} x{retry.attempts} at {state.id}"),
+                        ],
+                    },
+                ]
+        final = state.is_final
+        if state.type == "transfer" and self.flow.queue_results:
+            # The agent queue hands the call back: after hours, after the agent, for a callback.
+            final = False
+            for result, target in self.flow.queue_results.items():
+                on[f"queue_{result}"] = [{"target": target}]
+        definition: dict[str, Any] = {"final": final, "enter": self.actions(state.do)}
+        if on:
+            definition["on"] = on
+        return definition
+
+
+def _set_reason(reason: str) -> Callback:
+    def set_reason(call: CallContext) -> None:
+        call.reason = reason
+
+    return set_reason
+
+
+def _set_issue(issue: str) -> Callback:
+    def set_issue(call: CallContext) -> None:
+        call.issue = issue
+        call.tried(issue)
+
+    return set_issue
+
+
+def _retries_left(state_id: str, attempts: int) -> Callback:
+    def retries_left(call: CallContext) -> bool:
+        return call.count(f"retry:{state_id}") + 1 < attempts
+
+    return retries_left
+
+
+def _bump(state_id: str) -> Callback:
+    def bump(call: CallContext) -> None:
+        call.bump(f"retry:{state_id}")
+
+    return bump
+
+
+class _Model:
+    """The object python-statemachine reads and writes the current state on."""
+
+    def __init__(self, state: str) -> None:
+        self.state = state

@@ -1,0 +1,361 @@
+"""The named actions and guards the hotline flow calls, backed by the wallet.
+
+Owns what each name in ``flows/hotline.yaml`` does: look up the caller, check the PIN, read
+payments, top-ups and refunds into template values, unlock, freeze, open tickets, send the
+reset SMS. Side effects use ``call.key(...)`` so a duplicate webhook never applies them twice.
+Must not render speech or TwiML: it stores typed values and the engine speaks them.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from ivr.engine.context import CallContext
+from ivr.engine.registry import Registry
+from ivr.voice.reading import Count
+from ivr.voice.reading import DateOnly
+from ivr.voice.reading import DigitString
+from ivr.voice.reading import LabelRef
+from ivr.voice.reading import Localized
+from ivr.voice.reading import Money
+from ivr.voice.reading import When
+from ivr.wallet.tables import TicketKind
+
+hotline = Registry()
+
+
+def _account(call: CallContext) -> int:
+    account_id = call.account_id
+    if account_id is None:
+        raise LookupError("this step needs an identified caller; the flow let an unknown one in")
+    return account_id
+
+
+# -- language, identity and verification -----------------------------------------------------
+
+
+@hotline.action()
+def set_language(call: CallContext, lang: str) -> None:
+    call.lang = str(lang)
+    call.services.recorder.update(call.call_sid, lang=call.lang)
+
+
+@hotline.action(provides={"name"})
+def identify_caller(call: CallContext) -> None:
+    """Use the caller ID when it belongs to a registered account."""
+    account = call.services.wallet.find_by_phone(call.caller)
+    _remember(call, account)
+
+
+@hotline.action(provides={"name"})
+def find_entered_account(call: CallContext) -> None:
+    """Look up the registered mobile number the caller keyed in."""
+    account = call.services.wallet.find_by_phone(call.entered("phone") or "")
+    _remember(call, account)
+
+
+def _remember(call: CallContext, account: object) -> None:
+    from ivr.wallet import Account
+
+    if isinstance(account, Account):
+        call.account_id = account.id
+        call.put("name", Localized(account.name_zh, account.name_en))
+        call.services.recorder.update(call.call_sid, account_id=account.id)
+    else:
+        call.account_id = None
+
+
+@hotline.guard()
+def account_known(call: CallContext) -> bool:
+    return call.account_id is not None
+
+
+@hotline.action()
+def verify_pin(call: CallContext) -> None:
+    """Check the keyed PIN (kept in scratch only). Wrong PINs count towards the lockout."""
+    pin = call.entered("pin") or ""
+    result = call.services.wallet.verify_pin(_account(call), pin)
+    call.verified = result.ok
+    call.set_flag("pin_locked", result.locked_until is not None and not result.ok)
+    if not result.ok:
+        call.bump("wrong_pins")
+
+
+@hotline.guard()
+def verified(call: CallContext) -> bool:
+    return call.verified
+
+
+@hotline.guard()
+def pin_locked(call: CallContext) -> bool:
+    return call.flag("pin_locked")
+
+
+# -- generic counters -------------------------------------------------------------------------
+
+
+@hotline.action()
+def count(call: CallContext, name: str) -> None:
+    """Add one to a named counter (``{count: lookup_failures}``)."""
+    call.bump(str(name))
+
+
+@hotline.guard()
+def count_below(call: CallContext, limit: object) -> bool:
+    """``{count_below: {wrong_pins: 3}}``: every named counter is below its limit."""
+    if not isinstance(limit, dict) or not limit:
+        raise TypeError("count_below takes a mapping such as {wrong_pins: 3}")
+    return all(call.count(str(name)) < int(n) for name, n in limit.items())
+
+
+# -- frozen or locked -------------------------------------------------------------------------
+
+
+@hotline.action(provides={"locked_at", "lock_detail"})
+def load_account_status(call: CallContext) -> None:
+    account = call.services.wallet.account(_account(call))
+    call.session.data["account_status"] = account.status
+    call.session.data["lock_reason"] = account.lock_reason
+    if account.locked_at is not None:
+        call.put("locked_at", When(account.locked_at))
+    call.put("lock_detail", Localized(account.lock_detail_zh or "", account.lock_detail_en or ""))
+
+
+@hotline.guard()
+def locked_by_password(call: CallContext) -> bool:
+    return call.session.data.get("lock_reason") == "password_attempts"
+
+
+@hotline.guard()
+def frozen(call: CallContext) -> bool:
+    return call.session.data.get("account_status") == "frozen"
+
+
+@hotline.action()
+def unlock_account(call: CallContext) -> None:
+    ok = call.services.wallet.unlock(_account(call), key=call.key("unlock"))
+    call.set_flag("unlocked", ok)
+
+
+@hotline.guard()
+def unlocked(call: CallContext) -> bool:
+    return call.flag("unlocked")
+
+
+# -- payments, top-ups, refunds ---------------------------------------------------------------
+
+
+@hotline.action(provides={"amount", "merchant", "when", "reason"})
+def load_failed_payment(call: CallContext) -> None:
+    payment = call.services.wallet.latest_failed_payment(_account(call))
+    call.session.data["failure_reason"] = payment.failure_reason if payment else None
+    if payment is None:
+        return
+    call.put("amount", Money(payment.amount_fen))
+    call.put("merchant", Localized(payment.merchant_zh, payment.merchant_en))
+    call.put("when", When(payment.created_at))
+    call.put("reason", LabelRef("failure_reason", payment.failure_reason or "unknown"))
+
+
+@hotline.guard()
+def has_failed_payment(call: CallContext) -> bool:
+    return call.session.data.get("failure_reason") is not None
+
+
+@hotline.guard()
+def failure_reason(call: CallContext, reason: str) -> bool:
+    return call.session.data.get("failure_reason") == reason
+
+
+@hotline.action(provides={"topups", "amount", "card", "when", "status"})
+def load_topups(call: CallContext) -> None:
+    topups = call.services.wallet.open_topups(_account(call))
+    call.session.data["open_topups"] = len(topups)
+    if not topups:
+        return
+    newest = topups[0]
+    call.session.data["topup_id"] = newest.id
+    call.put("topups", Count(len(topups)))
+    call.put("amount", Money(newest.amount_fen))
+    call.put("card", DigitString(newest.card_last4))
+    call.put("when", When(newest.created_at))
+    call.put("status", LabelRef("topup_status", newest.status))
+
+
+@hotline.guard()
+def has_open_topups(call: CallContext) -> bool:
+    return int(call.session.data.get("open_topups", 0)) > 0
+
+
+@hotline.action(provides={"ticket"})
+def open_topup_ticket(call: CallContext) -> None:
+    amount = call.get("amount")
+    card = call.get("card")
+    summary = "top-up not received"
+    if isinstance(amount, Money) and isinstance(card, DigitString):
+        summary = f"top-up of {amount.fen} fen from card ending {card.digits} not received"
+    ticket = call.services.wallet.open_ticket(
+        kind="topup_investigation",
+        summary=summary,
+        key=call.key("topup_ticket"),
+        account_id=_account(call),
+        caller_phone=call.caller,
+    )
+    call.put("ticket", DigitString(ticket.number))
+    call.tried("opened top-up investigation ticket")
+
+
+@hotline.action(provides={"amount", "merchant", "status", "expected"})
+def load_refund(call: CallContext) -> None:
+    refunds = call.services.wallet.refunds(_account(call))
+    call.session.data["has_refund"] = bool(refunds)
+    if not refunds:
+        return
+    refund = refunds[0]
+    call.put("amount", Money(refund.amount_fen))
+    call.put("merchant", Localized(refund.merchant_zh, refund.merchant_en))
+    call.put("status", LabelRef("refund_status", refund.status))
+    if refund.expected_at is not None:
+        call.put("expected", DateOnly(refund.expected_at))
+
+
+@hotline.guard()
+def has_refund(call: CallContext) -> bool:
+    return bool(call.session.data.get("has_refund"))
+
+
+# -- stolen account ---------------------------------------------------------------------------
+
+
+@hotline.action(provides={"transactions"})
+def protect_stolen_account(call: CallContext) -> None:
+    """Freeze at once (lasting), then count what happened in the last 24 hours."""
+    account_id = _account(call)
+    wallet = call.services.wallet
+    wallet.protective_freeze(account_id, key=call.key("protective_freeze"))
+    since = call.now - timedelta(hours=24)
+    call.put("transactions", Count(wallet.count_transactions_since(account_id, since)))
+    call.tried("protective freeze applied")
+
+
+# -- complaints -------------------------------------------------------------------------------
+
+
+@hotline.action(provides={"ticket"})
+def open_complaint_ticket(call: CallContext) -> None:
+    _open_recorded_ticket(call, "complaint", "complaint recorded by phone")
+    call.tried("filed a complaint")
+
+
+def _open_recorded_ticket(call: CallContext, kind: TicketKind, summary: str) -> None:
+    """A ticket carrying the caller's last recording, read back as ``{ticket}``; once per step."""
+    recording = call.session.data.get("recording_url")
+    ticket = call.services.wallet.open_ticket(
+        kind=kind,
+        summary=summary,
+        key=call.key(f"{kind}_ticket"),
+        account_id=call.account_id,
+        caller_phone=call.caller,
+        recording_url=str(recording) if recording else None,
+    )
+    call.put("ticket", DigitString(ticket.number))
+
+
+@hotline.action(provides={"ticket", "status", "updated"})
+def load_ticket(call: CallContext) -> None:
+    ticket = call.services.wallet.ticket(call.entered("ticket_number") or "")
+    mine = ticket is not None and ticket.account_id in (None, call.account_id)
+    call.set_flag("ticket_found", mine)
+    if ticket is None or not mine:
+        return
+    call.put("ticket", DigitString(ticket.number))
+    call.put("status", LabelRef("ticket_status", ticket.status))
+    call.put("updated", When(ticket.updated_at))
+
+
+@hotline.guard()
+def ticket_found(call: CallContext) -> bool:
+    return call.flag("ticket_found")
+
+
+# -- login and limits -------------------------------------------------------------------------
+
+
+@hotline.action(provides={"phone_tail"})
+def send_reset_sms(call: CallContext) -> None:
+    wallet = call.services.wallet
+    account = wallet.account(_account(call))
+    wallet.send_sms(
+        account.id,
+        "【数字钱包】您正在重置登录密码，请点击链接完成重置，10分钟内有效："
+        "https://wallet.example/reset . Reset your wallet password with this link.",
+        key=call.key("reset_sms"),
+    )
+    call.put("phone_tail", DigitString(account.phone[-4:]))
+    call.tried("password reset SMS sent")
+
+
+@hotline.action(provides={"daily", "per_payment", "spent"})
+def load_limits(call: CallContext) -> None:
+    limits = call.services.wallet.limits(_account(call))
+    call.put("daily", Money(limits.daily_fen))
+    call.put("per_payment", Money(limits.per_payment_fen))
+    call.put("spent", Money(limits.spent_today_fen))
+
+
+# -- when no agent can answer ------------------------------------------------------------
+
+
+@hotline.action(provides={"reopens"})
+def load_opening_hours(call: CallContext) -> None:
+    """When the caller's queue opens again (now, if it is open)."""
+    if call.flow is None:
+        raise LookupError("load_opening_hours needs the flow")
+    opens = call.flow.hours_of(call.queue()).next_opening(call.now)
+    call.put("reopens", When(opens))
+
+
+@hotline.action(provides={"reopens"})
+def book_callback(call: CallContext) -> None:
+    """A callback request for this call (one per call, however often this runs)."""
+    book = call.services.callbacks
+    if book is None:
+        raise LookupError("no callback book is wired into the services")
+    preferred = None
+    if call.flow is not None:
+        hours = call.flow.hours_of(call.queue())
+        if not hours.is_open(call.now):
+            preferred = hours.next_opening(call.now)
+            call.put("reopens", When(preferred))
+    book.request(
+        call.call_sid,
+        phone=call.caller,
+        account_id=call.account_id,
+        issue=call.issue,
+        queue=call.queue(),
+        preferred_at=preferred,
+    )
+    call.tried("callback booked")
+
+
+@hotline.action(provides={"ticket"})
+def open_voicemail_ticket(call: CallContext) -> None:
+    _open_recorded_ticket(
+        call, "voicemail", f"voicemail about {call.issue or 'an unspecified issue'}"
+    )
+    call.tried("left a voicemail")
+
+
+# -- the end of the call ----------------------------------------------------------------------
+
+
+@hotline.action()
+def record_survey(call: CallContext, score: int) -> None:
+    call.session.data["survey"] = int(score)
+    call.services.recorder.event(
+        call.call_sid,
+        seq=call.step,
+        state="survey",
+        kind="note",
+        detail=f"satisfaction {int(score)}/5",
+    )

@@ -1,0 +1,310 @@
+"""TwiML writing: the only module that imports ``twilio.twiml``.
+
+Owns how a ``reply.Reply`` becomes a TwiML document: voices and languages per caller
+language, Play or Say for each piece of speech, the Redirect after every Gather and Record
+(Twilio falls through on silence), hold music, and the safety-net apology used when anything
+goes wrong. URLs come from a ``Urls`` the web layer supplies, recordings from the
+``Recordings`` lookup in ``Voices`` (``ivr.media.recordings`` implements it); nothing here
+knows about
+Flask or touches files.
+
+Play or Say: a part of a speech with a prompt id whose recording is current is played; all
+other words between two recordings are said in one ``<Say>``. Values read digit by digit are
+wrapped in SSML ``<say-as interpret-as="digits">`` (a short ``<break>`` between groups) for
+Polly and Google voices, which read SSML. Money and dates are not: ``ivr.voice.reading``
+already words
+them for the caller's language (``3000元``, ``昨天10点00分``), which ``say-as`` would undo.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Protocol
+
+from twilio.twiml.voice_response import Dial
+from twilio.twiml.voice_response import Gather
+from twilio.twiml.voice_response import Say
+from twilio.twiml.voice_response import VoiceResponse
+
+from ivr.engine.reply import Hangup
+from ivr.engine.reply import Listen
+from ivr.engine.reply import RecordMessage
+from ivr.engine.reply import Reply
+from ivr.engine.reply import Restart
+from ivr.engine.reply import Transfer
+from ivr.voice.speech import Part
+from ivr.voice.speech import Speech
+
+# Said when a webhook fails unexpectedly: the caller still reaches a person.
+APOLOGY = (
+    Speech("抱歉，系统暂时出现问题，正在为您转接人工客服。", "zh-CN"),
+    Speech("Sorry, something went wrong on our side. Let me put you through to an agent.", "en-US"),
+)
+RESTART = (
+    Speech("抱歉，我们没有找到您的通话记录，现在为您重新开始。", "zh-CN"),
+    Speech("Sorry, we lost track of your call. Let's start again.", "en-US"),
+)
+DIAL_TIMEOUT = 20  # seconds an agent's phone rings before the call falls back
+HOLD_PAUSE = 15  # seconds of quiet between hold announcements (without hold music)
+HOLD_MUSIC = "hold"
+DIGIT_BREAK = "300ms"
+SSML_VOICES = ("Polly.", "Google.")
+
+
+@dataclass(frozen=True)
+class Voice:
+    language: str  # Twilio's <Say language=…>
+    voice: str  # e.g. Polly.Zhiyu-Neural
+
+
+class Recordings(Protocol):
+    """Where current recordings are served: a URL to ``<Play>``, or None to say the words."""
+
+    def url(self, prompt: str, lang: str) -> str | None: ...
+    def music(self, name: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class Voices:
+    """How each language is voiced: a Twilio voice, and recordings where current ones exist
+    (``recordings`` None: everything is said, as with ``IVR_AUDIO=off``)."""
+
+    by_lang: Mapping[str, Voice] = field(
+        default_factory=lambda: {
+            "zh-CN": Voice("cmn-CN", "Polly.Zhiyu-Neural"),
+            "en-US": Voice("en-US", "Polly.Joanna-Neural"),
+        }
+    )
+    recordings: Recordings | None = None
+
+    def for_lang(self, lang: str) -> Voice:
+        return self.by_lang.get(lang) or Voice(lang, "")
+
+
+class Urls(Protocol):
+    """Absolute or relative URLs of the IVR's own webhooks."""
+
+    def voice(self) -> str: ...
+    def step(self, n: int) -> str: ...
+    def hold(self, queue: str) -> str: ...
+    def queue_result(self, n: int) -> str: ...
+    def recording_status(self) -> str: ...
+
+
+def _say(parent: VoiceResponse | Gather, speeches: Iterable[Speech], voices: Voices) -> None:
+    for speech in speeches:
+        _speak(parent, speech, voices)
+
+
+def _speak(parent: VoiceResponse | Gather, speech: Speech, voices: Voices) -> None:
+    """Play each recorded part that is current; say the words in between."""
+    recordings = voices.recordings
+    pending: list[Part] = []
+    for part in speech.pieces():
+        url = None
+        if recordings is not None and part.prompt is not None:
+            url = recordings.url(part.prompt, speech.lang)
+        if url is None:
+            pending.append(part)
+            continue
+        _say_parts(parent, pending, speech.lang, voices)
+        pending = []
+        parent.play(url)
+    _say_parts(parent, pending, speech.lang, voices)
+
+
+def _say_parts(
+    parent: VoiceResponse | Gather, parts: list[Part], lang: str, voices: Voices
+) -> None:
+    """One ``<Say>`` for ``parts`` (nothing when they hold no words)."""
+    if not "".join(p.text for p in parts).strip():
+        return
+    v = voices.for_lang(lang)
+    attrs = {"voice": v.voice} if v.voice else {}
+    if not v.voice.startswith(SSML_VOICES) or not any(p.digits for p in parts):
+        parent.say("".join(p.text for p in parts).strip(), language=v.language, **attrs)
+        return
+    say = Say(language=v.language, **attrs)
+    for kind, text in _ssml_nodes(parts):
+        if kind == "text":
+            say.nest(text)
+        elif kind == "digits":
+            say.say_as(text, interpret_as="digits")
+        else:
+            say.break_(time=DIGIT_BREAK)
+    parent.append(say)
+
+
+def _ssml_nodes(parts: list[Part]) -> list[tuple[str, str]]:
+    """("text" | "digits" | "break", words) nodes, neighbouring text joined (the builder keeps
+    only the last string after an element) and the ends stripped."""
+    nodes: list[tuple[str, str]] = []
+
+    def text(words: str) -> None:
+        if not words:
+            return
+        if nodes and nodes[-1][0] == "text":
+            nodes[-1] = ("text", nodes[-1][1] + words)
+        else:
+            nodes.append(("text", words))
+
+    for part in parts:
+        at = 0
+        for index, group in enumerate(part.digits):
+            found = part.text.find(group, at)
+            if found < 0:  # not as the value said it: say it as words
+                break
+            text(part.text[at:found])
+            if index:
+                nodes.append(("break", ""))
+            nodes.append(("digits", group))
+            at = found + len(group)
+        text(part.text[at:])
+    if nodes and nodes[0][0] == "text":
+        nodes[0] = ("text", nodes[0][1].lstrip())
+    if nodes and nodes[-1][0] == "text":
+        nodes[-1] = ("text", nodes[-1][1].rstrip())
+    return [n for n in nodes if n[0] != "text" or n[1]]
+
+
+def render(reply: Reply, urls: Urls, voices: Voices) -> str:
+    """The TwiML document for ``reply``."""
+    response = VoiceResponse()
+    _say(response, reply.say, voices)
+    verb = reply.verb
+    if isinstance(verb, Listen):
+        speech = verb.speech_language is not None
+        gather = Gather(
+            input="dtmf speech" if speech else "dtmf",
+            action=urls.step(reply.step),
+            method="POST",
+            timeout=verb.timeout,
+            finish_on_key=verb.finish_on_key,
+            num_digits=verb.num_digits,
+            language=verb.speech_language,
+            hints=verb.hints or None,
+            speech_timeout="auto" if speech else None,
+        )
+        _say(gather, verb.prompt, voices)
+        response.append(gather)
+        response.redirect(urls.step(reply.step), method="POST")  # reached only on silence
+    elif isinstance(verb, RecordMessage):
+        _say(response, verb.prompt, voices)
+        response.record(
+            action=urls.step(reply.step),
+            method="POST",
+            max_length=verb.max_length,
+            finish_on_key=verb.finish_on_key,
+            timeout=verb.timeout,
+            play_beep=True,
+            recording_status_callback=urls.recording_status() if verb.status_callback else None,
+            recording_status_callback_method="POST" if verb.status_callback else None,
+        )
+        response.redirect(urls.step(reply.step), method="POST")  # reached when nothing was said
+    elif isinstance(verb, Transfer):
+        _say(response, verb.hold, voices)
+        if verb.dial is not None:
+            dial = Dial(action=urls.queue_result(reply.step), method="POST", timeout=DIAL_TIMEOUT)
+            dial.number(verb.dial)
+            response.append(dial)
+        else:
+            response.enqueue(
+                verb.twilio_queue,
+                wait_url=urls.hold(verb.queue),
+                wait_url_method="POST",
+                action=urls.queue_result(reply.step),
+                method="POST",
+            )
+    elif isinstance(verb, Hangup):
+        response.hangup()
+    elif isinstance(verb, Restart):
+        _say(response, RESTART, voices)
+        response.redirect(urls.voice(), method="POST")
+    return str(response)
+
+
+def render_hold(
+    message: Iterable[Speech],
+    voices: Voices,
+    *,
+    offer: Iterable[Speech] = (),
+    choice_url: str | None = None,
+    offer_first: bool = False,
+) -> str:
+    """The document Twilio repeats while a caller waits in a queue: the announcement, the
+    callback offer (a one-key Gather; silence falls through), then hold music when there is
+    some, else a pause. ``offer_first`` when the queue is full: the offer leads."""
+    response = VoiceResponse()
+    offered = list(offer)
+    gather = None
+    if offered and choice_url is not None:
+        gather = Gather(input="dtmf", num_digits=1, timeout=3, action=choice_url, method="POST")
+        _say(gather, offered, voices)
+    if gather is not None and offer_first:
+        response.append(gather)
+    _say(response, message, voices)
+    if gather is not None and not offer_first:
+        response.append(gather)
+    music = voices.recordings.music(HOLD_MUSIC) if voices.recordings is not None else None
+    if music is not None:
+        response.play(music)
+    else:
+        response.pause(length=HOLD_PAUSE)
+    return str(response)
+
+
+def render_leave() -> str:
+    """Take the caller out of the queue; Twilio then calls the Enqueue action (leave)."""
+    response = VoiceResponse()
+    response.leave()
+    return str(response)
+
+
+def render_goodbye(message: Iterable[Speech], voices: Voices) -> str:
+    response = VoiceResponse()
+    _say(response, message, voices)
+    response.hangup()
+    return str(response)
+
+
+def render_restart(urls: Urls, voices: Voices) -> str:
+    response = VoiceResponse()
+    _say(response, RESTART, voices)
+    response.redirect(urls.voice(), method="POST")
+    return str(response)
+
+
+def render_apology(queue: str, urls: Urls, voices: Voices, step: int = 0) -> str:
+    """Never dead air: an apology and a queue, built without touching the flow or session."""
+    response = VoiceResponse()
+    _say(response, APOLOGY, voices)
+    response.enqueue(queue, wait_url=urls.hold(queue), wait_url_method="POST")
+    return str(response)
+
+
+def empty_response() -> str:
+    """``<Response/>``: what a status callback answers."""
+    return str(VoiceResponse())
+
+
+# -- the agent's side of a queue ----------------------------------------------------------
+
+
+def render_pickup(queue: str, connecting_url: str) -> str:
+    """The agent's leg takes the caller at the front of ``queue``. Twilio first runs
+    ``connecting_url`` on the caller's leg, then bridges the two."""
+    response = VoiceResponse()
+    dial = Dial()
+    dial.queue(queue, url=connecting_url, method="POST")
+    response.append(dial)
+    return str(response)
+
+
+def render_connecting(message: Iterable[Speech], voices: Voices) -> str:
+    """Played to the dequeued caller; the bridge to the agent follows the last word."""
+    response = VoiceResponse()
+    _say(response, message, voices)
+    return str(response)

@@ -1,0 +1,354 @@
+"""The replay report: call scripts run one after another, each call shown turn by turn.
+
+Owns how a script's result reads on a terminal (IVR lines cyan, caller lines yellow, pass
+green, fail red, or plain text with ``color=False``), the readable diff of what a failed step
+expected against what the caller heard, flow coverage (which states and transitions the
+scripts reached) and ``replay``, the loop the ``ivr replay`` command and the test suite use.
+
+Depends on ``ivr.testing.scripts`` and ``ivr.testing.simulator``; click only for
+``click.style``. It must not
+import Flask or the engine: the engine hands over each flow's shape as a ``FlowShape``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import TextIO
+
+import click
+
+from ivr.errors import ScriptError
+from ivr.testing.scripts import EffectCheck
+from ivr.testing.scripts import Failure
+from ivr.testing.scripts import ScriptResult
+from ivr.testing.scripts import describe_outcome
+from ivr.testing.scripts import discover
+from ivr.testing.scripts import load_script
+from ivr.testing.scripts import run_script
+from ivr.testing.scripts import squash
+from ivr.testing.simulator import CallResult
+from ivr.testing.simulator import Simulator
+from ivr.testing.simulator import Turn
+
+IVR_COLOUR = "cyan"
+CALLER_COLOUR = "yellow"
+PASS_COLOUR = "green"
+FAIL_COLOUR = "red"
+INDENT = "    "
+
+
+@dataclass(frozen=True)
+class ScriptLoadFailure:
+    """A script file that could not be loaded: it counts as a failed script."""
+
+    path: str
+    error: ScriptError
+
+    @property
+    def passed(self) -> bool:
+        return False
+
+
+# ---------------------------------------------------------------------------------------------
+# One result
+
+
+def format_result(result: ScriptResult | ScriptLoadFailure, *, color: bool) -> str:
+    """A script's result: a PASS/FAIL headline, the call turn by turn, and on failure why."""
+    if isinstance(result, ScriptLoadFailure):
+        head = _paint("FAIL", FAIL_COLOUR, color, bold=True)
+        return f"{head}  {result.path}\n{INDENT}{_paint(str(result.error), FAIL_COLOUR, color)}"
+    script = result.script
+    badge = _paint("PASS", PASS_COLOUR, color, bold=True) if result.passed else None
+    if badge is None:
+        badge = _paint("FAIL", FAIL_COLOUR, color, bold=True)
+    lines = [f"{badge}  {script.name}  ({script.path}, {script.lang})"]
+    # Checks go between the turns, where they were made; other failures close the report.
+    notes: dict[int, list[str]] = {}
+    mark = _paint("✓", PASS_COLOUR, color)
+    failure = result.failure
+    placed = False
+    for entry in result.log:
+        if entry.passed:
+            step = script.steps[entry.step_index].describe()
+            notes.setdefault(entry.at_turn, []).append(f"{INDENT}  {mark} {step}")
+        elif failure is not None and failure.step_index == entry.step_index:
+            notes.setdefault(entry.at_turn, []).extend(format_failure(failure, color=color))
+            placed = True
+    shown_state: str | None = None
+    for index, turn in enumerate(result.call.transcript):
+        lines.extend(notes.get(index, []))
+        if turn.speaker == "ivr" and turn.state is not None and turn.state != shown_state:
+            lines.append(f"{INDENT}{_paint('· ' + turn.state, None, color, dim=True)}")
+            shown_state = turn.state
+        lines.append(format_turn(turn, default_lang=script.lang, color=color))
+    lines.extend(notes.get(len(result.call.transcript), []))
+    if result.outcome is not None:
+        lines.append(f"{INDENT}outcome: {describe_outcome(result.outcome)}")
+    if failure is not None and not placed:
+        lines.extend(format_failure(failure, color=color))
+    return "\n".join(lines)
+
+
+def format_turn(turn: Turn, *, default_lang: str = "", color: bool) -> str:
+    """One line of the transcript; IVR and caller lines differ in label as well as colour.
+
+    A Say in another language than ``default_lang`` (when given) shows its language.
+    """
+    if turn.speaker == "ivr":
+        if turn.kind == "pause":
+            text = f"(pause {turn.text}s)" if turn.text else "(pause)"
+        elif turn.kind == "play":
+            text = f"♪ {turn.text}"
+        else:
+            text = turn.text
+        if turn.lang and default_lang and not _same_language(turn.lang, default_lang):
+            text = f"[{turn.lang}] {text}"
+        label = _paint("IVR   ", IVR_COLOUR, color, bold=True)
+        return f"{INDENT}{label} {_paint(text, IVR_COLOUR, color)}"
+    if turn.kind == "press":
+        text = f"presses {turn.text}"
+    elif turn.kind == "speech":
+        text = f"says “{turn.text}”"
+    elif turn.kind == "silence":
+        text = "(silence)"
+    elif turn.kind == "hangup":
+        text = "(hangs up)"
+    else:
+        text = f"({turn.kind}{': ' + turn.text if turn.text else ''})"
+    label = _paint("caller", CALLER_COLOUR, color, bold=True)
+    return f"{INDENT}{label} {_paint(text, CALLER_COLOUR, color)}"
+
+
+def format_failure(failure: Failure, *, color: bool) -> list[str]:
+    """Why the script failed: the step, the message, then expected against heard."""
+    where = f"step {failure.step_index + 1}" if failure.step_index is not None else "after the call"
+    mark = _paint("✗", FAIL_COLOUR, color, bold=True)
+    lines = [
+        f"{INDENT}  {mark} {where}: {failure.step}",
+        f"{INDENT}    {_paint(failure.message, FAIL_COLOUR, color)}",
+    ]
+    pad = INDENT + "    "
+    if failure.mode in ("substring", "fuzzy"):
+        score = f" ({failure.score:.2f})" if failure.score is not None else ""
+        rows = [("expected", failure.expected)]
+        if failure.closest:
+            rows += [
+                (f"closest{score}", failure.closest),
+                ("diff", inline_diff(failure.expected, failure.closest, color=color)),
+                ("", "([-…-] expected only, {+…+} heard only)"),
+            ]
+        else:
+            rows.append(("closest", "(nothing alike)"))
+        rows.append(("heard", squash(failure.heard) or "(nothing)"))
+        width = max(len(label) for label, _ in rows) + 1
+        for label, value in rows:
+            lines.append(f"{pad}{(label + ':') if label else '':<{width}} {value}")
+    elif failure.mode == "regex":
+        lines.append(f"{pad}pattern: /{failure.expected}/")
+        lines.append(f"{pad}heard:   {squash(failure.heard) or '(nothing)'}")
+    elif failure.mode == "state":
+        lines.append(f"{pad}expected state: {failure.expected}")
+        lines.append(f"{pad}reported state: {failure.heard}")
+    elif failure.heard and failure.mode in ("error", "ended"):
+        lines.append(f"{pad}heard: {squash(failure.heard)}")
+    return lines
+
+
+_TOKEN_RE = re.compile(r"[A-Za-z0-9'’]+|\s+|.", re.DOTALL)
+
+
+def inline_diff(expected: str, heard: str, *, color: bool) -> str:
+    """``expected`` rewritten into ``heard``: ``[-gone-]`` expected only, ``{+new+}`` heard only.
+
+    Latin text is compared word by word, Chinese character by character.
+    """
+    left = _TOKEN_RE.findall(squash(expected))
+    right = _TOKEN_RE.findall(squash(heard))
+    matcher = difflib.SequenceMatcher(None, left, right, autojunk=False)
+    parts = []
+    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+        if op == "equal":
+            parts.append("".join(left[i1:i2]))
+            continue
+        if op in ("delete", "replace"):
+            parts.append(_paint("[-" + "".join(left[i1:i2]) + "-]", FAIL_COLOUR, color))
+        if op in ("insert", "replace"):
+            parts.append(_paint("{+" + "".join(right[j1:j2]) + "+}", PASS_COLOUR, color))
+    return "".join(parts)
+
+
+def summary_line(results: Iterable[ScriptResult | ScriptLoadFailure]) -> str:
+    """Exactly ``N passed, M failed`` (tools read this line)."""
+    outcomes = [result.passed for result in results]
+    passed = sum(outcomes)
+    return f"{passed} passed, {len(outcomes) - passed} failed"
+
+
+# ---------------------------------------------------------------------------------------------
+# Coverage
+
+
+@dataclass(frozen=True)
+class FlowShape:
+    """What a flow can do: its states and its (source, target) transitions."""
+
+    states: frozenset[str]
+    transitions: frozenset[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class FlowCoverage:
+    flow: str
+    shape: FlowShape
+    visited_states: frozenset[str]
+    visited_transitions: frozenset[tuple[str, str]]
+
+    @property
+    def state_pct(self) -> float:
+        return _pct(len(self.visited_states), len(self.shape.states))
+
+    @property
+    def transition_pct(self) -> float:
+        return _pct(len(self.visited_transitions), len(self.shape.transitions))
+
+    @property
+    def missed_states(self) -> list[str]:
+        return sorted(self.shape.states - self.visited_states)
+
+    @property
+    def missed_transitions(self) -> list[tuple[str, str]]:
+        return sorted(self.shape.transitions - self.visited_transitions)
+
+
+@dataclass(frozen=True)
+class CoverageReport:
+    """Coverage per flow, in the order of the shapes given."""
+
+    flows: Mapping[str, FlowCoverage]
+
+    def state_pct(self, flow: str) -> float:
+        return self.flows[flow].state_pct
+
+    def transition_pct(self, flow: str) -> float:
+        return self.flows[flow].transition_pct
+
+
+def coverage_report(
+    results: Iterable[ScriptResult | CallResult], flows: Mapping[str, FlowShape]
+) -> CoverageReport:
+    """Which states and transitions of each flow the calls reached.
+
+    A state counts when a document reported it (``CallResult.states``, with the flow in the
+    parallel ``CallResult.flows``). A transition counts when two consecutive documents of one
+    call, in the same flow, report its source then its target; two equal states in a row count
+    as a self-transition only if the flow has one (a reprompt).
+    """
+    states: dict[str, set[str]] = {name: set() for name in flows}
+    transitions: dict[str, set[tuple[str, str]]] = {name: set() for name in flows}
+    for result in results:
+        call = result.call if isinstance(result, ScriptResult) else result
+        previous: tuple[str, str] | None = None
+        for flow, state in zip(call.flows, call.states, strict=False):
+            shape = flows.get(flow)
+            if shape is not None and state in shape.states:
+                states[flow].add(state)
+                if previous is not None and previous[0] == flow:
+                    pair = (previous[1], state)
+                    if pair in shape.transitions:
+                        transitions[flow].add(pair)
+            previous = (flow, state)
+    return CoverageReport(
+        {
+            name: FlowCoverage(name, shape, frozenset(states[name]), frozenset(transitions[name]))
+            for name, shape in flows.items()
+        }
+    )
+
+
+def format_coverage(report: CoverageReport, *, color: bool) -> str:
+    """Per flow: states x/y (pct), transitions x/y (pct), then what was never reached."""
+    lines = ["coverage:"]
+    for name, flow in report.flows.items():
+        complete = not flow.missed_states and not flow.missed_transitions
+        colour = PASS_COLOUR if complete else FAIL_COLOUR
+        states = (
+            f"states {len(flow.visited_states)}/{len(flow.shape.states)} ({flow.state_pct:.1f}%)"
+        )
+        moves = (
+            f"transitions {len(flow.visited_transitions)}/{len(flow.shape.transitions)}"
+            f" ({flow.transition_pct:.1f}%)"
+        )
+        lines.append(f"  {_paint(name, colour, color, bold=True)}: {states}, {moves}")
+        if flow.missed_states:
+            lines.append(f"{INDENT}states never reached: {', '.join(flow.missed_states)}")
+        if flow.missed_transitions:
+            moves_missed = ", ".join(f"{a} → {b}" for a, b in flow.missed_transitions)
+            lines.append(f"{INDENT}transitions never taken: {moves_missed}")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# The replay loop
+
+
+def replay(
+    paths: Iterable[Path],
+    simulator_factory: Callable[[], Simulator],
+    *,
+    checks: Mapping[str, EffectCheck] = MappingProxyType({}),
+    coverage_shapes: Mapping[str, FlowShape] | None = None,
+    out: TextIO,
+    color: bool,
+) -> int:
+    """Run every script under ``paths``, each on a fresh simulator; 0 if all passed, else 1.
+
+    Prints each result, the coverage report when shapes are given, and the summary line
+    last. A script that fails to load counts as failed. Finding no script at all is a
+    failure too: a mistyped folder must not pass.
+    """
+    paths = list(paths)
+    results: list[ScriptResult | ScriptLoadFailure] = []
+    found = discover(paths)
+    if not found:
+        where = ", ".join(str(path) for path in paths) or "(no paths given)"
+        out.write(_paint(f"no call scripts found in {where}", FAIL_COLOUR, color) + "\n")
+    for path in found:
+        try:
+            script = load_script(path)
+        except ScriptError as exc:
+            result: ScriptResult | ScriptLoadFailure = ScriptLoadFailure(str(path), exc)
+        else:
+            result = run_script(script, simulator_factory(), checks=checks)
+        results.append(result)
+        out.write(format_result(result, color=color) + "\n\n")
+    if coverage_shapes is not None:
+        ran = [result for result in results if isinstance(result, ScriptResult)]
+        out.write(format_coverage(coverage_report(ran, coverage_shapes), color=color) + "\n\n")
+    out.write(summary_line(results) + "\n")
+    return 0 if found and all(result.passed for result in results) else 1
+
+
+def _same_language(spoken: str, script: str) -> bool:
+    """``cmn-CN`` (Twilio's Mandarin) is the script's ``zh-CN``; ``en-GB`` is not ``zh-CN``."""
+    first = spoken.split("-")[0].lower()
+    return ("zh" if first == "cmn" else first) == script.split("-")[0].lower()
+
+
+def _pct(part: int, whole: int) -> float:
+    return 100.0 if whole == 0 else 100.0 * part / whole
+
+
+def _paint(
+    text: str, colour: str | None, color: bool, *, bold: bool = False, dim: bool = False
+) -> str:
+    if not color:
+        return text
+    return click.style(text, fg=colour, bold=bold or None, dim=dim or None)

@@ -1,0 +1,925 @@
+"""Call scripts: strict parsing of ``tests/calls/*.yaml`` and running them against a simulator.
+
+Owns the script format (what a non-programmer writes to describe one call: what the caller
+does, what the IVR must say, how the call must end and what must have changed), its strict
+loader (unknown keys, wrong types and unknown step kinds are a ``ScriptError`` naming the file
+and key path) and ``run_script``, which drives an ``ivr.simulator.Call`` step by step.
+
+Depends on ``ivr.testing.simulator`` (the public caller API) and ``ivr.errors`` only. It must not
+import Flask, the engine or the flows: a script only knows what a caller can hear and do.
+Reporting (colours, diffs, coverage) lives in ``ivr.testing.replay``.
+
+A script::
+
+    name: Li Na unlocks her locked account, in Chinese
+    from: "+8613800000002"
+    lang: zh-CN
+    steps:
+      - expect: 中文服务请按1                 # substring of what the IVR said since the last action
+      - press: "1"
+      - expect: {regex: "密码.*6位"}
+      - expect: {fuzzy: "您的账户已被锁定", threshold: 0.8}
+      - say: 我的账户被锁了
+      - wait                                  # silence; `wait: 3` is three silences
+      - hold: 2                               # two hold cycles in a queue
+      - agent                                 # an agent answers; `agent: {seconds: 90}`
+      - record: {seconds: 8, finish: "#"}
+      - dial: busy                            # how a <Dial> ended; or {status, duration}
+      - expect_state: main_menu
+      - hangup
+    outcome: {kind: queued, queue: security, recording: true}
+    effects:
+      - account: {phone: "+8613800000002", status: active}
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Callable
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from typing import Literal
+
+import yaml
+
+from ivr.errors import ScriptError
+from ivr.errors import SimulationError
+from ivr.testing.simulator import Call
+from ivr.testing.simulator import CallResult
+from ivr.testing.simulator import Outcome
+from ivr.testing.simulator import Simulator
+
+# ---------------------------------------------------------------------------------------------
+# The script model
+
+ExpectMode = Literal["substring", "regex", "fuzzy"]
+OutcomeKind = Literal["hangup", "caller-hangup", "queued", "bridged", "dialed", "rejected"]
+
+OUTCOME_KINDS: tuple[str, ...] = (
+    "hangup",
+    "caller-hangup",
+    "queued",
+    "bridged",
+    "dialed",
+    "rejected",
+)
+DIAL_STATUSES: tuple[str, ...] = (
+    "completed",
+    "answered",
+    "busy",
+    "no-answer",
+    "failed",
+    "canceled",
+)
+DEFAULT_THRESHOLD = 0.8
+
+
+@dataclass(frozen=True)
+class Expect:
+    """The IVR must have said something (since the caller's last action)."""
+
+    mode: ExpectMode
+    text: str
+    threshold: float = DEFAULT_THRESHOLD
+
+    def describe(self) -> str:
+        if self.mode == "substring":
+            return f"expect: {self.text}"
+        if self.mode == "regex":
+            return f"expect: {{regex: {_quote(self.text)}}}"
+        return f"expect: {{fuzzy: {_quote(self.text)}, threshold: {self.threshold:g}}}"
+
+
+@dataclass(frozen=True)
+class ExpectState:
+    """The IVR's reported state (``X-IVR-State``) must now be ``state``."""
+
+    state: str
+
+    def describe(self) -> str:
+        return f"expect_state: {self.state}"
+
+
+@dataclass(frozen=True)
+class Press:
+    keys: str
+
+    def describe(self) -> str:
+        return f"press: {_quote(self.keys)}"
+
+
+@dataclass(frozen=True)
+class Say:
+    text: str
+    confidence: float | None = None
+
+    def describe(self) -> str:
+        if self.confidence is None:
+            return f"say: {self.text}"
+        return f"say: {{text: {_quote(self.text)}, confidence: {self.confidence:g}}}"
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Silence, ``times`` times in a row."""
+
+    times: int = 1
+
+    def describe(self) -> str:
+        return "wait" if self.times == 1 else f"wait: {self.times}"
+
+
+@dataclass(frozen=True)
+class Hold:
+    cycles: int = 1
+    position: int = 1  # the caller's place in line (QueuePosition, CurrentQueueSize)
+
+    def describe(self) -> str:
+        if self.position == 1:
+            return f"hold: {self.cycles}"
+        return f"hold: {{cycles: {self.cycles}, position: {self.position}}}"
+
+
+@dataclass(frozen=True)
+class Agent:
+    """An agent answers the queued caller and talks for ``seconds`` (``None``: the default)."""
+
+    seconds: int | None = None
+
+    def describe(self) -> str:
+        return "agent" if self.seconds is None else f"agent: {{seconds: {self.seconds}}}"
+
+
+@dataclass(frozen=True)
+class Record:
+    seconds: int = 5
+    finish: str = "#"
+
+    def describe(self) -> str:
+        return f"record: {{seconds: {self.seconds}, finish: {_quote(self.finish)}}}"
+
+
+@dataclass(frozen=True)
+class Dial:
+    """The party a ``<Dial>`` rang: how it ended and how long it talked."""
+
+    status: str = "completed"
+    duration: int | None = None
+
+    def describe(self) -> str:
+        if self.duration is None:
+            return f"dial: {self.status}"
+        return f"dial: {{status: {self.status}, duration: {self.duration}}}"
+
+
+@dataclass(frozen=True)
+class Hangup:
+    def describe(self) -> str:
+        return "hangup"
+
+
+Step = Expect | ExpectState | Press | Say | Wait | Hold | Agent | Record | Dial | Hangup
+
+
+@dataclass(frozen=True)
+class OutcomeExpectation:
+    """How the call must end. ``None`` fields are not checked."""
+
+    kind: str
+    queue: str | None = None
+    number: str | None = None
+    recording: bool | None = None
+
+    def describe(self) -> str:
+        parts = [f"kind: {self.kind}"]
+        if self.queue is not None:
+            parts.append(f"queue: {self.queue}")
+        if self.number is not None:
+            parts.append(f"number: {_quote(self.number)}")
+        if self.recording is not None:
+            parts.append(f"recording: {'true' if self.recording else 'false'}")
+        return "outcome: {" + ", ".join(parts) + "}"
+
+
+@dataclass(frozen=True)
+class EffectExpectation:
+    """A lasting effect, checked after the call by the named check with these arguments."""
+
+    name: str
+    args: Mapping[str, Any]
+
+    def describe(self) -> str:
+        inner = ", ".join(f"{key}: {value}" for key, value in self.args.items())
+        return f"{self.name}: {{{inner}}}"
+
+
+@dataclass(frozen=True)
+class Script:
+    path: str
+    name: str
+    from_: str
+    lang: str
+    steps: tuple[Step, ...]
+    outcome: OutcomeExpectation | None = None
+    effects: tuple[EffectExpectation, ...] = ()
+    at: datetime | None = None  # the (simulated) time the call is placed
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a key given twice (``safe_load`` keeps the last)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"key {key!r} is given twice", key_node.start_mark
+            )
+        seen[key] = loader.construct_object(value_node, deep=True)
+    return seen
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+_TOP_KEYS = ("name", "from", "lang", "at", "steps", "outcome", "effects")
+_STEP_KINDS = (
+    "expect",
+    "expect_state",
+    "press",
+    "say",
+    "wait",
+    "hold",
+    "agent",
+    "record",
+    "dial",
+    "hangup",
+)
+_BARE_STEPS = ("wait", "hold", "agent", "record", "hangup")
+_KEYS_RE = re.compile(r"[0-9*#]+")
+_PHONE_RE = re.compile(r"\+?[0-9]{3,15}|client:[A-Za-z0-9_.-]+|anonymous")
+_LANG_RE = re.compile(r"[a-z]{2,3}-[A-Z]{2}")
+
+
+def load_script(path: Path) -> Script:
+    """Read and strictly check one call script; any problem is a ``ScriptError``."""
+    where = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ScriptError(where, "", "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ScriptError(where, "", f"cannot be read: {exc}") from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ScriptError(where, "", f"not valid YAML: {exc.problem}{at}") from None
+    except yaml.YAMLError as exc:
+        raise ScriptError(where, "", f"not valid YAML: {exc}") from None
+    return parse_script(data, where)
+
+
+def parse_script(data: object, path: str) -> Script:
+    """Check already-loaded YAML data (``path`` only names the file in errors)."""
+    top = _mapping(data, path, "", _TOP_KEYS)
+    for required in ("name", "from", "steps"):
+        if required not in top:
+            raise ScriptError(path, required, "is required")
+    name = _text(top["name"], path, "name")
+    from_ = _text(top["from"], path, "from")
+    if not _PHONE_RE.fullmatch(from_):
+        raise ScriptError(
+            path, "from", f'{from_!r} is not a phone number; write it quoted, like "+8613800000002"'
+        )
+    lang = "zh-CN"
+    if "lang" in top:
+        lang = _text(top["lang"], path, "lang")
+        if not _LANG_RE.fullmatch(lang):
+            raise ScriptError(
+                path, "lang", f"{lang!r} is not a language tag such as zh-CN or en-US"
+            )
+    raw_steps = top["steps"]
+    if not isinstance(raw_steps, list):
+        raise ScriptError(path, "steps", f"must be a list of steps, not {_what(raw_steps)}")
+    if not raw_steps:
+        raise ScriptError(path, "steps", "needs at least one step")
+    steps = tuple(_step(item, path, f"steps[{index}]") for index, item in enumerate(raw_steps))
+    outcome = _outcome(top["outcome"], path) if "outcome" in top else None
+    effects = _effects(top["effects"], path) if "effects" in top else ()
+    at = _when(top["at"], path) if "at" in top else None
+    return Script(path, name, from_, lang, steps, outcome, effects, at)
+
+
+def _when(value: object, path: str) -> datetime:
+    """``at:`` — an ISO 8601 time with its offset, such as 2026-11-23T22:30:00+08:00."""
+    found: datetime | None = None
+    if isinstance(value, datetime):
+        found = value
+    elif isinstance(value, str):
+        try:
+            found = datetime.fromisoformat(value)
+        except ValueError:
+            found = None
+    if found is None or found.tzinfo is None:
+        raise ScriptError(
+            path, "at", f"{value!r} is not a time with its offset, like 2026-11-23T22:30:00+08:00"
+        )
+    return found
+
+
+def discover(paths: Iterable[Path]) -> list[Path]:
+    """Every call script in ``paths``: files as given, folders searched for ``*.yaml``/``*.yml``.
+
+    A path that does not exist is kept, so that loading it reports the problem instead of the
+    replay silently passing with one script fewer. Hidden files and folders are skipped.
+    """
+    found: set[Path] = set()
+    for path in paths:
+        path = Path(path)
+        if path.is_dir():
+            for candidate in path.rglob("*"):
+                relative = candidate.relative_to(path).parts
+                if any(part.startswith(".") for part in relative):
+                    continue
+                if candidate.is_file() and candidate.suffix in (".yaml", ".yml"):
+                    found.add(candidate)
+        else:
+            found.add(path)
+    return sorted(found)
+
+
+def _step(item: object, path: str, key: str) -> Step:
+    if isinstance(item, str):
+        if item in _BARE_STEPS:
+            return _step_value(item, None, path, f"{key}.{item}")
+        if item in _STEP_KINDS:
+            raise ScriptError(path, f"{key}.{item}", f"needs a value, like `{item}: ...`")
+        raise ScriptError(path, key, _unknown("step", item, _STEP_KINDS))
+    if not isinstance(item, dict):
+        raise ScriptError(path, key, f"a step must be text or a mapping, not {_what(item)}")
+    if len(item) != 1:
+        names = ", ".join(str(name) for name in item)
+        raise ScriptError(
+            path, key, f"a step does one thing, found {len(item)} keys ({names}): split them"
+        )
+    ((kind, value),) = item.items()
+    if not isinstance(kind, str) or kind not in _STEP_KINDS:
+        raise ScriptError(path, f"{key}.{kind}", _unknown("step", str(kind), _STEP_KINDS))
+    return _step_value(kind, value, path, f"{key}.{kind}")
+
+
+def _step_value(kind: str, value: object, path: str, key: str) -> Step:  # noqa: C901 - one branch per kind
+    if kind == "expect":
+        return _expect(value, path, key)
+    if kind == "expect_state":
+        return ExpectState(_text(value, path, key))
+    if kind == "press":
+        return Press(_keys(value, path, key))
+    if kind == "say":
+        return _say(value, path, key)
+    if kind == "wait":
+        return Wait(1 if value is None else _count(value, path, key))
+    if kind == "hold":
+        if isinstance(value, dict):
+            spec = _mapping(value, path, key, ("cycles", "position"))
+            return Hold(
+                _count(spec.get("cycles", 1), path, f"{key}.cycles"),
+                _count(spec.get("position", 1), path, f"{key}.position"),
+            )
+        return Hold(1 if value is None else _count(value, path, key))
+    if kind == "agent":
+        if value is None:
+            return Agent()
+        spec = _mapping(value, path, key, ("seconds",))
+        return Agent(_count(spec["seconds"], path, f"{key}.seconds") if "seconds" in spec else None)
+    if kind == "record":
+        return _record(value, path, key)
+    if kind == "dial":
+        return _dial(value, path, key)
+    if value is not None:
+        raise ScriptError(path, key, f"takes no value (write just `- {kind}`), not {_what(value)}")
+    return Hangup()
+
+
+def _expect(value: object, path: str, key: str) -> Expect:
+    if isinstance(value, str):
+        return Expect("substring", _text(value, path, key))
+    spec = _mapping(value, path, key, ("contains", "fuzzy", "regex", "threshold"))
+    modes = [mode for mode in ("contains", "regex", "fuzzy") if mode in spec]
+    if len(modes) != 1:
+        raise ScriptError(
+            path, key, "give exactly one of contains, regex or fuzzy (or just the text to find)"
+        )
+    (mode,) = modes
+    text = _text(spec[mode], path, f"{key}.{mode}")
+    if "threshold" in spec and mode != "fuzzy":
+        raise ScriptError(path, f"{key}.threshold", "only a fuzzy expectation takes a threshold")
+    if mode == "regex":
+        try:
+            re.compile(text)
+        except re.error as exc:
+            raise ScriptError(
+                path, f"{key}.regex", f"not a valid regular expression: {exc}"
+            ) from None
+        return Expect("regex", text)
+    if mode == "contains":
+        return Expect("substring", text)
+    threshold = DEFAULT_THRESHOLD
+    if "threshold" in spec:
+        threshold = _fraction(spec["threshold"], path, f"{key}.threshold")
+    return Expect("fuzzy", text, threshold)
+
+
+def _say(value: object, path: str, key: str) -> Say:
+    if isinstance(value, str) or value is None:
+        return Say(_text(value, path, key))
+    spec = _mapping(value, path, key, ("confidence", "text"))
+    if "text" not in spec:
+        raise ScriptError(path, f"{key}.text", "is required")
+    confidence = None
+    if "confidence" in spec:
+        confidence = _fraction(spec["confidence"], path, f"{key}.confidence")
+    return Say(_text(spec["text"], path, f"{key}.text"), confidence)
+
+
+def _record(value: object, path: str, key: str) -> Record:
+    if value is None:
+        return Record()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Record(_count(value, path, key))
+    spec = _mapping(value, path, key, ("finish", "seconds"))
+    seconds = _count(spec["seconds"], path, f"{key}.seconds") if "seconds" in spec else 5
+    finish = "#"
+    if "finish" in spec:
+        raw = spec["finish"]
+        if raw is None:
+            raise ScriptError(
+                path,
+                f"{key}.finish",
+                'must be a key in quotes, like "#" (YAML reads # as a comment)',
+            )
+        finish = _text(raw, path, f"{key}.finish")
+        if finish != "hangup" and not re.fullmatch(r"[0-9*#]", finish):
+            raise ScriptError(
+                path, f"{key}.finish", f"{finish!r} is not one key (0-9, * or #) or hangup"
+            )
+    return Record(seconds, finish)
+
+
+def _dial(value: object, path: str, key: str) -> Dial:
+    if isinstance(value, str):
+        return Dial(_choice(value, path, key, DIAL_STATUSES))
+    spec = _mapping(value, path, key, ("duration", "status"))
+    status = "completed"
+    if "status" in spec:
+        status = _choice(
+            _text(spec["status"], path, f"{key}.status"), path, f"{key}.status", DIAL_STATUSES
+        )
+    duration = _count(spec["duration"], path, f"{key}.duration") if "duration" in spec else None
+    return Dial(status, duration)
+
+
+def _outcome(value: object, path: str) -> OutcomeExpectation:
+    spec = _mapping(value, path, "outcome", ("kind", "number", "queue", "recording"))
+    if "kind" not in spec:
+        raise ScriptError(path, "outcome.kind", f"is required; one of {', '.join(OUTCOME_KINDS)}")
+    kind = _choice(_text(spec["kind"], path, "outcome.kind"), path, "outcome.kind", OUTCOME_KINDS)
+    queue = _text(spec["queue"], path, "outcome.queue") if "queue" in spec else None
+    number = _text(spec["number"], path, "outcome.number") if "number" in spec else None
+    recording = None
+    if "recording" in spec:
+        recording = spec["recording"]
+        if not isinstance(recording, bool):
+            raise ScriptError(
+                path, "outcome.recording", f"must be true or false, not {_what(recording)}"
+            )
+    return OutcomeExpectation(kind, queue, number, recording)
+
+
+def _effects(value: object, path: str) -> tuple[EffectExpectation, ...]:
+    if not isinstance(value, list):
+        raise ScriptError(path, "effects", f"must be a list of checks, not {_what(value)}")
+    effects = []
+    for index, item in enumerate(value):
+        key = f"effects[{index}]"
+        if not isinstance(item, dict) or len(item) != 1:
+            raise ScriptError(
+                path, key, "each effect is one check name with its arguments, like `account: {...}`"
+            )
+        ((name, args),) = item.items()
+        if not isinstance(name, str):
+            raise ScriptError(path, key, f"a check name must be text, not {_what(name)}")
+        if not isinstance(args, dict) or not all(isinstance(arg, str) for arg in args):
+            raise ScriptError(
+                path, f"{key}.{name}", f"must be a mapping of arguments, not {_what(args)}"
+            )
+        effects.append(EffectExpectation(name, MappingProxyType(dict(args))))
+    return tuple(effects)
+
+
+def _mapping(value: object, path: str, key: str, allowed: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ScriptError(
+            path, key, f"must be a mapping with keys {', '.join(allowed)}, not {_what(value)}"
+        )
+    for name in value:
+        if not isinstance(name, str) or name not in allowed:
+            where = f"{key}.{name}" if key else str(name)
+            raise ScriptError(path, where, _unknown("key", str(name), allowed))
+    return value
+
+
+def _text(value: object, path: str, key: str) -> str:
+    if not isinstance(value, str):
+        raise ScriptError(path, key, f"must be text, not {_what(value)}")
+    if not value.strip():
+        raise ScriptError(path, key, "must not be empty")
+    return value
+
+
+def _keys(value: object, path: str, key: str) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        raise ScriptError(
+            path, key, f'write the keys in quotes, like "{value}" (YAML reads 0123 as a number)'
+        )
+    keys = _text(value, path, key)
+    if not _KEYS_RE.fullmatch(keys):
+        raise ScriptError(path, key, f"{keys!r}: a phone has only the keys 0-9, * and #")
+    return keys
+
+
+def _count(value: object, path: str, key: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ScriptError(path, key, f"must be a whole number of at least 1, not {_what(value)}")
+    return value
+
+
+def _fraction(value: object, path: str, key: str) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value <= 1:
+        raise ScriptError(path, key, f"must be a number above 0 and at most 1, not {_what(value)}")
+    return float(value)
+
+
+def _choice(value: str, path: str, key: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ScriptError(path, key, _unknown("value", value, allowed))
+    return value
+
+
+def _unknown(what: str, name: str, allowed: tuple[str, ...]) -> str:
+    message = f"unknown {what} {name!r}"
+    close = difflib.get_close_matches(name, allowed, n=1)
+    if close:
+        message += f" (did you mean {close[0]!r}?)"
+    return f"{message}; allowed: {', '.join(sorted(allowed))}"
+
+
+def _what(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"{'true' if value else 'false'}"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return type(value).__name__
+
+
+def _quote(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+# ---------------------------------------------------------------------------------------------
+# Matching what was heard
+
+_SPACE_RE = re.compile(r"\s+")
+# Han characters, CJK punctuation and full-width forms (，。？).
+_CJK = "\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"
+_CJK_SPACE_RE = re.compile(f"(?<=[{_CJK}]) | (?=[{_CJK}])")
+
+
+def squash(text: str) -> str:
+    """Collapse runs of whitespace to one space, as expectations compare text. A space next to
+    Chinese is dropped: Chinese is written without spaces, so one there only marks where two
+    turns met (a played recording and a said value: "验证成功， 张伟， 您好。")."""
+    return _CJK_SPACE_RE.sub("", _SPACE_RE.sub(" ", text).strip())
+
+
+def best_match(expected: str, heard: str) -> tuple[float, str]:
+    """How closely ``heard`` contains ``expected``: the best ratio (0..1) and the closest stretch.
+
+    The score is difflib's ratio of the best window: windows of about the expected length
+    (±10%) slide over the heard text, the earliest wins a tie; exact containment scores 1.0.
+    The stretch returned for reading is that window re-aligned with the expected text, so a
+    changed ending shows as changed rather than cut off.
+    """
+    want = squash(expected)
+    text = squash(heard)
+    if not want:
+        return 1.0, ""
+    if want in text:
+        return 1.0, want
+    matcher = difflib.SequenceMatcher(None, autojunk=False)
+    matcher.set_seq2(want)  # seq2 is the cached side: the expectation stays, windows vary
+    if len(text) <= len(want):
+        matcher.set_seq1(text)
+        return matcher.ratio(), text
+    size = len(want)
+    slack = max(1, size // 10)
+    sizes = [size] + [s for d in range(1, slack + 1) for s in (size - d, size + d) if s >= 1]
+    best_ratio, best_start, best_width = -1.0, 0, size
+    for width in sizes:
+        for start in range(len(text) - width + 1):
+            matcher.set_seq1(text[start : start + width])
+            if matcher.real_quick_ratio() <= best_ratio or matcher.quick_ratio() <= best_ratio:
+                continue
+            ratio = matcher.ratio()
+            if ratio > best_ratio:
+                best_ratio, best_start, best_width = ratio, start, width
+    if best_ratio <= 0:
+        return 0.0, ""
+    margin = max(2, size // 5)
+    low = max(0, best_start - margin)
+    region = text[low : best_start + best_width + margin]
+    return best_ratio, _aligned(want, region)
+
+
+def _aligned(want: str, region: str) -> str:
+    """The part of ``region`` that lines up with ``want``, heard-only ends left out."""
+    ops = difflib.SequenceMatcher(None, want, region, autojunk=False).get_opcodes()
+    while ops and ops[0][0] == "insert":
+        ops.pop(0)
+    while ops and ops[-1][0] == "insert":
+        ops.pop()
+    if not ops:
+        return ""
+    tag, i1, i2, j1, j2 = ops[0]
+    start = max(j1, j2 - (i2 - i1)) if tag == "replace" else j1
+    tag, i1, i2, j1, j2 = ops[-1]
+    end = min(j2, j1 + (i2 - i1)) if tag == "replace" else j2
+    return region[start:end].strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+EffectCheck = Callable[[Mapping[str, Any]], "str | None"]
+"""A named check of a lasting effect: ``None`` if it holds, else what is wrong. Besides the
+script's arguments it receives ``call_sid``, the call just replayed, for checks about it."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a script failed: at which step (``None``: after the steps), expected against heard.
+
+    ``mode`` says what kind of check failed: ``substring``, ``regex``, ``fuzzy``, ``state``,
+    ``outcome``, ``effect``, ``ended`` (an action after the call ended) or ``error`` (the
+    simulated call failed). ``closest`` is the stretch of ``heard`` most like ``expected``
+    (substring and fuzzy), ``score`` its ratio.
+    """
+
+    step_index: int | None
+    step: str
+    expected: str
+    heard: str
+    message: str
+    mode: str = ""
+    closest: str = ""
+    score: float | None = None
+
+
+@dataclass(frozen=True)
+class StepLog:
+    """A check that ran: step ``step_index`` after ``at_turn`` turns of the transcript."""
+
+    step_index: int
+    at_turn: int
+    passed: bool
+
+
+@dataclass
+class ScriptResult:
+    script: Script
+    passed: bool
+    failure: Failure | None
+    call: CallResult
+    outcome: Outcome | None = None
+    """How the call ended as the script saw it (queued when left waiting in a queue)."""
+    log: list[StepLog] = field(default_factory=list)
+
+
+def run_script(
+    script: Script,
+    simulator: Simulator,
+    *,
+    checks: Mapping[str, EffectCheck] = MappingProxyType({}),
+) -> ScriptResult:
+    """Dial, run every step, hang up, then check the outcome and the lasting effects.
+
+    The first failed step stops the script. A ``SimulationError`` (a reply Twilio would reject,
+    an action the call cannot take) fails the script, it never escapes.
+    """
+    try:
+        if script.at is not None:
+            simulator.clock.set(script.at)
+        call = simulator.dial(script.from_)
+    except SimulationError as exc:
+        problem = Failure(None, "dial", "", "", f"the simulated call failed: {exc}", mode="error")
+        last = simulator.last_call
+        result = last.result if last is not None else CallResult(call_sid="")
+        return ScriptResult(script, False, problem, result, result.outcome, [])
+    failure, log = _run_steps(script.steps, call)
+    outcome = _finish(call)
+    if failure is None and isinstance(outcome, Failure):
+        failure = outcome
+    captured = outcome if isinstance(outcome, Outcome) else call.result.outcome
+    if failure is None and script.outcome is not None:
+        failure = _check_outcome(script.outcome, captured, call.result)
+    if failure is None:
+        failure = _check_effects(script.effects, checks, call.call_sid)
+    return ScriptResult(script, failure is None, failure, call.result, captured, log)
+
+
+def _run_steps(steps: tuple[Step, ...], call: Call) -> tuple[Failure | None, list[StepLog]]:
+    """Run steps until one fails; the log says where each check was made."""
+    log: list[StepLog] = []
+    for index, step in enumerate(steps):
+        failure: Failure | None
+        try:
+            failure = _perform(step, index, call)
+        except SimulationError as exc:
+            message = f"the simulated call failed: {exc}"
+            failure = Failure(index, step.describe(), "", call.heard(), message, "error")
+        if isinstance(step, Expect | ExpectState):
+            log.append(StepLog(index, len(call.result.transcript), failure is None))
+        if failure is not None:
+            return failure, log
+    return None, log
+
+
+def _perform(step: Step, index: int, call: Call) -> Failure | None:  # noqa: C901 - one branch per kind
+    if isinstance(step, Expect):
+        return _check_expect(step, index, call)
+    if isinstance(step, ExpectState):
+        if call.state == step.state:
+            return None
+        message = f"expected the IVR to be in state {step.state!r}, it reports {call.state!r}"
+        return Failure(index, step.describe(), step.state, str(call.state), message, "state")
+    if call.ended:
+        outcome = call.result.outcome
+        ended = outcome.kind if outcome is not None else "ended"
+        message = f"the call had already ended ({ended}) before this step"
+        return Failure(index, step.describe(), "", call.heard(), message, "ended")
+    if isinstance(step, Press):
+        call.press(step.keys)
+    elif isinstance(step, Say):
+        if step.confidence is None:
+            call.say(step.text)
+        else:
+            call.say(step.text, confidence=step.confidence)
+    elif isinstance(step, Wait):
+        return _wait(step, index, call)
+    elif isinstance(step, Hold):
+        call.hold(step.cycles, position=step.position)
+    elif isinstance(step, Agent):
+        if step.seconds is None:
+            call.agent_answers()
+        else:
+            call.agent_answers(talk_seconds=step.seconds)
+    elif isinstance(step, Record):
+        call.record(step.seconds, finish=step.finish)
+    elif isinstance(step, Dial):
+        if step.duration is None:
+            call.dial_result(step.status)
+        else:
+            call.dial_result(step.status, duration=step.duration)
+    else:
+        call.hangup()
+    return None
+
+
+def _wait(step: Wait, index: int, call: Call) -> Failure | None:
+    for done in range(step.times):
+        if call.ended:
+            message = f"the call ended after {done} of {step.times} silences"
+            return Failure(index, step.describe(), "", call.heard(), message, "ended")
+        call.silence()
+    return None
+
+
+def _check_expect(step: Expect, index: int, call: Call) -> Failure | None:
+    heard = call.heard()
+    text = squash(heard)
+    if step.mode == "regex":
+        if re.search(step.text, text):
+            return None
+        message = f"expected the IVR to say something matching /{step.text}/"
+        return Failure(index, step.describe(), step.text, heard, message, "regex")
+    score, closest = best_match(step.text, heard)
+    if step.mode == "substring":
+        if squash(step.text) in text:
+            return None
+        message = f"expected the IVR to say {step.text!r}"
+        return Failure(
+            index, step.describe(), step.text, heard, message, "substring", closest, score
+        )
+    if score >= step.threshold:
+        return None
+    message = (
+        f"expected the IVR to say something like {step.text!r}: "
+        f"best match {score:.2f} is below the threshold {step.threshold:.2f}"
+    )
+    return Failure(index, step.describe(), step.text, heard, message, "fuzzy", closest, score)
+
+
+def _finish(call: Call) -> Outcome | Failure | None:
+    """Hang up a call that is still live (so the status callback runs); return its outcome.
+
+    A caller left waiting in a queue ends ``queued`` (the simulator settles a hang-up in a
+    queue that way), which is what a script expecting ``queued`` wants to see.
+    """
+    if not call.ended:
+        try:
+            call.hangup()
+        except SimulationError as exc:
+            message = f"the simulated call failed at hang-up: {exc}"
+            return Failure(None, "hangup", "", "", message, "error")
+    return call.result.outcome
+
+
+def _check_outcome(
+    expected: OutcomeExpectation, actual: Outcome | None, result: CallResult
+) -> Failure | None:
+    problems = []
+    if actual is None or actual.kind != expected.kind:
+        problems.append(f"to end {expected.kind}")
+    if expected.queue is not None and (actual is None or actual.queue != expected.queue):
+        problems.append(f"in queue {expected.queue!r}")
+    if expected.number is not None and (actual is None or actual.number != expected.number):
+        problems.append(f"to dial {expected.number!r}")
+    if expected.recording is not None and bool(result.recordings) != expected.recording:
+        problems.append("a recording" if expected.recording else "no recording")
+    if not problems:
+        return None
+    told = describe_outcome(actual)
+    if expected.recording is not None:
+        count = len(result.recordings)
+        told += f", {count} recording{'s' if count != 1 else ''}"
+    message = f"expected the call {' and '.join(problems)}, but it {told}"
+    return Failure(None, expected.describe(), expected.describe(), told, message, "outcome")
+
+
+def describe_outcome(outcome: Outcome | None) -> str:
+    """How a call ended, in words: ``ended queued in 'security'``."""
+    if outcome is None:
+        return "was still live"
+    text = f"ended {outcome.kind}"
+    if outcome.queue is not None:
+        text += f" in {outcome.queue!r}"
+    if outcome.number is not None:
+        text += f" to {outcome.number!r}"
+    if outcome.detail:
+        text += f" ({outcome.detail})"
+    return text
+
+
+def _check_effects(
+    effects: tuple[EffectExpectation, ...], checks: Mapping[str, EffectCheck], call_sid: str
+) -> Failure | None:
+    for index, effect in enumerate(effects):
+        step = f"effects[{index}].{effect.name}"
+        check = checks.get(effect.name)
+        if check is None:
+            known = ", ".join(sorted(checks)) or "none"
+            message = f"unknown check {effect.name!r}; known checks: {known}"
+            return Failure(None, step, effect.describe(), "", message, "effect")
+        try:
+            problem = check({**effect.args, "call_sid": call_sid})
+        except (LookupError, ValueError, TypeError) as exc:
+            # A wrong or missing argument (no such account, count: many) is the script's
+            # fault, not a crash of the replay.
+            problem = f"check {effect.name!r} could not run: {type(exc).__name__}: {exc}"
+        if problem is not None:
+            message = f"{effect.describe()}: {problem}"
+            return Failure(None, step, effect.describe(), problem, message, "effect")
+    return None
