@@ -22,6 +22,7 @@ from ivr.db import make_engine
 from ivr.engine.session import CallSession
 from ivr.errors import ConfigError
 from ivr.errors import SessionBusy
+from ivr.errors import SessionError
 from ivr.stores.sessions import CallLockRow
 from ivr.stores.sessions import MemorySessionStore
 from ivr.stores.sessions import RedisSessionStore
@@ -430,6 +431,114 @@ def test_redis_release_leaves_a_lock_someone_else_now_holds(
 
     assert client.get(key) == b"someone-else"
     client.close()
+
+
+@redis_store
+def test_redis_lock_is_a_lease_of_30_seconds(make_store: MakeStore, redis_url: str) -> None:
+    store = make_store()
+    assert isinstance(store, RedisSessionStore)
+    client = redis.Redis.from_url(redis_url)
+    with store.lock(SID):
+        lease_ms = client.pttl(f"{store._prefix}lock:{SID}")
+    client.close()
+
+    assert 29_000 < lease_ms <= 30_000
+
+
+@redis_store
+def test_redis_lease_of_a_crashed_holder_expires_and_its_late_release_leaves_the_taker(
+    make_store: MakeStore, redis_url: str
+) -> None:
+    crashed, taker, third = make_store(), make_store(), make_store()
+    assert isinstance(crashed, RedisSessionStore)
+    client = redis.Redis.from_url(redis_url)
+    key = f"{crashed._prefix}lock:{SID}"
+    with ExitStack() as held:
+        held.enter_context(crashed.lock(SID))
+        with pytest.raises(SessionBusy), taker.lock(SID, wait=0.05):
+            pytest.fail("took a lease that has not expired")
+        client.pexpire(key, 50)  # as if the lease's 30 s were all but over
+
+        with taker.lock(SID, wait=2):
+            held.close()  # the old holder finally releases: only its own lease
+            with pytest.raises(SessionBusy), third.lock(SID, wait=0.05):
+                pytest.fail("took a lease that the taker holds")
+    left = client.exists(key)
+    client.close()
+
+    assert left == 0  # the taker released its own lease
+
+
+def _meddling_client(url: str, meddle: Callable[[], None], times: int) -> redis.Redis:
+    """A Redis client on which ``meddle`` (another request writing) runs just before each of
+    its first ``times`` transactions reaches MULTI: a WATCH conflict at the worst moment."""
+    left = [times]
+
+    class Meddling(redis.Redis):
+        def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Any:
+            pipe = super().pipeline(transaction, shard_hint)
+            multi = pipe.multi
+
+            def meddling_multi() -> None:
+                if left[0] > 0:
+                    left[0] -= 1
+                    meddle()
+                multi()
+
+            pipe.multi = meddling_multi
+            return pipe
+
+    return Meddling.from_url(url)
+
+
+@redis_store
+def test_redis_save_runs_again_when_an_end_lands_between_its_read_and_its_write(
+    make_store: MakeStore, redis_url: str, clock: ManualClock
+) -> None:
+    other = make_store()
+    assert isinstance(other, RedisSessionStore)
+    other.save(new_session())
+    client = _meddling_client(redis_url, lambda: other.end(SID), times=1)
+    store = RedisSessionStore(client, clock, prefix=other._prefix)
+    in_flight = store.load(SID)
+    assert in_flight is not None
+    in_flight.state = "goodbye"
+
+    store.save(in_flight)
+    client.close()
+
+    saved = other.load(SID)
+    assert saved is not None
+    assert (saved.state, saved.version, saved.ended_at) == ("goodbye", 2, T0)
+
+
+@redis_store
+def test_redis_save_gives_up_when_the_session_keeps_changing(
+    make_store: MakeStore, redis_url: str, clock: ManualClock
+) -> None:
+    other = make_store()
+    assert isinstance(other, RedisSessionStore)
+    other.save(new_session())
+    key = f"{other._prefix}session:{SID}"
+    admin = redis.Redis.from_url(redis_url)
+    touches: list[int] = []
+
+    def touch() -> None:  # any write to a watched key, even a new expiry, is a conflict
+        touches.append(admin.pexpire(key, 60_000))
+
+    client = _meddling_client(redis_url, touch, times=100)
+    store = RedisSessionStore(client, clock, prefix=other._prefix)
+    session = store.load(SID)
+    assert session is not None
+
+    with pytest.raises(SessionError, match=rf"^call {SID}: session kept changing while saving$"):
+        store.save(session)
+    client.close()
+    admin.close()
+
+    stored = other.load(SID)
+    assert stored is not None
+    assert (len(touches), stored.version) == (50, 1)  # 50 tries, each lost to a write
 
 
 # --- choosing a store ----------------------------------------------------------------------

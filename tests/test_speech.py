@@ -194,9 +194,11 @@ def test_digit_string_refuses_anything_but_ascii_digits(digits: str) -> None:
     [
         ("13800000001", "1 3 8, 0 0 0 0, 0 0 0 1"),
         ("+8613800000001", "1 3 8, 0 0 0 0, 0 0 0 1"),
-        ("+862112345678", "2 1, 1 2 3 4, 5 6 7 8"),
+        ("+861012345678", "0 1 0, 1 2 3 4, 5 6 7 8"),  # Beijing: the trunk 0 is said
+        ("+862112345678", "0 2 1, 1 2 3 4, 5 6 7 8"),  # Shanghai
         ("02112345678", "0 2 1, 1 2 3 4, 5 6 7 8"),
-        ("+12349013030", "1 2 3, 4 9 0 1, 3 0 3 0"),
+        ("+864001234567", "4 0 0, 1 2 3, 4 5 6 7"),  # a 400 service line
+        ("+12349013030", "1, 2 3 4, 9 0 1, 3 0 3 0"),  # abroad: country code, then its groups
         ("12345678", "1 2 3 4, 5 6 7 8"),
         ("123456789", "1 2 3 4 5, 6 7 8 9"),
         ("95188", "9 5 1 8 8"),
@@ -204,7 +206,7 @@ def test_digit_string_refuses_anything_but_ascii_digits(digits: str) -> None:
     ],
 )
 @pytest.mark.parametrize("lang", ["zh-CN", "en-US"])
-def test_phone_number_is_read_in_groups_without_the_china_country_code(
+def test_phone_number_is_read_in_groups_as_written_in_china_without_its_country_code(
     number: str, spoken: str, lang: str
 ) -> None:
     assert say(PhoneNumber(number), lang) == spoken
@@ -410,6 +412,11 @@ def test_ssml_reads_digits_and_phone_numbers_as_digits() -> None:
         '<say-as interpret-as="digits">138</say-as><break time="300ms"/>'
         '<say-as interpret-as="digits">0000</say-as><break time="300ms"/>'
         '<say-as interpret-as="digits">0001</say-as>'
+    )
+    assert ssml(PhoneNumber("+861012345678"), "zh-CN") == (
+        '<say-as interpret-as="digits">010</say-as><break time="300ms"/>'
+        '<say-as interpret-as="digits">1234</say-as><break time="300ms"/>'
+        '<say-as interpret-as="digits">5678</say-as>'
     )
 
 

@@ -9,7 +9,6 @@ Collects every problem, each naming the file and key path. Depends on ``flowspec
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from ivr.flow.spec import Call
 from ivr.flow.spec import Flow
 from ivr.flow.spec import State
 from ivr.flow.spec import Text
+from ivr.phones import is_e164
 from ivr.voice import reading as speech
 
 
@@ -32,8 +32,6 @@ class Signature:
     arg: str  # "none", "required" or "optional"
     provides: frozenset[str] = frozenset()
 
-
-_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
 
 # Values every prompt may use, filled by the engine itself rather than by an action.
 ENGINE_VALUES = frozenset({"phone"})
@@ -172,7 +170,7 @@ class _Checker:
                 )
         for queue in self.flow.queues.values():
             self._text(queue.hold, f"queues.{queue.id}.hold", plain=True)
-            if queue.dial is not None and not _E164.fullmatch(queue.dial):
+            if queue.dial is not None and not is_e164(queue.dial):
                 self.problem(
                     f"queues.{queue.id}.dial",
                     f"{queue.dial!r} is not a phone number in E.164 form (+8613800000000)",

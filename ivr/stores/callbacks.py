@@ -3,9 +3,9 @@
 Owns the ``callback_requests`` table and ``CallbackBook``, the only writer and reader of it.
 One request per call (``call_sid`` is unique): a webhook delivered twice, or two deliveries
 racing, leave one request, and both get it back. Stores the caller's number raw, as
-``ivr.stores.records`` does (``ivr.masking`` masks it for logs and views). Knows nothing about
-flows, queues' hours, TwiML or Flask: the engine decides when to offer a callback and passes
-the preferred time (e.g. ``Hours.next_opening`` when the line is closed).
+``ivr.stores.records`` does (``ivr.phones.mask_phone`` masks it for logs and views). Knows
+nothing about flows, queues' hours, TwiML or Flask: the engine decides when to offer a callback
+and passes the preferred time (e.g. ``Hours.next_opening`` when the line is closed).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Owns the ``call_records``, ``call_events`` and ``agent_handoffs`` tables and ``CallRecorder``,
 the only writer and reader of them. Stores what it is given: the caller's number is kept raw
-(``ivr.masking`` masks it for logs and views) and keyed-in digits arrive already masked.
+(``ivr.phones.mask_phone`` masks it for logs and views) and keyed-in digits arrive already masked.
 Knows nothing about flows, TwiML or Flask; the engine and the webhooks decide what to record.
 
 A call's record is written in this order: ``start`` on the first webhook, ``event`` for each

@@ -22,6 +22,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from contextlib import contextmanager
@@ -31,6 +32,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Protocol
+from typing import TypeVar
+from typing import cast
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
@@ -49,6 +52,7 @@ from ivr.errors import SessionError
 
 if TYPE_CHECKING:
     import redis
+    from redis.client import Pipeline
 
 ENDED_TTL = timedelta(minutes=10)
 IDLE_TTL = timedelta(hours=4)
@@ -57,6 +61,8 @@ IDLE_TTL = timedelta(hours=4)
 LEASE = timedelta(seconds=30)
 # Between two attempts at a busy lock; short, because a webhook step takes milliseconds.
 RETRY_SLEEP_S = 0.015
+
+_T = TypeVar("_T")
 
 
 class StaleSession(SessionError):
@@ -362,19 +368,19 @@ def _saved_copy(session: CallSession, stored: CallSession | None, now: datetime)
 
 # --- Redis ---------------------------------------------------------------------------------
 
-# Delete the lock only if it still holds our token (a lease that expired may be someone else's).
-_RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then
-    return redis.call('del', KEYS[1])
-end
-return 0
-"""
-# WATCH conflicts with end() are retried; a real lost update is caught by the version check.
+# Transactions that keep meeting a WATCH conflict give up after this many tries; a conflict
+# comes from end() racing a save, and a real lost update is caught by the version check.
 _WATCH_RETRIES = 50
 
 
 class RedisSessionStore:
     """Sessions as JSON under ``{prefix}session:{sid}``; locks under ``{prefix}lock:{sid}``.
+
+    The lock is redis-py's ``Lock``: a key set only if absent, holding a random token, that
+    expires after ``LEASE`` (a crashed holder blocks its call no longer), released by a script
+    only while it still holds our token (a late release never frees another request's lock).
+    ``save`` and ``end`` read, check and write in one ``client.transaction()`` (WATCH, MULTI,
+    EXEC), which redis-py runs again when the session changed in between.
 
     Redis expires keys itself: a session lives ``idle_ttl`` after its last save and
     ``ended_ttl`` after ``end()``, so ``purge()`` has nothing to do and returns 0. Expiry
@@ -395,7 +401,6 @@ class RedisSessionStore:
         self._prefix = prefix
         self._ended_ms = _ms(ended_ttl)
         self._idle_ms = _ms(idle_ttl)
-        self._release = client.register_script(_RELEASE)
 
     def _key(self, call_sid: str) -> str:
         return f"{self._prefix}session:{call_sid}"
@@ -405,75 +410,91 @@ class RedisSessionStore:
         return None if raw is None else _from_json(raw)
 
     def save(self, session: CallSession) -> None:
-        from redis.exceptions import WatchError
-
         key = self._key(session.call_sid)
         now = self._clock.now()
-        for _ in range(_WATCH_RETRIES):
-            with self._client.pipeline() as pipe:
-                try:
-                    pipe.watch(key)  # type: ignore[no-untyped-call]  # redis leaves it unannotated
-                    raw = pipe.get(key)
-                    stored = None if raw is None else _from_json(raw)
-                    found = None if stored is None else stored.version
-                    if (found or 0) != session.version:
-                        raise StaleSession(session.call_sid, session.version, found)
-                    new = _saved_copy(session, stored, now)
-                    ttl = self._idle_ms if new.ended_at is None else self._ended_ms
-                    pipe.multi()
-                    pipe.set(key, _to_json(new), px=ttl)
-                    pipe.execute()
-                except WatchError:
-                    continue
-            session.version, session.updated_at, session.ended_at = (
-                new.version,
-                new.updated_at,
-                new.ended_at,
-            )
-            return
-        raise SessionError(f"call {session.call_sid}: session kept changing while saving")
+
+        def compare_and_set(pipe: Pipeline) -> CallSession:
+            raw = pipe.get(key)  # WATCHing: runs at once
+            stored = None if raw is None else _from_json(raw)
+            found = None if stored is None else stored.version
+            if (found or 0) != session.version:
+                raise StaleSession(session.call_sid, session.version, found)
+            new = _saved_copy(session, stored, now)
+            ttl = self._idle_ms if new.ended_at is None else self._ended_ms
+            pipe.multi()
+            pipe.set(key, _to_json(new), px=ttl)
+            return new
+
+        new = self._transaction(key, compare_and_set, f"call {session.call_sid}", "saving")
+        session.version, session.updated_at, session.ended_at = (
+            new.version,
+            new.updated_at,
+            new.ended_at,
+        )
 
     @contextmanager
     def lock(self, call_sid: str, *, wait: float = 10.0) -> Iterator[None]:
-        key = f"{self._prefix}lock:{call_sid}"
-        token = uuid.uuid4().hex
-        deadline = time.monotonic() + wait
-        while not self._client.set(key, token, nx=True, px=_ms(LEASE)):
-            if time.monotonic() >= deadline:
-                raise SessionBusy(call_sid)
-            time.sleep(RETRY_SLEEP_S)
+        # Imported here, not at the top: this module must import without redis installed.
+        from redis.exceptions import LockNotOwnedError
+
+        lease = self._client.lock(
+            f"{self._prefix}lock:{call_sid}",
+            timeout=LEASE.total_seconds(),
+            sleep=RETRY_SLEEP_S,
+            blocking_timeout=wait,
+        )
+        if not lease.acquire():
+            raise SessionBusy(call_sid)
         try:
             yield
         finally:
-            self._release(keys=[key], args=[token])
+            try:
+                lease.release()
+            except LockNotOwnedError:
+                pass  # the lease ran out during the block; the lock may be another's by now
 
     def end(self, call_sid: str) -> None:
-        from redis.exceptions import WatchError
-
         key = self._key(call_sid)
         now = self._clock.now()
-        for _ in range(_WATCH_RETRIES):
-            with self._client.pipeline() as pipe:
-                try:
-                    pipe.watch(key)  # type: ignore[no-untyped-call]  # redis leaves it unannotated
-                    raw = pipe.get(key)
-                    if raw is None:
-                        return
-                    session = _from_json(raw)
-                    if session.ended_at is not None:
-                        return
-                    session.ended_at = now
-                    pipe.multi()
-                    pipe.set(key, _to_json(session), px=self._ended_ms)
-                    pipe.execute()
-                    return
-                except WatchError:
-                    continue
-        raise SessionError(f"call {call_sid}: session kept changing while ending")
+
+        def mark_ended(pipe: Pipeline) -> None:
+            raw = pipe.get(key)  # WATCHing: runs at once
+            if raw is None:
+                return  # never saved, or expired: nothing to end
+            session = _from_json(raw)
+            if session.ended_at is not None:
+                return  # the first end wins
+            session.ended_at = now
+            pipe.multi()
+            pipe.set(key, _to_json(session), px=self._ended_ms)
+
+        self._transaction(key, mark_ended, f"call {call_sid}", "ending")
 
     def purge(self) -> int:
         """Nothing to do: Redis drops expired sessions and locks by itself. Always 0."""
         return 0
+
+    def _transaction(self, key: str, body: Callable[[Pipeline], _T], call: str, doing: str) -> _T:
+        """``body``'s result, run by ``client.transaction`` watching ``key``; redis-py runs it
+        again after a WATCH conflict, up to ``_WATCH_RETRIES`` times in all (then SessionError).
+        """
+        tries = 0
+
+        def attempt(pipe: Pipeline) -> _T:
+            nonlocal tries
+            tries += 1
+            if tries > _WATCH_RETRIES:
+                raise SessionError(f"{call}: session kept changing while {doing}")
+            return body(pipe)
+
+        # redis-py annotates ``func`` as returning None, yet with value_from_callable it hands
+        # back what ``func`` returned.
+        result = self._client.transaction(
+            attempt,  # type: ignore[arg-type]
+            key,
+            value_from_callable=True,
+        )
+        return cast(_T, result)
 
 
 def _ms(delta: timedelta) -> int:

@@ -28,7 +28,8 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
 from ivr.errors import TwilioSetupError
-from ivr.masking import mask_phone
+from ivr.phones import mask_phone
+from ivr.phones import to_e164
 
 # The webhooks this IVR serves (ivr/webhooks.py), relative to the public base URL.
 VOICE_PATH = "/voice"
@@ -44,9 +45,6 @@ CREDENTIALS_HINT = (
     "set TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (Twilio Console → Account Info), "
     "or pass --account-sid and --auth-token"
 )
-_E164 = re.compile(r"\+[1-9]\d{1,14}")
-# People copy numbers as "+1 (415) 555-0100"; these separators carry no meaning.
-_SEPARATORS = re.compile(r"[\s\-().]")
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 _WEBHOOK_PATHS = (FALLBACK_PATH, STATUS_PATH, VOICE_PATH)
 
@@ -124,11 +122,10 @@ class Connection:
 
 
 def parse_number(text: str) -> str:
-    """``+1 (415) 555-0100`` → ``+14155550100``; anything not E.164 is refused."""
-    number = _SEPARATORS.sub("", text)
-    if number.startswith("00"):
-        number = "+" + number[2:]
-    if not _E164.fullmatch(number):
+    """``+1 (415) 555-0100`` → ``+14155550100``; anything but a valid international number
+    (``+`` or ``00``, then the country code) is refused."""
+    number = to_e164(text, region=None)
+    if number is None:
         raise TwilioSetupProblem(
             f"{text!r} is not a phone number in E.164 form",
             "write it as + country code and number, as Twilio Console shows it: +14155550100",

@@ -51,6 +51,7 @@ import yaml
 
 from ivr.errors import ScriptError
 from ivr.errors import SimulationError
+from ivr.phones import is_caller_id
 from ivr.testing.simulator import Call
 from ivr.testing.simulator import CallResult
 from ivr.testing.simulator import Outcome
@@ -270,7 +271,6 @@ _STEP_KINDS = (
 )
 _BARE_STEPS = ("wait", "hold", "agent", "record", "hangup")
 _KEYS_RE = re.compile(r"[0-9*#]+")
-_PHONE_RE = re.compile(r"\+?[0-9]{3,15}|client:[A-Za-z0-9_.-]+|anonymous")
 _LANG_RE = re.compile(r"[a-z]{2,3}-[A-Z]{2}")
 
 
@@ -302,7 +302,7 @@ def parse_script(data: object, path: str) -> Script:
             raise ScriptError(path, required, "is required")
     name = _text(top["name"], path, "name")
     from_ = _text(top["from"], path, "from")
-    if not _PHONE_RE.fullmatch(from_):
+    if not is_caller_id(from_):
         raise ScriptError(
             path, "from", f'{from_!r} is not a phone number; write it quoted, like "+8613800000002"'
         )

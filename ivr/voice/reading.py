@@ -5,10 +5,11 @@ Owns the value types that actions put into prompt templates (``Money``, ``When``
 (the call session is stored as JSON), and how each is spoken: ``say_value``, ``fill``,
 ``placeholders``, ``say_key`` and ``ssml``.
 
-Pure: imports only the standard library and nothing else from ``ivr``. It knows nothing of flows,
-TwiML, Twilio or Flask; labels defined in a flow file reach it only through the ``labels`` lookup
-its caller passes. Times are read on the caller's calendar (``tz``, default Asia/Shanghai), which
-comes from the system time-zone database (on Windows, install the ``tzdata`` package).
+Pure: imports only the standard library and, for phone numbers, the kernel's ``ivr.phones``. It
+knows nothing of flows, TwiML, Twilio or Flask; labels defined in a flow file reach it only
+through the ``labels`` lookup its caller passes. Times are read on the caller's calendar
+(``tz``, default Asia/Shanghai), which comes from the system time-zone database (on Windows,
+install the ``tzdata`` package).
 
 How values are read, and why:
 
@@ -25,9 +26,10 @@ How values are read, and why:
 - ``DateOnly`` (the caller's calendar day of an instant): 今天/明天 or today/tomorrow, else the
   date as for ``When``.
 - ``DigitString``: digit by digit, "1 0 0 0 0 0 0 1", in both languages.
-- ``PhoneNumber``: "+86" (or a bare "+") dropped, then digit by digit in groups of four counted
-  from the right, a leading group of one joining the next: "1 3 8, 0 0 0 0, 0 0 0 1"
-  (8 digits: 4-4; 10: 2-4-4; 9: 5-4; up to 5: one group). Same in both languages.
+- ``PhoneNumber``: digit by digit in the groups ``ivr.phones.spoken_groups`` gives, the same in
+  both languages: a number in China as it is written there, trunk 0 included ("1 3 8, 0 0 0 0,
+  0 0 0 1"; Beijing "0 1 0, 1 2 3 4, 5 6 7 8"), another country's with its country code
+  ("1, 2 3 4, 9 0 1, 3 0 3 0"), a service number such as 95188 as given.
 - ``Localized``: its zh or en text. ``Count``, plain ``str`` and ``int``: ``str(value)``.
   ``LabelRef``: ``labels(group, key, lang)``.
 
@@ -51,6 +53,8 @@ from typing import Self
 from typing import TypeAlias
 from typing import TypeVar
 from zoneinfo import ZoneInfo
+
+from ivr import phones
 
 ZH = "zh-CN"
 EN = "en-US"
@@ -239,25 +243,16 @@ class PhoneNumber(_Spoken):
     tag: ClassVar[str] = "phone"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.number, str) or not self.national or set(self.national) - _DIGITS:
+        try:
+            self.groups()
+        except (TypeError, ValueError):
             raise ValueError(
                 f"PhoneNumber.number must be digits, optionally after '+': {self.number!r}"
-            )
+            ) from None
 
-    @property
-    def national(self) -> str:
-        """The digits that are read: without "+86", or without the "+" of another country."""
-        if self.number.startswith("+86"):
-            return self.number[3:]
-        return self.number.removeprefix("+")
-
-    def groups(self) -> list[str]:
-        """The digit groups, left to right: ["138", "0000", "0001"]."""
-        digits = self.national
-        head = len(digits) % 4 or 4
-        if head == 1 and len(digits) > 4:
-            head = 5
-        return [digits[:head]] + [digits[i : i + 4] for i in range(head, len(digits), 4)]
+    def groups(self) -> tuple[str, ...]:
+        """The digit groups, left to right: ("138", "0000", "0001"); see ``ivr.phones``."""
+        return phones.spoken_groups(self.number)
 
     def _say(self, ctx: _Context) -> str:
         return ", ".join(" ".join(group) for group in self.groups())

@@ -27,6 +27,7 @@ from sqlalchemy.orm import sessionmaker
 from ivr.clock import Clock
 from ivr.db import UtcDateTime
 from ivr.errors import AccountNotFound
+from ivr.phones import to_e164
 from ivr.wallet.pins import pin_matches
 from ivr.wallet.tables import AccountEventRow
 from ivr.wallet.tables import AccountRow
@@ -50,9 +51,7 @@ LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 PIN_ATTEMPTS = 3
 PIN_LOCKOUT = timedelta(minutes=30)
 
-_SEPARATORS = re.compile(r"[\s\-]+")
-_MAINLAND_MOBILE = re.compile(r"1[3-9][0-9]{9}")
-_E164 = re.compile(r"\+[1-9][0-9]{6,14}")
+_SEPARATORS = re.compile(r"[\s\-]+")  # in a ticket number as a caller reads it out
 
 
 @dataclass(frozen=True)
@@ -149,17 +148,11 @@ class PinCheck:
 def normalize_phone(text: str) -> str | None:
     """E.164 form of a phone number as a caller or Twilio writes it, or None if it is not one.
 
-    Accepts ``+8613800000001``, ``8613800000001`` and the bare 11-digit mainland mobile
-    ``13800000001``, with spaces or dashes anywhere; any other ``+`` number is kept as is.
+    Accepts ``+8613800000001``, ``8613800000001``, the bare mainland mobile ``13800000001``
+    and landline ``010-12345678``, and any valid ``+`` number, with spaces or dashes anywhere
+    (``ivr.phones.to_e164``, which stored phones are written in).
     """
-    compact = _SEPARATORS.sub("", text)
-    if _MAINLAND_MOBILE.fullmatch(compact):
-        return "+86" + compact
-    if compact.startswith("86") and _MAINLAND_MOBILE.fullmatch(compact[2:]):
-        return "+" + compact
-    if _E164.fullmatch(compact):
-        return compact
-    return None
+    return to_e164(text)
 
 
 class Wallet:

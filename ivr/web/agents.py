@@ -38,7 +38,7 @@ from flask import render_template_string
 from flask import request
 from flask import url_for
 
-from ivr.masking import mask_phone
+from ivr.phones import mask_phone
 from ivr.stores.records import Handoff
 from ivr.telephony import render
 from ivr.voice.speech import Speech

@@ -23,7 +23,7 @@ from flask import url_for
 from ivr.engine.inputs import CallerInput
 from ivr.engine.reply import Reply
 from ivr.flow import prompts
-from ivr.masking import mask_phone
+from ivr.phones import mask_phone
 from ivr.telephony import render
 from ivr.voice.speech import Part
 from ivr.web.runtime import runtime
