@@ -18,7 +18,7 @@ import ivr
 
 ROOT = Path(__file__).resolve().parent.parent
 CORE = ("flow", "engine", "voice", "wallet", "media", "telephony", "stores", "hotline")
-KERNEL = ("errors", "clock", "settings", "db", "masking", "phones")
+KERNEL = ("errors", "clock", "settings", "db", "masking", "phones", "yamlstrict")
 
 
 def _modules(*packages: str) -> list[str]:

@@ -528,12 +528,32 @@ def test_the_manifest_keeps_each_text_with_its_hash_and_voice(audio_dir: Path) -
     assert "text: 请选择您要咨询的问题。" in written  # readable, not escaped
 
 
-def test_a_broken_manifest_stops_the_app_at_start_naming_the_file(
+def test_a_broken_manifest_stops_the_app_at_start_naming_the_file_line_and_key(
     make_app: Any, audio_dir: Path
 ) -> None:
-    (audio_dir / "manifest.yaml").write_text("recordings:\n  zh-CN/x.wav: {text: hi}\n")
-    with pytest.raises(ConfigError, match=r"manifest.yaml: recordings.zh-CN/x.wav: expected keys"):
+    manifest = audio_dir / "manifest.yaml"
+    manifest.write_text("recordings:\n  zh-CN/x.wav: {text: hi}\n")
+
+    with pytest.raises(ConfigError) as caught:
         make_app()
+
+    assert str(caught.value) == (
+        f"{manifest}:2: recordings.zh-CN/x.wav: expected keys text, sha256 (and voice)"
+    )
+
+
+def test_a_manifest_with_a_file_written_twice_is_refused_with_both_lines(audio_dir: Path) -> None:
+    manifest = audio_dir / "manifest.yaml"
+    entry = "{text: hi, sha256: abc, voice: espeak-ng cmn}"
+    manifest.write_text(f"recordings:\n  zh-CN/x.wav: {entry}\n  zh-CN/x.wav: {entry}\n")
+
+    with pytest.raises(ConfigError) as caught:
+        read_manifest(manifest)
+
+    assert str(caught.value) == (
+        f"{manifest}:3:3: recordings.zh-CN/x.wav: not valid YAML: key 'zh-CN/x.wav' is written "
+        "twice in one mapping (first on line 2)"
+    )
 
 
 def test_unused_recordings_are_the_ones_no_prompt_has(audio_dir: Path) -> None:

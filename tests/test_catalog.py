@@ -63,7 +63,9 @@ def test_load_flows_lists_every_problem_of_a_file_each_naming_it(tmp_path: Path)
     assert problems[3].message == "no text in en-US"
     message = str(caught.value)
     assert message.startswith("4 problem(s) in flows:\n")
-    assert message.count(f"\n  {copy}: states.") == 4
+    assert [p.line for p in problems] == [30, 29, 29, 33]
+    assert message.count(f"\n  {copy}:") == 4
+    assert f"\n  {copy}:29: states.main_menu.options[1].goto: unknown state 'agnet'" in message
 
 
 def test_problems_of_every_file_are_reported_and_valid_flows_still_compile(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ def test_check_lists_every_problem_with_file_and_key_and_exits_non_zero(
     shutil.copy(INVALID / "duplicate_option_key.yaml", folder / "hotline.yaml")
     result = runner.invoke(main, ["check", "--flows", str(folder)])
     assert result.exit_code == 1
-    assert f"{folder / 'hotline.yaml'}: states." in result.output
+    assert f"{folder / 'hotline.yaml'}:26: states.main_menu.options[1].key: " in result.output
     assert "is already used by" in result.output
 
 

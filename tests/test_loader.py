@@ -217,10 +217,11 @@ def test_unknown_key_names_file_and_path_and_lists_the_allowed_keys(tmp_path: Pa
             "states.main_menu.optoins",
             "unknown key 'optoins'; allowed: prompt, bilingual, do, options, gather, back, retry, "
             "on_no_input, speech",
+            line=25,
         )
     ]
     assert str(caught.value.problems[0]) == (
-        f"{path}: states.main_menu.optoins: unknown key 'optoins'; allowed: prompt, bilingual, "
+        f"{path}:25: states.main_menu.optoins: unknown key 'optoins'; allowed: prompt, bilingual, "
         "do, options, gather, back, retry, on_no_input, speech"
     )
 
@@ -266,9 +267,21 @@ def test_a_missing_key_is_reported_once(tmp_path: Path) -> None:
 def test_a_key_written_twice_is_refused_with_its_line(tmp_path: Path) -> None:
     path = minimal_with(tmp_path, "    type: hangup\n", "    type: hangup\n    type: transfer\n")
 
-    assert problems_of(path) == [
-        "not valid YAML: line 29, column 5: key 'type' is written twice in one mapping"
+    _, problems = parse_flow(path)
+
+    assert problems == [
+        Problem(
+            str(path),
+            "states.goodbye.type",
+            "not valid YAML: key 'type' is written twice in one mapping (first on line 28)",
+            line=29,
+            column=5,
+        )
     ]
+    assert str(problems[0]) == (
+        f"{path}:29:5: states.goodbye.type: not valid YAML: key 'type' is written twice in one "
+        "mapping (first on line 28)"
+    )
 
 
 def test_a_file_with_only_comments_is_refused(tmp_path: Path) -> None:
@@ -294,7 +307,7 @@ def test_load_flow_raises_with_every_problem_in_the_message(tmp_path: Path) -> N
 
     assert str(caught.value) == (
         "3 problem(s) in flows:\n"
-        f"  {path}: states: expected a mapping of state names to states, got a list\n"
+        f"  {path}:2: states: expected a mapping of state names to states, got a list\n"
         f"  {path}: retry: missing\n"
         f"  {path}: phrases: missing"
     )

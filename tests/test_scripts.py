@@ -331,17 +331,19 @@ INVALID = [
         "outcom",
         "unknown key 'outcom' (did you mean 'outcome'?); "
         "allowed: at, effects, from, lang, name, outcome, steps",
+        "4",
         id="unknown-top-key",
     ),
     pytest.param(
-        "from: '+8613800000002'\nsteps: [hangup]\n", "name", "is required", id="missing-name"
+        "from: '+8613800000002'\nsteps: [hangup]\n", "name", "is required", "", id="missing-name"
     ),
-    pytest.param(HEAD + "steps: []\n", "steps", "needs at least one step", id="no-steps"),
+    pytest.param(HEAD + "steps: []\n", "steps", "needs at least one step", "3", id="no-steps"),
     pytest.param(
         HEAD + "steps:\n  - hangup\n  - pres: '1'\n",
         "steps[1].pres",
         "unknown step 'pres' (did you mean 'press'?); allowed: agent, dial, expect, "
         "expect_state, hangup, hold, press, record, say, wait",
+        "5",
         id="unknown-step-kind",
     ),
     pytest.param(
@@ -349,18 +351,21 @@ INVALID = [
         "steps[0]",
         "unknown step 'dance'; allowed: agent, dial, expect, expect_state, hangup, hold, press, "
         "record, say, wait",
+        "4",
         id="unknown-bare-step",
     ),
     pytest.param(
         HEAD + "steps:\n  - press: '1'\n    expect: x\n",
         "steps[0]",
         "a step does one thing, found 2 keys (press, expect): split them",
+        "4",
         id="two-actions-in-one-step",
     ),
     pytest.param(
         HEAD + "steps:\n  - press\n",
         "steps[0].press",
         "needs a value, like `press: ...`",
+        "4",
         id="bare-press",
     ),
     pytest.param(
@@ -368,12 +373,14 @@ INVALID = [
         "  - expect: {fuzzy: abc, threshold: high}\n",
         "steps[3].expect.threshold",
         "must be a number above 0 and at most 1, not the text 'high'",
+        "7",
         id="threshold-wrong-type",
     ),
     pytest.param(
         HEAD + "steps:\n  - expect: {fuzzy: abc, threshold: 1.5}\n",
         "steps[0].expect.threshold",
         "must be a number above 0 and at most 1, not the number 1.5",
+        "4",
         id="threshold-above-one",
     ),
     pytest.param(
@@ -381,72 +388,84 @@ INVALID = [
         "steps[0].expect.treshold",
         "unknown key 'treshold' (did you mean 'threshold'?); "
         "allowed: contains, fuzzy, regex, threshold",
+        "4",
         id="unknown-expect-key",
     ),
     pytest.param(
         HEAD + "steps:\n  - expect: {regex: abc, threshold: 0.5}\n",
         "steps[0].expect.threshold",
         "only a fuzzy expectation takes a threshold",
+        "4",
         id="threshold-on-regex",
     ),
     pytest.param(
         HEAD + "steps:\n  - expect: {regex: abc, fuzzy: abc}\n",
         "steps[0].expect",
         "give exactly one of contains, regex or fuzzy (or just the text to find)",
+        "4",
         id="two-expect-modes",
     ),
     pytest.param(
         HEAD + "steps:\n  - expect: {regex: '密码(6位'}\n",
         "steps[0].expect.regex",
         "not a valid regular expression: missing ), unterminated subpattern at position 2",
+        "4",
         id="bad-regex",
     ),
     pytest.param(
         HEAD + "steps:\n  - expect: 12\n",
         "steps[0].expect",
         "must be a mapping with keys contains, fuzzy, regex, threshold, not the number 12",
+        "4",
         id="expect-number",
     ),
     pytest.param(
         HEAD + "steps:\n  - press: 1\n",
         "steps[0].press",
         'write the keys in quotes, like "1" (YAML reads 0123 as a number)',
+        "4",
         id="press-unquoted-number",
     ),
     pytest.param(
         HEAD + "steps:\n  - press: '1a'\n",
         "steps[0].press",
         "'1a': a phone has only the keys 0-9, * and #",
+        "4",
         id="press-not-a-key",
     ),
     pytest.param(
         HEAD + "steps:\n  - wait: 0\n",
         "steps[0].wait",
         "must be a whole number of at least 1, not the number 0",
+        "4",
         id="wait-zero",
     ),
     pytest.param(
         HEAD + "steps:\n  - hold: yes\n",
         "steps[0].hold",
         "must be a whole number of at least 1, not true",
+        "4",
         id="hold-boolean",
     ),
     pytest.param(
         HEAD + "steps:\n  - record:\n      seconds: 8\n      finish: #\n",
         "steps[0].record.finish",
         'must be a key in quotes, like "#" (YAML reads # as a comment)',
+        "6",
         id="record-finish-unquoted-hash",
     ),
     pytest.param(
         HEAD + "steps:\n  - dial: engaged\n",
         "steps[0].dial",
         "unknown value 'engaged'; allowed: answered, busy, canceled, completed, failed, no-answer",
+        "4",
         id="dial-status",
     ),
     pytest.param(
         HEAD + "steps:\n  - hangup: now\n",
         "steps[0].hangup",
         "takes no value (write just `- hangup`), not the text 'now'",
+        "4",
         id="hangup-with-value",
     ),
     pytest.param(
@@ -454,72 +473,83 @@ INVALID = [
         "outcome.kind",
         "unknown value 'transferred'; "
         "allowed: bridged, caller-hangup, dialed, hangup, queued, rejected",
+        "4",
         id="outcome-kind",
     ),
     pytest.param(
         HEAD + "steps: [hangup]\noutcome: {queue: security}\n",
         "outcome.kind",
         "is required; one of hangup, caller-hangup, queued, bridged, dialed, rejected",
+        "4",
         id="outcome-without-kind",
     ),
     pytest.param(
         HEAD + "steps: [hangup]\noutcome: {kind: queued, recording: sometimes}\n",
         "outcome.recording",
         "must be true or false, not the text 'sometimes'",
+        "4",
         id="outcome-recording-type",
     ),
     pytest.param(
         HEAD + "steps: [hangup]\neffects: {account: {}}\n",
         "effects",
         "must be a list of checks, not a mapping",
+        "4",
         id="effects-not-a-list",
     ),
     pytest.param(
         HEAD + "steps: [hangup]\neffects:\n  - account: active\n",
         "effects[0].account",
         "must be a mapping of arguments, not the text 'active'",
+        "5",
         id="effect-arguments",
     ),
     pytest.param(
         "name: n\nfrom: 8613800000002x\nsteps: [hangup]\n",
         "from",
         "'8613800000002x' is not a phone number; write it quoted, like \"+8613800000002\"",
+        "2",
         id="from-not-a-number",
     ),
     pytest.param(
         HEAD + "lang: chinese\nsteps: [hangup]\n",
         "lang",
         "'chinese' is not a language tag such as zh-CN or en-US",
+        "3",
         id="lang",
     ),
     pytest.param(
         HEAD + "steps: [hangup]\nname: m\n",
-        "",
-        "not valid YAML: key 'name' is given twice (line 4, column 1)",
+        "name",
+        "not valid YAML: key 'name' is written twice in one mapping (first on line 1)",
+        "4:1",
         id="duplicate-key",
     ),
     pytest.param(
         HEAD + "steps: [hangup\n",
         "",
-        "not valid YAML: expected ',' or ']', but got '<stream end>' (line 4, column 1)",
+        "not valid YAML: expected ',' or ']', but got '<stream end>'",
+        "4:1",
         id="broken-yaml",
     ),
 ]
 
 
-@pytest.mark.parametrize(("text", "key", "message"), INVALID)
-def test_a_malformed_script_names_the_file_and_key_path(
-    tmp_path: Path, text: str, key: str, message: str
+@pytest.mark.parametrize(("text", "key", "message", "at"), INVALID)
+def test_a_malformed_script_names_the_file_line_and_key_path(
+    tmp_path: Path, text: str, key: str, message: str, at: str
 ) -> None:
     path = script_file(tmp_path, text, "bad.yaml")
 
     with pytest.raises(ScriptError) as caught:
         load_script(path)
 
-    assert (caught.value.path, caught.value.key, str(caught.value)) == (
+    where = f"{path}:{at}" if at else str(path)
+    assert (caught.value.path, caught.value.key, caught.value.message, str(caught.value)) == (
         str(path),
         key,
-        f"{path}: {key}: {message}" if key else f"{path}: {message}",
+        message,
+        f"{where}: {key}: {message}" if key else f"{where}: {message}",
     )
 
 

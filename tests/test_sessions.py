@@ -23,12 +23,12 @@ from ivr.engine.session import CallSession
 from ivr.errors import ConfigError
 from ivr.errors import SessionBusy
 from ivr.errors import SessionError
+from ivr.errors import StaleSession
 from ivr.stores.sessions import CallLockRow
 from ivr.stores.sessions import MemorySessionStore
 from ivr.stores.sessions import RedisSessionStore
 from ivr.stores.sessions import SessionStore
 from ivr.stores.sessions import SqlSessionStore
-from ivr.stores.sessions import StaleSession
 from ivr.stores.sessions import open_session_store
 from tests.conftest import T0
 

@@ -26,10 +26,10 @@ from twilio.http.response import Response
 
 from ivr.cli.main import main
 from ivr.errors import TwilioSetupError
+from ivr.errors import TwilioSetupProblem
 from ivr.telephony.numbers import Change
 from ivr.telephony.numbers import Connection
 from ivr.telephony.numbers import Credentials
-from ivr.telephony.numbers import TwilioSetupProblem
 from ivr.telephony.numbers import connect
 from ivr.telephony.numbers import default_http_client
 from ivr.telephony.numbers import notes

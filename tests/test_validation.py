@@ -1,8 +1,8 @@
 """Validation of flows: the catalogue of invalid flows, and cross-reference rules in detail.
 
 Each file in ``tests/flows/invalid/`` is a small flow with one thing wrong (``several_problems``
-has four). Its leading ``# expect: path: message`` lines say exactly what ``ivr check`` must
-report; a new invalid case is just a new file. Everything reported must be expected, so a file
+has four). Its leading ``# expect: line N: path: message`` lines say exactly what ``ivr check``
+must report, and on which line of the file; a new invalid case is just a new file. Everything reported must be expected, so a file
 that breaks for a second reason, or a check that reports twice, fails too.
 """
 
@@ -42,6 +42,15 @@ def shown(problem: Problem) -> str:
     return f"{problem.path}: {problem.message}" if problem.path else problem.message
 
 
+def as_expected(problem: Problem) -> str:
+    """A problem as an ``# expect:`` line writes it: ``line 25: states.x.goto: unknown ...``
+    (``line 28, column 4: ...`` when YAML gave the column; no line when there is none)."""
+    where = "" if problem.line is None else f"line {problem.line}"
+    if problem.column is not None:
+        where += f", column {problem.column}"
+    return f"{where}: {shown(problem)}" if where else shown(problem)
+
+
 def minimal_with(tmp_path: Path, old: str, new: str) -> Flow:
     text = MINIMAL.read_text(encoding="utf-8")
     assert old in text
@@ -60,7 +69,7 @@ def test_the_invalid_catalogue_is_there() -> None:
 @pytest.mark.parametrize("case", INVALID, ids=lambda path: path.stem)
 def test_invalid_flow_reports_exactly_its_expected_problems(case: Path, tmp_path: Path) -> None:
     expected = expectations(case)
-    assert expected, f"{case.name} has no leading '{EXPECT}path: message' line"
+    assert expected, f"{case.name} has no leading '{EXPECT}line N: path: message' line"
     copy = tmp_path / case.name
     shutil.copyfile(case, copy)
 
@@ -68,10 +77,10 @@ def test_invalid_flow_reports_exactly_its_expected_problems(case: Path, tmp_path
 
     assert compiled == {}
     assert {p.file for p in problems} == {str(copy)}
-    unmatched = [shown(p) for p in problems]
+    unmatched = [as_expected(p) for p in problems]
     for line in expected:
         hit = next((reported for reported in unmatched if line in reported), None)
-        assert hit is not None, f"expected {line!r}, got {[shown(p) for p in problems]}"
+        assert hit is not None, f"expected {line!r}, got {[as_expected(p) for p in problems]}"
         unmatched.remove(hit)
     assert unmatched == [], "reported but not expected"
 

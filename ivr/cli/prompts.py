@@ -17,6 +17,8 @@ from pathlib import Path
 
 import click
 
+from ivr.errors import ToolMissing
+from ivr.errors import TtsError
 from ivr.flow.prompts import Prompt
 from ivr.flow.prompts import flow_prompts
 from ivr.media import tts
@@ -175,7 +177,7 @@ def render(
         return
     try:
         tools = tts.find_tools()
-    except tts.ToolMissing as exc:
+    except ToolMissing as exc:
         _fail(str(exc), "then run `ivr prompts render` again")
         raise AssertionError("unreachable") from None
     if todo:
@@ -192,7 +194,7 @@ def render(
         if music:
             seconds += tts.hold_music(library.root / HOLD_MUSIC, tools)
             click.echo(f"  hold music: {HOLD_MUSIC}")
-    except tts.TtsError as exc:
+    except TtsError as exc:
         _fail(str(exc), "the recordings made so far are kept and in the manifest")
     size = sum(p.stat().st_size for p in library.files().values())
     updated = "; manifest updated" if todo else ""

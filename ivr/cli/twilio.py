@@ -15,9 +15,9 @@ from typing import NoReturn
 import click
 from twilio.http import HttpClient
 
+from ivr.errors import TwilioSetupProblem
 from ivr.telephony import numbers as twilio_setup
 from ivr.telephony.numbers import Credentials
-from ivr.telephony.numbers import TwilioSetupProblem
 
 
 @click.group()

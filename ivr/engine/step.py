@@ -45,15 +45,15 @@ from ivr.flow.spec import Text
 from ivr.masking import mask_digits
 from ivr.voice import intents
 from ivr.voice import reading as speech
+from ivr.voice.languages import language
 from ivr.voice.speech import Part
 from ivr.voice.speech import Speech
 
 log = logging.getLogger(__name__)
 
 MAX_HOPS = 50
-# Speech: recognition languages Twilio knows; below this confidence a match is confirmed first;
-# after this many misunderstandings in one menu, it takes keys only.
-SPEECH_LANGUAGES = {"zh-CN": "cmn-Hans-CN", "en-US": "en-US"}
+# Speech: below this confidence a match is confirmed first; after this many misunderstandings
+# in one menu, it takes keys only. (The recogniser's language is ``Language.recogniser``.)
 MIN_CONFIDENCE = 0.5
 SPEECH_ATTEMPTS = 2
 YES_NO_HINTS = {
@@ -198,7 +198,7 @@ class Engine:
             state.gather.timeout,
             state.gather.finish_on_key,
             1,
-            SPEECH_LANGUAGES.get(lang, lang),
+            language(lang).recogniser,
             intents.hints(_yes_no_choices(state, lang)),
         )
         return Reply((), listen, flow.name, state.id, session.seq, (state.id,))
@@ -397,7 +397,7 @@ class Engine:
                 state.gather.timeout,
                 state.gather.finish_on_key,
                 1,
-                SPEECH_LANGUAGES.get(lang, lang),
+                language(lang).recogniser,
                 intents.hints(choices or _yes_no_choices(state, lang)),
             )
         if state.type == "entry":
@@ -479,7 +479,7 @@ def _merge(parts: Iterable[Speech]) -> list[Speech]:
     out: list[Speech] = []
     for part in parts:
         if out and out[-1].lang == part.lang:
-            sep = "" if part.lang.startswith("zh") else " "
+            sep = language(part.lang).joiner
             last = out[-1]
             glue = (Part(sep),) if sep else ()
             out[-1] = Speech(

@@ -1,9 +1,10 @@
 """Strict loading of ``flows/*.yaml`` into ``flowspec`` dataclasses.
 
 Owns the file format: which keys exist where, their types and defaults. Every problem is
-collected (not just the first) and names the file and key path, with the allowed keys for an
-unknown one. Cross-references between parts of a flow are ``validation``'s job, not this one's.
-Depends on ``flowspec`` and ``errors`` only.
+collected (not just the first) and names the file, line and key path, with the allowed keys
+for an unknown one. Cross-references between parts of a flow are ``validation``'s job, not
+this one's. Depends on ``flow.spec``, ``flow.hours``, ``errors``, ``yamlstrict`` (which reads the
+YAML and knows each key's line) and ``voice.languages`` (the languages a flow may use) only.
 """
 
 from __future__ import annotations
@@ -13,10 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ivr.errors import FlowValidationError
 from ivr.errors import Problem
+from ivr.errors import YamlError
 from ivr.flow.hours import QUEUE_KEYS
 from ivr.flow.hours import Hours
 from ivr.flow.hours import QueueSettings
@@ -37,6 +37,9 @@ from ivr.flow.spec import Route
 from ivr.flow.spec import State
 from ivr.flow.spec import Text
 from ivr.flow.spec import Waiting
+from ivr.voice.languages import CODES
+from ivr.yamlstrict import KeyLines
+from ivr.yamlstrict import load
 
 TOP_KEYS = (
     "flow",
@@ -98,38 +101,16 @@ class _Missing:
 MISSING: Any = _Missing()
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader that refuses a key written twice in one mapping (``safe_load``
-    silently keeps the last: a copied state would replace the first without a word)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    seen: set[object] = set()
-    for key_node, _ in node.value:
-        # Only the mapping's own plain keys: a merge (<<) may be overridden on purpose.
-        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = loader.construct_object(key_node, deep=True)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} is written twice in one mapping", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node, deep=True)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 class _Reader:
     """Walks one parsed YAML document, collecting problems with their key paths."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, lines: KeyLines) -> None:
         self.file = file
+        self.lines = lines
         self.problems: list[Problem] = []
 
     def problem(self, path: str, message: str) -> None:
-        self.problems.append(Problem(self.file, path, message))
+        self.problems.append(Problem(self.file, path, message, self.lines.line_of(path)))
 
     def mapping(self, value: Any, path: str, allowed: tuple[str, ...]) -> dict[str, Any]:
         if not isinstance(value, Mapping):
@@ -276,15 +257,14 @@ def parse_flow(path: Path) -> tuple[Flow | None, list[Problem]]:
     """Parse one flow file, returning the flow (if it could be built) and every problem."""
     file = str(path)
     try:
-        document = yaml.load(path.read_text(encoding="utf-8"), Loader=_StrictLoader)
+        document = load(path.read_text(encoding="utf-8"), file)
     except OSError as exc:
         return None, [Problem(file, "", f"cannot read: {exc.strerror}")]
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        return None, [Problem(file, "", f"not valid YAML: {where}{getattr(exc, 'problem', exc)}")]
-    reader = _Reader(file)
-    flow = _read_flow(reader, document, path.stem)
+    except YamlError as exc:
+        problem = Problem(file, exc.key, f"not valid YAML: {exc.problem}", exc.line, exc.column)
+        return None, [problem]
+    reader = _Reader(file, document.lines)
+    flow = _read_flow(reader, document.data, path.stem)
     return flow, reader.problems
 
 
@@ -326,13 +306,21 @@ def _read_flow(r: _Reader, document: Any, default_name: str) -> Flow | None:
         hours=_read_hours(r, top["hours"], "hours") if "hours" in top else Hours(),
         waiting=_read_waiting(r, top["waiting"], languages) if "waiting" in top else None,
         queue_results=_read_queue_results(r, top.get("queue_results", {})),
+        lines=r.lines,
     )
 
 
 def _read_languages(r: _Reader, value: Any) -> tuple[str, ...]:
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        r.problem("languages", "expected a list of language tags such as [zh-CN, en-US]")
-        return ("zh-CN", "en-US")
+        r.problem("languages", f"expected a list of language tags such as [{', '.join(CODES)}]")
+        return CODES
+    for i, code in enumerate(value):
+        if code not in CODES:
+            r.problem(
+                f"languages[{i}]",
+                f"unsupported language {code!r}; supported: {', '.join(CODES)} "
+                "(a language is added in ivr/voice/languages.py)",
+            )
     return tuple(value)
 
 

@@ -13,6 +13,7 @@ from typing import Literal
 
 from ivr.flow.hours import Hours
 from ivr.flow.hours import QueueSettings
+from ivr.yamlstrict import KeyLines
 
 # A text in every language of the flow: {"zh-CN": "...", "en-US": "..."}.
 Text = Mapping[str, str]
@@ -191,6 +192,8 @@ class Flow:
     hours: Hours = Hours()
     waiting: Waiting | None = None
     queue_results: Mapping[str, str] = field(default_factory=dict)
+    # Where each key was written in ``file``, so later checks can name the line too.
+    lines: KeyLines = field(default_factory=KeyLines, compare=False, repr=False)
 
     @property
     def default_language(self) -> str:

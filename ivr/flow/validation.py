@@ -56,7 +56,7 @@ class _Checker:
         )
 
     def problem(self, path: str, message: str) -> None:
-        self.problems.append(Problem(self.flow.file, path, message))
+        self.problems.append(Problem(self.flow.file, path, message, self.flow.lines.line_of(path)))
 
     def run(self) -> None:
         flow = self.flow

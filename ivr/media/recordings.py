@@ -34,7 +34,9 @@ from typing import Literal
 import yaml
 
 from ivr.errors import ConfigError
+from ivr.errors import YamlError
 from ivr.flow.prompts import Prompt
+from ivr.yamlstrict import load
 
 MANIFEST = "manifest.yaml"
 MUSIC = "music"
@@ -229,19 +231,24 @@ def content_type(path: Path) -> str:
 
 
 def read_manifest(path: Path) -> dict[str, Entry]:
+    """The manifest's entries; ``ConfigError`` naming the file, line and key of a problem."""
     if not path.is_file():
         return {}
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+        document = load(path.read_text(encoding="utf-8"), str(path))
+    except YamlError as exc:
+        raise ConfigError(str(exc)) from exc
+    data = document.data or {}
     recordings = data.get("recordings") if isinstance(data, dict) else None
     if not isinstance(recordings, dict):
         raise ConfigError(f"{path}: expected a mapping 'recordings: {{<file>: {{text, sha256}}}}'")
     entries: dict[str, Entry] = {}
     for rel, item in recordings.items():
         if not isinstance(item, dict) or not {"text", "sha256"} <= set(item):
-            raise ConfigError(f"{path}: recordings.{rel}: expected keys text, sha256 (and voice)")
+            key = f"recordings.{rel}"
+            line = document.lines.line_of(key)
+            where = f"{path}:{line}" if line is not None else str(path)
+            raise ConfigError(f"{where}: {key}: expected keys text, sha256 (and voice)")
         entries[str(rel)] = Entry(
             str(item["text"]), str(item["sha256"]), str(item.get("voice", ""))
         )

@@ -1,10 +1,10 @@
 """Offline speech synthesis for prompt recordings: espeak-ng speaks, sox makes telephone WAV.
 
-Owns finding the two programs (and what to install when one is missing), the espeak-ng voice
-per language (zh-CN: Mandarin ``cmn``; en-US: ``en-us``), turning one text into an 8 kHz mono
-μ-law WAV (Twilio's native telephone audio, about 8 KB a second) with the silence at both
-ends trimmed, and making the hold music with sox's synthesizer. Runs programs; knows nothing
-of flows or the manifest (``ivr.media.recordings`` and ``ivr.cli.prompts`` do).
+Owns finding the two programs (and what to install when one is missing), turning one text
+into an 8 kHz mono μ-law WAV (Twilio's native telephone audio, about 8 KB a second) with the
+silence at both ends trimmed, and making the hold music with sox's synthesizer. Each
+language's espeak-ng voice and speed are ``ivr.voice.languages``'. Runs programs; knows
+nothing of flows or the manifest (``ivr.media.recordings`` and ``ivr.cli.prompts`` do).
 """
 
 from __future__ import annotations
@@ -16,11 +16,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ivr.errors import IvrError
+from ivr.errors import ToolMissing
+from ivr.errors import TtsError
+from ivr.voice.languages import CODES
+from ivr.voice.languages import Language
+from ivr.voice.languages import language
 
-VOICES = {"zh-CN": "cmn", "en-US": "en-us"}
-# Words a minute: espeak-ng's Mandarin is slow at its default 175 (about 0.37 s a character).
-SPEEDS = {"zh-CN": 210, "en-US": 170}
 TELEPHONE = ("-r", "8000", "-c", "1", "-e", "u-law")  # sox output options
 # Trim silence at the start, then (reversed) at the end; a short tail separates prompts.
 TRIM = ("silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02", "0.5%", "reverse")
@@ -54,18 +55,6 @@ HOLD_NOTES: tuple[tuple[str, float], ...] = (
 HOLD_ROUNDS = 2
 
 
-class TtsError(IvrError):
-    """A recording could not be made; the message says why and what to do."""
-
-
-class ToolMissing(TtsError):
-    """espeak-ng or sox is not installed. ``.tools``: the missing programs."""
-
-    def __init__(self, tools: Sequence[str]) -> None:
-        self.tools = tuple(tools)
-        super().__init__(f"{' and '.join(self.tools)} not found on PATH; {INSTALL}")
-
-
 @dataclass(frozen=True)
 class Tools:
     espeak: str
@@ -77,14 +66,20 @@ def find_tools(need: Sequence[str] = ("espeak-ng", "sox")) -> Tools:
     found = {name: shutil.which(name) for name in need}
     missing = [name for name, path in found.items() if path is None]
     if missing:
-        raise ToolMissing(missing)
+        raise ToolMissing(missing, INSTALL)
     return Tools(found.get("espeak-ng") or "", found.get("sox") or "")
 
 
+def _language(lang: str) -> Language:
+    try:
+        return language(lang)
+    except ValueError:
+        raise TtsError(f"no espeak-ng voice for {lang!r}; known: {', '.join(CODES)}") from None
+
+
 def voice_for(lang: str) -> str:
-    if lang not in VOICES:
-        raise TtsError(f"no espeak-ng voice for {lang!r}; known: {', '.join(VOICES)}")
-    return VOICES[lang]
+    """The espeak-ng voice of a language: ``cmn`` for zh-CN."""
+    return _language(lang).espeak_voice
 
 
 def describe(lang: str) -> str:
@@ -100,14 +95,14 @@ def made_by(voice: str) -> bool:
 def synthesize(text: str, lang: str, dest: Path, tools: Tools) -> float:
     """Speak ``text`` in ``lang`` into ``dest`` (8 kHz mono μ-law WAV); its length in seconds.
     ``dest`` is replaced only once the new file is complete."""
-    voice = voice_for(lang)
+    spoken = _language(lang)
     dest.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="ivr-tts-") as tmp:
         raw = Path(tmp) / "raw.wav"
         out = Path(tmp) / "out.wav"
-        speed = str(SPEEDS.get(lang, 175))
+        speed = str(spoken.espeak_speed)
         _run(
-            [tools.espeak, "-v", voice, "-s", speed, "-w", str(raw), "--stdin"],
+            [tools.espeak, "-v", spoken.espeak_voice, "-s", speed, "-w", str(raw), "--stdin"],
             stdin=text.strip(),
         )
         _run([tools.sox, str(raw), *TELEPHONE, str(out), *TRIM, *TAIL])

@@ -49,6 +49,7 @@ from ivr.engine.session import CallSession
 from ivr.errors import ConfigError
 from ivr.errors import SessionBusy
 from ivr.errors import SessionError
+from ivr.errors import StaleSession
 
 if TYPE_CHECKING:
     import redis
@@ -63,23 +64,6 @@ LEASE = timedelta(seconds=30)
 RETRY_SLEEP_S = 0.015
 
 _T = TypeVar("_T")
-
-
-class StaleSession(SessionError):
-    """A save lost a race: the stored version is not the one the session was loaded at.
-
-    ``found`` is the stored version, or None when nothing is stored (purged, or never saved).
-    """
-
-    def __init__(self, call_sid: str, expected: int, found: int | None) -> None:
-        self.call_sid = call_sid
-        self.expected = expected
-        self.found = found
-        stored = "no stored session" if found is None else f"stored version {found}"
-        super().__init__(
-            f"call {call_sid}: session saved at version {expected} but found {stored}; "
-            "another request saved in between (hold store.lock() around load and save)"
-        )
 
 
 class SessionStore(Protocol):

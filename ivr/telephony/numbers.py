@@ -27,7 +27,7 @@ from twilio.base.exceptions import TwilioException
 from twilio.http.http_client import TwilioHttpClient
 from twilio.rest import Client
 
-from ivr.errors import TwilioSetupError
+from ivr.errors import TwilioSetupProblem
 from ivr.phones import mask_phone
 from ivr.phones import to_e164
 
@@ -47,16 +47,6 @@ CREDENTIALS_HINT = (
 )
 _ACCOUNT_SID = re.compile(r"AC[0-9a-fA-F]{32}")
 _WEBHOOK_PATHS = (FALLBACK_PATH, STATUS_PATH, VOICE_PATH)
-
-
-class TwilioSetupProblem(TwilioSetupError):
-    """Twilio cannot be configured as asked. ``hint`` says what to do next; ``code`` is
-    Twilio's error code (https://www.twilio.com/docs/errors/<code>) when Twilio gave one."""
-
-    def __init__(self, message: str, hint: str, *, code: int | None = None) -> None:
-        self.hint = hint
-        self.code = code
-        super().__init__(message)
 
 
 @dataclass(frozen=True)

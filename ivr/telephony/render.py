@@ -1,12 +1,11 @@
 """TwiML writing: the only module that imports ``twilio.twiml``.
 
-Owns how a ``reply.Reply`` becomes a TwiML document: voices and languages per caller
-language, Play or Say for each piece of speech, the Redirect after every Gather and Record
-(Twilio falls through on silence), hold music, and the safety-net apology used when anything
-goes wrong. URLs come from a ``Urls`` the web layer supplies, recordings from the
-``Recordings`` lookup in ``Voices`` (``ivr.media.recordings`` implements it); nothing here
-knows about
-Flask or touches files.
+Owns how a ``reply.Reply`` becomes a TwiML document: the voice of each caller language (the
+defaults are ``ivr.voice.languages``'), Play or Say for each piece of speech, the Redirect
+after every Gather and Record (Twilio falls through on silence), hold music, and the
+safety-net apology used when anything goes wrong. URLs come from a ``Urls`` the web layer
+supplies, recordings from the ``Recordings`` lookup in ``Voices`` (``ivr.media.recordings``
+implements it); nothing here knows about Flask or touches files.
 
 Play or Say: a part of a speech with a prompt id whose recording is current is played; all
 other words between two recordings are said in one ``<Say>``. Values read digit by digit are
@@ -35,6 +34,8 @@ from ivr.engine.reply import RecordMessage
 from ivr.engine.reply import Reply
 from ivr.engine.reply import Restart
 from ivr.engine.reply import Transfer
+from ivr.voice.languages import LANGUAGES
+from ivr.voice.languages import Language
 from ivr.voice.speech import Part
 from ivr.voice.speech import Speech
 
@@ -59,6 +60,16 @@ class Voice:
     language: str  # Twilio's <Say language=…>
     voice: str  # e.g. Polly.Zhiyu-Neural
 
+    @classmethod
+    def of(cls, lang: Language, voice: str | None = None) -> Voice:
+        """How ``lang`` is said: its default Twilio voice, or ``voice`` when one is given."""
+        return cls(lang.say_language, voice or lang.twilio_voice)
+
+
+def default_voices() -> dict[str, Voice]:
+    """Each supported language's default voice, by language code."""
+    return {lang.code: Voice.of(lang) for lang in LANGUAGES}
+
 
 class Recordings(Protocol):
     """Where current recordings are served: a URL to ``<Play>``, or None to say the words."""
@@ -72,12 +83,7 @@ class Voices:
     """How each language is voiced: a Twilio voice, and recordings where current ones exist
     (``recordings`` None: everything is said, as with ``IVR_AUDIO=off``)."""
 
-    by_lang: Mapping[str, Voice] = field(
-        default_factory=lambda: {
-            "zh-CN": Voice("cmn-CN", "Polly.Zhiyu-Neural"),
-            "en-US": Voice("en-US", "Polly.Joanna-Neural"),
-        }
-    )
+    by_lang: Mapping[str, Voice] = field(default_factory=default_voices)
     recordings: Recordings | None = None
 
     def for_lang(self, lang: str) -> Voice:

@@ -5,8 +5,8 @@ green, fail red, or plain text with ``color=False``), the readable diff of what 
 expected against what the caller heard, flow coverage (which states and transitions the
 scripts reached) and ``replay``, the loop the ``ivr replay`` command and the test suite use.
 
-Depends on ``ivr.testing.scripts`` and ``ivr.testing.simulator``; click only for
-``click.style``. It must not
+Depends on ``ivr.testing.scripts``, ``ivr.testing.simulator`` and ``ivr.voice.languages``
+(whether a Say is in the script's language); click only for ``click.style``. It must not
 import Flask or the engine: the engine hands over each flow's shape as a ``FlowShape``.
 """
 
@@ -36,6 +36,7 @@ from ivr.testing.scripts import squash
 from ivr.testing.simulator import CallResult
 from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import Turn
+from ivr.voice.languages import same_language
 
 IVR_COLOUR = "cyan"
 CALLER_COLOUR = "yellow"
@@ -109,7 +110,7 @@ def format_turn(turn: Turn, *, default_lang: str = "", color: bool) -> str:
             text = f"♪ {turn.text}"
         else:
             text = turn.text
-        if turn.lang and default_lang and not _same_language(turn.lang, default_lang):
+        if turn.lang and default_lang and not same_language(turn.lang, default_lang):
             text = f"[{turn.lang}] {text}"
         label = _paint("IVR   ", IVR_COLOUR, color, bold=True)
         return f"{INDENT}{label} {_paint(text, IVR_COLOUR, color)}"
@@ -334,12 +335,6 @@ def replay(
         out.write(format_coverage(coverage_report(ran, coverage_shapes), color=color) + "\n\n")
     out.write(summary_line(results) + "\n")
     return 0 if found and all(result.passed for result in results) else 1
-
-
-def _same_language(spoken: str, script: str) -> bool:
-    """``cmn-CN`` (Twilio's Mandarin) is the script's ``zh-CN``; ``en-GB`` is not ``zh-CN``."""
-    first = spoken.split("-")[0].lower()
-    return ("zh" if first == "cmn" else first) == script.split("-")[0].lower()
 
 
 def _pct(part: int, whole: int) -> float:

@@ -2,10 +2,12 @@
 
 Owns the script format (what a non-programmer writes to describe one call: what the caller
 does, what the IVR must say, how the call must end and what must have changed), its strict
-loader (unknown keys, wrong types and unknown step kinds are a ``ScriptError`` naming the file
-and key path) and ``run_script``, which drives an ``ivr.simulator.Call`` step by step.
+loader (unknown keys, wrong types and unknown step kinds are a ``ScriptError`` naming the file,
+line and key path; the YAML itself is read by ``ivr.yamlstrict``) and ``run_script``, which
+drives an ``ivr.simulator.Call`` step by step.
 
-Depends on ``ivr.testing.simulator`` (the public caller API) and ``ivr.errors`` only. It must not
+Depends on ``ivr.testing.simulator`` (the public caller API), ``ivr.yamlstrict`` and
+``ivr.errors`` only. It must not
 import Flask, the engine or the flows: a script only knows what a caller can hear and do.
 Reporting (colours, diffs, coverage) lives in ``ivr.testing.replay``.
 
@@ -47,15 +49,15 @@ from types import MappingProxyType
 from typing import Any
 from typing import Literal
 
-import yaml
-
 from ivr.errors import ScriptError
 from ivr.errors import SimulationError
+from ivr.errors import YamlError
 from ivr.phones import is_caller_id
 from ivr.testing.simulator import Call
 from ivr.testing.simulator import CallResult
 from ivr.testing.simulator import Outcome
 from ivr.testing.simulator import Simulator
+from ivr.yamlstrict import load
 
 # ---------------------------------------------------------------------------------------------
 # The script model
@@ -237,25 +239,6 @@ class Script:
 # Loading
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader that refuses a key given twice (``safe_load`` keeps the last)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
-    loader.flatten_mapping(node)
-    seen: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"key {key!r} is given twice", key_node.start_mark
-            )
-        seen[key] = loader.construct_object(value_node, deep=True)
-    return seen
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
 _TOP_KEYS = ("name", "from", "lang", "at", "steps", "outcome", "effects")
 _STEP_KINDS = (
     "expect",
@@ -284,14 +267,18 @@ def load_script(path: Path) -> Script:
     except (OSError, UnicodeDecodeError) as exc:
         raise ScriptError(where, "", f"cannot be read: {exc}") from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        raise ScriptError(where, "", f"not valid YAML: {exc.problem}{at}") from None
-    except yaml.YAMLError as exc:
-        raise ScriptError(where, "", f"not valid YAML: {exc}") from None
-    return parse_script(data, where)
+        document = load(text, where)
+    except YamlError as exc:
+        raise ScriptError(
+            where, exc.key, f"not valid YAML: {exc.problem}", line=exc.line, column=exc.column
+        ) from None
+    try:
+        return parse_script(document.data, where)
+    except ScriptError as exc:
+        # parse_script sees data only: the line of the key it names comes from the file.
+        raise ScriptError(
+            exc.path, exc.key, exc.message, line=document.lines.line_of(exc.key)
+        ) from None
 
 
 def parse_script(data: object, path: str) -> Script:

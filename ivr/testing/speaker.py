@@ -3,8 +3,8 @@
 Owns finding a way to make sound (sox's ``play``, else ``aplay``; espeak-ng for words that were
 said rather than played) and playing a call's turns in order: a ``<Play>`` from the local file
 when the recordings folder has it (else fetched from its URL), a ``<Say>`` spoken by espeak-ng
-in its language. When sound cannot be made it says why once and falls silent; the call goes on.
-Runs programs; knows nothing of Flask or the flows.
+in its language (the voice is ``ivr.voice.languages``'). When sound cannot be made it says why
+once and falls silent; the call goes on. Runs programs; knows nothing of Flask or the flows.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from pathlib import Path
 
 from ivr.media.recordings import AudioLibrary
 from ivr.media.recordings import served_path
-from ivr.media.tts import VOICES
 from ivr.testing.simulator import Turn
+from ivr.voice.languages import EN_US
+from ivr.voice.languages import language
 
 PLAYERS = (("play", ("-q",)), ("aplay", ("-q",)))
 INSTALL = "install sox (Debian/Ubuntu `sudo apt-get install sox`, macOS `brew install sox`)"
@@ -118,7 +119,7 @@ class Speaker:
                 self._warn("(said words are not voiced: espeak-ng is not installed)")
                 self._warned_say = True
             return
-        voice = VOICES["zh-CN"] if (lang or "").startswith(("cmn", "zh")) else VOICES["en-US"]
+        voice = _espeak_voice(lang)
         with tempfile.TemporaryDirectory(prefix="ivr-say-") as tmp:
             path = Path(tmp) / "say.wav"
             done = self._run([self.espeak, "-v", voice, "-w", str(path), text])
@@ -135,6 +136,14 @@ class Speaker:
     def _stop(self, why: str) -> None:
         self._warn(f"(cannot play sound: {why}; going on without audio)")
         self.enabled = False
+
+
+def _espeak_voice(lang: str | None) -> str:
+    """espeak-ng's voice for a ``<Say language>``; English for a language not supported here."""
+    try:
+        return language(lang or "").espeak_voice
+    except ValueError:
+        return EN_US.espeak_voice
 
 
 def _last_line(done: subprocess.CompletedProcess[str]) -> str:

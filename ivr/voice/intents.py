@@ -5,12 +5,13 @@ Owns turning Twilio's ``SpeechResult`` text into a menu key: ``match`` against a
 two", "第三个"), ``clean``/``normalise`` for the text they compare, and ``hints`` for the
 ``<Gather hints>`` that bias the recogniser towards a menu's words.
 
-Pure: the standard library only (``difflib``, ``unicodedata``, ``re``), nothing from the rest of
-``ivr``, no Flask or twilio. It knows nothing of flows, sessions or where a key leads: the engine
-builds ``Choice`` values from a menu's options (label and ``synonyms`` in the caller's language)
-and treats a ``Match`` that is not ``clear`` as a no-match. Deterministic: the same utterance and
-choices always give the same ``Match``. The index built from a menu's choices is cached, so a
-menu pays for it once.
+Pure: the standard library only (``difflib``, ``unicodedata``, ``re``) and
+``ivr.voice.languages`` (which rule set a language's speech is matched by), no Flask or
+twilio. It knows nothing of flows, sessions or where a key leads: the engine builds ``Choice``
+values from a menu's options (label and ``synonyms`` in the caller's language) and treats a
+``Match`` that is not ``clear`` as a no-match. Deterministic: the same utterance and choices
+always give the same ``Match``. The index built from a menu's choices is cached, so a menu pays
+for it once.
 
 Text is normalised the same way on both sides before comparing: full-width to half-width, lower
 case, punctuation removed (Chinese 。，？！ and the "." Twilio ends speech with), spaces collapsed.
@@ -51,8 +52,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from ivr.voice.languages import CODES
+from ivr.voice.languages import Rules
+from ivr.voice.languages import language
+
+# The two rule sets of matching, named by the language each was written for.
 ZH = "zh-CN"
 EN = "en-US"
+_RULE_SETS: dict[Rules, str] = {"zh": ZH, "en": EN}
 
 EXACT_SCORE = 1.0
 CONTAINS_SCORE = 0.8
@@ -275,11 +282,15 @@ class Match:
 
 
 def _language(lang: str) -> str:
-    if lang.startswith(("zh", "cmn")):
-        return ZH
-    if lang.startswith("en"):
-        return EN
-    raise ValueError(f"no speech matching for language {lang!r}; known: {ZH}, {EN}")
+    """The rule set speech in ``lang`` is matched by (ZH or EN); ``lang`` may be any name of a
+    supported language, Twilio's included (``cmn-Hans-CN``, ``en-GB``)."""
+    try:
+        rules = language(lang).rules
+    except ValueError:
+        raise ValueError(
+            f"no speech matching for language {lang!r}; known: {', '.join(CODES)}"
+        ) from None
+    return _RULE_SETS[rules]
 
 
 def clean(text: str, lang: str) -> str:

@@ -5,11 +5,12 @@ Owns the value types that actions put into prompt templates (``Money``, ``When``
 (the call session is stored as JSON), and how each is spoken: ``say_value``, ``fill``,
 ``placeholders``, ``say_key`` and ``ssml``.
 
-Pure: imports only the standard library and, for phone numbers, the kernel's ``ivr.phones``. It
-knows nothing of flows, TwiML, Twilio or Flask; labels defined in a flow file reach it only
-through the ``labels`` lookup its caller passes. Times are read on the caller's calendar
-(``tz``, default Asia/Shanghai), which comes from the system time-zone database (on Windows,
-install the ``tzdata`` package).
+Pure: imports only the standard library, the kernel's ``ivr.phones`` (for phone numbers) and
+``ivr.voice.languages``, whose ``Language.rules`` names the rule set below a language is read by
+(``zh`` or ``en``). It knows nothing of flows, TwiML, Twilio or Flask; labels defined in a flow
+file reach it only through the ``labels`` lookup its caller passes. Times are read on the
+caller's calendar (``tz``, default Asia/Shanghai), which comes from the system time-zone
+database (on Windows, install the ``tzdata`` package).
 
 How values are read, and why:
 
@@ -55,10 +56,10 @@ from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 from ivr import phones
-
-ZH = "zh-CN"
-EN = "en-US"
-LANGUAGES = (ZH, EN)
+from ivr.voice.languages import CODES
+from ivr.voice.languages import Language
+from ivr.voice.languages import Rules
+from ivr.voice.languages import language
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -82,18 +83,18 @@ _MONTHS = (
     "November",
     "December",
 )
-_PHONE_KEYS = {
-    "*": {ZH: "星号键", EN: "star"},
-    "#": {ZH: "井号键", EN: "pound"},
+_PHONE_KEYS: dict[str, dict[Rules, str]] = {
+    "*": {"zh": "星号键", "en": "star"},
+    "#": {"zh": "井号键", "en": "pound"},
 }
 # Days from today (on the caller's calendar) that are spoken as a word rather than a date.
-_WHEN_DAYS = {
-    ZH: {-2: "前天", -1: "昨天", 0: "今天", 1: "明天"},
-    EN: {-1: "yesterday", 0: "today", 1: "tomorrow"},
+_WHEN_DAYS: dict[Rules, dict[int, str]] = {
+    "zh": {-2: "前天", -1: "昨天", 0: "今天", 1: "明天"},
+    "en": {-1: "yesterday", 0: "today", 1: "tomorrow"},
 }
-_DATE_DAYS = {
-    ZH: {0: "今天", 1: "明天"},
-    EN: {0: "today", 1: "tomorrow"},
+_DATE_DAYS: dict[Rules, dict[int, str]] = {
+    "zh": {0: "今天", 1: "明天"},
+    "en": {0: "today", 1: "tomorrow"},
 }
 _DIGITS = frozenset("0123456789")
 
@@ -105,6 +106,7 @@ class _Context:
     """Everything a value needs to be spoken: the language and the caller's calendar."""
 
     lang: str
+    rules: Rules  # the language's rule set: what the value types below dispatch on
     now: datetime  # already in ``tz``
     tz: tzinfo
     labels: Labels | None
@@ -138,7 +140,7 @@ class Money(_Spoken):
     def _say(self, ctx: _Context) -> str:
         yuan, rest = divmod(abs(self.fen), 100)
         jiao, fen = divmod(rest, 10)
-        if ctx.lang == ZH:
+        if ctx.rules == "zh":
             text = f"{yuan}元" if yuan or not rest else ""
             if jiao:
                 text += f"{jiao}角"
@@ -176,7 +178,7 @@ class When(_Spoken):
     def _say(self, ctx: _Context) -> str:
         at = self.at.astimezone(ctx.tz)
         day = _say_day(at, ctx, _WHEN_DAYS)
-        if ctx.lang == ZH:
+        if ctx.rules == "zh":
             return f"{day}{at.hour}点{at.minute:02d}分"
         meridiem = "AM" if at.hour < 12 else "PM"
         return f"{day} at {at.hour % 12 or 12}:{at.minute:02d} {meridiem}"
@@ -283,7 +285,7 @@ class Localized(_Spoken):
         _expect(self.en, str)
 
     def _say(self, ctx: _Context) -> str:
-        return self.zh if ctx.lang == ZH else self.en
+        return self.zh if ctx.rules == "zh" else self.en
 
     def _payload(self) -> object:
         return {"zh": self.zh, "en": self.en}
@@ -406,9 +408,9 @@ def placeholders(template: str) -> set[str]:
 
 def say_key(key: str, lang: str) -> str:
     """How a phone key is named in a menu: "1" is "1"; "*" is 星号键 / star; "#" 井号键 / pound."""
-    _check_lang(lang)
+    rules = _check_lang(lang).rules
     if key in _PHONE_KEYS:
-        return _PHONE_KEYS[key][lang]
+        return _PHONE_KEYS[key][rules]
     if len(key) == 1 and key in _DIGITS:
         return key
     raise ValueError(f"not a phone key: {key!r}; keys are 0-9, * and #")
@@ -455,13 +457,13 @@ def _say(value: object, ctx: _Context) -> str:
     return str(_check_plain(value))
 
 
-def _say_day(at: datetime, ctx: _Context, near: dict[str, dict[int, str]]) -> str:
+def _say_day(at: datetime, ctx: _Context, near: dict[Rules, dict[int, str]]) -> str:
     """The caller's day of ``at`` (already in ``ctx.tz``): a word when close, else the date."""
-    word = near[ctx.lang].get((at.date() - ctx.now.date()).days)
+    word = near[ctx.rules].get((at.date() - ctx.now.date()).days)
     if word is not None:
         return word
     other_year = at.year != ctx.now.year
-    if ctx.lang == ZH:
+    if ctx.rules == "zh":
         return (f"{at.year}年" if other_year else "") + f"{at.month}月{at.day}日"
     return f"on {_MONTHS[at.month - 1]} {at.day}" + (f", {at.year}" if other_year else "")
 
@@ -491,15 +493,18 @@ def _parse(template: str) -> list[tuple[str, str | None]]:
 
 
 def _context(lang: str, now: datetime, tz: tzinfo, labels: Labels | None) -> _Context:
-    _check_lang(lang)
+    rules = _check_lang(lang).rules
     if now.utcoffset() is None:
         raise ValueError(f"now must be timezone-aware: {now!r}")
-    return _Context(lang, now.astimezone(tz), tz, labels)
+    return _Context(lang, rules, now.astimezone(tz), tz, labels)
 
 
-def _check_lang(lang: str) -> None:
-    if lang not in LANGUAGES:
-        raise ValueError(f"unknown language {lang!r}; expected one of {', '.join(LANGUAGES)}")
+def _check_lang(lang: str) -> Language:
+    """The language of a flow's language code. Only codes: a value is read in the language
+    of the flow's text it fills, never in one of Twilio's names for it."""
+    if lang not in CODES:
+        raise ValueError(f"unknown language {lang!r}; expected one of {', '.join(CODES)}")
+    return language(lang)
 
 
 def _check_plain(value: object) -> str | int:

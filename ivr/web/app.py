@@ -40,6 +40,7 @@ from ivr.stores.sessions import open_session_store
 from ivr.telephony.render import Voice
 from ivr.telephony.render import Voices
 from ivr.telephony.signatures import SignatureChecker
+from ivr.voice.languages import LANGUAGES
 from ivr.wallet import Wallet
 from ivr.wallet import ensure_demo
 from ivr.web import agents
@@ -113,11 +114,9 @@ def create_app(
     if config["IVR_AUDIO"]:
         prompts = [p for compiled in flows.values() for p in flow_prompts(compiled.flow)]
         recordings = library.playlist(prompts, str(config.get("IVR_PUBLIC_URL") or ""))
+    # Each language's default Twilio voice, unless its setting (IVR_VOICE_ZH...) names another.
     voices = Voices(
-        {
-            "zh-CN": Voice("cmn-CN", str(config["IVR_VOICE_ZH"])),
-            "en-US": Voice("en-US", str(config["IVR_VOICE_EN"])),
-        },
+        {lang.code: Voice.of(lang, config.get(lang.voice_setting)) for lang in LANGUAGES},
         recordings,
     )
     app.extensions["ivr"] = Runtime(

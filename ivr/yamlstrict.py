@@ -1,0 +1,165 @@
+"""The one YAML reader for every YAML file ``ivr`` reads: flows, call scripts, the audio manifest.
+
+Owns what reading YAML strictly means here:
+
+- PyYAML's safe loader (no Python objects), refusing a key written twice in one mapping and
+  naming it with both lines: ``safe_load`` silently keeps the last, so a copied state or step
+  would replace the first without a word.
+- One merge-key policy: ``<<: *anchor`` is allowed, and a key the mapping writes itself
+  overrides the merged one (that is what merging is for). Only the mapping's own keys are
+  checked for duplicates.
+- YAML errors as ``ivr.errors.YamlError`` with the file, line and column (1-based), and the key
+  path when the problem is a key.
+- ``KeyLines``: the line each key and list item was written on, by key path, so a reader that
+  finds a problem later (an unknown key, a wrong type) can name the file, line and key.
+
+Key paths are written as the readers write them: ``states.main_menu.options[0].key``. A key is
+named as it is written, so a bare ``on:`` (which YAML 1.1, and so PyYAML, reads as ``True``) is
+``on`` in a path. What the keys mean is each reader's business, not this module's.
+
+Kernel: imports PyYAML and ``ivr.errors`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Any
+
+import yaml
+
+from ivr.errors import YamlError
+
+MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@dataclass(frozen=True)
+class KeyLines:
+    """The line (1-based) each key and list item of a document was written on, by key path.
+
+    A mapping merged in with ``<<`` is indexed where it is written (at its anchor); paths
+    through it, and through any alias, are found at the nearest key written along the way.
+    """
+
+    by_path: Mapping[str, int] = field(default_factory=dict)
+
+    def line_of(self, path: str) -> int | None:
+        """The line of ``path``, else of its nearest enclosing key or item that is written in
+        the file (a missing key is found at its parent); None when there is none."""
+        while path:
+            line = self.by_path.get(path)
+            if line is not None:
+                return line
+            path = _parent(path)
+        return None
+
+
+@dataclass(frozen=True)
+class Document:
+    """One YAML document: its data (dicts, lists, scalars) and where each key was written."""
+
+    data: Any
+    lines: KeyLines
+
+
+class StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a key written twice in one mapping.
+
+    ``load`` fills ``key_paths`` before constructing, so that refusal can name the key path;
+    used directly (``yaml.load(text, Loader=StrictLoader)``) it still refuses, naming the line.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.key_paths: dict[int, str] = {}  # id of a key's node -> its key path
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        first_of: dict[Any, yaml.Node] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == MERGE_TAG:
+                continue  # merged keys may be overridden by the mapping's own, on purpose
+            key = self.construct_object(key_node, deep=True)
+            try:
+                first = first_of.setdefault(key, key_node)
+            except TypeError:
+                continue  # an unhashable key: SafeLoader refuses it below, with its own words
+            if first is not key_node:
+                raise _KeyWrittenTwice(first, key_node, self.key_paths.get(id(key_node), ""))
+        return super().construct_mapping(node, deep=deep)
+
+
+class _KeyWrittenTwice(yaml.constructor.ConstructorError):
+    def __init__(self, first: yaml.Node, again: yaml.Node, path: str) -> None:
+        written = f" as {first.value!r}" if first.value != again.value else ""
+        super().__init__(
+            None,
+            None,
+            f"key {again.value!r} is written twice in one mapping "
+            f"(first on line {first.start_mark.line + 1}{written})",
+            again.start_mark,
+        )
+        self.path = path
+
+
+def load(text: str, file: str) -> Document:
+    """Read one YAML document strictly; ``file`` names it in a ``YamlError``.
+
+    An empty document (nothing, or only comments) has the data None.
+    """
+    loader: StrictLoader | None = None
+    try:
+        loader = StrictLoader(text)
+        node = loader.get_single_node()
+        if node is None:
+            return Document(None, KeyLines())
+        lines = KeyLines(_index(node, loader.key_paths))
+        return Document(loader.construct_document(node), lines)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+        key = exc.path if isinstance(exc, _KeyWrittenTwice) else ""
+        raise YamlError(file, line, column, key, exc.problem or str(exc)) from None
+    except yaml.YAMLError as exc:
+        # Unmarked: a character YAML does not allow (a NUL, a control character).
+        raise YamlError(file, None, None, "", str(exc).split("\n")[0]) from None
+    finally:
+        if loader is not None:
+            loader.dispose()
+
+
+def _index(root: yaml.Node, key_paths: dict[int, str]) -> dict[str, int]:
+    """Every key path of the document and the line it was written on; ``key_paths`` gets the
+    path of each key's node. Walks each node once, in document order, so an alias or a merged
+    anchor is indexed where the anchor is written (and a recursive alias cannot loop)."""
+    lines: dict[str, int] = {}
+    seen: set[int] = set()
+    todo: list[tuple[str, yaml.Node]] = [("", root)]
+    while todo:
+        path, node = todo.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        children: list[tuple[str, yaml.Node]] = []
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.tag == MERGE_TAG or not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                child = f"{path}.{key_node.value}" if path else str(key_node.value)
+                lines.setdefault(child, key_node.start_mark.line + 1)
+                key_paths[id(key_node)] = child
+                children.append((child, value_node))
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                child = f"{path}[{i}]"
+                lines.setdefault(child, item.start_mark.line + 1)
+                children.append((child, item))
+        todo.extend(reversed(children))  # popped in document order
+    return lines
+
+
+def _parent(path: str) -> str:
+    """``a.b[0].c`` → ``a.b[0]`` → ``a.b`` → ``a`` → ``""``."""
+    cut = max(path.rfind("."), path.rfind("["))
+    return path[:cut] if cut > 0 else ""
