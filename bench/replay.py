@@ -19,8 +19,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from ivr.cli.main import local_simulators  # noqa: E402
 from ivr.hotline.checks import wallet_checks  # noqa: E402
+from ivr.settings import Settings  # noqa: E402
+from ivr.testing.factories import local_simulators  # noqa: E402
 from ivr.testing.replay import replay  # noqa: E402
 from ivr.testing.scripts import discover  # noqa: E402
 
@@ -31,16 +32,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=0)
     args = parser.parse_args()
     rounds = args.rounds or (1 if args.quick else 3)
-    os.environ.setdefault("IVR_LOG_LEVEL", "WARNING")
-    os.environ["TWILIO_AUTH_TOKEN"] = "bench-token"
     scripts = discover([ROOT / "tests" / "calls"])
-    factory, runtime, _ = local_simulators(isolated=True)
-    checks = wallet_checks(runtime.services.wallet, runtime.services.recorder)
+    settings = Settings.read(os.environ, {"TWILIO_AUTH_TOKEN": "bench-token"})
+    simulators = local_simulators(settings, isolated=True)
+    checks = wallet_checks(simulators.runtime.services.wallet, simulators.runtime.records)
     best = float("inf")
     for _ in range(rounds):
         out = io.StringIO()
         start = time.perf_counter()
-        code = replay(scripts, factory, checks=checks, out=out, color=False)
+        code = replay(scripts, simulators, checks=checks, out=out, color=False)
         best = min(best, time.perf_counter() - start)
         if code != 0:
             sys.exit(out.getvalue()[-2000:])

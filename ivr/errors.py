@@ -16,21 +16,26 @@ Exceptions carry data, not just messages::
     │   └── ToolMissing             .tools .install: espeak-ng or sox is not installed
     ├── TwilioSetupError            Twilio cannot be configured as asked
     │   └── TwilioSetupProblem      .hint .code: what refused, and what to do next
-    └── SimulationError             the simulated call could not go on
-        ├── TwimlError              .url .element: a reply Twilio would reject
-        └── ScriptError             .path .key .line .column: a call script is malformed
+    ├── SimulationError             the simulated call could not go on
+    │   ├── TwimlError              .url .element: a reply Twilio would reject
+    │   └── ScriptError             .path .key .line .column: a call script is malformed
+    └── CliError                    .problem .next_step: `ivr` stops (a click.ClickException)
 
 Caller input is never an exception: an invalid digit or silence is a transition of the flow.
 ``tests/test_errors.py`` holds this drawing to the classes: every exception class ``ivr``
 defines lives here, derives from ``IvrError`` and is drawn under its parent.
 
-Kernel: imports nothing from the rest of ``ivr``.
+Kernel: imports nothing from the rest of ``ivr`` (click only, for ``CliError``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import IO
+from typing import Any
+
+import click
 
 
 def _where(file: str, line: int | None, column: int | None = None) -> str:
@@ -194,3 +199,26 @@ class ScriptError(SimulationError):
         self.column = column
         where = _where(path, line, column)
         super().__init__(f"{where}: {key}: {message}" if key else f"{where}: {message}")
+
+
+class CliError(click.ClickException, IvrError):
+    """``problem`` (one line), then ``next_step``; ``details`` (lines such as every problem
+    in a flow file) are printed first. Shown on stderr as::
+
+        error: <problem>
+          → <next step>
+    """
+
+    exit_code = 2
+
+    def __init__(self, problem: str, next_step: str, *, details: Sequence[str] = ()) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.next_step = next_step
+        self.details = tuple(details)
+
+    def show(self, file: IO[Any] | None = None) -> None:
+        for line in self.details:
+            click.echo(line, file=file, err=True)
+        click.echo(click.style("error: ", fg="red", bold=True) + self.problem, file=file, err=True)
+        click.echo(f"  → {self.next_step}", file=file, err=True)

@@ -1,13 +1,23 @@
-"""Settings: defaults, then ``IVR_*`` (and ``TWILIO_AUTH_TOKEN``) from the environment, then
-the test config, read in one place.
+"""Settings: typed, frozen, read once: defaults, then the environment, then a test config.
 
-Owns every setting's name, default and parsing. Nothing else reads ``os.environ``: the app
-factory puts the result in ``app.config`` and code reads it from there.
+Owns every setting's environment name (``IVR_*``, ``TWILIO_*``), default, description,
+parsing and checks, and ``Settings``, the value that carries them. The entry point reads it
+once and hands it down: the ``ivr`` command's group callback keeps it in click's ``ctx.obj``;
+``create_app`` reads it itself only when no one handed it one, puts it in the app's
+``Runtime`` for the code, and copies its values into ``app.config`` under the environment
+names, for Flask users. Nothing else reads ``os.environ``.
+
+Must not import anything above the kernel (``ivr.errors``): no Flask, no click.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,67 +25,221 @@ from ivr.errors import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
-# name: (default, description) — the README's settings table is written from this.
-SETTINGS: dict[str, tuple[Any, str]] = {
-    "IVR_DATABASE_URL": (
-        None,
-        "SQLAlchemy URL of the database; default: a SQLite file in instance/",
-    ),
-    "IVR_SESSION_STORE": (
-        "sql",
-        "where per-call state lives: sql (the database), redis://host:port/db, or memory",
-    ),
-    "IVR_FLOWS_DIR": (str(PROJECT_ROOT / "flows"), "folder of flow files"),
-    "IVR_FLOW": ("hotline", "the flow that answers /voice"),
-    "IVR_PUBLIC_URL": (
-        None,
-        "public base URL Twilio calls (e.g. https://abcd.ngrok.app), for signature checks",
-    ),
-    "IVR_TRUST_PROXY": (False, "trust X-Forwarded-Proto/Host from one proxy in front of the app"),
-    "TWILIO_AUTH_TOKEN": (None, "when set, every webhook must carry a valid X-Twilio-Signature"),
-    "IVR_AGENT_TOKEN": (None, "when set, the /agent pages need it (Bearer token or ?token=)"),
-    "IVR_CLOCK": (None, "fix the clock at an ISO 8601 time, e.g. 2026-11-23T10:00:00+08:00"),
-    "IVR_DEMO_DATA": (True, "create the demo accounts when the database is empty"),
-    "IVR_AUDIO": (True, "play recorded prompts where current ones exist; off: <Say> everything"),
-    "IVR_AUDIO_DIR": (str(PROJECT_ROOT / "audio_prompts"), "folder of recorded prompts"),
-    "IVR_VOICE_ZH": ("Polly.Zhiyu-Neural", "Twilio voice for Mandarin prompts"),
-    "IVR_VOICE_EN": ("Polly.Joanna-Neural", "Twilio voice for English prompts"),
-    "IVR_LOG_LEVEL": ("INFO", "logging level"),
-}
-BOOLEAN = {"IVR_TRUST_PROXY", "IVR_DEMO_DATA", "IVR_AUDIO"}
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+# Each parser turns the environment's text into the typed value, or raises ConfigError.
+Parse = Callable[[str, str], Any]
 
 
-def load_config(
-    environ: Mapping[str, str], overrides: Mapping[str, Any] | None = None
-) -> dict[str, Any]:
-    """Defaults, then the environment, then ``overrides`` (a test config)."""
-    config: dict[str, Any] = {name: default for name, (default, _) in SETTINGS.items()}
-    for name in SETTINGS:
-        if name in environ:
-            config[name] = _parse(name, environ[name])
-    if overrides:
-        config.update(overrides)
-    store = str(config["IVR_SESSION_STORE"])
-    if store not in {"sql", "memory"} and not store.startswith(("redis://", "rediss://")):
-        raise ConfigError(
-            f"IVR_SESSION_STORE={store!r} is not understood: use sql, memory or a redis:// URL"
-        )
-    if config["IVR_PUBLIC_URL"]:
-        url = str(config["IVR_PUBLIC_URL"]).rstrip("/")
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"IVR_PUBLIC_URL={url!r} must start with https:// (or http://)")
-        config["IVR_PUBLIC_URL"] = url
-    return config
+def _text(name: str, raw: str) -> str:
+    return raw
 
 
-def _parse(name: str, raw: str) -> Any:
-    if name in BOOLEAN:
-        value = raw.strip().lower()
-        if value in _TRUE:
-            return True
-        if value in _FALSE:
-            return False
-        raise ConfigError(f"{name}={raw!r}: expected 1 or 0 (true/false, on/off)")
+def _optional_text(name: str, raw: str) -> str | None:
     return raw or None
+
+
+def _boolean(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r}: expected 1 or 0 (true/false, on/off)")
+
+
+def _folder(name: str, raw: str) -> Path:
+    return Path(raw)
+
+
+def _session_store(name: str, raw: str) -> str:
+    if raw not in {"sql", "memory"} and not raw.startswith(("redis://", "rediss://")):
+        raise ConfigError(f"{name}={raw!r} is not understood: use sql, memory or a redis:// URL")
+    return raw
+
+
+def _public_url(name: str, raw: str) -> str | None:
+    url = raw.rstrip("/")
+    if not url:
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise ConfigError(f"{name}={url!r} must start with https:// (or http://)")
+    return url
+
+
+def _moment(name: str, raw: str) -> datetime | None:
+    if not raw:
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{name}={raw!r} is not an ISO 8601 time such as 2026-11-23T10:00:00+08:00"
+        ) from None
+
+
+def _log_level(name: str, raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in _LOG_LEVELS:
+        raise ConfigError(f"{name}={raw!r} is not a logging level: use {', '.join(_LOG_LEVELS)}")
+    return level
+
+
+def _setting(name: str, default: Any, parse: Parse, description: str, kind: type = str) -> Any:
+    """A field of ``Settings`` read from the environment variable ``name``; ``kind`` is the
+    type a test config may give instead of text."""
+    metadata = {"name": name, "parse": parse, "description": description, "kind": kind}
+    return field(default=default, metadata=metadata)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting, typed. ``Settings()`` holds the defaults; ``Settings.read`` the
+    environment's; ``with_values`` changes some by their environment names."""
+
+    database_url: str | None = _setting(
+        "IVR_DATABASE_URL",
+        None,
+        _optional_text,
+        "SQLAlchemy URL of the database; default: a SQLite file in instance/",
+    )
+    session_store: str = _setting(
+        "IVR_SESSION_STORE",
+        "sql",
+        _session_store,
+        "where per-call state lives: sql (the database), redis://host:port/db, or memory",
+    )
+    flows_dir: Path = _setting(
+        "IVR_FLOWS_DIR", PROJECT_ROOT / "flows", _folder, "folder of flow files", Path
+    )
+    flow: str = _setting("IVR_FLOW", "hotline", _text, "the flow that answers /voice")
+    public_url: str | None = _setting(
+        "IVR_PUBLIC_URL",
+        None,
+        _public_url,
+        "public base URL Twilio calls (e.g. https://abcd.ngrok.app), for signature checks",
+    )
+    trust_proxy: bool = _setting(
+        "IVR_TRUST_PROXY",
+        False,
+        _boolean,
+        "trust X-Forwarded-Proto/Host from one proxy in front of the app",
+        bool,
+    )
+    twilio_auth_token: str | None = _setting(
+        "TWILIO_AUTH_TOKEN",
+        None,
+        _optional_text,
+        "when set, every webhook must carry a valid X-Twilio-Signature",
+    )
+    twilio_account_sid: str | None = _setting(
+        "TWILIO_ACCOUNT_SID",
+        None,
+        _optional_text,
+        "the Twilio account whose number `ivr twilio connect` points at this IVR",
+    )
+    agent_token: str | None = _setting(
+        "IVR_AGENT_TOKEN",
+        None,
+        _optional_text,
+        "when set, the /agent pages need it (Bearer token or ?token=)",
+    )
+    clock: datetime | None = _setting(
+        "IVR_CLOCK",
+        None,
+        _moment,
+        "fix the clock at an ISO 8601 time, e.g. 2026-11-23T10:00:00+08:00",
+        datetime,
+    )
+    demo_data: bool = _setting(
+        "IVR_DEMO_DATA",
+        True,
+        _boolean,
+        "create the demo accounts when the database is empty",
+        bool,
+    )
+    audio: bool = _setting(
+        "IVR_AUDIO",
+        True,
+        _boolean,
+        "play recorded prompts where current ones exist; off: <Say> everything",
+        bool,
+    )
+    audio_dir: Path = _setting(
+        "IVR_AUDIO_DIR",
+        PROJECT_ROOT / "audio_prompts",
+        _folder,
+        "folder of recorded prompts",
+        Path,
+    )
+    voice_zh: str = _setting(
+        "IVR_VOICE_ZH", "Polly.Zhiyu-Neural", _text, "Twilio voice for Mandarin prompts"
+    )
+    voice_en: str = _setting(
+        "IVR_VOICE_EN", "Polly.Joanna-Neural", _text, "Twilio voice for English prompts"
+    )
+    log_level: str = _setting("IVR_LOG_LEVEL", "INFO", _log_level, "logging level")
+
+    @classmethod
+    def read(
+        cls, environ: Mapping[str, str], overrides: Mapping[str, object] | None = None
+    ) -> Settings:
+        """Defaults, then the settings in ``environ`` (other variables are ignored), then
+        ``overrides`` (a test config, by the same names)."""
+        given = {name: environ[name] for name in _FIELDS if name in environ}
+        return cls().with_values(given).with_values(overrides or {})
+
+    def with_values(self, values: Mapping[str, object]) -> Settings:
+        """These settings with some changed by name (``{"IVR_AUDIO": "off"}``). Text is parsed
+        as the environment's is; a typed value (``False``, a ``Path``) is taken if it has the
+        setting's type. Keys that are not ``IVR_*``/``TWILIO_*`` are not settings (Flask's
+        ``TESTING``, say) and are left alone; an unknown ``IVR_*`` name is refused."""
+        changes: dict[str, Any] = {}  # each value checked against its field by _typed
+        for name, value in values.items():
+            if name not in _FIELDS:
+                if name.startswith(("IVR_", "TWILIO_")):
+                    raise ConfigError(
+                        f"{name} is not a setting; the settings are: {', '.join(_FIELDS)}"
+                    )
+                continue
+            changes[_FIELDS[name].name] = _typed(_FIELDS[name], value)
+        return dataclasses.replace(self, **changes) if changes else self
+
+    def as_config(self) -> dict[str, object]:
+        """The settings by environment name, as plain values (paths and times as text): what
+        ``create_app`` puts in ``app.config``."""
+        config: dict[str, object] = {}
+        for name, f in _FIELDS.items():
+            value = getattr(self, f.name)
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, datetime):
+                value = value.isoformat()
+            config[name] = value
+        return config
+
+
+# environment name -> the dataclass field that holds it
+_FIELDS: dict[str, dataclasses.Field[Any]] = {
+    f.metadata["name"]: f for f in dataclasses.fields(Settings)
+}
+
+# name: (default, description): what the README's Settings table lists.
+SETTINGS: dict[str, tuple[object, str]] = {
+    name: (f.default, f.metadata["description"]) for name, f in _FIELDS.items()
+}
+
+
+def _typed(f: dataclasses.Field[Any], value: object) -> object:
+    """``value`` for the setting in field ``f``: text parsed, typed values checked."""
+    name = f.metadata["name"]
+    if isinstance(value, str):
+        return f.metadata["parse"](name, value)
+    if value is None and f.default is None:
+        return None
+    kind: type = f.metadata["kind"]
+    if not isinstance(value, kind):
+        raise ConfigError(f"{name}={value!r}: expected {kind.__name__} or text")
+    return value

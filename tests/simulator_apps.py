@@ -1,15 +1,21 @@
-"""Tiny WSGI apps for the simulator's tests: canned TwiML per path, every request kept.
+"""Tiny WSGI apps for the simulator's tests: canned TwiML per path, every request kept, and
+``served`` to put one behind a real HTTP server for a test.
 
 Plain werkzeug (no Flask), so the simulator is tested against bare HTTP behaviour.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+from wsgiref.simple_server import WSGIRequestHandler
+from wsgiref.simple_server import make_server
 
 from werkzeug.wrappers import Request
 from werkzeug.wrappers import Response
@@ -96,3 +102,22 @@ class TwimlApp:
 
     def last(self, path: str) -> Seen:
         return [seen for seen in self.seen if seen.path == path][-1]
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@contextmanager
+def served(app: TwimlApp) -> Iterator[str]:
+    """``app`` on a free local port over real HTTP, for the ``with`` block; its base URL."""
+    server = make_server("127.0.0.1", 0, app, handler_class=_Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()

@@ -30,7 +30,7 @@ from ivr.media.recordings import AudioLibrary
 from ivr.media.recordings import Entry
 from ivr.media.recordings import read_manifest
 from ivr.media.recordings import text_hash
-from ivr.settings import load_config
+from ivr.settings import Settings
 from ivr.telephony.render import Urls
 from ivr.telephony.render import Voices
 from ivr.telephony.render import render
@@ -176,15 +176,15 @@ def test_ivr_audio_off_says_everything_even_when_recordings_are_current(
     ("raw", "value"), [("off", False), ("0", False), ("on", True), ("1", True)]
 )
 def test_ivr_audio_is_read_from_the_environment_as_on_or_off(raw: str, value: bool) -> None:
-    assert load_config({"IVR_AUDIO": raw})["IVR_AUDIO"] is value
-    assert load_config({})["IVR_AUDIO"] is True
+    assert Settings.read({"IVR_AUDIO": raw}).audio is value
+    assert Settings.read({}).audio is True
 
 
 def test_an_unclear_ivr_audio_setting_is_refused() -> None:
     with pytest.raises(
         ConfigError, match=r"IVR_AUDIO='maybe': expected 1 or 0 \(true/false, on/off\)"
     ):
-        load_config({"IVR_AUDIO": "maybe"})
+        Settings.read({"IVR_AUDIO": "maybe"})
 
 
 def test_a_recording_whose_text_was_edited_in_the_flow_is_stale_and_said(
@@ -479,24 +479,18 @@ def test_play_text_knows_only_the_library_urls(audio_dir: Path) -> None:
     assert library.play_text("http://h/voice") is None
 
 
-def test_call_scripts_pass_with_every_prompt_recorded(
-    audio_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_call_scripts_pass_with_every_prompt_recorded(audio_dir: Path, tmp_path: Path) -> None:
     """Ids and texts agree everywhere: the engine tags each fixed text with the id the
     manifest recorded it under, so played prompts read exactly as said ones would."""
-    from ivr.cli.main import local_simulators
     from ivr.hotline.checks import wallet_checks
+    from ivr.testing.factories import local_simulators
     from ivr.testing.scripts import discover
     from ivr.testing.scripts import load_script
     from ivr.testing.scripts import run_script
 
     record(audio_dir, hotline_prompts())
-    monkeypatch.setenv("IVR_AUDIO_DIR", str(audio_dir))
-    monkeypatch.setenv("IVR_LOG_LEVEL", "WARNING")
-    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
-    monkeypatch.delenv("IVR_FLOWS_DIR", raising=False)
-    monkeypatch.delenv("IVR_AUDIO", raising=False)
-    factory, runtime, app = local_simulators(isolated=True)
+    factory = local_simulators(Settings(audio_dir=audio_dir), isolated=True)
+    runtime, app = factory.runtime, factory.app
     checks = wallet_checks(runtime.services.wallet, runtime.services.recorder)
     scripts = discover([ROOT / "tests" / "calls"])
     played = 0

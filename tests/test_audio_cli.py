@@ -47,13 +47,19 @@ def audio_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def runner(tmp_path: Path, audio_dir: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
-    monkeypatch.setenv("IVR_LOG_LEVEL", "WARNING")
-    monkeypatch.setenv("IVR_AUDIO_DIR", str(audio_dir))
-    for name in ("IVR_FLOWS_DIR", "IVR_CLOCK", "TWILIO_AUTH_TOKEN", "IVR_AUDIO"):
-        monkeypatch.delenv(name, raising=False)
-    return CliRunner()
+def runner(tmp_path: Path, audio_dir: Path) -> CliRunner:
+    """The CLI with settings in its environment, as a user's shell has them (None: unset)."""
+    return CliRunner(
+        env={
+            "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
+            "IVR_LOG_LEVEL": "WARNING",
+            "IVR_AUDIO_DIR": str(audio_dir),
+            "IVR_FLOWS_DIR": None,
+            "IVR_CLOCK": None,
+            "TWILIO_AUTH_TOKEN": None,
+            "IVR_AUDIO": None,
+        }
+    )
 
 
 def edited_flows(tmp_path: Path, old: str, new: str) -> Path:
@@ -78,12 +84,12 @@ def wav_header(path: Path) -> tuple[bytes, int, int, int]:
 
 
 def test_status_lists_per_language_what_is_current_stale_missing_and_unadopted(
-    runner: CliRunner, audio_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, audio_dir: Path, tmp_path: Path
 ) -> None:
     record(audio_dir, only("hotline.welcome.prompt", "hotline.main_menu.prompt"))
     (audio_dir / "en-US" / "hotline.phrases.agent.wav").write_bytes(wav())
     flows = edited_flows(tmp_path, MAIN_MENU_ZH, "请告诉我们您要咨询的问题。")
-    monkeypatch.setenv("IVR_FLOWS_DIR", str(flows))
+    runner.env["IVR_FLOWS_DIR"] = str(flows)
     result = runner.invoke(main, ["prompts", "status", "--all"])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
@@ -165,11 +171,11 @@ def test_render_makes_one_telephone_quality_recording_and_notes_its_text(
 
 
 def test_render_says_how_to_install_espeak_ng_and_sox_when_they_are_missing(
-    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, tmp_path: Path
 ) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
-    monkeypatch.setenv("PATH", str(empty))
+    runner.env["PATH"] = str(empty)
     result = runner.invoke(main, ["prompts", "render", "--only", "hotline.main_menu.prompt"])
     assert result.exit_code == 2
     assert "espeak-ng and sox not found on PATH" in result.output
@@ -178,12 +184,12 @@ def test_render_says_how_to_install_espeak_ng_and_sox_when_they_are_missing(
 
 
 def test_render_keeps_a_persons_stale_recording_and_one_not_yet_adopted(
-    runner: CliRunner, audio_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, audio_dir: Path, tmp_path: Path
 ) -> None:
     record(audio_dir, only("hotline.main_menu.prompt", langs=("zh-CN",)), voice="person")
     (audio_dir / "en-US").mkdir()
     (audio_dir / "en-US" / "hotline.main_menu.prompt.wav").write_bytes(wav())
-    monkeypatch.setenv("IVR_FLOWS_DIR", str(edited_flows(tmp_path, MAIN_MENU_ZH, "请说。")))
+    runner.env["IVR_FLOWS_DIR"] = str(edited_flows(tmp_path, MAIN_MENU_ZH, "请说。"))
     result = runner.invoke(main, ["prompts", "render", "--only", "hotline.main_menu.prompt"])
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
@@ -212,10 +218,10 @@ def test_adopt_records_the_text_of_a_recording_a_person_dropped_in(
 
 
 def test_adopt_by_id_takes_a_re_recorded_stale_prompt_and_names_missing_files(
-    runner: CliRunner, audio_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, audio_dir: Path, tmp_path: Path
 ) -> None:
     record(audio_dir, only("hotline.main_menu.prompt", langs=("zh-CN",)))
-    monkeypatch.setenv("IVR_FLOWS_DIR", str(edited_flows(tmp_path, MAIN_MENU_ZH, "请说。")))
+    runner.env["IVR_FLOWS_DIR"] = str(edited_flows(tmp_path, MAIN_MENU_ZH, "请说。"))
     assert runner.invoke(main, ["prompts", "adopt"]).output == "0 recording(s) adopted\n"
     result = runner.invoke(
         main, ["prompts", "adopt", "hotline.main_menu.prompt", "--voice", "王芳"]
@@ -279,12 +285,12 @@ def fake_programs(folder: Path, log: Path) -> None:
 
 
 def test_call_with_audio_plays_the_recordings_and_voices_the_rest(
-    runner: CliRunner, audio_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, audio_dir: Path, tmp_path: Path
 ) -> None:
     record(audio_dir, only("hotline.welcome.prompt"))
     log = tmp_path / "played.log"
     fake_programs(tmp_path / "bin", log)
-    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    runner.env["PATH"] = f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}"
     result = runner.invoke(main, ["call", "--audio"], input="q\n")
     assert result.exit_code == 0, result.output
     assert "    IVR    ♪ 您好，欢迎致电数字钱包客服热线。" in result.output.splitlines()
@@ -308,11 +314,11 @@ def test_call_without_audio_says_every_prompt_in_whole_sentences(
 
 
 def test_call_with_audio_where_no_player_exists_says_why_and_goes_on(
-    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, tmp_path: Path
 ) -> None:
     empty = tmp_path / "bin"
     empty.mkdir()
-    monkeypatch.setenv("PATH", str(empty))
+    runner.env["PATH"] = str(empty)
     result = runner.invoke(main, ["call", "--audio"], input="q\n")
     assert result.exit_code == 0, result.output
     assert "--audio: no audio player here: neither `play` nor `aplay` is installed" in result.output

@@ -1,28 +1,66 @@
-"""The `ivr` command, driven through click's CliRunner as a user would run it."""
+"""The `ivr` command, driven through click's CliRunner as a user would run it: its settings
+come from the environment the runner gives it, and a slip (a bad setting, a broken flow, a
+server that does not answer) says what is wrong and what to do next, never a traceback."""
 
 from __future__ import annotations
 
 import shutil
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from click.testing import Result
 
 from ivr.cli.main import main
+from ivr.clock import SystemClock
+from ivr.db import make_engine
+from ivr.wallet import Wallet
+from ivr.wallet import ensure_demo
 
 CALLS = Path(__file__).parent / "calls"
 INVALID = Path(__file__).parent / "flows" / "invalid"
 
 
 @pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    # The CLI reads settings from the environment like any user's shell.
-    monkeypatch.setenv("IVR_DATABASE_URL", f"sqlite:///{tmp_path / 'cli.sqlite3'}")
-    monkeypatch.setenv("IVR_LOG_LEVEL", "WARNING")
-    monkeypatch.delenv("IVR_FLOWS_DIR", raising=False)
-    monkeypatch.delenv("IVR_CLOCK", raising=False)
-    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
-    return CliRunner()
+def runner(tmp_path: Path) -> CliRunner:
+    """The CLI with settings in its environment, as a user's shell has them (None: unset)."""
+    return CliRunner(
+        env={
+            "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
+            "IVR_LOG_LEVEL": "WARNING",
+            "IVR_FLOWS_DIR": None,
+            "IVR_CLOCK": None,
+            "IVR_SESSION_STORE": None,
+            "TWILIO_AUTH_TOKEN": None,
+        }
+    )
+
+
+@pytest.fixture
+def broken_flows(tmp_path: Path) -> Path:
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    shutil.copy(INVALID / "duplicate_option_key.yaml", folder / "hotline.yaml")
+    return folder
+
+
+def unused_port() -> int:
+    """A local port nothing listens on (it was free a moment ago)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def error_lines(result: Result) -> list[str]:
+    """What the command printed on stderr, having failed with the CLI's exit status 2."""
+    assert result.exit_code == 2, result.output
+    assert isinstance(result.exception, SystemExit)  # said and exited, not raised
+    assert "Traceback" not in result.output
+    return result.stderr.splitlines()
 
 
 def test_check_passes_on_the_shipped_flows(runner: CliRunner) -> None:
@@ -32,28 +70,76 @@ def test_check_passes_on_the_shipped_flows(runner: CliRunner) -> None:
 
 
 def test_check_lists_every_problem_with_file_and_key_and_exits_non_zero(
-    runner: CliRunner, tmp_path: Path
+    runner: CliRunner, broken_flows: Path
 ) -> None:
-    folder = tmp_path / "flows"
-    folder.mkdir()
-    shutil.copy(INVALID / "duplicate_option_key.yaml", folder / "hotline.yaml")
-    result = runner.invoke(main, ["check", "--flows", str(folder)])
+    result = runner.invoke(main, ["check", "--flows", str(broken_flows)])
     assert result.exit_code == 1
-    assert f"{folder / 'hotline.yaml'}:26: states.main_menu.options[1].key: " in result.output
+    assert f"{broken_flows / 'hotline.yaml'}:26: states.main_menu.options[1].key: " in result.output
     assert "is already used by" in result.output
+
+
+def test_check_reads_the_flows_folder_from_the_environment(
+    runner: CliRunner, broken_flows: Path
+) -> None:
+    result = runner.invoke(main, ["check"], env={"IVR_FLOWS_DIR": str(broken_flows)})
+    assert result.exit_code == 1
+    assert f"{broken_flows / 'hotline.yaml'}:26: states.main_menu.options[1].key: " in result.output
 
 
 def test_serve_refuses_to_start_on_a_broken_flow_and_says_what_to_do(
-    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    runner: CliRunner, broken_flows: Path
 ) -> None:
-    folder = tmp_path / "flows"
-    folder.mkdir()
-    shutil.copy(INVALID / "duplicate_option_key.yaml", folder / "hotline.yaml")
-    monkeypatch.setenv("IVR_FLOWS_DIR", str(folder))
-    result = runner.invoke(main, ["serve", "--port", "1"])
-    assert result.exit_code == 2
-    assert "is already used by" in result.output
-    assert "run `ivr check`" in result.output
+    result = runner.invoke(main, ["serve", "--port", "1"], env={"IVR_FLOWS_DIR": str(broken_flows)})
+    lines = error_lines(result)
+    assert lines[0] == "1 problem(s) in flows:"
+    assert "is already used by" in lines[1]
+    assert lines[-2:] == [
+        "error: the flows did not load, so nothing was started",
+        "  → fix the files above, then run `ivr check`",
+    ]
+
+
+def test_replay_on_a_broken_flow_says_to_run_check(runner: CliRunner, broken_flows: Path) -> None:
+    script = str(CALLS / "zh_unlock_li_na.yaml")
+    result = runner.invoke(main, ["replay", script], env={"IVR_FLOWS_DIR": str(broken_flows)})
+    assert error_lines(result)[-1] == "  → fix the files above, then run `ivr check`"
+
+
+def test_a_bad_setting_is_named_with_the_next_step_before_any_command_runs(
+    runner: CliRunner,
+) -> None:
+    result = runner.invoke(main, ["check"], env={"IVR_SESSION_STORE": "mongodb://x"})
+    assert error_lines(result) == [
+        "error: IVR_SESSION_STORE='mongodb://x' is not understood: use sql, memory or a "
+        "redis:// URL",
+        "  → fix the setting (see the README's Settings table) and try again",
+    ]
+
+
+def test_a_clock_that_is_not_a_time_is_refused_before_a_replay(runner: CliRunner) -> None:
+    script = str(CALLS / "zh_unlock_li_na.yaml")
+    result = runner.invoke(main, ["replay", script], env={"IVR_CLOCK": "next tuesday"})
+    assert error_lines(result)[0] == (
+        "error: IVR_CLOCK='next tuesday' is not an ISO 8601 time such as 2026-11-23T10:00:00+08:00"
+    )
+
+
+def test_replay_against_a_server_that_does_not_answer_says_to_start_it(
+    runner: CliRunner,
+) -> None:
+    url = f"http://127.0.0.1:{unused_port()}"
+    result = runner.invoke(main, ["replay", "--url", url, str(CALLS / "zh_unlock_li_na.yaml")])
+    lines = error_lines(result)
+    assert lines[0].startswith(f"error: no server answers: {url}: connection failed: ")
+    assert lines[1] == "  → start the server (`ivr serve`) or check the --url you gave"
+
+
+def test_a_call_to_a_server_that_does_not_answer_says_to_start_it(runner: CliRunner) -> None:
+    url = f"http://127.0.0.1:{unused_port()}"
+    result = runner.invoke(main, ["call", "--url", url], input="q\n")
+    assert error_lines(result)[1] == (
+        "  → start the server (`ivr serve`) or check the --url you gave"
+    )
 
 
 def test_replay_runs_scripts_and_ends_with_the_summary_line(runner: CliRunner) -> None:
@@ -97,16 +183,13 @@ def test_replay_coverage_reports_the_hotline(runner: CliRunner) -> None:
 
 def test_replay_of_a_missing_path_says_what_to_give(runner: CliRunner) -> None:
     result = runner.invoke(main, ["replay", "no/such/folder"])
-    assert result.exit_code == 2
-    assert "no such file or folder" in result.output
+    assert error_lines(result) == [
+        "error: no such file or folder: no/such/folder",
+        "  → give call scripts (*.yaml) or folders of them",
+    ]
 
 
 def test_demo_reset_restores_a_locked_account(runner: CliRunner, tmp_path: Path) -> None:
-    from ivr.clock import SystemClock
-    from ivr.db import make_engine
-    from ivr.wallet import Wallet
-    from ivr.wallet import ensure_demo
-
     engine = make_engine(f"sqlite:///{tmp_path / 'cli.sqlite3'}")
     ensure_demo(engine, SystemClock())
     wallet = Wallet(engine, SystemClock())
@@ -128,3 +211,38 @@ def test_call_is_an_interactive_phone_in_the_terminal(runner: CliRunner) -> None
     assert result.exit_code == 0, result.output
     assert "Please enter your 6-digit phone PIN" in result.output
     assert "Thank you, Li Na, you are verified." in result.output
+
+
+def _run_python(code: str, tmp_path: Path) -> str:
+    """Run ``code`` in a fresh interpreter (no pytest logging handlers); its stdout."""
+    env = {"PATH": "/usr/bin:/bin", "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}"}
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def test_building_the_app_leaves_logging_to_the_entry_point(tmp_path: Path) -> None:
+    code = (
+        "import logging\n"
+        "from ivr.web.app import create_app\n"
+        "create_app({'IVR_LOG_LEVEL': 'DEBUG'})\n"
+        "print(len(logging.getLogger().handlers), logging.getLogger().level)\n"
+    )
+    assert _run_python(code, tmp_path).split() == ["0", "30"]  # no handler, WARNING: untouched
+
+
+def test_the_ivr_command_configures_logging_at_ivr_log_level(tmp_path: Path) -> None:
+    code = (
+        "import logging, os\n"
+        "from ivr.cli.main import main\n"
+        "os.environ['IVR_LOG_LEVEL'] = 'error'\n"
+        "main.main(['check'], standalone_mode=False)\n"
+        "print(len(logging.getLogger().handlers), logging.getLogger().level)\n"
+    )
+    assert _run_python(code, tmp_path).splitlines()[-1].split() == ["1", "40"]  # ERROR is 40

@@ -790,3 +790,13 @@ def test_the_command_names_missing_credentials_without_calling_twilio(
         "error: TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not set"
     )
     assert api.requests == []
+
+
+def test_the_command_without_a_url_says_where_to_give_one(api: FakeTwilioApi) -> None:
+    result = _run(api, ["--number", NUMBER], {**ENV, "IVR_PUBLIC_URL": None})
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: no public URL to point the number at",
+        "  → give --url with your tunnel's https URL, or set IVR_PUBLIC_URL",
+    ]
+    assert api.requests == []

@@ -5,27 +5,31 @@ missing, unadopted; unused files), ``render`` (missing and stale recordings made
 espeak-ng and sox, with progress, the manifest updated after each file) and ``adopt`` (a
 person's recording dropped in under the right name gets its text in the manifest). The
 folder logic lives in ``ivr.media.recordings``, ids in ``ivr.flow.prompts``, synthesis in
-``ivr.media.tts``.
+``ivr.media.tts``. Settings come from ``ctx.obj``; errors are raised as ``CliError``.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import click
 
+from ivr.cli.context import CliContext
+from ivr.engine.catalog import check_flows
+from ivr.errors import CliError
+from ivr.errors import ConfigError
 from ivr.errors import ToolMissing
 from ivr.errors import TtsError
 from ivr.flow.prompts import Prompt
 from ivr.flow.prompts import flow_prompts
+from ivr.hotline.actions import hotline
 from ivr.media import tts
 from ivr.media.recordings import MUSIC
 from ivr.media.recordings import PERSON
 from ivr.media.recordings import AudioLibrary
 from ivr.media.recordings import PromptStatus
+from ivr.settings import Settings
 
 LANG_ALIASES = {"zh": "zh-CN", "en": "en-US"}
 HOLD_MUSIC = f"{MUSIC}/hold.wav"
@@ -33,34 +37,23 @@ _MARKS = {"current": "✓", "stale": "~", "missing": "✗", "unadopted": "?"}
 _COLOURS = {"current": "green", "stale": "yellow", "missing": "red", "unadopted": "yellow"}
 
 
-def _fail(message: str, hint: str) -> None:
-    click.echo(click.style("error: ", fg="red", bold=True) + message, err=True)
-    click.echo(f"  → {hint}", err=True)
-    raise SystemExit(2)
-
-
 def _langs(_: click.Context, __: click.Parameter, value: Sequence[str]) -> tuple[str, ...]:
     return tuple(LANG_ALIASES.get(v, v) for v in value)
 
 
-def load_prompts() -> tuple[list[Prompt], AudioLibrary]:
+def load_prompts(settings: Settings) -> tuple[list[Prompt], AudioLibrary]:
     """Every prompt of the configured flows, and the configured recordings folder."""
-    from ivr.engine.catalog import check_flows
-    from ivr.errors import ConfigError
-    from ivr.hotline.actions import hotline
-    from ivr.settings import load_config
-
     try:
-        config = load_config(os.environ)
-        library = AudioLibrary.open(Path(config["IVR_AUDIO_DIR"]))
+        library = AudioLibrary.open(settings.audio_dir)
     except ConfigError as exc:
-        _fail(str(exc), "fix the setting or the manifest, then try again")
-        raise AssertionError("unreachable") from None
-    compiled, problems = check_flows(Path(config["IVR_FLOWS_DIR"]), hotline)
+        raise CliError(str(exc), "fix the setting or the manifest, then try again") from exc
+    compiled, problems = check_flows(settings.flows_dir, hotline)
     if problems:
-        for problem in problems:
-            click.echo(f"  {problem}", err=True)
-        _fail(f"{len(problems)} problem(s) in flows", "fix them first (`ivr check` lists them)")
+        raise CliError(
+            f"{len(problems)} problem(s) in flows",
+            "fix them first (`ivr check` lists them)",
+            details=[f"  {problem}" for problem in problems],
+        )
     prompts = [p for name in sorted(compiled) for p in flow_prompts(compiled[name].flow)]
     return prompts, library
 
@@ -71,7 +64,9 @@ def select(prompts: Sequence[Prompt], langs: Sequence[str], only: Sequence[str])
     known = sorted({p.lang for p in prompts})
     unknown = [lang for lang in langs if lang not in known]
     if unknown:
-        _fail(f"unknown language {unknown[0]!r}", f"use one of {', '.join(known)} (or zh, en)")
+        raise CliError(
+            f"unknown language {unknown[0]!r}", f"use one of {', '.join(known)} (or zh, en)"
+        )
     chosen = [
         p
         for p in prompts
@@ -79,7 +74,7 @@ def select(prompts: Sequence[Prompt], langs: Sequence[str], only: Sequence[str])
         and (not only or any(fnmatch.fnmatchcase(p.id, pattern) for pattern in only))
     ]
     if only and not chosen:
-        _fail(
+        raise CliError(
             f"no prompt matches {', '.join(only)}",
             "`ivr prompts status --all` lists every prompt id",
         )
@@ -104,9 +99,10 @@ lang_option = click.option(
 @lang_option
 @click.option("--all", "show_all", is_flag=True, help="List current recordings too.")
 @click.option("--strict", is_flag=True, help="Exit 1 unless every recording is current.")
-def status(langs: tuple[str, ...], show_all: bool, strict: bool) -> None:
+@click.pass_obj
+def status(cli: CliContext, langs: tuple[str, ...], show_all: bool, strict: bool) -> None:
     """Per language: which recordings are current, stale (text changed), missing or unadopted."""
-    every, library = load_prompts()
+    every, library = load_prompts(cli.settings)
     chosen = select(every, langs, ())
     states = library.statuses(chosen)
     for lang in sorted({s.prompt.lang for s in states}):
@@ -153,11 +149,16 @@ def _status_line(s: PromptStatus) -> str:
     is_flag=True,
     help="Also replace stale recordings a person made (kept by default).",
 )
+@click.pass_obj
 def render(
-    langs: tuple[str, ...], only: tuple[str, ...], force: bool, replace_recorded: bool
+    cli: CliContext,
+    langs: tuple[str, ...],
+    only: tuple[str, ...],
+    force: bool,
+    replace_recorded: bool,
 ) -> None:
     """Make missing and stale recordings with offline TTS (espeak-ng, then sox to 8 kHz μ-law)."""
-    every, library = load_prompts()
+    every, library = load_prompts(cli.settings)
     chosen = select(every, langs, only)
     todo: list[PromptStatus] = []
     kept: list[PromptStatus] = []
@@ -178,8 +179,7 @@ def render(
     try:
         tools = tts.find_tools()
     except ToolMissing as exc:
-        _fail(str(exc), "then run `ivr prompts render` again")
-        raise AssertionError("unreachable") from None
+        raise CliError(str(exc), "then run `ivr prompts render` again") from exc
     if todo:
         click.echo(f"rendering {len(todo)} recording(s) with espeak-ng into {library.root}")
     seconds = 0.0
@@ -195,7 +195,7 @@ def render(
             seconds += tts.hold_music(library.root / HOLD_MUSIC, tools)
             click.echo(f"  hold music: {HOLD_MUSIC}")
     except TtsError as exc:
-        _fail(str(exc), "the recordings made so far are kept and in the manifest")
+        raise CliError(str(exc), "the recordings made so far are kept and in the manifest") from exc
     size = sum(p.stat().st_size for p in library.files().values())
     updated = "; manifest updated" if todo else ""
     click.echo(
@@ -221,12 +221,13 @@ def _render_one(library: AudioLibrary, s: PromptStatus, tools: tts.Tools) -> flo
 @click.argument("patterns", nargs=-1, metavar="[PROMPT]...")
 @lang_option
 @click.option("--voice", default=PERSON, show_default=True, help="Who spoke the recordings.")
-def adopt(patterns: tuple[str, ...], langs: tuple[str, ...], voice: str) -> None:
+@click.pass_obj
+def adopt(cli: CliContext, patterns: tuple[str, ...], langs: tuple[str, ...], voice: str) -> None:
     """Record in the manifest the text of recordings a person dropped in.
 
     Without PROMPT: every recording the manifest does not know yet. With PROMPT ids or globs:
     those recordings, also when stale (re-recorded after the text changed)."""
-    every, library = load_prompts()
+    every, library = load_prompts(cli.settings)
     chosen = select(every, langs, patterns)
     wanted = {"unadopted", "stale"} if patterns else {"unadopted"}
     adopted = 0

@@ -32,7 +32,6 @@ from typing import TypeVar
 
 from flask import Blueprint
 from flask import Response
-from flask import current_app
 from flask import jsonify
 from flask import render_template_string
 from flask import request
@@ -92,8 +91,8 @@ def for_people(view: F) -> F:
 
     @wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Response:
-        token = current_app.config.get("IVR_AGENT_TOKEN")
-        if token and not _token_ok(str(token)):
+        token = runtime().settings.agent_token
+        if token and not _token_ok(token):
             log.warning(
                 "rejected %s %s: agent token missing or wrong", request.method, request.path
             )
@@ -108,9 +107,9 @@ def for_twilio(view: F) -> F:
 
     @wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Response:
-        token = current_app.config.get("IVR_AGENT_TOKEN")
+        token = runtime().settings.agent_token
         checker = runtime().signatures
-        if token and _token_ok(str(token)):
+        if token and _token_ok(token):
             return view(*args, **kwargs)
         if checker is not None:
             params = request.form.to_dict() if request.method == "POST" else {}

@@ -1,7 +1,10 @@
 """The app factory: settings, flows compiled once, stores and backends wired in.
 
 Owns ``create_app``: it builds the ``Runtime`` (``ivr.web.runtime``) that the blueprints find
-in ``app.extensions["ivr"]``.
+in ``app.extensions["ivr"]``, typed ``Settings`` included (and their values in ``app.config``
+under the environment names, for Flask users). It reads the environment only when no one
+handed it settings, and never configures logging: that is the entry point's job
+(``ivr serve`` and the other commands; a WSGI server's own configuration otherwise).
 Every dependency can be injected (clock, wallet, session store, recorder, action registry), so
 tests pass fakes instead of monkeypatching. A broken flow stops start-up here, with the full
 list of problems, before any call is answered. Recorded prompts are looked up once here too:
@@ -10,18 +13,16 @@ which are current, and the URLs ``<Play>`` uses (``IVR_AUDIO=off`` says everythi
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr.clock import Clock
+from ivr.clock import FixedClock
 from ivr.clock import SystemClock
-from ivr.clock import parse_clock
 from ivr.db import make_engine
 from ivr.engine.catalog import load_flows
 from ivr.engine.context import Services
@@ -31,7 +32,7 @@ from ivr.errors import ConfigError
 from ivr.flow.prompts import flow_prompts
 from ivr.hotline.actions import hotline
 from ivr.media.recordings import AudioLibrary
-from ivr.settings import load_config
+from ivr.settings import Settings
 from ivr.stores.callbacks import CallbackBook
 from ivr.stores.records import CallRecorder
 from ivr.stores.schema import create_schema
@@ -49,28 +50,22 @@ from ivr.web import voice as webhooks
 from ivr.web.runtime import Runtime
 
 
-def database_url(config: Mapping[str, Any], instance_path: str) -> str:
-    url = config.get("IVR_DATABASE_URL")
-    if url:
-        return str(url)
+def database_url(settings: Settings, instance_path: str) -> str:
+    """The configured database, or a SQLite file in the app's instance folder."""
+    if settings.database_url:
+        return settings.database_url
     return f"sqlite:///{Path(instance_path) / 'ivr.sqlite3'}"
 
 
-def make_clock(config: Mapping[str, Any]) -> Clock:
-    fixed = config.get("IVR_CLOCK")
-    if not fixed:
-        return SystemClock()
-    try:
-        return parse_clock(str(fixed))
-    except ValueError as exc:
-        raise ConfigError(
-            f"IVR_CLOCK={fixed!r} is not an ISO 8601 time such as 2026-11-23T10:00:00+08:00"
-        ) from exc
+def make_clock(settings: Settings) -> Clock:
+    """The clock ``IVR_CLOCK`` fixes, or the system's."""
+    return FixedClock(settings.clock) if settings.clock is not None else SystemClock()
 
 
 def create_app(
-    test_config: Mapping[str, Any] | None = None,
+    test_config: Mapping[str, object] | None = None,
     *,
+    settings: Settings | None = None,
     clock: Clock | None = None,
     wallet: Wallet | None = None,
     store: SessionStore | None = None,
@@ -79,26 +74,33 @@ def create_app(
     registry: Registry | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Flask:
-    """Build the IVR app. ``test_config`` overrides settings; the keyword arguments replace
-    the services the settings would otherwise build."""
-    app = Flask("ivr", instance_relative_config=True)
-    config = load_config(os.environ if environ is None else environ, test_config)
-    app.config.update(config)
-    logging.basicConfig(level=str(config["IVR_LOG_LEVEL"]).upper())
+    """Build the IVR app.
 
-    flows = load_flows(Path(config["IVR_FLOWS_DIR"]), registry or hotline)
-    flow_name = str(config["IVR_FLOW"])
+    ``settings`` are the ones the entry point read; without them the factory reads them from
+    ``environ`` (default: the process environment). ``test_config`` then overrides settings
+    by name (``{"IVR_AUDIO": False}``); its other keys (``TESTING``) go to ``app.config`` as
+    they are. The keyword arguments replace the services the settings would otherwise build.
+    """
+    if settings is None:
+        settings = Settings.read(os.environ if environ is None else environ)
+    settings = settings.with_values(test_config or {})
+    app = Flask("ivr", instance_relative_config=True)
+    app.config.update(test_config or {})
+    app.config.update(settings.as_config())
+
+    flows = load_flows(settings.flows_dir, registry or hotline)
+    flow_name = settings.flow
     if flow_name not in flows:
         raise ConfigError(
             f"IVR_FLOW={flow_name!r} is not one of the flows: {', '.join(sorted(flows))}"
         )
 
-    clock = clock or make_clock(config)
-    database = make_engine(database_url(config, app.instance_path))
+    clock = clock or make_clock(settings)
+    database = make_engine(database_url(settings, app.instance_path))
     create_schema(database)
     if wallet is None:
         wallet = Wallet(database, clock)
-        if config["IVR_DEMO_DATA"]:
+        if settings.demo_data:
             ensure_demo(database, clock)
     recorder = recorder or CallRecorder(database, clock)
     services = Services(
@@ -107,16 +109,16 @@ def create_app(
         recorder=recorder,
         callbacks=callbacks or CallbackBook(database, clock),
     )
-    store = store or open_session_store(str(config["IVR_SESSION_STORE"]), database, clock)
-    token = config.get("TWILIO_AUTH_TOKEN")
-    library = AudioLibrary.open(Path(config["IVR_AUDIO_DIR"]))
+    store = store or open_session_store(settings.session_store, database, clock)
+    token = settings.twilio_auth_token
+    library = AudioLibrary.open(settings.audio_dir)
     recordings = None
-    if config["IVR_AUDIO"]:
+    if settings.audio:
         prompts = [p for compiled in flows.values() for p in flow_prompts(compiled.flow)]
-        recordings = library.playlist(prompts, str(config.get("IVR_PUBLIC_URL") or ""))
+        recordings = library.playlist(prompts, settings.public_url or "")
     # Each language's default Twilio voice, unless its setting (IVR_VOICE_ZH...) names another.
     voices = Voices(
-        {lang.code: Voice.of(lang, config.get(lang.voice_setting)) for lang in LANGUAGES},
+        {lang.code: Voice.of(lang, app.config.get(lang.voice_setting)) for lang in LANGUAGES},
         recordings,
     )
     app.extensions["ivr"] = Runtime(
@@ -126,16 +128,17 @@ def create_app(
         flows=flows,
         flow_name=flow_name,
         voices=voices,
-        signatures=SignatureChecker(str(token), config.get("IVR_PUBLIC_URL")) if token else None,
+        signatures=SignatureChecker(token, settings.public_url) if token else None,
         database=database,
         records=recorder,
+        settings=settings,
         audio=library,
         audio_files=library.files(),
     )
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(audio_web.bp)
     app.register_blueprint(agents.bp)
-    if config["IVR_TRUST_PROXY"]:
+    if settings.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_port=1, x_prefix=1)  # type: ignore[method-assign]
 
     @app.get("/health")

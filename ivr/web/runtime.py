@@ -19,6 +19,7 @@ from ivr.engine.compile import CompiledFlow
 from ivr.engine.context import Services
 from ivr.engine.step import Engine
 from ivr.media.recordings import AudioLibrary
+from ivr.settings import Settings
 from ivr.stores.records import CallRecorder
 from ivr.stores.sessions import SessionStore
 from ivr.telephony.render import Voices
@@ -38,6 +39,7 @@ class Runtime:
     signatures: SignatureChecker | None
     database: sa.Engine
     records: CallRecorder  # call records, hand-offs and the agents' view of them
+    settings: Settings  # read once by the entry point (or the factory); typed
     audio: AudioLibrary | None = None  # the recordings folder (None: not configured)
     audio_files: Mapping[str, Path] = field(default_factory=dict)  # what /audio/ may serve
 

@@ -2,23 +2,27 @@
 
 Owns the HTTP surface Twilio talks to (``/voice``, ``/voice/step``, ``/voice/hold``,
 ``/voice/queue-result``, ``/voice/status``), signature checking, per-call locking and the
-duplicate-delivery rule, and the promise that a caller never hears dead air: any unexpected
-error becomes an apology and a queue, logged with the CallSid. Reads the wiring that the app
-factory put in ``current_app.extensions["ivr"]``.
+duplicate-delivery rule, and the promise that a caller never hears dead air: the blueprint's
+error handler turns any unexpected error in any of its routes (a new one included, with
+nothing to remember) into an apology and a queue, logged with the CallSid. HTTP errors keep
+their status; a missing Twilio field (werkzeug's ``BadRequestKeyError``) is a 400 naming it.
+Twilio's PascalCase fields become snake_case once, in ``TwilioForm`` (what the caller did:
+``CallerInput.from_form``). Reads the wiring that the app factory put in
+``current_app.extensions["ivr"]``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
-from typing import TypeVar
+from dataclasses import dataclass
 
 from flask import Blueprint
 from flask import Response
 from flask import request
 from flask import url_for
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import BadRequestKeyError
+from werkzeug.exceptions import HTTPException
 
 from ivr.engine.inputs import CallerInput
 from ivr.engine.reply import Reply
@@ -31,12 +35,68 @@ from ivr.web.runtime import runtime
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
 
-F = TypeVar("F", bound=Callable[..., Response])
+
+@dataclass(frozen=True)
+class TwilioForm:
+    """The fields of Twilio's webhook form these routes read, in snake_case: the one place
+    their PascalCase names appear. A field the request lacks (or sends empty) is None."""
+
+    call_sid: str | None
+    caller: str | None  # From
+    digits: str | None
+    call_status: str | None
+    call_duration: int | None
+    queue_position: int | None
+    current_queue_size: int | None
+    avg_queue_time: int | None
+    recording_sid: str | None
+    recording_status: str | None
+    recording_duration: str | None
+    error_code: str | None
+    error_url: str | None
+
+    @classmethod
+    def read(cls, values: MultiDict[str, str]) -> TwilioForm:
+        def text(name: str) -> str | None:
+            return values.get(name) or None
+
+        def number(name: str) -> int | None:
+            return values.get(name, type=int)
+
+        return cls(
+            call_sid=text("CallSid"),
+            caller=text("From"),
+            digits=text("Digits"),
+            call_status=text("CallStatus"),
+            call_duration=number("CallDuration"),
+            queue_position=number("QueuePosition"),
+            current_queue_size=number("CurrentQueueSize"),
+            avg_queue_time=number("AvgQueueTime"),
+            recording_sid=text("RecordingSid"),
+            recording_status=text("RecordingStatus"),
+            recording_duration=text("RecordingDuration"),
+            error_code=text("ErrorCode"),
+            error_url=text("ErrorUrl"),
+        )
+
+    @property
+    def sid(self) -> str:
+        """The CallSid every webhook of a call carries; without it the request is a 400."""
+        if self.call_sid is None:
+            raise BadRequestKeyError("CallSid")
+        return self.call_sid
+
+    @property
+    def from_number(self) -> str:
+        """Who is calling, which the first webhook carries; without it the request is a 400."""
+        if self.caller is None:
+            raise BadRequestKeyError("From")
+        return self.caller
 
 
-class MissingParameter(Exception):
-    def __init__(self, name: str) -> None:
-        self.name = name
+def twilio_form() -> TwilioForm:
+    """This request's Twilio fields (form and query string, as Twilio may send either)."""
+    return TwilioForm.read(request.values)
 
 
 class _Urls:
@@ -78,35 +138,36 @@ def twiml(
     return response
 
 
-def param(name: str) -> str:
-    value = request.values.get(name)
-    if not value:
-        raise MissingParameter(name)
-    return value
+@bp.errorhandler(BadRequestKeyError)
+def missing_parameter(error: BadRequestKeyError) -> Response:
+    """A Twilio field the route needs is absent: say which, with a 400 (not an apology: this
+    is not Twilio calling)."""
+    return Response(
+        f"Missing required Twilio parameter {error.args[0]!r}. "
+        "This URL expects Twilio's voice webhook form (CallSid, From, ...).\n",
+        status=400,
+        mimetype="text/plain",
+    )
 
 
-def never_dead_air(view: F) -> F:
-    """Whatever goes wrong, the caller hears an apology and reaches an agent."""
+@bp.errorhandler(HTTPException)
+def keep_http_status(error: HTTPException) -> HTTPException:
+    """A 400, 404 or 405 raised in a route keeps its status: the guard below is for bugs."""
+    return error
 
-    @wraps(view)
-    def guarded(*args: Any, **kwargs: Any) -> Response:
-        try:
-            return view(*args, **kwargs)
-        except MissingParameter as exc:
-            return Response(
-                f"Missing required Twilio parameter {exc.name!r}. "
-                "This URL expects Twilio's voice webhook form (CallSid, From, ...).\n",
-                status=400,
-                mimetype="text/plain",
-            )
-        except Exception:
-            sid = request.values.get("CallSid", "?")
-            log.exception(
-                "call %s: unexpected error in %s; apologising and queueing", sid, request.path
-            )
-            return _apologise(sid, reason="system error", state="error")
 
-    return guarded  # type: ignore[return-value]
+@bp.errorhandler(Exception)
+def never_dead_air(error: Exception) -> Response:
+    """Whatever goes wrong in any route of this blueprint, the caller hears an apology and
+    reaches an agent."""
+    sid = twilio_form().call_sid or "?"
+    log.error(
+        "call %s: unexpected error in %s; apologising and queueing",
+        sid,
+        request.path,
+        exc_info=error,
+    )
+    return _apologise(sid, reason="system error", state="error")
 
 
 def _apologise(sid: str, *, reason: str, state: str) -> Response:
@@ -146,10 +207,10 @@ def _respond(reply: Reply) -> tuple[str, Response]:
 
 
 @bp.post("")
-@never_dead_air
 def incoming() -> Response:
     rt = runtime()
-    sid, caller = param("CallSid"), param("From")
+    form = twilio_form()
+    sid, caller = form.sid, form.from_number
     log.info("call %s: incoming from %s", sid, mask_phone(caller))
     with rt.store.lock(sid):
         session = rt.store.load(sid)
@@ -166,10 +227,9 @@ def incoming() -> Response:
 
 
 @bp.post("/step")
-@never_dead_air
 def step() -> Response:
     rt = runtime()
-    sid = param("CallSid")
+    sid = twilio_form().sid
     n = request.args.get("n", type=int)
     with rt.store.lock(sid):
         session = rt.store.load(sid)
@@ -189,7 +249,6 @@ def step() -> Response:
 
 
 @bp.post("/hold")
-@never_dead_air
 def hold() -> Response:
     """The Enqueue waitUrl, repeated while the caller waits: their place in line and the
     expected wait, the hold message, an offer to be called back instead, hold music."""
@@ -197,12 +256,12 @@ def hold() -> Response:
     flow = rt.engine.flows[rt.flow_name].flow
     name = request.args.get("queue", "general")
     queue = flow.queues.get(name) or flow.queues["general"]
-    sid = request.values.get("CallSid")
-    session = rt.store.load(sid) if sid else None
+    form = twilio_form()
+    session = rt.store.load(form.call_sid) if form.call_sid else None
     lang = session.lang if session else flow.default_language
-    position = request.values.get("QueuePosition", type=int) or 1
-    size = request.values.get("CurrentQueueSize", type=int) or position
-    average = request.values.get("AvgQueueTime", type=int)
+    position = form.queue_position or 1
+    size = form.current_queue_size or position
+    average = form.avg_queue_time
     said = []
     waiting = flow.waiting
     if waiting is not None:
@@ -235,22 +294,20 @@ def hold() -> Response:
 
 
 @bp.post("/hold/choice")
-@never_dead_air
 def hold_choice() -> Response:
     """The caller pressed a key while waiting: 1 takes the callback (the flow books it when
     the Enqueue action reports ``leave``); anything else goes back to waiting."""
-    if request.values.get("Digits") == "1":
+    if twilio_form().digits == "1":
         return twiml(render.render_leave(), state="hold")
     return hold()
 
 
 @bp.post("/queue-result")
-@never_dead_air
 def queue_result() -> Response:
     """The Enqueue (or Dial) action: the agent queue is done with the caller. The flow says
     what comes next (``queue_results``): the survey, a callback, voicemail, goodbye."""
     rt = runtime()
-    sid = param("CallSid")
+    sid = twilio_form().sid
     answer = CallerInput.from_form(request.form)
     result = answer.queue_result or "failed"
     rt.records.handoff_status(sid, _handoff_status(result))
@@ -275,43 +332,42 @@ def _handoff_status(result: str) -> str:
 
 
 @bp.post("/recording-status")
-@never_dead_air
 def recording_status() -> Response:
     """Twilio reports that a recording (a voicemail) is ready to fetch."""
-    sid = request.values.get("CallSid", "?")
+    form = twilio_form()
     log.info(
         "call %s: recording %s is %s (%ss)",
-        sid,
-        request.values.get("RecordingSid", "?"),
-        request.values.get("RecordingStatus", "?"),
-        request.values.get("RecordingDuration", "?"),
+        form.call_sid or "?",
+        form.recording_sid or "?",
+        form.recording_status or "?",
+        form.recording_duration or "?",
     )
     return twiml(render.empty_response())
 
 
 @bp.post("/fallback")
-@never_dead_air
 def fallback() -> Response:
     """The number's Fallback URL: Twilio could not use our reply (ErrorCode, ErrorUrl). Log it,
     apologise and put the caller through to a person."""
-    sid = request.values.get("CallSid", "?")
+    form = twilio_form()
+    sid = form.call_sid or "?"
     log.error(
         "call %s: Twilio fell back after error %s on %s",
         sid,
-        request.values.get("ErrorCode", "?"),
-        request.values.get("ErrorUrl", "?"),
+        form.error_code or "?",
+        form.error_url or "?",
     )
     return _apologise(sid, reason="twilio fallback", state="fallback")
 
 
 @bp.post("/status")
-@never_dead_air
 def status() -> Response:
     """The call status callback: the call is over; end its session and close its record."""
     rt = runtime()
-    sid = param("CallSid")
-    call_status = request.values.get("CallStatus", "completed")
-    duration = request.values.get("CallDuration", type=int)
+    form = twilio_form()
+    sid = form.sid
+    call_status = form.call_status or "completed"
+    duration = form.call_duration
     rt.store.end(sid)
     rt.records.close(sid, duration_s=duration, status=call_status)
     log.info("call %s: ended (%s, %ss)", sid, call_status, duration)
