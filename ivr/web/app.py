@@ -28,7 +28,9 @@ from ivr.engine.context import Services
 from ivr.engine.registry import Registry
 from ivr.engine.step import Engine
 from ivr.errors import ConfigError
+from ivr.errors import FlowValidationError
 from ivr.flow.prompts import flow_prompts
+from ivr.flow.validation import answering_problems
 from ivr.hotline.actions import hotline
 from ivr.media.recordings import AudioLibrary
 from ivr.settings import load_config
@@ -37,6 +39,7 @@ from ivr.stores.records import CallRecorder
 from ivr.stores.schema import create_schema
 from ivr.stores.sessions import SessionStore
 from ivr.stores.sessions import open_session_store
+from ivr.telephony.render import Announcements
 from ivr.telephony.render import Voice
 from ivr.telephony.render import Voices
 from ivr.telephony.signatures import SignatureChecker
@@ -91,6 +94,9 @@ def create_app(
         raise ConfigError(
             f"IVR_FLOW={flow_name!r} is not one of the flows: {', '.join(sorted(flows))}"
         )
+    answering = flows[flow_name].flow
+    if missing := answering_problems(answering):
+        raise FlowValidationError(missing)
 
     clock = clock or make_clock(config)
     database = make_engine(database_url(config, app.instance_path))
@@ -119,6 +125,7 @@ def create_app(
             "en-US": Voice("en-US", str(config["IVR_VOICE_EN"])),
         },
         recordings,
+        Announcements.of(answering),  # the apology is taken now, never read mid-call
     )
     app.extensions["ivr"] = Runtime(
         engine=Engine(flows, services),
