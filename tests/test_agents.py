@@ -281,6 +281,16 @@ def test_pickup_of_an_unknown_queue_tells_the_agent_which_queues_exist(
     )
 
 
+def heard(app: Flask, body: str) -> list[tuple[str, str | None]]:
+    """Each verb of a TwiML document with the words the caller hears: a ``<Say>``'s text, or
+    the text of the recording a ``<Play>`` plays."""
+    runtime = app.extensions["ivr"]
+    return [
+        (verb.tag, verb.text if verb.tag == "Say" else runtime.play_text(verb.text or ""))
+        for verb in ET.fromstring(body)
+    ]
+
+
 def test_connecting_tells_the_caller_in_their_language_and_marks_the_handoff_bridged(
     app: Flask, clock: ManualClock
 ) -> None:
@@ -288,17 +298,11 @@ def test_connecting_tells_the_caller_in_their_language_and_marks_the_handoff_bri
     client = app.test_client()
     form = {"CallSid": stranger.call_sid, "QueueSid": "QU1", "QueueTime": "60"}
     english = client.post("/agent/connecting", data={**form, "DequeingCallSid": "CA9"})
-    assert english.get_data(as_text=True) == (
-        '<?xml version="1.0" encoding="UTF-8"?><Response>'
-        '<Say language="en-US" voice="Polly.Joanna-Neural">Connecting you to an agent now.</Say>'
-        "</Response>"
-    )
+    assert heard(app, english.get_data(as_text=True)) == [
+        ("Play", "Connecting you to an agent now.")
+    ]
     chinese = client.post("/agent/connecting", data={"CallSid": zhang.call_sid})
-    assert chinese.get_data(as_text=True) == (
-        '<?xml version="1.0" encoding="UTF-8"?><Response>'
-        '<Say language="cmn-CN" voice="Polly.Zhiyu-Neural">现在为您接通人工客服。</Say>'
-        "</Response>"
-    )
+    assert heard(app, chinese.get_data(as_text=True)) == [("Play", "现在为您接通人工客服。")]
     assert [handoff_status(app, c) for c in (zhang, li, stranger)] == [
         "bridged",
         "waiting",
@@ -318,7 +322,7 @@ def test_connecting_still_bridges_when_the_handoff_cannot_be_marked(
     object.__setattr__(runtime.services, "recorder", Broken())
     body = app.test_client().post("/agent/connecting", data={"CallSid": "CA1"})
     assert body.status_code == 200
-    assert "现在为您接通人工客服。" in body.get_data(as_text=True)
+    assert heard(app, body.get_data(as_text=True)) == [("Play", "现在为您接通人工客服。")]
 
 
 # -- access -------------------------------------------------------------------------------------
@@ -406,6 +410,21 @@ def test_with_both_tokens_twilio_may_sign_and_people_must_show_the_agent_token(
 def test_connecting_without_a_call_sid_still_answers_in_the_flows_first_language(
     app: Flask,
 ) -> None:
+    body = app.test_client().post("/agent/connecting").get_data(as_text=True)
+    assert heard(app, body) == [("Play", "现在为您接通人工客服。")]
+
+
+def test_connecting_plays_the_flows_recording_of_its_connecting_phrase(app: Flask) -> None:
+    body = app.test_client().post("/agent/connecting").get_data(as_text=True)
+    (play,) = ET.fromstring(body)
+    assert play.tag == "Play"
+    assert (play.text or "").startswith("/audio/zh-CN/hotline.phrases.connecting.wav?v=")
+
+
+def test_connecting_says_the_flows_connecting_phrase_where_no_recording_is_played(
+    make_app: MakeApp,
+) -> None:
+    app = make_app(IVR_AUDIO=False)
     body = app.test_client().post("/agent/connecting").get_data(as_text=True)
     assert body == (
         '<?xml version="1.0" encoding="UTF-8"?><Response>'

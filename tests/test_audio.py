@@ -31,9 +31,11 @@ from ivr.media.recordings import Entry
 from ivr.media.recordings import read_manifest
 from ivr.media.recordings import text_hash
 from ivr.settings import Settings
+from ivr.telephony.render import Announcements
 from ivr.telephony.render import Urls
 from ivr.telephony.render import Voices
 from ivr.telephony.render import render
+from ivr.telephony.render import render_apology
 from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import WsgiTransport
 from ivr.voice.speech import Part
@@ -589,3 +591,89 @@ def test_the_committed_recordings_are_telephone_wav_and_all_in_the_manifest() ->
         assert entry.sha256 == text_hash(entry.text), rel
     total = sum(p.stat().st_size for p in files.values())
     assert total < 8_000_000
+
+
+# -- the lines said outside any state ------------------------------------------------------------
+
+APOLOGY_ZH = "抱歉，系统暂时出现问题，正在为您转接人工客服。"
+APOLOGY_EN = "Sorry, something went wrong on our side. Let me put you through to an agent."
+QUEUE_GENERAL = (
+    '<Enqueue waitUrl="/voice/hold?queue=general" waitUrlMethod="POST">general</Enqueue>'
+)
+
+
+def test_the_apology_is_played_from_its_recordings_then_the_caller_queues(
+    make_app: Any, audio_dir: Path
+) -> None:
+    data = record(audio_dir, only("hotline.phrases.apology"))
+
+    assert post(make_app(), "/voice/fallback", ErrorCode="11200") == (
+        '<?xml version="1.0" encoding="UTF-8"?><Response>'
+        f"<Play>/audio/zh-CN/hotline.phrases.apology.wav?v={version(data)}</Play>"
+        f"<Play>/audio/en-US/hotline.phrases.apology.wav?v={version(data)}</Play>"
+        f"{QUEUE_GENERAL}</Response>"
+    )
+
+
+def test_the_apology_taken_at_start_up_needs_neither_the_flows_nor_the_session_store(
+    make_app: Any,
+) -> None:
+    app = make_app(IVR_AUDIO=False)
+    runtime = app.extensions["ivr"]
+
+    class Broken:
+        def __getattr__(self, name: str) -> Any:
+            raise RuntimeError("gone")
+
+    object.__setattr__(runtime, "flows", Broken())
+    object.__setattr__(runtime, "store", Broken())
+    runtime.engine.flows = {}
+
+    assert post(app, "/voice/fallback", ErrorCode="11200") == (
+        '<?xml version="1.0" encoding="UTF-8"?><Response>'
+        f"<Say {ZH}>{APOLOGY_ZH}</Say><Say {EN}>{APOLOGY_EN}</Say>{QUEUE_GENERAL}</Response>"
+    )
+
+
+def test_a_call_the_ivr_has_no_record_of_hears_the_flows_restart_line_then_starts_over(
+    make_app: Any, audio_dir: Path
+) -> None:
+    data = record(audio_dir, only("hotline.phrases.restart", langs=("zh-CN",)))
+
+    assert post(make_app(), "/voice/step?n=4", Digits="1") == (
+        '<?xml version="1.0" encoding="UTF-8"?><Response>'
+        f"<Play>/audio/zh-CN/hotline.phrases.restart.wav?v={version(data)}</Play>"
+        f"<Say {EN}>Sorry, we lost track of your call. Let's start again.</Say>"
+        '<Redirect method="POST">/voice</Redirect></Response>'
+    )
+
+
+class GeneralQueue:
+    """``render.Urls`` enough for an apology: the hold URL of a queue."""
+
+    def hold(self, queue: str) -> str:
+        return f"/voice/hold?queue={queue}"
+
+
+def test_an_apology_without_announcements_still_queues_the_caller_and_never_raises() -> None:
+    body = render_apology("general", cast(Urls, GeneralQueue()), Voices())
+
+    assert body == f'<?xml version="1.0" encoding="UTF-8"?><Response>{QUEUE_GENERAL}</Response>'
+
+
+def test_announcements_of_the_hotline_hold_each_line_tagged_with_its_prompt_id() -> None:
+    announcements = Announcements.of(load_flow(FLOWS / "hotline.yaml"))
+
+    assert [(s.lang, s.text) for s in announcements.apology] == [
+        ("zh-CN", APOLOGY_ZH),
+        ("en-US", APOLOGY_EN),
+    ]
+    assert [p.prompt for s in announcements.restart for p in s.parts] == [
+        "hotline.phrases.restart",
+        "hotline.phrases.restart",
+    ]
+    assert [s.text for s in announcements.connecting_in("en-US")] == [
+        "Connecting you to an agent now."
+    ]
+    assert [s.text for s in announcements.connecting_in("fr-FR")] == ["现在为您接通人工客服。"]
+    assert Announcements().connecting_in("zh-CN") == ()

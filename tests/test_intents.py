@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -509,10 +510,78 @@ def test_hints_of_the_main_menu_leave_out_single_characters() -> None:
     assert ", 充," not in text
 
 
+# ----------------------------------------------------------------------------- word lists
+
+
+def test_the_word_lists_are_read_once() -> None:
+    assert intents.mandarin() is intents.mandarin()
+    assert intents.english() is intents.english()
+
+
+def test_a_key_said_in_mandarin_is_matched_by_a_pattern_built_from_the_word_file() -> None:
+    words = intents.mandarin()
+    assert words.key.pattern == (
+        "(?:我)?(?:要|想)?(?:按|选|选择|拨|按键|选项|数字)?(?:第)?"
+        "([0-9零〇一幺二两三四五六七八九])"
+        "(?:号键|号|个|项|键|个选项)?(?:吧|啊|呢|谢谢)?"
+    )
+    assert words.key_symbol.pattern == "(?:按)?([星井])(?:号键|号|键)"
+    assert words.hesitation.pattern == "[嗯呃啊哦呀啦嘛呗哈]"
+
+
+def test_the_word_files_keep_yes_and_no_apart_and_in_order() -> None:
+    zh, en = intents.mandarin(), intents.english()
+    assert list(zh.yes_no) == ["1", "2", None, ""]
+    assert zh.yes_no["2"][:3] == ("不", "不是", "不对")
+    assert en.yes_no["1"][0] == "yes"
+    assert en.yes_no["2"][0] == "no"
+    assert {"not", "no", "cant"} <= en.negations
+    assert "on" in en.stopwords
+
+
+def test_the_mandarin_spellings_are_made_one_in_file_order() -> None:
+    assert intents.mandarin().same_word == (
+        ("帐", "账"),
+        ("账号", "账户"),
+        ("别人", "有人"),
+        ("他人", "有人"),
+        ("登陆", "登录"),
+    )
+
+
+def test_a_bare_no_that_yaml_reads_as_false_is_refused_with_file_and_key() -> None:
+    words = intents.WordFile("words/en-US.yaml", "negations: [not, no, never]")
+    with pytest.raises(
+        ValueError,
+        match=r"^words/en-US\.yaml: negations: expected a list of words \(quote yes/no/on\)$",
+    ):
+        words.words("negations")
+
+
+def test_a_missing_list_is_refused_with_file_and_key() -> None:
+    with pytest.raises(ValueError, match=r"^zh\.yaml: spoken_keys\.words: missing$"):
+        intents.mandarin_words(intents.WordFile("zh.yaml", "fillers: [我]"))
+
+
+def test_a_mandarin_key_word_of_two_characters_is_refused() -> None:
+    text = "spoken_keys: {words: {十一: '1'}}"
+    with pytest.raises(
+        ValueError, match=r"^zh\.yaml: spoken_keys\.words: expected single characters$"
+    ):
+        intents.mandarin_words(intents.WordFile("zh.yaml", text))
+
+
+def test_the_word_files_ship_with_the_package() -> None:
+    data = tomllib.loads((HERE.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    assert "voice/words/*.yaml" in data["tool"]["setuptools"]["package-data"]["ivr"]
+    shipped = sorted(p.name for p in (HERE.parent / "ivr" / "voice" / "words").glob("*.yaml"))
+    assert shipped == ["en-US.yaml", "zh-CN.yaml"]
+
+
 # ----------------------------------------------------------------------------- purity
 
 
-def test_the_module_imports_neither_flask_nor_twilio_and_of_ivr_only_the_languages() -> None:
+def test_the_module_imports_neither_flask_nor_twilio_and_of_ivr_only_languages_and_yaml() -> None:
     code = (
         "import sys, ivr.voice.intents; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] in ('flask', 'twilio', 'ivr')))"
@@ -520,4 +589,7 @@ def test_the_module_imports_neither_flask_nor_twilio_and_of_ivr_only_the_languag
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
-    assert out.strip() == "['ivr', 'ivr.voice', 'ivr.voice.intents', 'ivr.voice.languages']"
+    assert out.strip() == (
+        "['ivr', 'ivr.errors', 'ivr.voice', 'ivr.voice.intents', 'ivr.voice.languages', "
+        "'ivr.yamlstrict']"
+    )

@@ -17,6 +17,7 @@ from ivr.flow.loader import load_flow
 from ivr.flow.loader import parse_flow
 from ivr.flow.spec import Call
 from ivr.flow.spec import Gather
+from ivr.flow.spec import Hints
 from ivr.flow.spec import Keys
 from ivr.flow.spec import RecordSpec
 from ivr.flow.spec import Route
@@ -68,6 +69,78 @@ def test_minimal_flow_loads_with_defaults_for_what_it_leaves_out() -> None:
         "zh-CN": "{label}请按{key}。",
         "en-US": "For {label}, press {key}.",
     }
+    assert (flow.phrases.apology, flow.phrases.restart, flow.phrases.connecting) == (None,) * 3
+    assert flow.hints == Hints(yes_no={})
+    assert flow.messages == {}
+
+
+def test_hotline_holds_the_lines_said_outside_its_states() -> None:
+    phrases = load_flow(HOTLINE).phrases
+
+    assert phrases.apology == {
+        "zh-CN": "抱歉，系统暂时出现问题，正在为您转接人工客服。",
+        "en-US": "Sorry, something went wrong on our side. Let me put you through to an agent.",
+    }
+    assert phrases.restart == {
+        "zh-CN": "抱歉，我们没有找到您的通话记录，现在为您重新开始。",
+        "en-US": "Sorry, we lost track of your call. Let's start again.",
+    }
+    assert phrases.connecting == {
+        "zh-CN": "现在为您接通人工客服。",
+        "en-US": "Connecting you to an agent now.",
+    }
+
+
+def test_hotline_holds_its_yes_no_hints_and_its_reset_sms() -> None:
+    flow = load_flow(HOTLINE)
+
+    assert flow.hints == Hints(
+        yes_no={
+            "zh-CN": ("是", "是的", "对", "不是", "不对", "没有"),
+            "en-US": ("yes", "no", "correct", "that's right", "not really"),
+        }
+    )
+    assert flow.messages == {
+        "reset_sms": {
+            "zh-CN": "【数字钱包】您正在重置登录密码，请点击链接完成重置，10分钟内有效："
+            "https://wallet.example/reset",
+            "en-US": "[Digital Wallet] You are resetting your login password. Open this link "
+            "within 10 minutes to finish: https://wallet.example/reset",
+        }
+    }
+
+
+def test_an_unknown_hints_key_is_refused_with_the_allowed_one_named(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL.read_text(encoding="utf-8") + "hints: {maybe: {zh-CN: [是]}}\n")
+
+    assert problems_of(path) == ["hints.maybe: unknown key 'maybe'; allowed: yes_no"]
+
+
+def test_hints_are_lists_of_words_per_flow_language(tmp_path: Path) -> None:
+    hints = 'hints:\n  yes_no: {zh-CN: 是, en: [yes], en-US: ["yes", "no"]}\n'
+    path = write(tmp_path, MINIMAL.read_text(encoding="utf-8") + hints)
+
+    assert problems_of(path) == [
+        "hints.yes_no.zh-CN: expected a list of words",
+        "hints.yes_no.en: unknown language 'en'; allowed: zh-CN, en-US",
+    ]
+
+
+def test_messages_are_texts_per_language_under_any_name(tmp_path: Path) -> None:
+    messages = "messages:\n  welcome: {zh-CN: 欢迎。, en-US: Welcome.}\n  bad: [a]\n"
+    flow, problems = parse_flow(write(tmp_path, MINIMAL.read_text(encoding="utf-8") + messages))
+
+    assert [f"{p.path}: {p.message}" for p in problems] == [
+        "messages.bad: expected a text per language (zh-CN, en-US), got a list"
+    ]
+    assert flow is not None
+    assert flow.messages == {"welcome": {"zh-CN": "欢迎。", "en-US": "Welcome."}, "bad": {}}
+
+
+def test_messages_must_be_a_mapping_of_names(tmp_path: Path) -> None:
+    path = write(tmp_path, MINIMAL.read_text(encoding="utf-8") + "messages: [reset_sms]\n")
+
+    assert problems_of(path) == ["messages: expected a mapping of message names, got a list"]
 
 
 def test_minimal_menu_is_read_into_its_option_and_a_default_gather() -> None:

@@ -16,6 +16,7 @@ from ivr.flow import prompts
 from ivr.flow.loader import load_flow
 from ivr.flow.prompts import Prompt
 from ivr.flow.prompts import Segment
+from ivr.flow.spec import ANSWERING_PHRASES
 from ivr.flow.spec import Flow
 from ivr.flow.spec import Waiting
 from ivr.voice import reading as speech
@@ -134,6 +135,40 @@ def test_convention_keys_retries_and_hold_announcements_are_flow_wide_prompts(
     assert prompts_[("hotline.queues.general.hold", "zh-CN")] == (
         "客服人员正忙，请您稍候，我们会尽快为您接通。"
     )
+
+
+def test_the_lines_said_outside_any_state_are_flow_wide_prompts(hotline: Flow) -> None:
+    prompts_ = by_key(hotline)
+    assert {k: v for k, v in prompts_.items() if k[0].split(".")[2] in ANSWERING_PHRASES} == {
+        ("hotline.phrases.apology", "zh-CN"): "抱歉，系统暂时出现问题，正在为您转接人工客服。",
+        ("hotline.phrases.apology", "en-US"): (
+            "Sorry, something went wrong on our side. Let me put you through to an agent."
+        ),
+        ("hotline.phrases.restart", "zh-CN"): "抱歉，我们没有找到您的通话记录，现在为您重新开始。",
+        ("hotline.phrases.restart", "en-US"): (
+            "Sorry, we lost track of your call. Let's start again."
+        ),
+        ("hotline.phrases.connecting", "zh-CN"): "现在为您接通人工客服。",
+        ("hotline.phrases.connecting", "en-US"): "Connecting you to an agent now.",
+    }
+
+
+def test_a_line_said_outside_any_state_is_one_recorded_part_per_language(hotline: Flow) -> None:
+    lines = prompts.phrase_lines(hotline, "connecting")
+
+    assert list(lines) == ["zh-CN", "en-US"]
+    assert lines["en-US"].text == "Connecting you to an agent now."
+    assert lines["en-US"].lang == "en-US"
+    assert lines["en-US"].parts == (
+        Part("Connecting you to an agent now.", "hotline.phrases.connecting"),
+    )
+
+
+def test_a_flow_without_a_line_said_outside_any_state_has_no_prompt_for_it(hotline: Flow) -> None:
+    flow = dataclasses.replace(hotline, phrases=dataclasses.replace(hotline.phrases, apology=None))
+
+    assert prompts.phrase_lines(flow, "apology") == {}
+    assert not any(p.id == "hotline.phrases.apology" for p in prompts.flow_prompts(flow))
 
 
 def test_the_confirm_phrase_and_the_waiting_texts_are_prompts_split_at_their_values(

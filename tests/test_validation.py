@@ -14,16 +14,20 @@ from pathlib import Path
 import pytest
 
 from ivr.engine.catalog import check_flows
+from ivr.errors import FlowValidationError
 from ivr.errors import Problem
 from ivr.flow.loader import load_flow
 from ivr.flow.spec import Flow
 from ivr.flow.validation import Signature
+from ivr.flow.validation import answering_problems
 from ivr.flow.validation import validate
 from ivr.hotline.actions import hotline
+from ivr.web.app import create_app
 
 HERE = Path(__file__).parent
 INVALID = sorted((HERE / "flows" / "invalid").glob("*.yaml"))
 MINIMAL = HERE / "flows" / "valid" / "minimal.yaml"
+HOTLINE = HERE.parent / "flows" / "hotline.yaml"
 EXPECT = "# expect: "
 
 
@@ -171,3 +175,60 @@ def test_a_guard_may_not_be_used_as_an_action(tmp_path: Path) -> None:
         "unknown action 'verified'; known actions: book_callback, count, "
     )
     assert "verified" not in problem.message.split("known actions: ")[1].split(", ")
+
+
+def test_an_action_that_sends_a_message_needs_it_written_in_the_flow(tmp_path: Path) -> None:
+    flow = minimal_with(tmp_path, "    options:\n", "    do: send_reset_sms\n    options:\n")
+    signatures = hotline.signatures()
+
+    assert signatures["send_reset_sms"].sends == frozenset({"reset_sms"})
+    assert [shown(p) for p in validate(flow, signatures)] == [
+        "states.main_menu.do: action 'send_reset_sms' sends messages.reset_sms, "
+        "which this flow does not write"
+    ]
+
+
+# -- a flow that answers calls --------------------------------------------------------------------
+
+
+def test_a_flow_that_answers_calls_needs_its_apology_restart_and_connecting_line() -> None:
+    assert [shown(p) for p in answering_problems(load_flow(MINIMAL))] == [
+        "phrases.apology: missing: the flow that answers calls says it when anything goes wrong, "
+        "before putting the caller through to an agent",
+        "phrases.restart: missing: the flow that answers calls says it when it has lost track of "
+        "a call, before starting over",
+        "phrases.connecting: missing: the flow that answers calls says it to a caller as an agent "
+        "takes them",
+    ]
+
+
+def test_the_shipped_hotline_can_answer_calls() -> None:
+    assert answering_problems(load_flow(HOTLINE)) == []
+
+
+def test_start_up_refuses_a_flow_without_its_apology_before_any_call(tmp_path: Path) -> None:
+    flows = tmp_path / "flows"
+    flows.mkdir()
+    text = HOTLINE.read_text(encoding="utf-8")
+    apology = next(line for line in text.splitlines() if line.startswith("  apology:"))
+    (flows / "hotline.yaml").write_text(text.replace(apology + "\n", ""), encoding="utf-8")
+
+    with pytest.raises(FlowValidationError) as raised:
+        create_app(
+            {
+                "IVR_FLOWS_DIR": str(flows),
+                "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}",
+                "IVR_LOG_LEVEL": "WARNING",
+            },
+            environ={},
+        )
+
+    assert raised.value.problems == [
+        Problem(
+            str(flows / "hotline.yaml"),
+            "phrases.apology",
+            "missing: the flow that answers calls says it when anything goes wrong, "
+            "before putting the caller through to an agent",
+        )
+    ]
+    assert not (tmp_path / "ivr.sqlite3").exists()  # refused before the database is touched

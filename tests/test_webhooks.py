@@ -462,7 +462,7 @@ def test_unknown_call_sid_on_an_action_url_starts_over_politely(app: Flask) -> N
     )
     assert response.status_code == 200
     root = ET.fromstring(response.get_data(as_text=True))
-    assert [c.tag for c in root] == ["Say", "Say", "Redirect"]
+    assert [c.tag for c in root] == ["Play", "Play", "Redirect"]  # the restart, recorded
     assert root[2].text == "/voice"
 
 
@@ -547,7 +547,7 @@ def test_fallback_logs_the_error_apologises_and_queues_for_an_agent(
         response = signed_post(app, "/voice/fallback", form)
     assert response.status_code == 200
     root = ET.fromstring(response.get_data(as_text=True))
-    assert [c.tag for c in root] == ["Say", "Say", "Enqueue"]
+    assert [c.tag for c in root] == ["Play", "Play", "Enqueue"]  # the apology, recorded
     assert root[2].text == "general"
     assert "error 11200 on https://x/voice/step?n=1" in caplog.text
     record = app.extensions["ivr"].services.recorder.record("CAfb")

@@ -42,19 +42,25 @@ class Registry:
     def __init__(self) -> None:
         self._entries: dict[str, Entry] = {}
 
-    def action(self, *, provides: Iterable[str] = ()) -> Callable[[ActionFn], ActionFn]:
-        """Register an action; ``provides`` names the template values it sets."""
-        return self._register("action", frozenset(provides))
+    def action(
+        self, *, provides: Iterable[str] = (), sends: Iterable[str] = ()
+    ) -> Callable[[ActionFn], ActionFn]:
+        """Register an action; ``provides`` names the template values it sets, ``sends`` the
+        flow messages (``messages.<name>``) it sends, which a flow calling it must write."""
+        return self._register("action", frozenset(provides), frozenset(sends))
 
     def guard(self) -> Callable[[GuardFn], GuardFn]:
         return self._register("guard", frozenset())
 
-    def _register(self, kind: str, provides: frozenset[str]) -> Callable[[Any], Any]:
+    def _register(
+        self, kind: str, provides: frozenset[str], sends: frozenset[str] = frozenset()
+    ) -> Callable[[Any], Any]:
         def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
             name = fn.__name__
             if name in self._entries:
                 raise ValueError(f"{kind} {name!r} is registered twice")
-            self._entries[name] = Entry(Signature(name, kind, _arg_kind(fn), provides), fn)
+            signature = Signature(name, kind, _arg_kind(fn), provides, sends)
+            self._entries[name] = Entry(signature, fn)
             return fn
 
         return decorate

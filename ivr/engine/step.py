@@ -51,15 +51,11 @@ from ivr.voice.speech import Speech
 
 log = logging.getLogger(__name__)
 
-MAX_HOPS = 50
+MAX_HOPS = 50  # say/route states run through in one step; more means a loop in the flow
 # Speech: below this confidence a match is confirmed first; after this many misunderstandings
 # in one menu, it takes keys only. (The recogniser's language is ``Language.recogniser``.)
 MIN_CONFIDENCE = 0.5
 SPEECH_ATTEMPTS = 2
-YES_NO_HINTS = {
-    "zh-CN": ("是", "是的", "对", "不是", "不对", "没有"),
-    "en-US": ("yes", "no", "correct", "that's right", "not really"),
-}  # say/route states run through in one step; more means a loop in the flow
 
 Callback = Callable[..., Any]
 
@@ -199,7 +195,7 @@ class Engine:
             state.gather.finish_on_key,
             1,
             language(lang).recogniser,
-            intents.hints(_yes_no_choices(state, lang)),
+            intents.hints(_yes_no_choices(flow, state, lang)),
         )
         return Reply((), listen, flow.name, state.id, session.seq, (state.id,))
 
@@ -398,7 +394,7 @@ class Engine:
                 state.gather.finish_on_key,
                 1,
                 language(lang).recogniser,
-                intents.hints(choices or _yes_no_choices(state, lang)),
+                intents.hints(choices or _yes_no_choices(flow, state, lang)),
             )
         if state.type == "entry":
             g = state.gather
@@ -510,7 +506,7 @@ def _choices(state: State, lang: str) -> tuple[intents.Choice, ...]:
     )
 
 
-def _yes_no_choices(state: State, lang: str) -> tuple[intents.Choice, ...]:
-    """Hints for a yes/no question: its option labels and the usual yes and no words."""
-    words = YES_NO_HINTS.get(lang, ())
+def _yes_no_choices(flow: Flow, state: State, lang: str) -> tuple[intents.Choice, ...]:
+    """Hints for a yes/no question: its option labels and the flow's yes and no words."""
+    words = flow.hints.yes_no.get(lang, ())
     return (*_choices(state, lang), intents.Choice("", (), words))

@@ -22,10 +22,12 @@ from ivr.flow.hours import Hours
 from ivr.flow.hours import QueueSettings
 from ivr.flow.hours import parse_hours
 from ivr.flow.hours import parse_queue_settings
+from ivr.flow.spec import ANSWERING_PHRASES
 from ivr.flow.spec import QUEUE_RESULTS
 from ivr.flow.spec import Call
 from ivr.flow.spec import Flow
 from ivr.flow.spec import Gather
+from ivr.flow.spec import Hints
 from ivr.flow.spec import Issue
 from ivr.flow.spec import Keys
 from ivr.flow.spec import Option
@@ -47,10 +49,12 @@ TOP_KEYS = (
     "languages",
     "keys",
     "phrases",
+    "hints",
     "retry",
     "issues",
     "queues",
     "labels",
+    "messages",
     "agent_state",
     "hours",
     "waiting",
@@ -83,8 +87,9 @@ ROUTE_KEYS = ("goto", "when", "do", "reason")
 GATHER_KEYS = ("timeout", "finish_on_key", "min_digits", "max_digits")
 RETRY_KEYS = ("attempts", "no_input", "no_match", "exhausted")
 KEYS_KEYS = ("agent", "repeat", "back", "finish")
-PHRASE_KEYS = ("option", "agent", "repeat", "back", "confirm")
+PHRASE_KEYS = ("option", "agent", "repeat", "back", "confirm", *ANSWERING_PHRASES)
 REQUIRED_PHRASES = ("option", "agent", "repeat", "back")
+HINT_KEYS = ("yes_no",)
 RECORD_KEYS = ("max_length", "finish_on_key", "timeout", "status_callback")
 QUEUE_TEXT_KEYS = ("hold",)
 QUEUE_ALL_KEYS = ("hold", "hours", "dial", *QUEUE_KEYS)
@@ -307,6 +312,8 @@ def _read_flow(r: _Reader, document: Any, default_name: str) -> Flow | None:
         waiting=_read_waiting(r, top["waiting"], languages) if "waiting" in top else None,
         queue_results=_read_queue_results(r, top.get("queue_results", {})),
         lines=r.lines,
+        hints=_read_hints(r, top["hints"], languages) if "hints" in top else Hints(),
+        messages=_read_messages(r, top.get("messages", {}), languages),
     )
 
 
@@ -338,8 +345,25 @@ def _read_phrases(r: _Reader, value: Any, languages: tuple[str, ...]) -> Phrases
         k: r.text(r.require(data, k, "phrases"), f"phrases.{k}", languages)
         for k in REQUIRED_PHRASES
     }
-    confirm = r.text(data["confirm"], "phrases.confirm", languages) if "confirm" in data else None
-    return Phrases(**texts, confirm=confirm)
+    optional = {
+        k: r.text(data[k], f"phrases.{k}", languages)
+        for k in ("confirm", *ANSWERING_PHRASES)
+        if k in data
+    }
+    return Phrases(**texts, **optional)
+
+
+def _read_hints(r: _Reader, value: Any, languages: tuple[str, ...]) -> Hints:
+    data = r.mapping(value, "hints", HINT_KEYS)
+    found = {k: _read_words(r, v, f"hints.{k}", languages) for k, v in data.items()}
+    return Hints(**found)
+
+
+def _read_messages(r: _Reader, value: Any, languages: tuple[str, ...]) -> dict[str, Text]:
+    if not isinstance(value, Mapping):
+        r.problem("messages", f"expected a mapping of message names, got {_kind(value)}")
+        return {}
+    return {str(k): r.text(v, f"messages.{k}", languages) for k, v in value.items()}
 
 
 def _read_retry(r: _Reader, value: Any, path: str, languages: tuple[str, ...]) -> Retry | None:
@@ -511,18 +535,17 @@ def _read_options(
                 do=r.calls(data["do"], f"{opath}.do") if "do" in data else (),
                 issue=r.string(data["issue"], f"{opath}.issue") if "issue" in data else None,
                 lang=r.string(data["lang"], f"{opath}.lang") if "lang" in data else None,
-                synonyms=_read_synonyms(
-                    r, data.get("synonyms", {}), f"{opath}.synonyms", languages
-                ),
+                synonyms=_read_words(r, data.get("synonyms", {}), f"{opath}.synonyms", languages),
                 path=opath,
             )
         )
     return tuple(options)
 
 
-def _read_synonyms(
+def _read_words(
     r: _Reader, value: Any, path: str, languages: tuple[str, ...]
 ) -> dict[str, tuple[str, ...]]:
+    """A list of words per language: an option's synonyms, recognition hints."""
     if not isinstance(value, Mapping):
         r.problem(path, f"expected a list of words per language, got {_kind(value)}")
         return {}

@@ -12,6 +12,9 @@ current) and
                                         keys * and # are named star and pound
       <flow>.phrases.agent|back|repeat  the announcement of a convention key, the same everywhere
       <flow>.phrases.confirm.<n>        the fixed segments of "您是说“{label}”吗？…" (a template)
+      <flow>.phrases.apology|restart|connecting
+                                        lines said outside any state: the apology when anything
+                                        goes wrong, the restart of a lost call, "connecting you"
       <flow>.retry.no_input|no_match|exhausted
                                         (a state with its own retry: <flow>.<state>.retry.…)
       <flow>.queues.<queue>.hold        a queue's hold announcement
@@ -34,6 +37,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ivr.flow.spec import ANSWERING_PHRASES
 from ivr.flow.spec import Flow
 from ivr.flow.spec import Option
 from ivr.flow.spec import State
@@ -166,6 +170,19 @@ def key_line(flow: Flow, which: str, lang: str) -> Speech:
     return line(phrase[lang].format(key=speech.say_key(key, lang)), lang, phrase_id(flow, which))
 
 
+def phrase_lines(flow: Flow, which: str) -> dict[str, Speech]:
+    """A phrase said as written (``apology``, ``restart`` or ``connecting``) in each language of
+    the flow that has it, each one recorded prompt; empty when the flow lacks the phrase."""
+    text: Text | None = getattr(flow.phrases, which)
+    if text is None:
+        return {}
+    return {
+        lang: line(text[lang], lang, phrase_id(flow, which))
+        for lang in flow.languages
+        if lang in text
+    }
+
+
 # -- everything a flow can say ----------------------------------------------------------------
 
 
@@ -184,18 +201,15 @@ def flow_prompts(flow: Flow) -> list[Prompt]:
 def _all_prompts(flow: Flow) -> Iterator[Prompt]:
     langs = flow.languages
     for state in flow.states.values():
-        if state.prompt is not None:
-            yield from _template_prompts(state.prompt, state_prompt_id(flow, state), langs)
-        for option in state.options:
-            for lang in (option.lang,) if option.lang else langs:
-                yield from _line_prompts(option_line(flow, state, option, lang))
-        if state.retry is not None:
-            yield from _retry_prompts(flow, state)
+        yield from _state_prompts(flow, state)
     for which in CONVENTION_KEYS:
         for lang in langs:
             yield from _line_prompts(key_line(flow, which, lang))
     if flow.phrases.confirm is not None:
         yield from _template_prompts(flow.phrases.confirm, phrase_id(flow, "confirm"), langs)
+    for which in ANSWERING_PHRASES:
+        for said in phrase_lines(flow, which).values():
+            yield from _line_prompts(said)
     yield from _retry_prompts(flow, None)
     for queue in flow.queues.values():
         yield from _template_prompts(queue.hold, hold_id(flow, queue.id), langs)
@@ -203,6 +217,17 @@ def _all_prompts(flow: Flow) -> Iterator[Prompt]:
         for which in ("position", "offer_callback"):
             text: Text = getattr(flow.waiting, which)
             yield from _template_prompts(text, waiting_id(flow, which), langs)
+
+
+def _state_prompts(flow: Flow, state: State) -> Iterator[Prompt]:
+    langs = flow.languages
+    if state.prompt is not None:
+        yield from _template_prompts(state.prompt, state_prompt_id(flow, state), langs)
+    for option in state.options:
+        for lang in (option.lang,) if option.lang else langs:
+            yield from _line_prompts(option_line(flow, state, option, lang))
+    if state.retry is not None:
+        yield from _retry_prompts(flow, state)
 
 
 def _retry_prompts(flow: Flow, state: State | None) -> Iterator[Prompt]:

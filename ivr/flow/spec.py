@@ -1,7 +1,8 @@
 """Frozen dataclasses describing a flow: the shape of ``flows/*.yaml`` after parsing.
 
-Owns the vocabulary of flows (state types, options, routes, retry policy, phrases). Pure data:
-no parsing (``loader``), no cross-reference checks (``validation``), no behaviour (``engine``).
+Owns the vocabulary of flows (state types, options, routes, retry policy, phrases, recognition
+hints, messages sent). Pure data: no parsing (``loader``), no cross-reference checks
+(``validation``), no behaviour (``engine``).
 """
 
 from __future__ import annotations
@@ -133,13 +134,30 @@ class Keys:
 
 @dataclass(frozen=True)
 class Phrases:
-    """Templates that turn options into announcements: ``{label}`` and ``{key}``."""
+    """Templates that turn options into announcements (``{label}`` and ``{key}``), and the
+    lines said outside any state, as written. A flow that answers calls needs all three of
+    those (``validation.answering_problems``); the others may leave them out."""
 
     option: Text
     agent: Text
     repeat: Text
     back: Text
     confirm: Text | None = None  # "You said {label}, is that right?" after unclear speech
+    apology: Text | None = None  # anything went wrong: said in every language, then an agent
+    restart: Text | None = None  # a call the IVR lost track of: every language, then start over
+    connecting: Text | None = None  # to the caller, in their language, as an agent takes them
+
+
+# Phrases said as written, outside any state, that a flow answering calls must have.
+ANSWERING_PHRASES = ("apology", "restart", "connecting")
+
+
+@dataclass(frozen=True)
+class Hints:
+    """Words that bias speech recognition (``<Gather hints>``) beyond a menu's own labels and
+    synonyms, per language."""
+
+    yes_no: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # yes/no questions
 
 
 @dataclass(frozen=True)
@@ -192,6 +210,9 @@ class Flow:
     hours: Hours = Hours()
     waiting: Waiting | None = None
     queue_results: Mapping[str, str] = field(default_factory=dict)
+    hints: Hints = Hints()
+    # Texts sent to the caller (an SMS), not said: name -> text per language.
+    messages: Mapping[str, Text] = field(default_factory=dict)
     # Where each key was written in ``file``, so later checks can name the line too.
     lines: KeyLines = field(default_factory=KeyLines, compare=False, repr=False)
 

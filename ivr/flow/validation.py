@@ -2,9 +2,11 @@
 
 Owns the rules that make a flow safe to run: targets exist, every state is reachable and can
 reach an end, every text exists in every language, no two options share a key, actions and
-guards are registered with the right arguments, templates only use values some action provides.
-Collects every problem, each naming the file and key path. Depends on ``flowspec``,
-``speech`` (template parsing) and the registry's description of actions; never runs a call.
+guards are registered with the right arguments, templates only use values some action provides,
+the messages actions send are written, and a flow that answers calls has the lines said outside
+its states (``answering_problems``). Collects every problem, each naming the file and key path.
+Depends on ``flowspec``, ``speech`` (template parsing) and the registry's description of
+actions; never runs a call.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 from ivr.errors import Problem
 from ivr.flow.names import reserved_name
+from ivr.flow.spec import ANSWERING_PHRASES
 from ivr.flow.spec import Call
 from ivr.flow.spec import Flow
 from ivr.flow.spec import State
@@ -31,6 +34,7 @@ class Signature:
     kind: str  # "action" or "guard"
     arg: str  # "none", "required" or "optional"
     provides: frozenset[str] = frozenset()
+    sends: frozenset[str] = frozenset()  # the flow messages (``messages.<name>``) it sends
 
 
 # Values every prompt may use, filled by the engine itself rather than by an action.
@@ -42,6 +46,28 @@ def validate(flow: Flow, registry: Mapping[str, Signature]) -> list[Problem]:
     checker = _Checker(flow, registry)
     checker.run()
     return checker.problems
+
+
+def answering_problems(flow: Flow) -> list[Problem]:
+    """What ``flow`` lacks to answer calls: the apology, the restart and the connecting line
+    (``phrases``), said when the flow itself cannot be used, so they must exist before the
+    first call. Their wording is checked by ``validate`` wherever they are written."""
+    return [
+        Problem(
+            flow.file,
+            f"phrases.{name}",
+            f"missing: the flow that answers calls says it {_ANSWERING_WHEN[name]}",
+        )
+        for name in ANSWERING_PHRASES
+        if getattr(flow.phrases, name) is None
+    ]
+
+
+_ANSWERING_WHEN = {
+    "apology": "when anything goes wrong, before putting the caller through to an agent",
+    "restart": "when it has lost track of a call, before starting over",
+    "connecting": "to a caller as an agent takes them",
+}
 
 
 class _Checker:
@@ -106,9 +132,15 @@ class _Checker:
     # -- texts -------------------------------------------------------------------------------
 
     def _text(
-        self, text: Text | None, path: str, *, required: bool = True, plain: bool = False
+        self,
+        text: Text | None,
+        path: str,
+        *,
+        required: bool = True,
+        plain: bool = False,
+        used: str = "spoken",
     ) -> None:
-        """``plain`` texts (labels, hold messages) are spoken as written: no placeholders."""
+        """``plain`` texts (labels, hold messages) are ``used`` as written: no placeholders."""
         if text is None:
             if required:
                 self.problem(path, "missing")
@@ -120,7 +152,8 @@ class _Checker:
             if plain:
                 if "{" in words or "}" in words:
                     self.problem(
-                        f"{path}.{lang}", "is spoken as written: {placeholders} are not filled here"
+                        f"{path}.{lang}",
+                        f"is {used} as written: {{placeholders}} are not filled here",
                     )
                 continue
             try:
@@ -137,9 +170,17 @@ class _Checker:
             self._text(getattr(flow.retry, name), f"retry.{name}")
         for name in ("option", "agent", "repeat", "back"):
             self._check_phrase(getattr(flow.phrases, name), f"phrases.{name}")
+        for name in ANSWERING_PHRASES:
+            # Said where no call's values are at hand (an apology needs nothing to work).
+            self._text(getattr(flow.phrases, name), f"phrases.{name}", required=False, plain=True)
+        for lang in self.flow.languages if flow.hints.yes_no else ():
+            if not flow.hints.yes_no.get(lang):
+                self.problem("hints.yes_no", f"no words in {lang}")
         for group, entries in flow.labels.items():
             for key, text in entries.items():
                 self._text(text, f"labels.{group}.{key}", plain=True)
+        for name, text in flow.messages.items():
+            self._text(text, f"messages.{name}", plain=True, used="sent")
 
     def _check_phrase(self, text: Text, path: str, allowed: set[str] | None = None) -> None:
         for lang in self.flow.languages:
@@ -292,12 +333,18 @@ class _Checker:
                 call.path,
                 f"unknown {kind} {call.name!r}; known {kind}s: {', '.join(names) or 'none'}",
             )
-        elif sig.arg == "required" and call.arg is None:
+            return
+        if sig.arg == "required" and call.arg is None:
             self.problem(
                 call.path, f"{kind} {call.name!r} needs an argument: write {{{call.name}: ...}}"
             )
         elif sig.arg == "none" and call.arg is not None:
             self.problem(call.path, f"{kind} {call.name!r} takes no argument")
+        for message in sorted(sig.sends - set(self.flow.messages)):
+            self.problem(
+                call.path,
+                f"{kind} {call.name!r} sends messages.{message}, which this flow does not write",
+            )
 
     # -- graph -----------------------------------------------------------------------------------
 

@@ -3,7 +3,8 @@
 Owns what each name in ``flows/hotline.yaml`` does: look up the caller, check the PIN, read
 payments, top-ups and refunds into template values, unlock, freeze, open tickets, send the
 reset SMS. Side effects use ``call.key(...)`` so a duplicate webhook never applies them twice.
-Must not render speech or TwiML: it stores typed values and the engine speaks them.
+Must not render speech or TwiML, nor hold words: it stores typed values and the engine speaks
+them; the words of the SMS it sends are the flow's ``messages``.
 """
 
 from __future__ import annotations
@@ -281,16 +282,15 @@ def ticket_found(call: CallContext) -> bool:
 # -- login and limits -------------------------------------------------------------------------
 
 
-@hotline.action(provides={"phone_tail"})
+@hotline.action(provides={"phone_tail"}, sends={"reset_sms"})
 def send_reset_sms(call: CallContext) -> None:
+    """Text the reset link (the flow's ``messages.reset_sms``) in the caller's language."""
+    if call.flow is None:
+        raise LookupError("send_reset_sms needs the flow (its messages.reset_sms)")
     wallet = call.services.wallet
     account = wallet.account(_account(call))
-    wallet.send_sms(
-        account.id,
-        "【数字钱包】您正在重置登录密码，请点击链接完成重置，10分钟内有效："
-        "https://wallet.example/reset . Reset your wallet password with this link.",
-        key=call.key("reset_sms"),
-    )
+    body = call.flow.messages["reset_sms"][call.lang]
+    wallet.send_sms(account.id, body, key=call.key("reset_sms"))
     call.put("phone_tail", DigitString(account.phone[-4:]))
     call.tried("password reset SMS sent")
 

@@ -4,15 +4,17 @@ Owns how a ``reply.Reply`` becomes a TwiML document: the voice of each caller la
 defaults are ``ivr.voice.languages``'), Play or Say for each piece of speech, the Redirect
 after every Gather and Record (Twilio falls through on silence), hold music, and the
 safety-net apology used when anything goes wrong. URLs come from a ``Urls`` the web layer
-supplies, recordings from the ``Recordings`` lookup in ``Voices`` (``ivr.media.recordings``
-implements it); nothing here knows about Flask or touches files.
+supplies, recordings from the ``Recordings`` lookup in ``Voices`` (``ivr.media.recordings`` implements it), and the words
+said outside the flow's states (apology, restart, connecting) from the ``Announcements`` in
+``Voices``, taken from the flow at start-up: no words are written here. Nothing here knows
+about Flask or touches files.
 
 Play or Say: a part of a speech with a prompt id whose recording is current is played; all
 other words between two recordings are said in one ``<Say>``. Values read digit by digit are
 wrapped in SSML ``<say-as interpret-as="digits">`` (a short ``<break>`` between groups) for
 Polly and Google voices, which read SSML. Money and dates are not: ``ivr.voice.reading``
-already words
-them for the caller's language (``3000元``, ``昨天10点00分``), which ``say-as`` would undo.
+already words them for the caller's language (``3000元``, ``昨天10点00分``), which
+``say-as`` would undo.
 """
 
 from __future__ import annotations
@@ -34,20 +36,13 @@ from ivr.engine.reply import RecordMessage
 from ivr.engine.reply import Reply
 from ivr.engine.reply import Restart
 from ivr.engine.reply import Transfer
+from ivr.flow.prompts import phrase_lines
+from ivr.flow.spec import Flow
 from ivr.voice.languages import LANGUAGES
 from ivr.voice.languages import Language
 from ivr.voice.speech import Part
 from ivr.voice.speech import Speech
 
-# Said when a webhook fails unexpectedly: the caller still reaches a person.
-APOLOGY = (
-    Speech("抱歉，系统暂时出现问题，正在为您转接人工客服。", "zh-CN"),
-    Speech("Sorry, something went wrong on our side. Let me put you through to an agent.", "en-US"),
-)
-RESTART = (
-    Speech("抱歉，我们没有找到您的通话记录，现在为您重新开始。", "zh-CN"),
-    Speech("Sorry, we lost track of your call. Let's start again.", "en-US"),
-)
 DIAL_TIMEOUT = 20  # seconds an agent's phone rings before the call falls back
 HOLD_PAUSE = 15  # seconds of quiet between hold announcements (without hold music)
 HOLD_MUSIC = "hold"
@@ -79,12 +74,42 @@ class Recordings(Protocol):
 
 
 @dataclass(frozen=True)
+class Announcements:
+    """What the flow that answers calls says outside its states, built once at start-up from its
+    ``phrases`` so that nothing is read from the flow, a store or a session when it is needed:
+    the apology when anything goes wrong and the restart of a call the IVR lost track of (in
+    every language: the caller's may be unknown then), and the line a caller hears, in their
+    language, as an agent takes them. Empty ones say nothing; start-up refuses a flow without
+    them (``ivr.flow.validation.answering_problems``)."""
+
+    apology: tuple[Speech, ...] = ()
+    restart: tuple[Speech, ...] = ()
+    connecting: Mapping[str, Speech] = field(default_factory=dict)  # by language, flow order
+
+    @classmethod
+    def of(cls, flow: Flow) -> Announcements:
+        """``flow``'s announcements, each part tagged with its prompt id (played from a
+        recording where a current one exists)."""
+        return cls(
+            apology=tuple(phrase_lines(flow, "apology").values()),
+            restart=tuple(phrase_lines(flow, "restart").values()),
+            connecting=phrase_lines(flow, "connecting"),
+        )
+
+    def connecting_in(self, lang: str) -> tuple[Speech, ...]:
+        """The connecting line in ``lang``, else in the flow's first language."""
+        found = self.connecting.get(lang) or next(iter(self.connecting.values()), None)
+        return (found,) if found is not None else ()
+
+
+@dataclass(frozen=True)
 class Voices:
     """How each language is voiced: a Twilio voice, and recordings where current ones exist
     (``recordings`` None: everything is said, as with ``IVR_AUDIO=off``)."""
 
     by_lang: Mapping[str, Voice] = field(default_factory=default_voices)
     recordings: Recordings | None = None
+    announcements: Announcements = Announcements()  # what is said outside the flow's states
 
     def for_lang(self, lang: str) -> Voice:
         return self.by_lang.get(lang) or Voice(lang, "")
@@ -227,7 +252,7 @@ def render(reply: Reply, urls: Urls, voices: Voices) -> str:
     elif isinstance(verb, Hangup):
         response.hangup()
     elif isinstance(verb, Restart):
-        _say(response, RESTART, voices)
+        _say(response, voices.announcements.restart, voices)
         response.redirect(urls.voice(), method="POST")
     return str(response)
 
@@ -277,16 +302,18 @@ def render_goodbye(message: Iterable[Speech], voices: Voices) -> str:
 
 
 def render_restart(urls: Urls, voices: Voices) -> str:
+    """A call the IVR has no record of: say so, then start it over at the incoming-call URL."""
     response = VoiceResponse()
-    _say(response, RESTART, voices)
+    _say(response, voices.announcements.restart, voices)
     response.redirect(urls.voice(), method="POST")
     return str(response)
 
 
-def render_apology(queue: str, urls: Urls, voices: Voices, step: int = 0) -> str:
-    """Never dead air: an apology and a queue, built without touching the flow or session."""
+def render_apology(queue: str, urls: Urls, voices: Voices) -> str:
+    """Never dead air: an apology and a queue, built without touching the flow or session (the
+    words were taken from the flow at start-up). Never raises."""
     response = VoiceResponse()
-    _say(response, APOLOGY, voices)
+    _say(response, voices.announcements.apology, voices)
     response.enqueue(queue, wait_url=urls.hold(queue), wait_url_method="POST")
     return str(response)
 

@@ -5,13 +5,17 @@ Owns turning Twilio's ``SpeechResult`` text into a menu key: ``match`` against a
 two", "第三个"), ``clean``/``normalise`` for the text they compare, and ``hints`` for the
 ``<Gather hints>`` that bias the recogniser towards a menu's words.
 
-Pure: the standard library only (``difflib``, ``unicodedata``, ``re``) and
-``ivr.voice.languages`` (which rule set a language's speech is matched by), no Flask or
-twilio. It knows nothing of flows, sessions or where a key leads: the engine builds ``Choice``
-values from a menu's options (label and ``synonyms`` in the caller's language) and treats a
-``Match`` that is not ``clear`` as a no-match. Deterministic: the same utterance and choices
-always give the same ``Match``. The index built from a menu's choices is cached, so a menu pays
-for it once.
+The words it knows besides a menu's own (keys said aloud, fillers, stopwords, stemming
+exceptions, how yes and no are said) are data: ``words/zh-CN.yaml`` and ``words/en-US.yaml``
+beside this module, shipped with the package, read once (``mandarin()``, ``english()``).
+
+Pure: the standard library (``difflib``, ``unicodedata``, ``re``), ``ivr.yamlstrict`` (to read
+the word lists) and ``ivr.voice.languages`` (which rule set a language's speech is matched by),
+no Flask or twilio. It knows nothing of flows, sessions or where a key leads:
+the engine builds ``Choice`` values from a menu's options (label and ``synonyms`` in the caller's
+language) and treats a ``Match`` that is not ``clear`` as a no-match. Deterministic: the same
+utterance and choices always give the same ``Match``. The index built from a menu's choices is
+cached, so a menu pays for it once.
 
 Text is normalised the same way on both sides before comparing: full-width to half-width, lower
 case, punctuation removed (Chinese 。，？！ and the "." Twilio ends speech with), spaces collapsed.
@@ -50,8 +54,12 @@ import re
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from functools import lru_cache
+from importlib import resources
+from typing import Any
 
+from ivr import yamlstrict
 from ivr.voice.languages import CODES
 from ivr.voice.languages import Rules
 from ivr.voice.languages import language
@@ -90,161 +98,10 @@ phrase, not a speech, and scoring time grows with the length."""
 MAX_HINTS = 100
 """At most this many phrases in a ``<Gather hints>``: more dilutes the bias they give."""
 
-_KEY_WORDS_EN = {
-    "zero": "0",
-    "one": "1",
-    "first": "1",
-    "two": "2",
-    "second": "2",
-    "three": "3",
-    "third": "3",
-    "four": "4",
-    "fourth": "4",
-    "five": "5",
-    "fifth": "5",
-    "six": "6",
-    "sixth": "6",
-    "seven": "7",
-    "seventh": "7",
-    "eight": "8",
-    "eighth": "8",
-    "nine": "9",
-    "ninth": "9",
-    "star": "*",
-    "pound": "#",
-    "hash": "#",
-}
-_ORDINALS_EN = frozenset({"first", "second", "third", "fourth", "fifth", "sixth", "seventh"})
-_ORDINALS_EN |= {"eighth", "ninth"}
-# What the recogniser writes for a digit after "press": "press to", "option for".
-_KEY_HOMOPHONES_EN = {"to": "2", "too": "2", "for": "4", "won": "1", "ate": "8"}
-_KEY_LEAD_EN = frozenset({"press", "option", "number", "key", "choice", "select", "pick", "choose"})
-_KEY_FILLER_EN = _KEY_LEAD_EN | frozenset(
-    "the please i ill id take go with want like dial hit push button let me lets um uh okay ok "
-    "its is".split()
-)
-_KEY_WORDS_ZH = {
-    "零": "0",
-    "〇": "0",
-    "一": "1",
-    "幺": "1",
-    "二": "2",
-    "两": "2",
-    "三": "3",
-    "四": "4",
-    "五": "5",
-    "六": "6",
-    "七": "7",
-    "八": "8",
-    "九": "9",
-    "星": "*",
-    "井": "#",
-}
-_KEY_ZH = re.compile(
-    r"(?:我)?(?:要|想)?(?:按|选|选择|拨|按键|选项|数字)?(?:第)?"
-    r"([0-9零〇一幺二两三四五六七八九])"
-    r"(?:号键|号|个|项|键|个选项)?(?:吧|啊|呢|谢谢)?"
-)
-_KEY_ZH_SYMBOL = re.compile(r"(?:按)?([星井])(?:号键|号|键)")
-
-# Mandarin words that say nothing about the problem. Longest first, so 我的 goes before 我.
-_ZH_FILLERS = (
-    "为什么",
-    "请问",
-    "就是",
-    "那个",
-    "这个",
-    "一下",
-    "帮我",
-    "我们",
-    "我的",
-    "你们",
-    "您好",
-    "你好",
-    "麻烦",
-    "怎么",
-    "想要",
-    "我",
-    "想",
-    "要",
-    "喂",
-    "嗯",
-    "啊",
-    "呃",
-    "哦",
-    "呀",
-    "吧",
-    "呢",
-    "啦",
-    "嘛",
-    "呗",
-    "哈",
-    "了",
-    "的",
-)
-# Words a filler character is part of: kept whole.
-_ZH_KEEP = ("了解", "需要", "重要", "主要", "要求", "不要", "只要")
-# Spellings of one word, made one: 帐 is a common variant of 账; callers say 账号 and 账户 for
-# the same account and 别人/他人/有人 for "someone"; recognisers often write 登陆 for 登录.
-_ZH_CANONICAL = (
-    ("帐", "账"),
-    ("账号", "账户"),
-    ("别人", "有人"),
-    ("他人", "有人"),
-    ("登陆", "登录"),
-)
-_ZH_FILLER_RE = re.compile("|".join(map(re.escape, _ZH_FILLERS)))
-_ZH_KEEP_RE = re.compile("(" + "|".join(map(re.escape, _ZH_KEEP)) + ")")
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff"
 _SPACE_BY_CJK = re.compile(rf"(?<=[{_CJK}])\s+|\s+(?=[{_CJK}])")
 _SPACES = re.compile(r"\s+")
 _APOSTROPHES = frozenset("'’‘`")
-
-_EN_STOPWORDS = frozenset(
-    "i im ive id ill me my mine myself a an the to is am are was were be been being it its "
-    "this that thats these those of for on at by from with about and or but so just please "
-    "um uh er erm hmm oh hi hello hey well you your youre we our us do does did have has had "
-    "can could would should will shall may might want need wanna like there theres some any "
-    "what whats why how when where which who get got getting help thank thanks yeah ok okay "
-    "really still again now also very".split()
-)
-_EN_NEGATIONS = frozenset(
-    "not no never cant cannot dont doesnt didnt isnt wasnt arent werent hasnt havent hadnt "
-    "wont wouldnt couldnt shouldnt aint".split()
-)
-_EN_IRREGULAR = {
-    "frozen": "freeze",
-    "froze": "freeze",
-    "freezed": "freeze",
-    "stolen": "steal",
-    "stole": "steal",
-    "paid": "pay",
-    "payment": "pay",
-    "payments": "pay",
-    "forgot": "forget",
-    "forgotten": "forget",
-    "withdrawal": "withdraw",
-    "withdrawals": "withdraw",
-    "withdrew": "withdraw",
-    "withdrawn": "withdraw",
-    "used": "use",
-    "using": "use",
-    "lost": "lose",
-    "sent": "send",
-    "made": "make",
-    "took": "take",
-    "shown": "show",
-    "somebody": "someone",
-    "into": "in",
-    "login": "log in",
-    "logon": "log in",
-    "signin": "sign in",
-    "topup": "top up",
-    "topups": "top up",
-    "recognise": "recognize",
-    "unauthorised": "not authorized",
-    "unauthorized": "not authorized",
-}
 _VOWELS = frozenset("aeiouy")
 
 
@@ -278,6 +135,169 @@ class Match:
         )
 
 
+# ----------------------------------------------------------------------------- word lists
+
+WORDS = "words"
+"""The folder of this package holding one word file per language (``zh-CN.yaml``...)."""
+
+# The answers a yes/no phrase can give: yes and no are keys 1 and 2; unsure is neither; an
+# ignored phrase only hides the shorter ones inside it (还是 hides 是).
+_YES, _NO, _UNSURE, _IGNORE = "1", "2", None, ""
+_YES_NO_KEYS = {"yes": _YES, "no": _NO, "unsure": _UNSURE, "ignore": _IGNORE}
+
+Lexicon = dict[str | None, tuple[str, ...]]
+
+
+@dataclass(frozen=True)
+class MandarinWords:
+    """``words/zh-CN.yaml``, ready to use: key words, spoken-key patterns, fillers, yes/no."""
+
+    key_words: dict[str, str]
+    key: re.Pattern[str]  # a digit said with the words around it: 我要按第三个吧
+    key_symbol: re.Pattern[str]  # 星号, 按井号键
+    fillers: re.Pattern[str]
+    keep: re.Pattern[str]  # splits out the words a filler is part of
+    same_word: tuple[tuple[str, str], ...]
+    yes_no: Lexicon
+    yes_alone: frozenset[str]
+    hesitation: re.Pattern[str]
+
+
+@dataclass(frozen=True)
+class EnglishWords:
+    """``words/en-US.yaml``, ready to use: key words, stopwords, stemming, yes/no."""
+
+    key_words: dict[str, str]
+    ordinals: frozenset[str]
+    homophones: dict[str, str]
+    key_lead: frozenset[str]
+    key_filler: frozenset[str]  # the lead words and the other words said around a key
+    stopwords: frozenset[str]
+    negations: frozenset[str]
+    irregular: dict[str, str]
+    yes_no: Lexicon
+    yes_alone: frozenset[str]
+    hesitation: frozenset[str]
+
+
+class WordFile:
+    """One parsed word file; each reader names the file and key of anything malformed (a bare
+    ``no`` that YAML read as false, a missing list, a key word of two characters)."""
+
+    def __init__(self, name: str, text: str) -> None:
+        self.name = name
+        self.data: Any = yamlstrict.load(text, name).data
+
+    @classmethod
+    def shipped(cls, lang: str) -> WordFile:
+        """The package's own word file for ``lang``."""
+        name = f"{WORDS}/{lang}.yaml"
+        return cls(name, resources.files("ivr.voice").joinpath(name).read_text("utf-8"))
+
+    def _at(self, path: str) -> Any:
+        value = self.data
+        for key in path.split("."):
+            if not isinstance(value, dict) or key not in value:
+                raise ValueError(f"{self.name}: {path}: missing")
+            value = value[key]
+        return value
+
+    def words(self, path: str) -> tuple[str, ...]:
+        return self._words(self._at(path), path)
+
+    def groups(self, path: str) -> tuple[tuple[str, ...], ...]:
+        value = self._at(path)
+        if not isinstance(value, list):
+            raise ValueError(f"{self.name}: {path}: expected a list of lists of words")
+        return tuple(self._words(group, f"{path}[{i}]") for i, group in enumerate(value))
+
+    def _words(self, value: Any, path: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(w, str) and w for w in value):
+            raise ValueError(f"{self.name}: {path}: expected a list of words (quote yes/no/on)")
+        return tuple(value)
+
+    def characters(self, path: str) -> tuple[str, ...]:
+        """Words of one character each (they go into a regular expression's ``[...]``)."""
+        found = self.words(path)
+        if not all(len(w) == 1 and w not in "]^-\\" for w in found):
+            raise ValueError(f"{self.name}: {path}: expected single characters")
+        return found
+
+    def mapping(self, path: str) -> dict[str, str]:
+        value = self._at(path)
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise ValueError(f"{self.name}: {path}: expected words mapped to words (quote keys)")
+        return dict(value)
+
+    def lexicon(self) -> Lexicon:
+        return {answer: self.words(f"yes_no.{name}") for name, answer in _YES_NO_KEYS.items()}
+
+
+def _any_of(words: Sequence[str]) -> str:
+    return "|".join(map(re.escape, words))
+
+
+def _optional(groups: Sequence[Sequence[str]]) -> str:
+    """Each group of words at most once, in order: ``(?:我)?(?:要|想)?``."""
+    return "".join(f"(?:{_any_of(group)})?" for group in groups)
+
+
+@cache
+def mandarin() -> MandarinWords:
+    """The Mandarin word lists, read once."""
+    return mandarin_words(WordFile.shipped(ZH))
+
+
+@cache
+def english() -> EnglishWords:
+    """The English word lists, read once."""
+    return english_words(WordFile.shipped(EN))
+
+
+def mandarin_words(f: WordFile) -> MandarinWords:
+    key_words = f.mapping("spoken_keys.words")
+    if not all(len(w) == 1 for w in key_words):
+        raise ValueError(f"{f.name}: spoken_keys.words: expected single characters")
+    digits = "".join(w for w, key in key_words.items() if key.isdigit())
+    symbols = "".join(w for w, key in key_words.items() if not key.isdigit())
+    before, after = f.groups("spoken_keys.before"), f.groups("spoken_keys.after")
+    symbol_before = f.groups("spoken_keys.symbol_before")
+    symbol_after = f.words("spoken_keys.symbol_after")
+    keep = f.words("keep")
+    return MandarinWords(
+        key_words=key_words,
+        key=re.compile(f"{_optional(before)}([0-9{digits}]){_optional(after)}"),
+        key_symbol=re.compile(
+            f"{_optional(symbol_before)}([{symbols}])(?:{_any_of(symbol_after)})"
+        ),
+        fillers=re.compile(_any_of(f.words("fillers"))),
+        keep=re.compile(f"({_any_of(keep)})"),
+        same_word=tuple(f.mapping("same_word").items()),
+        yes_no=f.lexicon(),
+        yes_alone=frozenset(f.words("yes_no.yes_alone")),
+        hesitation=re.compile(f"[{''.join(f.characters('yes_no.hesitation'))}]"),
+    )
+
+
+def english_words(f: WordFile) -> EnglishWords:
+    lead = frozenset(f.words("spoken_keys.lead"))
+    return EnglishWords(
+        key_words=f.mapping("spoken_keys.words"),
+        ordinals=frozenset(f.words("spoken_keys.ordinals")),
+        homophones=f.mapping("spoken_keys.homophones"),
+        key_lead=lead,
+        key_filler=lead | frozenset(f.words("spoken_keys.filler")),
+        stopwords=frozenset(f.words("stopwords")),
+        negations=frozenset(f.words("negations")),
+        irregular=f.mapping("irregular"),
+        yes_no=f.lexicon(),
+        yes_alone=frozenset(f.words("yes_no.yes_alone")),
+        hesitation=frozenset(f.words("yes_no.hesitation")),
+    )
+
+
 # ----------------------------------------------------------------------------- normalising
 
 
@@ -308,17 +328,18 @@ def clean(text: str, lang: str) -> str:
 
 
 def _strip_fillers_zh(text: str) -> str:
-    for variant, canonical in _ZH_CANONICAL:
+    zh = mandarin()
+    for variant, canonical in zh.same_word:
         text = text.replace(variant, canonical)
-    parts = _ZH_KEEP_RE.split(text)
+    parts = zh.keep.split(text)
     # re.split with a group: the odd items are the kept words themselves.
-    return "".join(p if i % 2 else _ZH_FILLER_RE.sub("", p) for i, p in enumerate(parts))
+    return "".join(p if i % 2 else zh.fillers.sub("", p) for i, p in enumerate(parts))
 
 
-def _stem(word: str) -> str:
-    if word in _EN_IRREGULAR:  # then stemmed as usual, so "frozen" meets "freeze"
-        return " ".join(_stem_regular(w) for w in _EN_IRREGULAR[word].split())
-    if word in _EN_NEGATIONS:
+def _stem(word: str, en: EnglishWords) -> str:
+    if word in en.irregular:  # then stemmed as usual, so "frozen" meets "freeze"
+        return " ".join(_stem_regular(w) for w in en.irregular[word].split())
+    if word in en.negations:
         return "not"
     return _stem_regular(word)
 
@@ -347,7 +368,8 @@ def normalise(text: str, lang: str) -> str:
     text = clean(text, lang)
     if _language(lang) == ZH:
         return _strip_fillers_zh(text)
-    return " ".join(_stem(w) for w in text.split() if w not in _EN_STOPWORDS)
+    en = english()
+    return " ".join(_stem(w, en) for w in text.split() if w not in en.stopwords)
 
 
 # ----------------------------------------------------------------------------- spoken keys
@@ -359,24 +381,26 @@ def spoken_key(utterance: str, lang: str) -> str | None:
     engine can also honour 0 (agent), 9 (repeat) and * (back) said aloud."""
     text = clean(utterance, lang)
     if _language(lang) == ZH:
+        zh = mandarin()
         compact = text.replace(" ", "")
-        found = _KEY_ZH.fullmatch(compact) or _KEY_ZH_SYMBOL.fullmatch(compact)
+        found = zh.key.fullmatch(compact) or zh.key_symbol.fullmatch(compact)
         if found is None:
             return None
         word = found.group(1)
-        return word if word.isdigit() else _KEY_WORDS_ZH[word]
+        return word if word.isdigit() else zh.key_words[word]
+    en = english()
     words = text.split()
-    rest = [w for w in words if w not in _KEY_FILLER_EN]
-    if len(rest) == 2 and rest[0] in _ORDINALS_EN and rest[1] == "one":  # "the second one"
+    rest = [w for w in words if w not in en.key_filler]
+    if len(rest) == 2 and rest[0] in en.ordinals and rest[1] == "one":  # "the second one"
         rest = rest[:1]
     if len(rest) != 1:
         return None
     word = rest[0]
     if len(word) == 1 and word.isdigit():
         return word
-    if word in _KEY_HOMOPHONES_EN and any(w in _KEY_LEAD_EN for w in words):
-        return _KEY_HOMOPHONES_EN[word]
-    return _KEY_WORDS_EN.get(word)
+    if word in en.homophones and any(w in en.key_lead for w in words):
+        return en.homophones[word]
+    return en.key_words.get(word)
 
 
 # ----------------------------------------------------------------------------- matching
@@ -524,147 +548,9 @@ def match(utterance: str, choices: Sequence[Choice], lang: str) -> Match:
 
 # ----------------------------------------------------------------------------- yes / no
 
-_YES, _NO, _UNSURE, _IGNORE = "1", "2", None, ""
-
-# Phrases as ``clean`` leaves them. The longest phrase said wins its place, so 没有解决 (no) beats
-# 解决 and 没有, 没问题 (yes) beats 没, 不知道 (unsure) beats 不, and 还是 (ignored) hides 是.
-_YES_NO_ZH: dict[str | None, tuple[str, ...]] = {
-    _YES: (
-        "是",
-        "是的",
-        "是啊",
-        "对",
-        "对的",
-        "对啊",
-        "好",
-        "好的",
-        "可以",
-        "行",
-        "确认",
-        "确定",
-        "没错",
-        "没问题",
-        "正确",
-        "解决",
-        "解决了",
-        "已解决",
-        "已经解决",
-        "有用",
-        "有帮助",
-        "要的",
-        "需要",
-        "好了",
-    ),
-    _NO: (
-        "不",
-        "不是",
-        "不对",
-        "不行",
-        "不好",
-        "不太",
-        "不太对",
-        "没有",
-        "没",
-        "没解决",
-        "没有解决",
-        "未解决",
-        "不用",
-        "不要",
-        "不需要",
-        "不可以",
-        "错了",
-        "不正确",
-        "没用",
-        "没有用",
-        "否",
-        "还有问题",
-    ),
-    _UNSURE: ("不知道", "不清楚", "不确定", "不好说", "说不好", "也许", "可能"),
-    _IGNORE: (
-        "还是",
-        "但是",
-        "就是",
-        "可是",
-        "要是",
-        "只是",
-        "总是",
-        "老是",
-        "是否",
-        "是不是",
-        "好像",
-        "好多",
-        "不好意思",
-        "不过",
-        "要不",
-    ),
-}
-# Said alone these are a yes; inside a sentence they are hesitation.
-_YES_ALONE_ZH = frozenset({"嗯", "嗯嗯", "嗯嗯嗯", "恩", "恩恩"})
-_ZH_HESITATION = re.compile("[嗯呃啊哦呀啦嘛呗哈]")
-
-_YES_NO_EN: dict[str | None, tuple[str, ...]] = {
-    _YES: (
-        "yes",
-        "yeah",
-        "yep",
-        "yup",
-        "ya",
-        "yea",
-        "correct",
-        "right",
-        "sure",
-        "ok",
-        "okay",
-        "thats right",
-        "that is right",
-        "thats correct",
-        "it did",
-        "it is",
-        "yes please",
-        "absolutely",
-        "of course",
-        "definitely",
-        "affirmative",
-        "solved",
-        "it worked",
-        "no problem",
-        "not a problem",
-        "please do",
-        "go ahead",
-    ),
-    _NO: (
-        "no",
-        "nope",
-        "nah",
-        "not",
-        "not really",
-        "not at all",
-        "not yet",
-        "not correct",
-        "not right",
-        "not solved",
-        "wrong",
-        "incorrect",
-        "negative",
-        "thats wrong",
-        "it didnt",
-        "it did not",
-        "didnt help",
-        "didnt work",
-        "dont",
-        "isnt",
-        "no thanks",
-        "still need help",
-    ),
-    _UNSURE: ("not sure", "dont know", "maybe", "no idea", "i guess", "not certain"),
-    _IGNORE: ("right now", "all right then"),
-}
-_YES_ALONE_EN = frozenset({"uh huh", "mhm", "mm hmm", "mmhmm"})
-_EN_HESITATION = frozenset({"um", "uh", "er", "erm", "hmm", "well"})
-
 
 def _phrases_said(
-    said: Sequence[str], lexicon: dict[str | None, tuple[str, ...]], zh: bool
+    said: Sequence[str], lexicon: Lexicon, zh: bool
 ) -> list[tuple[int, int, str | None]]:
     """The phrases of ``lexicon`` said, as (start, end, answer): longest first, none
     overlapping, so in "没有解决" only 没有解决 counts, not 没有 or 没."""
@@ -693,15 +579,17 @@ def yes_no(utterance: str, lang: str) -> Match:
         return Match(said_key, EXACT_SCORE, 0.0, heard)
     said: Sequence[str]
     if lang == ZH:
-        if heard in _YES_ALONE_ZH:
+        zh = mandarin()
+        if heard in zh.yes_alone:
             return Match(_YES, EXACT_SCORE, 0.0, heard)
-        said = _ZH_HESITATION.sub("", heard.replace(" ", ""))
-        found = _phrases_said(said, _YES_NO_ZH, zh=True)
+        said = zh.hesitation.sub("", heard.replace(" ", ""))
+        found = _phrases_said(said, zh.yes_no, zh=True)
     else:
-        if heard in _YES_ALONE_EN:
+        en = english()
+        if heard in en.yes_alone:
             return Match(_YES, EXACT_SCORE, 0.0, heard)
-        said = tuple(w for w in heard.split() if w not in _EN_HESITATION)
-        found = _phrases_said(said, _YES_NO_EN, zh=False)
+        said = tuple(w for w in heard.split() if w not in en.hesitation)
+        found = _phrases_said(said, en.yes_no, zh=False)
     answers = [f for f in found if f[2] != _IGNORE]
     if not answers:
         return Match(None, 0.0, 0.0, heard)

@@ -49,11 +49,6 @@ bp = Blueprint("agents", __name__, url_prefix="/agent")
 F = TypeVar("F", bound=Callable[..., Response])
 
 REFRESH_SECONDS = 5
-# Heard by the dequeued caller. TODO(lead): move into each flow queue's wording.
-CONNECTING = {
-    "zh-CN": Speech("现在为您接通人工客服。", "zh-CN"),
-    "en-US": Speech("Connecting you to an agent now.", "en-US"),
-}
 NO_SUCH_QUEUE = "There is no queue called {queue}. Use one of: {queues}."
 
 
@@ -308,5 +303,5 @@ def connecting() -> Response:
     except Exception:  # the caller is being bridged whatever happens here
         log.exception("call %s: could not mark the handoff bridged", sid)
     log.info("call %s: dequeued by agent leg %s", sid, request.values.get("DequeingCallSid", "?"))
-    said = [CONNECTING.get(lang, CONNECTING["zh-CN"])]
+    said = rt.voices.announcements.connecting_in(lang)  # the flow's phrases.connecting
     return _twiml(render.render_connecting(said, rt.voices))

@@ -29,7 +29,9 @@ from ivr.engine.context import Services
 from ivr.engine.registry import Registry
 from ivr.engine.step import Engine
 from ivr.errors import ConfigError
+from ivr.errors import FlowValidationError
 from ivr.flow.prompts import flow_prompts
+from ivr.flow.validation import answering_problems
 from ivr.hotline.actions import hotline
 from ivr.media.recordings import AudioLibrary
 from ivr.settings import Settings
@@ -38,6 +40,7 @@ from ivr.stores.records import CallRecorder
 from ivr.stores.schema import create_schema
 from ivr.stores.sessions import SessionStore
 from ivr.stores.sessions import open_session_store
+from ivr.telephony.render import Announcements
 from ivr.telephony.render import Voice
 from ivr.telephony.render import Voices
 from ivr.telephony.signatures import SignatureChecker
@@ -94,6 +97,9 @@ def create_app(
         raise ConfigError(
             f"IVR_FLOW={flow_name!r} is not one of the flows: {', '.join(sorted(flows))}"
         )
+    answering = flows[flow_name].flow
+    if missing := answering_problems(answering):
+        raise FlowValidationError(missing)
 
     clock = clock or make_clock(settings)
     database = make_engine(database_url(settings, app.instance_path))
@@ -120,6 +126,7 @@ def create_app(
     voices = Voices(
         {lang.code: Voice.of(lang, app.config.get(lang.voice_setting)) for lang in LANGUAGES},
         recordings,
+        Announcements.of(answering),  # the apology is taken now, never read mid-call
     )
     app.extensions["ivr"] = Runtime(
         engine=Engine(flows, services),
