@@ -107,6 +107,7 @@ def test_demo_reset_restores_a_locked_account(runner: CliRunner, tmp_path: Path)
     from ivr.wallet import Wallet
     from ivr.wallet import ensure_demo
 
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0  # the schema, then the demo
     engine = make_engine(f"sqlite:///{tmp_path / 'cli.sqlite3'}")
     ensure_demo(engine, SystemClock())
     wallet = Wallet(engine, SystemClock())

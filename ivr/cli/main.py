@@ -367,11 +367,13 @@ def _speaker(simulator: Any, runtime: Any) -> Any:
 
 def _attach_optional_groups() -> None:
     """Command groups that live in their own modules (one job each)."""
+    from ivr.cli.db import db
     from ivr.cli.prompts import prompts
     from ivr.cli.twilio import twilio
 
     main.add_command(twilio)
     main.add_command(prompts)
+    main.add_command(db)
 
 
 _attach_optional_groups()

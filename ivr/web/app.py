@@ -32,9 +32,9 @@ from ivr.flow.prompts import flow_prompts
 from ivr.hotline.actions import hotline
 from ivr.media.recordings import AudioLibrary
 from ivr.settings import load_config
+from ivr.stores import migrate
 from ivr.stores.callbacks import CallbackBook
 from ivr.stores.records import CallRecorder
-from ivr.stores.schema import create_schema
 from ivr.stores.sessions import SessionStore
 from ivr.stores.sessions import open_session_store
 from ivr.telephony.render import Voice
@@ -94,7 +94,12 @@ def create_app(
 
     clock = clock or make_clock(config)
     database = make_engine(database_url(config, app.instance_path))
-    create_schema(database)
+    try:
+        # The embedded default SQLite file is ivr's to upgrade; a configured database is not.
+        migrate.prepare(database, upgrade_if_behind=not config.get("IVR_DATABASE_URL"))
+    except BaseException:
+        database.dispose()  # start-up stops here: leave no connection behind
+        raise
     if wallet is None:
         wallet = Wallet(database, clock)
         if config["IVR_DEMO_DATA"]:
