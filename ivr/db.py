@@ -1,19 +1,33 @@
-"""The SQLAlchemy plumbing shared by every table: the declarative base and engine creation.
+"""The SQLAlchemy plumbing shared by every table: the base, column types, rows to dataclasses.
 
-Owns ``Base`` (all ORM tables inherit from it, so one ``create_schema`` makes them all) and
-the engine settings per backend. Knows nothing about wallets, sessions or calls.
+Owns ``Base`` (every ORM table inherits from it, so ``Base.metadata`` is the whole schema once
+``ivr.stores.schema`` has imported the table modules), ``UtcDateTime``, ``one_of`` (the status
+column type), ``from_row`` (the one row→dataclass mapping) and the engine settings per
+backend. Knows nothing about wallets, sessions or calls, and nothing about migrations
+(``ivr.stores.migrate`` owns those).
 """
 
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Iterable
+from dataclasses import fields
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from typing import Any
+from typing import TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Record = TypeVar("Record", bound="DataclassInstance")
 
 
 class Base(DeclarativeBase):
@@ -39,14 +53,69 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+def one_of(values: Iterable[str], *, name: str, length: int = 32) -> sa.Enum:
+    """The type of a status column: a VARCHAR whose CHECK constraint ``name`` allows ``values``.
+
+    Not a native enum, so a new value is a new CHECK constraint (a migration), never an
+    ``ALTER TYPE``; the name is the constraint's, which migrations refer to.
+    """
+    return sa.Enum(
+        *values,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        validate_strings=True,
+        length=length,
+    )
+
+
+def from_row(cls: type[Record], row: object, **given: object) -> Record:
+    """The frozen dataclass ``cls`` built from ``row`` (an ORM object or a ``Row``).
+
+    Each field of ``cls`` is read from the row's attribute of the same name; columns the
+    dataclass has no field for (a PIN hash, a counter) are left behind. A field that is not
+    a column, or must be converted first, is passed in ``given``.
+    """
+    names = _field_names(cls)
+    unknown = given.keys() - set(names)
+    if unknown:
+        raise TypeError(f"{cls.__name__} has no field {', '.join(sorted(unknown))}")
+    values: dict[str, object] = {}
+    for name in names:
+        if name in given:
+            values[name] = given[name]
+            continue
+        try:
+            values[name] = getattr(row, name)
+        except AttributeError:
+            raise TypeError(
+                f"{cls.__name__}.{name}: the row has no such column; pass {name}= explicitly"
+            ) from None
+    return cls(**values)
+
+
+@functools.cache
+def _field_names(cls: type[DataclassInstance]) -> tuple[str, ...]:
+    return tuple(field.name for field in fields(cls) if field.init)
+
+
+def _json_text(value: object) -> str:
+    # Chinese stays readable in the database (and as compact as before ``sa.JSON``).
+    return json.dumps(value, ensure_ascii=False)
+
+
 def make_engine(url: str) -> sa.Engine:
     """An engine for ``url``. A SQLite file gets its folder created, WAL and a busy timeout."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return sa.create_engine(url, pool_pre_ping=True)
+        return sa.create_engine(url, pool_pre_ping=True, json_serializer=_json_text)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": 15, "check_same_thread": False})
+    engine = sa.create_engine(
+        url,
+        connect_args={"timeout": 15, "check_same_thread": False},
+        json_serializer=_json_text,
+    )
 
     @sa.event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -155,13 +155,26 @@ def test_a_request_without_a_number_to_call_is_refused(book: CallbackBook) -> No
     assert book.get("CA1") is None
 
 
+LOST_REQUEST = {
+    "call_sid": "CA1",
+    "phone": ZHANG,
+    "queue": "general",
+    "requested_at": T0,
+    "status": "lost",
+}
+
+
+def test_the_status_column_refuses_a_status_outside_the_allowed_three(engine: sa.Engine) -> None:
+    with pytest.raises(sa.exc.StatementError, match="'lost' is not among the defined enum values"):
+        with engine.begin() as conn:
+            conn.execute(sa.insert(CallbackRequestRow).values(LOST_REQUEST))
+
+
 def test_the_database_refuses_a_status_outside_the_allowed_three(engine: sa.Engine) -> None:
-    row = {
-        "call_sid": "CA1",
-        "phone": ZHANG,
-        "queue": "general",
-        "requested_at": T0,
-        "status": "lost",
-    }
+    # Plain SQL, past the column type: the CHECK constraint itself must hold.
+    insert = sa.text(
+        "INSERT INTO callback_requests (call_sid, phone, queue, requested_at, status) "
+        "VALUES (:call_sid, :phone, :queue, :requested_at, :status)"
+    )
     with pytest.raises(sa.exc.IntegrityError), engine.begin() as conn:
-        conn.execute(sa.insert(CallbackRequestRow).values(row))
+        conn.execute(insert, LOST_REQUEST)

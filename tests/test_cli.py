@@ -190,6 +190,7 @@ def test_replay_of_a_missing_path_says_what_to_give(runner: CliRunner) -> None:
 
 
 def test_demo_reset_restores_a_locked_account(runner: CliRunner, tmp_path: Path) -> None:
+    assert runner.invoke(main, ["db", "upgrade"]).exit_code == 0  # the schema, then the demo
     engine = make_engine(f"sqlite:///{tmp_path / 'cli.sqlite3'}")
     ensure_demo(engine, SystemClock())
     wallet = Wallet(engine, SystemClock())

@@ -309,18 +309,30 @@ def test_reset_demo_places_the_demo_relative_to_the_new_time(
     assert demo_account(wallet, LI).locked_at == clock.now() - timedelta(hours=1)
 
 
-def test_ensure_demo_seeds_an_empty_database_once(database_url: str, clock: ManualClock) -> None:
+def test_ensure_demo_seeds_a_database_without_accounts_once(
+    engine: sa.Engine, clock: ManualClock
+) -> None:
+    first = ensure_demo(engine, clock)
+    second = ensure_demo(engine, clock)
+
+    assert (first, second, count(engine, AccountRow)) == (True, False, 4)
+    assert Wallet(engine, clock).ticket("10000001") is not None
+
+
+def test_the_demo_never_creates_tables_the_schema_is_its_callers(
+    database_url: str, clock: ManualClock
+) -> None:
     engine = make_engine(database_url)
     try:
-        first = ensure_demo(engine, clock)
-        second = ensure_demo(engine, clock)
-        accounts = count(engine, AccountRow)
-        ticket = Wallet(engine, clock).ticket("10000001")
+        with pytest.raises(sa.exc.DBAPIError, match="accounts"):
+            ensure_demo(engine, clock)
+        with pytest.raises(sa.exc.DBAPIError, match="account_events"):
+            reset_demo(engine, clock)
+        tables = sa.inspect(engine).get_table_names()
     finally:
         engine.dispose()
 
-    assert (first, second, accounts) == (True, False, 4)
-    assert ticket is not None
+    assert tables == []
 
 
 def test_ensure_demo_leaves_an_existing_database_alone(

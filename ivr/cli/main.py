@@ -22,6 +22,7 @@ from flask import Flask
 from twilio.http import HttpClient
 
 from ivr.cli.context import CliContext
+from ivr.cli.db import db
 from ivr.cli.errors import SETTING_HINT
 from ivr.cli.errors import start_up_errors
 from ivr.cli.prompts import prompts
@@ -344,3 +345,4 @@ def _speaker(simulator: Simulator, runtime: Runtime | None, settings: Settings) 
 # Command groups that live in their own modules (one job each): one line per group.
 main.add_command(twilio)
 main.add_command(prompts)
+main.add_command(db)

@@ -5,15 +5,14 @@ One request per call (``call_sid`` is unique): a webhook delivered twice, or two
 racing, leave one request, and both get it back. Stores the caller's number raw, as
 ``ivr.stores.records`` does (``ivr.phones.mask_phone`` masks it for logs and views). Knows
 nothing about flows, queues' hours, TwiML or Flask: the engine decides when to offer a callback
-and passes the preferred time (e.g. ``Hours.next_opening`` when the line is closed).
+and passes the preferred time (e.g. ``Hours.next_opening`` when the line is closed). A change to the
+table needs a migration (``ivr/stores/migrations``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped
@@ -22,21 +21,14 @@ from sqlalchemy.orm import mapped_column
 from ivr.clock import Clock
 from ivr.db import Base
 from ivr.db import UtcDateTime
+from ivr.db import from_row
+from ivr.db import one_of
 
 CALLBACK_STATUSES = ("pending", "done", "cancelled")
 
 
-def _one_of(allowed: Sequence[str]) -> str:
-    return ", ".join(f"'{value}'" for value in allowed)
-
-
 class CallbackRequestRow(Base):
     __tablename__ = "callback_requests"
-    __table_args__ = (
-        sa.CheckConstraint(
-            f"status IN ({_one_of(CALLBACK_STATUSES)})", name="callback_requests_status"
-        ),
-    )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     # No foreign key to call_records: a request outlives the call's record being purged.
@@ -47,7 +39,9 @@ class CallbackRequestRow(Base):
     queue: Mapped[str] = mapped_column(sa.String(64))
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
     preferred_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    status: Mapped[str] = mapped_column(
+        one_of(CALLBACK_STATUSES, name="callback_requests_status", length=16), index=True
+    )
 
 
 @dataclass(frozen=True)
@@ -122,7 +116,7 @@ class CallbackBook:
                     CallbackRequestRow.call_sid == call_sid
                 )
             ).one_or_none()
-        return None if row is None else _request(row)
+        return None if row is None else from_row(CallbackRequest, row)
 
     def pending(self) -> list[CallbackRequest]:
         """Requests still to call back: earliest preferred time first (a request with none
@@ -134,7 +128,7 @@ class CallbackBook:
                 .where(table.status == "pending")
                 .order_by(sa.func.coalesce(table.preferred_at, table.requested_at), table.id)
             ).all()
-        return [_request(row) for row in rows]
+        return [from_row(CallbackRequest, row) for row in rows]
 
     def mark(self, call_sid: str, status: str) -> bool:
         """Set the request's status ('done' when called back, 'cancelled', or 'pending'
@@ -151,17 +145,3 @@ class CallbackBook:
                 .returning(CallbackRequestRow.id)
             ).first()
         return found is not None
-
-
-def _request(row: sa.Row[Any]) -> CallbackRequest:
-    return CallbackRequest(
-        id=row.id,
-        call_sid=row.call_sid,
-        phone=row.phone,
-        account_id=row.account_id,
-        issue=row.issue,
-        queue=row.queue,
-        requested_at=row.requested_at,
-        preferred_at=row.preferred_at,
-        status=row.status,
-    )

@@ -4,6 +4,9 @@ Owns the ``call_records``, ``call_events`` and ``agent_handoffs`` tables and ``C
 the only writer and reader of them. Stores what it is given: the caller's number is kept raw
 (``ivr.phones.mask_phone`` masks it for logs and views) and keyed-in digits arrive already masked.
 Knows nothing about flows, TwiML or Flask; the engine and the webhooks decide what to record.
+Status columns are ``ivr.db.one_of`` enums, and every method refuses a value outside them
+first, with a ``ValueError`` naming the allowed ones. A change to these tables needs a
+migration (``ivr/stores/migrations``).
 
 A call's record is written in this order: ``start`` on the first webhook, ``event`` for each
 step, ``update`` when the caller is identified or switches language, ``finish`` when the
@@ -13,7 +16,6 @@ when Twilio's status callback says the call is over.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +28,8 @@ from sqlalchemy.orm import mapped_column
 from ivr.clock import Clock
 from ivr.db import Base
 from ivr.db import UtcDateTime
+from ivr.db import from_row
+from ivr.db import one_of
 
 OUTCOMES = ("self_served", "agent", "abandoned", "failed")
 EVENT_KINDS = ("enter", "input", "note")
@@ -40,15 +44,8 @@ _UNSERVED_OUTCOME = {
 }
 
 
-def _one_of(allowed: Sequence[str]) -> str:
-    return ", ".join(f"'{value}'" for value in allowed)
-
-
 class CallRecordRow(Base):
     __tablename__ = "call_records"
-    __table_args__ = (
-        sa.CheckConstraint(f"outcome IN ({_one_of(OUTCOMES)})", name="call_records_outcome"),
-    )
 
     call_sid: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
     flow: Mapped[str] = mapped_column(sa.String(64))
@@ -57,7 +54,9 @@ class CallRecordRow(Base):
     lang: Mapped[str] = mapped_column(sa.String(16))
     started_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     ended_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    outcome: Mapped[str | None] = mapped_column(sa.String(16))
+    outcome: Mapped[str | None] = mapped_column(
+        one_of(OUTCOMES, name="call_records_outcome", length=16)
+    )
     reason: Mapped[str | None] = mapped_column(sa.Text)
     queue: Mapped[str | None] = mapped_column(sa.String(64))
     duration_s: Mapped[int | None] = mapped_column(sa.Integer)
@@ -65,9 +64,6 @@ class CallRecordRow(Base):
 
 class CallEventRow(Base):
     __tablename__ = "call_events"
-    __table_args__ = (
-        sa.CheckConstraint(f"kind IN ({_one_of(EVENT_KINDS)})", name="call_events_kind"),
-    )
 
     id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
     call_sid: Mapped[str] = mapped_column(
@@ -76,17 +72,12 @@ class CallEventRow(Base):
     seq: Mapped[int] = mapped_column(sa.Integer)
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     state: Mapped[str] = mapped_column(sa.String(128))
-    kind: Mapped[str] = mapped_column(sa.String(8))
+    kind: Mapped[str] = mapped_column(one_of(EVENT_KINDS, name="call_events_kind", length=8))
     detail: Mapped[str] = mapped_column(sa.Text)
 
 
 class AgentHandoffRow(Base):
     __tablename__ = "agent_handoffs"
-    __table_args__ = (
-        sa.CheckConstraint(
-            f"status IN ({_one_of(HANDOFF_STATUSES)})", name="agent_handoffs_status"
-        ),
-    )
 
     call_sid: Mapped[str] = mapped_column(
         sa.String(64), sa.ForeignKey("call_records.call_sid", ondelete="CASCADE"), primary_key=True
@@ -98,9 +89,11 @@ class AgentHandoffRow(Base):
     caller_name: Mapped[str | None] = mapped_column(sa.String(128))
     verified: Mapped[bool] = mapped_column(sa.Boolean)
     issue: Mapped[str | None] = mapped_column(sa.Text)
-    steps_tried: Mapped[str] = mapped_column(sa.Text)  # a JSON list of str
+    steps_tried: Mapped[list[str]] = mapped_column(sa.JSON)
     reason: Mapped[str | None] = mapped_column(sa.Text)
-    status: Mapped[str] = mapped_column(sa.String(16), index=True)
+    status: Mapped[str] = mapped_column(
+        one_of(HANDOFF_STATUSES, name="agent_handoffs_status", length=16), index=True
+    )
 
 
 @dataclass(frozen=True)
@@ -308,7 +301,7 @@ class CallRecorder:
             "caller_name": caller_name,
             "verified": verified,
             "issue": issue,
-            "steps_tried": json.dumps(list(steps_tried), ensure_ascii=False),
+            "steps_tried": list(steps_tried),
             "reason": reason,
         }
         now = self._clock.now()
@@ -375,23 +368,11 @@ class CallRecorder:
             handoff = conn.execute(
                 sa.select(AgentHandoffRow.__table__).where(AgentHandoffRow.call_sid == call_sid)
             ).one_or_none()
-        return CallRecord(
-            call_sid=row.call_sid,
-            flow=row.flow,
-            caller=row.caller,
-            account_id=row.account_id,
-            lang=row.lang,
-            started_at=row.started_at,
-            ended_at=row.ended_at,
-            outcome=row.outcome,
-            reason=row.reason,
-            queue=row.queue,
-            duration_s=row.duration_s,
-            events=[
-                CallEvent(seq=e.seq, at=e.at, state=e.state, kind=e.kind, detail=e.detail)
-                for e in events
-            ],
-            handoff=None if handoff is None else _handoff(handoff),
+        return from_row(
+            CallRecord,
+            row,
+            events=[from_row(CallEvent, event) for event in events],
+            handoff=None if handoff is None else from_row(Handoff, handoff),
         )
 
     def waiting(self) -> list[Handoff]:
@@ -412,29 +393,13 @@ class CallRecorder:
                     AgentHandoffRow.call_sid,
                 )
             ).all()
-        return [_handoff(row) for row in rows]
+        return [from_row(Handoff, row) for row in rows]
 
     def _update_record(self, call_sid: str, values: dict[str, Any]) -> None:
         with self._engine.begin() as conn:
             conn.execute(
                 sa.update(CallRecordRow).where(CallRecordRow.call_sid == call_sid).values(values)
             )
-
-
-def _handoff(row: sa.Row[Any]) -> Handoff:
-    return Handoff(
-        call_sid=row.call_sid,
-        queue=row.queue,
-        priority=row.priority,
-        enqueued_at=row.enqueued_at,
-        account_id=row.account_id,
-        caller_name=row.caller_name,
-        verified=row.verified,
-        issue=row.issue,
-        steps_tried=json.loads(row.steps_tried),
-        reason=row.reason,
-        status=row.status,
-    )
 
 
 def _check(value: str, allowed: Sequence[str], what: str) -> None:

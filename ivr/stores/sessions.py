@@ -45,6 +45,7 @@ from ivr.clock import Clock
 from ivr.clock import SystemClock
 from ivr.db import Base
 from ivr.db import UtcDateTime
+from ivr.db import from_row
 from ivr.engine.session import CallSession
 from ivr.errors import ConfigError
 from ivr.errors import SessionBusy
@@ -98,7 +99,7 @@ class SessionStore(Protocol):
 
 
 class CallSessionRow(Base):
-    """One row per call: ``CallSession`` with ``data`` as JSON text."""
+    """One row per call: ``CallSession``, its ``data`` as JSON."""
 
     __tablename__ = "call_sessions"
 
@@ -106,7 +107,7 @@ class CallSessionRow(Base):
     flow: Mapped[str] = mapped_column(sa.String(64))
     state: Mapped[str] = mapped_column(sa.String(128))
     lang: Mapped[str] = mapped_column(sa.String(16))
-    data: Mapped[str] = mapped_column(sa.Text)
+    data: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     seq: Mapped[int] = mapped_column(sa.Integer)
     last_reply: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
@@ -155,21 +156,7 @@ class SqlSessionStore:
             row = conn.execute(
                 sa.select(CallSessionRow.__table__).where(CallSessionRow.call_sid == call_sid)
             ).one_or_none()
-        if row is None:
-            return None
-        return CallSession(
-            call_sid=row.call_sid,
-            flow=row.flow,
-            state=row.state,
-            lang=row.lang,
-            data=json.loads(row.data),
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            seq=row.seq,
-            last_reply=row.last_reply,
-            ended_at=row.ended_at,
-            version=row.version,
-        )
+        return None if row is None else from_row(CallSession, row)
 
     def save(self, session: CallSession) -> None:
         now = self._clock.now()
@@ -177,7 +164,7 @@ class SqlSessionStore:
             "flow": session.flow,
             "state": session.state,
             "lang": session.lang,
-            "data": json.dumps(session.data, ensure_ascii=False),
+            "data": session.data,
             "seq": session.seq,
             "last_reply": session.last_reply,
             "updated_at": now,

@@ -4,10 +4,10 @@ Owns how a ``reply.Reply`` becomes a TwiML document: the voice of each caller la
 defaults are ``ivr.voice.languages``'), Play or Say for each piece of speech, the Redirect
 after every Gather and Record (Twilio falls through on silence), hold music, and the
 safety-net apology used when anything goes wrong. URLs come from a ``Urls`` the web layer
-supplies, recordings from the ``Recordings`` lookup in ``Voices`` (``ivr.media.recordings`` implements it), and the words
-said outside the flow's states (apology, restart, connecting) from the ``Announcements`` in
-``Voices``, taken from the flow at start-up: no words are written here. Nothing here knows
-about Flask or touches files.
+supplies, recordings from the ``Recordings`` lookup in ``Voices`` (``ivr.media.recordings``
+implements it), and the words said outside the flow's states (apology, restart, connecting)
+from the ``Announcements`` in ``Voices``, taken from the flow at start-up: no words are
+written here. Nothing here knows about Flask or touches files.
 
 Play or Say: a part of a speech with a prompt id whose recording is current is played; all
 other words between two recordings are said in one ``<Say>``. Values read digit by digit are

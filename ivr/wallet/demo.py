@@ -1,9 +1,10 @@
 """The demo customers every scenario of the hotline can be tried with, relative to a clock.
 
 Owns the demo data set and how it is (re)loaded: ``seed_demo`` inserts it, ``reset_demo``
-wipes every wallet table and seeds again, ``ensure_demo`` seeds an empty database. Writes
-only the wallet's tables; never touches call sessions or call records. Every demo PIN is
-``DEMO_PIN``.
+wipes every wallet table and seeds again, ``ensure_demo`` seeds a database with no accounts.
+Writes only the wallet's rows; never touches call sessions or call records, and never the
+schema: the tables must exist already (``create_app`` and ``ivr db upgrade`` make them, through
+``ivr.stores.migrate``). Every demo PIN is ``DEMO_PIN``.
 
 ===============  ========  ==========================================================
 phone            name      situation
@@ -27,7 +28,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ivr.clock import Clock
-from ivr.db import Base
 from ivr.wallet.pins import hash_pin
 from ivr.wallet.tables import WALLET_TABLES
 from ivr.wallet.tables import AccountRow
@@ -114,7 +114,6 @@ def seed_demo(engine: sa.Engine, clock: Clock) -> None:
 
 def reset_demo(engine: sa.Engine, clock: Clock) -> None:
     """Delete every wallet row, restart the ids (so ticket numbers repeat) and seed again."""
-    Base.metadata.create_all(engine, tables=list(WALLET_TABLES))
     with engine.begin() as conn:
         for table in reversed(WALLET_TABLES):
             conn.execute(table.delete())
@@ -130,7 +129,6 @@ def reset_demo(engine: sa.Engine, clock: Clock) -> None:
 
 def ensure_demo(engine: sa.Engine, clock: Clock) -> bool:
     """Seed the demo customers if there are no accounts yet; True if it seeded."""
-    Base.metadata.create_all(engine, tables=list(WALLET_TABLES))
     with Session(engine) as s:
         if s.scalar(sa.select(AccountRow.id).limit(1)) is not None:
             return False

@@ -26,6 +26,7 @@ from sqlalchemy.orm import sessionmaker
 
 from ivr.clock import Clock
 from ivr.db import UtcDateTime
+from ivr.db import from_row
 from ivr.errors import AccountNotFound
 from ivr.phones import to_e164
 from ivr.wallet.pins import pin_matches
@@ -170,11 +171,11 @@ class Wallet:
             return None
         with self._sessions() as s:
             row = s.scalars(sa.select(AccountRow).where(AccountRow.phone == number)).first()
-            return None if row is None else _account(row)
+            return None if row is None else from_row(Account, row)
 
     def account(self, account_id: int) -> Account:
         with self._sessions() as s:
-            return _account(_get_account(s, account_id))
+            return from_row(Account, _get_account(s, account_id))
 
     def verify_pin(self, account_id: int, pin: str) -> PinCheck:
         """Check ``pin``; 3 wrong in a row lock verification for 30 minutes.
@@ -312,7 +313,7 @@ class Wallet:
         )
         with self._sessions() as s:
             row = s.scalars(stmt).first()
-            return None if row is None else _payment(row)
+            return None if row is None else from_row(Payment, row)
 
     def open_topups(self, account_id: int) -> list[TopUp]:
         """Top-ups still pending or failed, newest first."""
@@ -322,7 +323,7 @@ class Wallet:
             .order_by(TopUpRow.created_at.desc(), TopUpRow.id.desc())
         )
         with self._sessions() as s:
-            return [_topup(row) for row in s.scalars(stmt)]
+            return [from_row(TopUp, row) for row in s.scalars(stmt)]
 
     def refunds(self, account_id: int) -> list[Refund]:
         """Every refund: those in progress first, then newest first."""
@@ -333,7 +334,7 @@ class Wallet:
             .order_by(in_progress_first, RefundRow.requested_at.desc(), RefundRow.id.desc())
         )
         with self._sessions() as s:
-            return [_refund(row) for row in s.scalars(stmt)]
+            return [from_row(Refund, row) for row in s.scalars(stmt)]
 
     def count_transactions_since(self, account_id: int, since: datetime) -> int:
         """Payments and top-ups (any status) created at or after ``since``."""
@@ -398,7 +399,7 @@ class Wallet:
                 s.flush()
                 row.number = ticket_number(row.id)
                 s.flush()
-                return _ticket(row)
+                return from_row(Ticket, row)
         except IntegrityError:
             # Either a concurrent call inserted this key first, or account_id is unknown.
             existing = self._ticket_by_key(key)
@@ -415,7 +416,7 @@ class Wallet:
             return None
         with self._sessions() as s:
             row = s.scalars(sa.select(TicketRow).where(TicketRow.number == compact)).first()
-            return None if row is None else _ticket(row)
+            return None if row is None else from_row(Ticket, row)
 
     def tickets(self, account_id: int) -> list[Ticket]:
         """The account's tickets, newest first."""
@@ -425,7 +426,7 @@ class Wallet:
                 .where(TicketRow.account_id == account_id)
                 .order_by(TicketRow.created_at.desc(), TicketRow.id.desc())
             )
-            return [_ticket(row) for row in rows]
+            return [from_row(Ticket, row) for row in rows]
 
     def send_sms(self, account_id: int, body: str, *, key: str) -> SmsMessage:
         """Queue an SMS to the account's phone in the outbox (nothing is sent from here)."""
@@ -444,7 +445,7 @@ class Wallet:
                 )
                 s.add(row)
                 s.flush()
-                return _sms(row)
+                return from_row(SmsMessage, row)
         except IntegrityError:
             existing = self._sms_by_key(key)
             if existing is None:
@@ -457,7 +458,7 @@ class Wallet:
         if account_id is not None:
             stmt = stmt.where(SmsRow.account_id == account_id)
         with self._sessions() as s:
-            return [_sms(row) for row in s.scalars(stmt)]
+            return [from_row(SmsMessage, row) for row in s.scalars(stmt)]
 
     # -- by idempotency key ---------------------------------------------------------------
 
@@ -470,13 +471,13 @@ class Wallet:
         stmt = sa.select(TicketRow).where(TicketRow.idempotency_key == key)
         with self._sessions() as s:
             row = s.scalars(stmt).first()
-            return None if row is None else _ticket(row)
+            return None if row is None else from_row(Ticket, row)
 
     def _sms_by_key(self, key: str) -> SmsMessage | None:
         stmt = sa.select(SmsRow).where(SmsRow.idempotency_key == key)
         with self._sessions() as s:
             row = s.scalars(stmt).first()
-            return None if row is None else _sms(row)
+            return None if row is None else from_row(SmsMessage, row)
 
 
 def start_of_local_day(now: datetime) -> datetime:
@@ -490,84 +491,3 @@ def _get_account(s: Session, account_id: int) -> AccountRow:
     if row is None:
         raise AccountNotFound(account_id)
     return row
-
-
-def _account(row: AccountRow) -> Account:
-    return Account(
-        id=row.id,
-        phone=row.phone,
-        name_zh=row.name_zh,
-        name_en=row.name_en,
-        status=row.status,
-        lock_reason=row.lock_reason,
-        lock_detail_zh=row.lock_detail_zh,
-        lock_detail_en=row.lock_detail_en,
-        locked_at=row.locked_at,
-        self_unlock_allowed=row.self_unlock_allowed,
-        failed_password_attempts=row.failed_password_attempts,
-        balance_fen=row.balance_fen,
-        daily_limit_fen=row.daily_limit_fen,
-        per_payment_limit_fen=row.per_payment_limit_fen,
-    )
-
-
-def _payment(row: PaymentRow) -> Payment:
-    return Payment(
-        id=row.id,
-        account_id=row.account_id,
-        amount_fen=row.amount_fen,
-        merchant_zh=row.merchant_zh,
-        merchant_en=row.merchant_en,
-        status=row.status,
-        failure_reason=row.failure_reason,
-        created_at=row.created_at,
-    )
-
-
-def _topup(row: TopUpRow) -> TopUp:
-    return TopUp(
-        id=row.id,
-        account_id=row.account_id,
-        amount_fen=row.amount_fen,
-        card_last4=row.card_last4,
-        status=row.status,
-        created_at=row.created_at,
-    )
-
-
-def _refund(row: RefundRow) -> Refund:
-    return Refund(
-        id=row.id,
-        account_id=row.account_id,
-        amount_fen=row.amount_fen,
-        merchant_zh=row.merchant_zh,
-        merchant_en=row.merchant_en,
-        status=row.status,
-        requested_at=row.requested_at,
-        expected_at=row.expected_at,
-    )
-
-
-def _ticket(row: TicketRow) -> Ticket:
-    return Ticket(
-        id=row.id,
-        number=row.number,
-        account_id=row.account_id,
-        kind=row.kind,
-        status=row.status,
-        summary=row.summary,
-        recording_url=row.recording_url,
-        caller_phone=row.caller_phone,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
-
-
-def _sms(row: SmsRow) -> SmsMessage:
-    return SmsMessage(
-        id=row.id,
-        account_id=row.account_id,
-        to_phone=row.to_phone,
-        body=row.body,
-        created_at=row.created_at,
-    )

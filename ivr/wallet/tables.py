@@ -1,9 +1,10 @@
 """The wallet's ORM tables: accounts, payments, top-ups, refunds, tickets, SMS outbox, events.
 
 Owns the wallet's schema on ``ivr.db.Base`` and the allowed values of every status column
-(``Literal`` types, enforced by CHECK constraints). Money is integer fen; times are aware UTC
-(``UtcDateTime``). Holds no behaviour: ``service`` reads and writes these rows, and nothing
-outside ``ivr.wallet`` should import this module except ``ivr.stores.schema``.
+(``Literal`` types, enforced by the CHECK constraints of ``ivr.db.one_of``). Money is integer
+fen; times are aware UTC (``UtcDateTime``). Holds no behaviour: ``service`` reads and writes
+these rows, and nothing outside ``ivr.wallet`` should import this module except
+``ivr.stores.schema``. A change here needs a migration (``ivr.stores.migrations``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.orm import mapped_column
 
 from ivr.db import Base
 from ivr.db import UtcDateTime
+from ivr.db import one_of
 
 AccountStatus = Literal["active", "locked", "frozen"]
 LockReason = Literal["password_attempts", "risk_control", "reported_stolen"]
@@ -36,15 +38,8 @@ TICKET_NUMBER_BASE = 10_000_000
 
 
 def _choice(values: object, name: str) -> sa.Enum:
-    """A VARCHAR with a CHECK constraint (no native enum, so adding a value needs no ALTER TYPE)."""
-    return sa.Enum(
-        *get_args(values),
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        validate_strings=True,
-        length=32,
-    )
+    """The status column allowing the values of the ``Literal`` type ``values``."""
+    return one_of(get_args(values), name=name)
 
 
 def _fen() -> Mapped[int]:

@@ -35,9 +35,9 @@ from ivr.flow.validation import answering_problems
 from ivr.hotline.actions import hotline
 from ivr.media.recordings import AudioLibrary
 from ivr.settings import Settings
+from ivr.stores import migrate
 from ivr.stores.callbacks import CallbackBook
 from ivr.stores.records import CallRecorder
-from ivr.stores.schema import create_schema
 from ivr.stores.sessions import SessionStore
 from ivr.stores.sessions import open_session_store
 from ivr.telephony.render import Announcements
@@ -103,7 +103,12 @@ def create_app(
 
     clock = clock or make_clock(settings)
     database = make_engine(database_url(settings, app.instance_path))
-    create_schema(database)
+    try:
+        # The embedded default SQLite file is ivr's to upgrade; a configured database is not.
+        migrate.prepare(database, upgrade_if_behind=not settings.database_url)
+    except BaseException:
+        database.dispose()  # start-up stops here: leave no connection behind
+        raise
     if wallet is None:
         wallet = Wallet(database, clock)
         if settings.demo_data:
