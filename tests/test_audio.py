@@ -479,37 +479,6 @@ def test_play_text_knows_only_the_library_urls(audio_dir: Path) -> None:
     assert library.play_text("http://h/voice") is None
 
 
-def test_call_scripts_pass_with_every_prompt_recorded(
-    audio_dir: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    """Ids and texts agree everywhere: the engine tags each fixed text with the id the
-    manifest recorded it under, so played prompts read exactly as said ones would."""
-    from ivr.cli.main import local_simulators
-    from ivr.hotline.checks import wallet_checks
-    from ivr.testing.scripts import discover
-    from ivr.testing.scripts import load_script
-    from ivr.testing.scripts import run_script
-
-    record(audio_dir, hotline_prompts())
-    monkeypatch.setenv("IVR_AUDIO_DIR", str(audio_dir))
-    monkeypatch.setenv("IVR_LOG_LEVEL", "WARNING")
-    monkeypatch.delenv("TWILIO_AUTH_TOKEN", raising=False)
-    monkeypatch.delenv("IVR_FLOWS_DIR", raising=False)
-    monkeypatch.delenv("IVR_AUDIO", raising=False)
-    factory, runtime, app = local_simulators(isolated=True)
-    checks = wallet_checks(runtime.services.wallet, runtime.services.recorder)
-    scripts = discover([ROOT / "tests" / "calls"])
-    played = 0
-    for path in scripts:
-        result = run_script(load_script(path), factory(), checks=checks)
-        assert result.passed, path.name
-        turns = result.call.transcript
-        assert not any(t.text.startswith("[play") for t in turns)
-        played += sum(1 for t in turns if t.kind == "play")
-    assert played > 10 * len(scripts)
-    app.extensions["ivr"].database.dispose()
-
-
 # -- the manifest ----------------------------------------------------------------------------
 
 
