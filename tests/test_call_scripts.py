@@ -47,6 +47,9 @@ from tests.test_audio import SHIPPED
 from tests.test_audio import hotline_prompts
 from tests.test_audio import record
 
+# Under pytest-xdist every test here runs in one worker, so each script is replayed once.
+pytestmark = pytest.mark.xdist_group("call_scripts")
+
 CALLS = Path(__file__).parent / "calls"
 SCRIPTS = discover([CALLS])
 FLOW = "hotline"
