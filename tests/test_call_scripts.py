@@ -10,7 +10,8 @@ that disagree anywhere fail a script.
 The ``replays`` session fixture replays each script the first time a test asks for it and keeps
 the result and the app's runtime. One test per script fails with the same turn-by-turn diff as
 ``ivr replay``; the coverage floors and the tests of what a script cannot name (the hand-off an
-agent sees, the call record) read the same replays instead of calling again.
+agent sees, the call record) read the same replays instead of calling again. Under pytest-xdist
+(``-n 2``) the module runs in one worker (``--dist loadfile`` in pyproject.toml), so this holds.
 
 Owns only ``tests/calls/*.yaml`` and this module; it must not change the IVR or its flows.
 """
@@ -46,9 +47,6 @@ from tests.conftest import runtime_of
 from tests.test_audio import SHIPPED
 from tests.test_audio import hotline_prompts
 from tests.test_audio import record
-
-# Under pytest-xdist every test here runs in one worker, so each script is replayed once.
-pytestmark = pytest.mark.xdist_group("call_scripts")
 
 CALLS = Path(__file__).parent / "calls"
 SCRIPTS = discover([CALLS])
