@@ -67,6 +67,10 @@ def post(app: Flask, path: str, **form: str) -> TestResponse:
     return app.test_client().post(path, data=form, headers={"X-Twilio-Signature": signature})
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    services.close()
+
+
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(T0)

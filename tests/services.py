@@ -68,6 +68,12 @@ def postgres_schema_url() -> Iterator[str]:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
 
 
+def close() -> None:
+    """Close the admin engine's connections, if a test opened it (at the end of the run)."""
+    if _postgres_admin.cache_info().currsize:
+        _postgres_admin().dispose()
+
+
 def redis_url() -> str:
     require("redis", REDIS_URL, 6379)
     return REDIS_URL
