@@ -1,24 +1,97 @@
-"""Shared fixtures: databases (SQLite always, PostgreSQL where it runs) and Redis."""
+"""Shared fixtures and helpers: one start time, one app factory, one signed ``post``, and the
+databases (SQLite always, PostgreSQL where it runs) and Redis.
+
+``make_app(**overrides)`` builds the real hotline app the way every test module should: on a
+fresh SQLite file under the test's ``tmp_path`` (unless ``IVR_DATABASE_URL`` is given), with
+the demo customers, the ``clock`` fixture's manual clock, signatures checked with
+``AUTH_TOKEN`` and nothing read from the environment. Overrides are settings by their names
+(``IVR_AUDIO=False``) or services by the app factory's keyword names (``store=...``).
+``post`` signs a webhook as Twilio would. The demo callers' numbers come from
+``ivr.wallet.demo``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from collections.abc import Iterator
 from datetime import UTC
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from flask import Flask
+from twilio.request_validator import RequestValidator
+from werkzeug.test import TestResponse
 
+from ivr.clock import Clock
 from ivr.clock import ManualClock
+from ivr.web.app import create_app
+from ivr.web.runtime import Runtime
 from tests import services
 
-# A fixed instant every test starts from: 2026-11-23 10:00 in Shanghai.
+# A fixed instant every test starts from: 2026-11-23 10:00 in Shanghai, a Monday.
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+AUTH_TOKEN = "test-auth-token"
+BASE_URL = "http://localhost"
+
+# The app factory's keyword arguments: services a test may inject instead of settings.
+SERVICES = frozenset({"clock", "wallet", "store", "recorder", "callbacks", "registry"})
+
+MakeApp = Callable[..., Flask]
+
+
+def hotline_app(folder: Path, clock: Clock, **overrides: Any) -> Flask:
+    """The real hotline app on a SQLite file in ``folder``: what ``make_app`` builds, for
+    fixtures wider than one test (which cannot use ``tmp_path``)."""
+    injected = {name: overrides.pop(name) for name in SERVICES & overrides.keys()}
+    settings = {
+        "IVR_DATABASE_URL": f"sqlite:///{folder / 'ivr.sqlite3'}",
+        "IVR_LOG_LEVEL": "WARNING",
+        "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        **overrides,
+    }
+    return create_app(settings, **{"clock": clock, **injected}, environ={})
+
+
+def runtime_of(app: Flask) -> Runtime:
+    """What the app factory wired together: engine, stores, services, flows."""
+    runtime = app.extensions["ivr"]
+    assert isinstance(runtime, Runtime)
+    return runtime
+
+
+def post(app: Flask, path: str, **form: str) -> TestResponse:
+    """A webhook POST signed with ``AUTH_TOKEN`` for ``BASE_URL + path``, as Twilio sends it."""
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(BASE_URL + path, form)
+    return app.test_client().post(path, data=form, headers={"X-Twilio-Signature": signature})
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    services.close()
 
 
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(T0)
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, clock: ManualClock) -> Iterator[MakeApp]:
+    """Builds apps (see the module docstring); each gets its own folder, and every database
+    connection is closed after the test."""
+    built: list[Flask] = []
+
+    def make(**overrides: Any) -> Flask:
+        folder = tmp_path / f"app{len(built)}"
+        folder.mkdir()
+        app = hotline_app(folder, clock, **overrides)
+        built.append(app)
+        return app
+
+    yield make
+    for app in built:
+        runtime_of(app).database.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

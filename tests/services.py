@@ -7,6 +7,7 @@ local ones every development and CI machine runs). ``IVR_REQUIRE_SERVICES=1`` (s
 
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import uuid
@@ -14,6 +15,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import pytest
+import sqlalchemy as sa
 
 POSTGRES_URL = os.environ.get(
     "IVR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -43,13 +45,19 @@ def require(name: str, url: str, default_port: int) -> None:
     pytest.skip(reason)
 
 
-def postgres_schema_url() -> Iterator[str]:
-    """A URL whose connections use a fresh, private schema, dropped afterwards."""
-    require("postgres", POSTGRES_URL, 5432)
-    import sqlalchemy as sa
+@functools.cache
+def _postgres_admin() -> sa.Engine:
+    """One engine per test process for creating and dropping the tests' schemas: its pooled
+    connection saves a connect per test."""
+    return sa.create_engine(POSTGRES_URL)
 
+
+def postgres_schema_url() -> Iterator[str]:
+    """A URL whose connections use a fresh, private schema (so tests may run in parallel),
+    dropped afterwards."""
+    require("postgres", POSTGRES_URL, 5432)
     schema = f"ivr_test_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(POSTGRES_URL)
+    admin = _postgres_admin()
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in POSTGRES_URL else "?"
@@ -58,7 +66,12 @@ def postgres_schema_url() -> Iterator[str]:
     finally:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+
+
+def close() -> None:
+    """Close the admin engine's connections, if a test opened it (at the end of the run)."""
+    if _postgres_admin.cache_info().currsize:
+        _postgres_admin().dispose()
 
 
 def redis_url() -> str:

@@ -481,31 +481,6 @@ def test_play_text_knows_only_the_library_urls(audio_dir: Path) -> None:
     assert library.play_text("http://h/voice") is None
 
 
-def test_call_scripts_pass_with_every_prompt_recorded(audio_dir: Path, tmp_path: Path) -> None:
-    """Ids and texts agree everywhere: the engine tags each fixed text with the id the
-    manifest recorded it under, so played prompts read exactly as said ones would."""
-    from ivr.hotline.checks import wallet_checks
-    from ivr.testing.factories import local_simulators
-    from ivr.testing.scripts import discover
-    from ivr.testing.scripts import load_script
-    from ivr.testing.scripts import run_script
-
-    record(audio_dir, hotline_prompts())
-    factory = local_simulators(Settings(audio_dir=audio_dir), isolated=True)
-    runtime, app = factory.runtime, factory.app
-    checks = wallet_checks(runtime.services.wallet, runtime.services.recorder)
-    scripts = discover([ROOT / "tests" / "calls"])
-    played = 0
-    for path in scripts:
-        result = run_script(load_script(path), factory(), checks=checks)
-        assert result.passed, path.name
-        turns = result.call.transcript
-        assert not any(t.text.startswith("[play") for t in turns)
-        played += sum(1 for t in turns if t.kind == "play")
-    assert played > 10 * len(scripts)
-    app.extensions["ivr"].database.dispose()
-
-
 # -- the manifest ----------------------------------------------------------------------------
 
 

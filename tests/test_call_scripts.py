@@ -1,21 +1,29 @@
-"""Every call script in ``tests/calls/`` replayed against the real hotline, one test per script.
+"""Every call script in ``tests/calls/`` replayed against the real hotline, once per test run.
 
-Each script gets a fresh app (its own SQLite database with the demo customers, signatures
-checked with a test auth token, the clock fixed at 2026-11-23T02:00Z) and a fresh simulator, so
-no script sees another's effects. A failure shows the same turn-by-turn diff as ``ivr replay``.
-A last test replays them all and measures how much of the hotline flow they reach.
+Each script gets a fresh app (``tests.conftest.hotline_app``: its own SQLite database with the
+demo customers, signatures checked, the clock at ``T0``) and a fresh simulator, so no script
+sees another's effects. Every prompt of the hotline has a recording (stand-in WAV files, the
+manifest noting each prompt's text, as ``ivr prompts render`` would), so every fixed word is
+played and reads in the transcript as the text it was recorded from: a prompt id and a text
+that disagree anywhere fail a script.
+
+The ``replays`` session fixture replays each script the first time a test asks for it and keeps
+the result and the app's runtime. One test per script fails with the same turn-by-turn diff as
+``ivr replay``; the coverage floors and the tests of what a script cannot name (the hand-off an
+agent sees, the call record) read the same replays instead of calling again. Under pytest-xdist
+(``-n 2``) the module runs in one worker (``--dist loadfile`` in pyproject.toml), so this holds.
 
 Owns only ``tests/calls/*.yaml`` and this module; it must not change the IVR or its flows.
 """
 
 from __future__ import annotations
 
-from datetime import UTC
-from datetime import datetime
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from flask import Flask
 
 from ivr.clock import ManualClock
 from ivr.hotline.checks import wallet_checks
@@ -30,13 +38,18 @@ from ivr.testing.scripts import load_script
 from ivr.testing.scripts import run_script
 from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import WsgiTransport
-from ivr.web.app import Runtime
-from ivr.web.app import create_app
+from ivr.web.runtime import Runtime
+from tests.conftest import AUTH_TOKEN
+from tests.conftest import BASE_URL
+from tests.conftest import T0
+from tests.conftest import hotline_app
+from tests.conftest import runtime_of
+from tests.test_audio import SHIPPED
+from tests.test_audio import hotline_prompts
+from tests.test_audio import record
 
 CALLS = Path(__file__).parent / "calls"
 SCRIPTS = discover([CALLS])
-AUTH_TOKEN = "test-auth-token-for-call-scripts"
-START = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 FLOW = "hotline"
 MIN_STATE_COVERAGE = 90.0
 
@@ -44,6 +57,65 @@ MIN_STATE_COVERAGE = 90.0
 KNOWN_BUGS: dict[str, str] = {}
 RESTING_TYPES = frozenset({"menu", "entry", "record", "transfer", "hangup"})
 MAIN_MENU_ZH = "请选择您要咨询的问题。"
+
+
+@dataclass(frozen=True)
+class Replayed:
+    """One script's replay and the app it ran on (its wallet and call records stay readable)."""
+
+    result: ScriptResult
+    runtime: Runtime
+
+
+class Replays:
+    """Each script replayed at most once, on first request, on a fresh app and simulator."""
+
+    def __init__(self, folder: Path, recordings: Path) -> None:
+        self._folder = folder
+        self._recordings = recordings
+        self._done: dict[Path, Replayed] = {}
+
+    def __getitem__(self, path: Path) -> Replayed:
+        if path not in self._done:
+            self._done[path] = self._replay(path)
+        return self._done[path]
+
+    def every(self) -> list[Replayed]:
+        return [self[path] for path in SCRIPTS]
+
+    def close(self) -> None:
+        for replayed in self._done.values():
+            replayed.runtime.database.dispose()
+
+    def _replay(self, path: Path) -> Replayed:
+        folder = self._folder / path.stem
+        folder.mkdir()
+        clock = ManualClock(T0)
+        app = hotline_app(folder, clock, IVR_AUDIO_DIR=str(self._recordings))
+        runtime = runtime_of(app)
+        simulator = Simulator(
+            WsgiTransport(app),
+            base_url=BASE_URL,
+            auth_token=AUTH_TOKEN,
+            clock=clock,
+            play_text=runtime.play_text,  # a played prompt reads as the text it was recorded from
+        )
+        checks = wallet_checks(runtime.services.wallet, runtime.services.recorder)
+        result = run_script(load_script(path), simulator, checks=checks)
+        runtime.database.dispose()  # closes the file; a later read opens it again
+        return Replayed(result, runtime)
+
+
+@pytest.fixture(scope="session")
+def replays(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replays]:
+    folder = tmp_path_factory.mktemp("replays")
+    recordings = folder / "audio"
+    recordings.mkdir()
+    record(recordings, hotline_prompts())
+    shutil.copytree(SHIPPED / "music", recordings / "music")
+    replays = Replays(folder, recordings)
+    yield replays
+    replays.close()
 
 
 def _params() -> list[object]:
@@ -59,74 +131,36 @@ def _params() -> list[object]:
     ]
 
 
-def _fresh_app(tmp_path: Path, clock: ManualClock) -> Flask:
-    return create_app(
-        {
-            "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}",
-            "IVR_LOG_LEVEL": "WARNING",
-            "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-        },
-        clock=clock,
-        environ={},
-    )
-
-
-def _runtime(app: Flask) -> Runtime:
-    runtime = app.extensions["ivr"]
-    assert isinstance(runtime, Runtime)
-    return runtime
-
-
-def _replay(path: Path, tmp_path: Path) -> tuple[ScriptResult, Runtime]:
-    """One script on a fresh app and a fresh simulator sharing one manual clock."""
-    clock = ManualClock(START)
-    app = _fresh_app(tmp_path, clock)
-    runtime = _runtime(app)
-    simulator = Simulator(
-        WsgiTransport(app),
-        base_url="http://localhost",
-        auth_token=AUTH_TOKEN,
-        clock=clock,
-        play_text=runtime.play_text,  # a played prompt reads as the text it was recorded from
-    )
-    checks = wallet_checks(runtime.services.wallet, runtime.services.recorder)
-    return run_script(load_script(path), simulator, checks=checks), runtime
-
-
 def test_there_are_at_least_thirty_call_scripts() -> None:
     assert len(SCRIPTS) >= 30
 
 
 @pytest.mark.parametrize("path", _params())
-def test_call_script_replays(path: Path, tmp_path: Path) -> None:
-    result, _ = _replay(path, tmp_path)
+def test_call_script_replays(path: Path, replays: Replays) -> None:
+    result = replays[path].result
     if not result.passed:
         pytest.fail(format_result(result, color=False), pytrace=False)
 
 
-def _replay_all(tmp_path: Path) -> tuple[CoverageReport, Runtime]:
-    results: list[ScriptResult] = []
-    runtime: Runtime | None = None
-    for index, path in enumerate(SCRIPTS):
-        folder = tmp_path / str(index)
-        folder.mkdir()
-        result, runtime = _replay(path, folder)
-        results.append(result)
-    assert runtime is not None
-    shapes = {name: FlowShape(*flow.shape()) for name, flow in runtime.flows.items()}
-    return coverage_report(results, shapes), runtime
+# -- over every script ------------------------------------------------------------------------
+
+
+def _coverage(replays: Replays) -> CoverageReport:
+    every = replays.every()
+    shapes = {name: FlowShape(*flow.shape()) for name, flow in every[0].runtime.flows.items()}
+    return coverage_report([replayed.result for replayed in every], shapes)
 
 
 def test_call_scripts_cover_at_least_ninety_percent_of_the_hotline_states(
-    tmp_path: Path,
+    replays: Replays,
 ) -> None:
-    report, _ = _replay_all(tmp_path)
+    report = _coverage(replays)
     assert report.state_pct(FLOW) >= MIN_STATE_COVERAGE, format_coverage(report, color=False)
 
 
-def test_call_scripts_reach_every_hotline_state_a_reply_can_rest_in(tmp_path: Path) -> None:
-    report, runtime = _replay_all(tmp_path)
-    flow = runtime.flows[FLOW].flow
+def test_call_scripts_reach_every_hotline_state_a_reply_can_rest_in(replays: Replays) -> None:
+    report = _coverage(replays)
+    flow = replays.every()[0].runtime.flows[FLOW].flow
     resting = {name for name, state in flow.states.items() if state.type in RESTING_TYPES}
     # Reached only when Twilio reports a full or failed queue, which a scripted caller cannot
     # cause: tests/test_waiting.py drives it through the webhook.
@@ -135,9 +169,24 @@ def test_call_scripts_reach_every_hotline_state_a_reply_can_rest_in(tmp_path: Pa
     assert resting <= set(report.flows[FLOW].visited_states), format_coverage(report, color=False)
 
 
-def test_three_wrong_pins_hand_the_caller_over_as_verification_failed(tmp_path: Path) -> None:
-    result, runtime = _replay(CALLS / "zh_three_wrong_pins_to_agent.yaml", tmp_path)
-    record = runtime.services.recorder.record(result.call.call_sid)
+def test_every_script_hears_its_fixed_words_played_from_their_recordings(
+    replays: Replays,
+) -> None:
+    """Ids and texts agree everywhere: the engine tags each fixed text with the id the
+    manifest recorded it under, so played prompts read exactly as said ones would."""
+    turns = [turn for replayed in replays.every() for turn in replayed.result.call.transcript]
+    unknown = [turn.url for turn in turns if turn.text.startswith("[play")]
+    assert unknown == []
+    assert sum(1 for turn in turns if turn.kind == "play") > 10 * len(SCRIPTS)
+
+
+# -- what a script cannot name: the agent's hand-off and the call record ----------------------
+
+
+def test_three_wrong_pins_hand_the_caller_over_as_verification_failed(replays: Replays) -> None:
+    replayed = replays[CALLS / "zh_three_wrong_pins_to_agent.yaml"]
+    result = replayed.result
+    record = replayed.runtime.services.recorder.record(result.call.call_sid)
     assert record is not None
     assert (record.outcome, record.reason, record.queue) == (
         "agent",
@@ -157,3 +206,35 @@ def test_three_wrong_pins_hand_the_caller_over_as_verification_failed(tmp_path: 
         "agent",
     ]
     assert not any(MAIN_MENU_ZH in turn.text for turn in result.call.transcript)
+
+
+@pytest.mark.parametrize(
+    "script", ["zh_stolen_zhang_wei.yaml", "en_stolen_wang_fang.yaml"], ids=["zh", "en"]
+)
+def test_a_stolen_account_is_handed_to_security_first_as_verified_with_the_step_tried(
+    replays: Replays, script: str
+) -> None:
+    replayed = replays[CALLS / script]
+    record = replayed.runtime.services.recorder.record(replayed.result.call.call_sid)
+    assert record is not None
+    handoff = record.handoff
+    assert handoff is not None
+    assert (handoff.queue, handoff.priority, handoff.verified, handoff.reason) == (
+        "security",
+        10,
+        True,
+        "account reported stolen",
+    )
+    assert handoff.steps_tried[0] == "stolen"
+
+
+@pytest.mark.parametrize(
+    "script", ["zh_unlock_li_na.yaml", "en_unlock_li_na.yaml"], ids=["zh", "en"]
+)
+def test_an_unlock_that_solved_the_problem_is_recorded_as_self_served(
+    replays: Replays, script: str
+) -> None:
+    replayed = replays[CALLS / script]
+    record = replayed.runtime.services.recorder.record(replayed.result.call.call_sid)
+    assert record is not None
+    assert (record.outcome, record.handoff) == ("self_served", None)

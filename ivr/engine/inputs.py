@@ -27,10 +27,6 @@ class CallerInput:
     garbage: bool = False
     queue_result: str | None = None  # bridged, leave, hangup or failed: how the agent queue ended
 
-    @property
-    def silent(self) -> bool:
-        return not self.digits and not self.speech and not self.recording_url and not self.garbage
-
     @classmethod
     def from_form(cls, form: Mapping[str, str]) -> CallerInput:
         digits = form.get("Digits")

@@ -71,16 +71,6 @@ class Registry:
     def signatures(self) -> dict[str, Signature]:
         return {name: entry.signature for name, entry in self._entries.items()}
 
-    def merged(self, other: Registry) -> Registry:
-        """A registry holding both; a name in both is an error."""
-        both = Registry()
-        for source in (self, other):
-            for name, entry in source._entries.items():
-                if name in both._entries:
-                    raise ValueError(f"{entry.signature.kind} {name!r} is registered twice")
-                both._entries[name] = entry
-        return both
-
 
 def _arg_kind(fn: Callable[..., Any]) -> str:
     params = list(inspect.signature(fn).parameters.values())[1:]

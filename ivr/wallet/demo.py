@@ -38,6 +38,11 @@ from ivr.wallet.tables import TopUpRow
 from ivr.wallet.tables import ticket_number
 
 DEMO_PIN = "123456"
+# The demo customers' phone numbers (see the table above).
+ZHANG_WEI = "+8613800000001"
+LI_NA = "+8613800000002"
+WANG_FANG = "+8613800000003"
+LIU_YANG = "+8613800000004"
 
 
 def seed_demo(engine: sa.Engine, clock: Clock) -> None:
