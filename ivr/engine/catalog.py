@@ -1,8 +1,8 @@
 """Every flow in a folder: loaded, validated and compiled, with all problems reported at once.
 
 Owns the step from a ``flows/`` folder to ready-to-run ``CompiledFlow`` classes, used by the
-app factory at start-up and by ``ivr check``. Depends on ``loader``, ``validation``,
-``engine`` and a ``Registry``; nothing here knows about the web.
+app factory at start-up and by ``ivr check``. Depends on ``flow.loader``, ``flow.validation``,
+``engine.compile`` and a ``Registry``; nothing here knows about the web.
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """What an action or guard sees of a call: its session data, the services, and this step.
 
 Owns the layout of ``CallSession.data`` (account, verification, issue, steps tried, counters,
-template values) so that nothing else reaches into the dict by string. Depends on ``speech``
-for the stored form of template values; never renders TwiML or talks HTTP.
+template values) so that nothing else reaches into the dict by string. Depends on
+``voice.reading`` for the stored form of template values; never renders TwiML or talks HTTP.
 """
 
 from __future__ import annotations

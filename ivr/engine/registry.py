@@ -2,7 +2,7 @@
 
 Owns the decorator API (``@registry.action``, ``@registry.guard``) and the description of each
 entry that ``validation`` checks flows against. Knows nothing of what the actions do: the
-hotline's actions live in ``actions``; a team can register its own in another registry.
+hotline's actions live in ``ivr.hotline.actions``; a team can register its own in another registry.
 """
 
 from __future__ import annotations

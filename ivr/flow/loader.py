@@ -1,4 +1,4 @@
-"""Strict loading of ``flows/*.yaml`` into ``flowspec`` dataclasses.
+"""Strict loading of ``flows/*.yaml`` into ``spec`` dataclasses.
 
 Owns the file format: which keys exist where, their types and defaults. Every problem is
 collected (not just the first) and names the file, line and key path, with the allowed keys

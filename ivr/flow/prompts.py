@@ -26,8 +26,8 @@ current) and
   ("，您好。" after ``{name}``) is said with the value, so no recording starts with a comma;
   literal text with nothing to pronounce (a lone "。", a space between two values) is said too.
 
-Pure: depends on ``flowspec``, ``speech`` and ``reply``. Never imports Flask or twilio and never
-touches files (``ivr.media.recordings`` owns the folder of recordings).
+Pure: depends on ``flow.spec``, ``voice.reading`` and ``voice.speech``. Never imports Flask or
+twilio and never touches files (``ivr.media.recordings`` owns the folder of recordings).
 """
 
 from __future__ import annotations

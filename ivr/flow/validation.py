@@ -5,7 +5,7 @@ reach an end, every text exists in every language, no two options share a key, a
 guards are registered with the right arguments, templates only use values some action provides,
 the messages actions send are written, and a flow that answers calls has the lines said outside
 its states (``answering_problems``). Collects every problem, each naming the file and key path.
-Depends on ``flowspec``, ``speech`` (template parsing) and the registry's description of
+Depends on ``spec``, ``voice.reading`` (template parsing) and the registry's description of
 actions; never runs a call.
 """
 

@@ -5,7 +5,7 @@ a day; the ``?v=`` in the URLs ``<Play>`` uses changes whenever a file does), co
 requests (ETag, Last-Modified), and refusing everything that is not one of the library's
 files: a name is looked up in the allow-list the app factory built
 (``Runtime.audio_files``), never joined to a path, so ``../`` in any encoding is a 404.
-Part of the web shell with ``app`` and ``webhooks``; no signature check (the prompts are
+Part of the web shell with ``app`` and ``voice``; no signature check (the prompts are
 public, and Twilio fetches media like a browser).
 """
 
