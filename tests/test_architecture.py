@@ -81,3 +81,18 @@ def test_the_import_contracts_hold() -> None:
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "0 broken" in out.stdout
+
+
+def test_every_module_has_its_line_in_the_contributing_module_map() -> None:
+    text = (ROOT / "CONTRIBUTING.md").read_text(encoding="utf-8")
+    package = Path(ivr.__file__).parent
+    modules = sorted(
+        str(p.relative_to(package))
+        for p in package.rglob("*.py")
+        if p.name != "__init__.py" and "migrations" not in p.parts
+    )
+    assert len(modules) > 50
+
+    missing = [m for m in modules if f"`{m}`" not in text]
+
+    assert missing == []
