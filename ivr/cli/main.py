@@ -23,6 +23,7 @@ from twilio.http import HttpClient
 
 from ivr.cli.context import CliContext
 from ivr.cli.db import db
+from ivr.cli.diff import diff
 from ivr.cli.errors import SETTING_HINT
 from ivr.cli.errors import start_up_errors
 from ivr.cli.graph import graph
@@ -363,3 +364,4 @@ main.add_command(prompts)
 main.add_command(db)
 main.add_command(graph)
 main.add_command(schema)
+main.add_command(diff)
