@@ -4,6 +4,7 @@ records, `ivr check --actions` and `ivr diff`, on the hotline and on the small f
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -353,3 +354,12 @@ def test_diff_against_a_git_revision_reads_the_flows_at_that_revision(
     bad = runner.invoke(main, ["diff", "no-such-rev"], env={"IVR_FLOWS_DIR": str(repo / "flows")})
     assert bad.exit_code == 2
     assert "error: not a folder, and git says: fatal:" in bad.output
+
+
+def test_the_readme_embeds_the_committed_diagram_when_it_shows_one() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```mermaid\n(%% flow hotline:.*?)```", readme, flags=re.DOTALL)
+    for block in blocks:
+        assert block == DIAGRAM.read_text(encoding="utf-8"), (
+            f"README.md's diagram is out of date: run `{REGENERATE}` and paste docs/hotline.mmd"
+        )
