@@ -93,7 +93,9 @@ class FakeRecorder:
         self.finished: list[dict[str, str | None]] = []
         self.handoffs: list[dict[str, Any]] = []
 
-    def start(self, call_sid: str, *, flow: str, caller: str, lang: str) -> None:
+    def start(
+        self, call_sid: str, *, flow: str, caller: str, lang: str, flow_version: str | None = None
+    ) -> None:
         self.started.append({"call_sid": call_sid, "flow": flow, "caller": caller, "lang": lang})
 
     def event(self, call_sid: str, *, seq: int, state: str, kind: str, detail: str = "") -> None:

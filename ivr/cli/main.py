@@ -23,12 +23,17 @@ from twilio.http import HttpClient
 
 from ivr.cli.context import CliContext
 from ivr.cli.db import db
+from ivr.cli.diff import diff
 from ivr.cli.errors import SETTING_HINT
 from ivr.cli.errors import start_up_errors
+from ivr.cli.graph import graph
 from ivr.cli.prompts import prompts
+from ivr.cli.schema import echo_actions
+from ivr.cli.schema import schema
 from ivr.cli.twilio import twilio
 from ivr.engine.catalog import check_flows
 from ivr.engine.compile import CompiledFlow
+from ivr.engine.vocabulary import describe
 from ivr.errors import CliError
 from ivr.errors import ConfigError
 from ivr.errors import SimulationError
@@ -103,7 +108,10 @@ def serve(cli: CliContext, host: str, port: int, threads: int) -> None:
     """Run the IVR on a production WSGI server (waitress). No configuration needed."""
     app = build_app(cli.settings)
     url = f"http://{host}:{port}"
-    click.echo(f"ivr: serving flow {runtime_of(app).flow_name!r} on {url}")
+    runtime = runtime_of(app)
+    version = runtime.flows[runtime.flow_name].version
+    logging.getLogger("ivr").info("flow %s version %s", runtime.flow_name, version)
+    click.echo(f"ivr: serving flow {runtime.flow_name!r} (version {version}) on {url}")
     click.echo(
         f"     point your Twilio number's voice webhook at {url}/voice (via a public tunnel)"
     )
@@ -123,11 +131,19 @@ def serve(cli: CliContext, host: str, port: int, threads: int) -> None:
     type=click.Path(path_type=Path),
     help="Folder of flows (default: IVR_FLOWS_DIR or flows/).",
 )
+@click.option(
+    "--actions",
+    "list_actions",
+    is_flag=True,
+    help="Also list every action and guard a flow may use: arguments, {values}, uses.",
+)
 @click.pass_obj
-def check(cli: CliContext, flows_dir: Path | None) -> None:
+def check(cli: CliContext, flows_dir: Path | None, list_actions: bool) -> None:
     """Validate every flow without starting a server. Exits non-zero on any problem."""
     folder = flows_dir or cli.settings.flows_dir
     compiled, problems = check_flows(folder, hotline)
+    if list_actions:
+        echo_actions(describe(hotline, [c.flow for _, c in sorted(compiled.items())]))
     for problem in problems:
         click.echo(click.style("✗ ", fg="red") + str(problem))
     for name, flow in sorted(compiled.items()):
@@ -346,3 +362,6 @@ def _speaker(simulator: Simulator, runtime: Runtime | None, settings: Settings) 
 main.add_command(twilio)
 main.add_command(prompts)
 main.add_command(db)
+main.add_command(graph)
+main.add_command(schema)
+main.add_command(diff)

@@ -2,7 +2,9 @@
 
 Owns the translation of flow states into the library's definition dict: options, routes with
 their guards and actions, the agent/repeat/back keys, counted retries, queue results. The
-library's structural checks become ``FlowValidationError`` problems naming the file. Depends on
+library's structural checks become ``FlowValidationError`` problems naming the file. Each
+compiled flow carries its version (``flow.version``), and each action and guard its registered
+name, so the library's diagrams and errors show it. Depends on
 ``flow`` and ``registry``; never runs a call (that is ``step``).
 """
 
@@ -31,6 +33,7 @@ from ivr.flow.spec import Flow
 from ivr.flow.spec import Option
 from ivr.flow.spec import Route
 from ivr.flow.spec import State
+from ivr.flow.version import flow_version
 
 Callback = Callable[..., Any]
 
@@ -40,6 +43,7 @@ class CompiledFlow:
     flow: Flow
     machine: type[Any]
     registry: Registry
+    version: str = ""  # ``flow.version.flow_version``: the hash of the flow's file
     _local: threading.local = field(default_factory=threading.local, compare=False, repr=False)
 
     def instance(self, state: str) -> tuple[Any, _Model]:
@@ -91,7 +95,7 @@ def compile_flow(flow: Flow, registry: Registry) -> CompiledFlow:
         )
     except InvalidDefinition as exc:
         raise FlowValidationError([Problem(flow.file, "states", str(exc))]) from exc
-    return CompiledFlow(flow, machine, registry)
+    return CompiledFlow(flow, machine, registry, flow_version(flow))
 
 
 class _Builder:
@@ -109,7 +113,7 @@ class _Builder:
             def run(call: CallContext, _entry: Any = entry, _arg: object = arg) -> None:
                 _entry(call, _arg)
 
-            out.append(run)
+            out.append(_named(run, c))
         return out
 
     def guard(self, c: Call) -> Callback:
@@ -118,7 +122,7 @@ class _Builder:
         def check(call: CallContext) -> bool:
             return bool(entry(call, arg))
 
-        return check
+        return _named(check, c)
 
     def route(self, route: Route) -> dict[str, Any]:
         on = self.actions(route.do)
@@ -180,6 +184,26 @@ class _Builder:
         if on:
             definition["on"] = on
         return definition
+
+
+def call_label(c: Call) -> str:
+    """How a diagram names a call: ``verify_pin``, ``count(lookup_failures)``,
+    ``count_below(wrong_pins: 3)``."""
+    if c.arg is None:
+        return c.name
+    if isinstance(c.arg, dict):
+        shown = ", ".join(f"{k}: {v}" for k, v in c.arg.items())
+    else:
+        shown = str(c.arg)
+    return f"{c.name}({shown})"
+
+
+def _named(fn: Callback, c: Call) -> Callback:
+    """Give the wrapper its registered name (and argument): python-statemachine names
+    callbacks by ``__name__``, so its own diagrams and error messages show ``verify_pin``
+    rather than ``run``."""
+    fn.__name__ = fn.__qualname__ = call_label(c)
+    return fn
 
 
 def _set_reason(reason: str) -> Callback:

@@ -25,7 +25,9 @@ from ivr.wallet import Wallet
 class Recorder(Protocol):
     """What a call writes to its record (``ivr.stores.records.CallRecorder`` implements it)."""
 
-    def start(self, call_sid: str, *, flow: str, caller: str, lang: str) -> None: ...
+    def start(
+        self, call_sid: str, *, flow: str, caller: str, lang: str, flow_version: str | None = None
+    ) -> None: ...
 
     def event(
         self, call_sid: str, *, seq: int, state: str, kind: str, detail: str = ""

@@ -83,7 +83,13 @@ class Engine:
             created_at=now,
             updated_at=now,
         )
-        self.services.recorder.start(call_sid, flow=flow_name, caller=caller, lang=session.lang)
+        self.services.recorder.start(
+            call_sid,
+            flow=flow_name,
+            caller=caller,
+            lang=session.lang,
+            flow_version=compiled.version,
+        )
         return session, self._advance(compiled, session, "answer", CallerInput(), [])
 
     def step(self, session: CallSession, answer: CallerInput) -> Reply:

@@ -60,6 +60,9 @@ class CallRecordRow(Base):
     reason: Mapped[str | None] = mapped_column(sa.Text)
     queue: Mapped[str | None] = mapped_column(sa.String(64))
     duration_s: Mapped[int | None] = mapped_column(sa.Integer)
+    # The flow's version (``ivr.flow.version``) the call ran on; None for calls before 0004.
+    # Last, where the migration adds it, so a migrated table and a new one are the same.
+    flow_version: Mapped[str | None] = mapped_column(sa.String(16))
 
 
 class CallEventRow(Base):
@@ -141,6 +144,7 @@ class CallRecord:
     duration_s: int | None
     events: list[CallEvent]
     handoff: Handoff | None
+    flow_version: str | None = None  # which wording the caller heard: ``ivr diff`` compares
 
 
 class CallRecorder:
@@ -154,11 +158,15 @@ class CallRecorder:
         self._engine = engine
         self._clock = clock
 
-    def start(self, call_sid: str, *, flow: str, caller: str, lang: str) -> None:
-        """Open the call's record. A second start for the same call (a retry) does nothing."""
+    def start(
+        self, call_sid: str, *, flow: str, caller: str, lang: str, flow_version: str | None = None
+    ) -> None:
+        """Open the call's record, with the version of the flow it runs on. A second start
+        for the same call (a retry) does nothing."""
         row = {
             "call_sid": call_sid,
             "flow": flow,
+            "flow_version": flow_version,
             "caller": caller,
             "lang": lang,
             "started_at": self._clock.now(),
