@@ -80,6 +80,27 @@ def _moment(name: str, raw: str) -> datetime | None:
         ) from None
 
 
+def _byte_count(name: str, raw: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{name}={raw!r} is not a size: use a whole number of bytes, e.g. 65536")
+    return value
+
+
+def _url_prefixes(name: str, raw: str) -> tuple[str, ...]:
+    prefixes = tuple(p.strip() for p in raw.split(",") if p.strip())
+    for prefix in prefixes:
+        if not prefix.startswith(("https://", "http://")) or "/" not in prefix.split("://")[1]:
+            raise ConfigError(
+                f"{name}: {prefix!r} is not a URL prefix such as https://api.twilio.com/ "
+                "(scheme, host and a slash)"
+            )
+    return prefixes
+
+
 def _log_level(name: str, raw: str) -> str:
     level = raw.strip().upper()
     if level not in _LOG_LEVELS:
@@ -144,7 +165,23 @@ class Settings:
         "IVR_AGENT_TOKEN",
         None,
         _optional_text,
-        "when set, the /agent pages need it (Bearer token or ?token=)",
+        "the /agent pages need it (Bearer token or ?token=); without it they answer only "
+        "local requests on a server that is not public",
+    )
+    max_body_bytes: int = _setting(
+        "IVR_MAX_BODY_BYTES",
+        64 * 1024,
+        _byte_count,
+        "largest request body accepted (413 above it); Twilio's webhooks are a few KB",
+        int,
+    )
+    recording_urls: tuple[str, ...] = _setting(
+        "IVR_RECORDING_URLS",
+        ("https://api.twilio.com/",),
+        _url_prefixes,
+        "comma-separated URL prefixes a voicemail's RecordingUrl may start with; others are "
+        "refused",
+        tuple,
     )
     clock: datetime | None = _setting(
         "IVR_CLOCK",

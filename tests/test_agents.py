@@ -267,17 +267,25 @@ def test_pickup_dials_the_queue_and_connects_through_the_connecting_document(
     assert check_document(ET.fromstring(body)) == []
 
 
-@pytest.mark.parametrize("query", ["?queue=vip", ""])
-def test_pickup_of_an_unknown_queue_tells_the_agent_which_queues_exist(
-    app: Flask, query: str
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("?queue=vip", "'vip'"),
+        ("", "(none)"),
+        ("?queue=general%00", "'general\\x00'"),
+        ("?queue=general%0A%3C%2FQueue%3E", "'general\\n</Queue>'"),
+        ("?queue=%1Bsecurity", "'\\x1bsecurity'"),
+        ("?queue=General", "'General'"),
+    ],
+)
+def test_pickup_of_anything_but_a_queue_of_the_flow_is_a_400_naming_the_queues(
+    app: Flask, query: str, named: str
 ) -> None:
-    body = app.test_client().post(f"/agent/pickup{query}").get_data(as_text=True)
-    name = "vip" if query else "(none)"
-    assert body == (
-        '<?xml version="1.0" encoding="UTF-8"?><Response>'
-        '<Say language="en-US" voice="Polly.Joanna-Neural">'
-        f"There is no queue called {name}. Use one of: general, payments, security.</Say>"
-        "<Hangup /></Response>"
+    response = app.test_client().post(f"/agent/pickup{query}")
+    assert (response.status_code, response.mimetype) == (400, "text/plain")
+    assert response.get_data(as_text=True) == (
+        f"Bad request: {named} is not a queue of flow 'hotline'. "
+        "Use one of: general, payments, security.\n"
     )
 
 
@@ -328,8 +336,81 @@ def test_connecting_still_bridges_when_the_handoff_cannot_be_marked(
 # -- access -------------------------------------------------------------------------------------
 
 
-def test_without_an_agent_token_the_agent_pages_are_open(app: Flask) -> None:
-    assert app.test_client().get("/agent/queue").status_code == 200
+@pytest.mark.parametrize("path", ["/agent/queue", "/agent/", "/agent/queue.html"])
+def test_without_an_agent_token_the_agent_pages_are_open_to_this_machine_in_development(
+    app: Flask, path: str
+) -> None:
+    assert app.test_client().get(path).status_code == 200
+    assert app.test_client().get(path, environ_base={"REMOTE_ADDR": "::1"}).status_code == 200
+
+
+def token_needed(reasons: str) -> str:
+    return (
+        "Forbidden: the agent pages show callers' names, accounts and calls, and this server is "
+        f"public ({reasons}), so they need IVR_AGENT_TOKEN. Set it in the server's environment, "
+        "for example: export IVR_AGENT_TOKEN=\"$(python3 -c 'import secrets; "
+        "print(secrets.token_urlsafe(24))')\"; restart the server; then open /agent/?token=<token> "
+        "or send 'Authorization: Bearer <token>'.\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "reasons"),
+    [
+        ({"TWILIO_AUTH_TOKEN": TWILIO_TOKEN}, "TWILIO_AUTH_TOKEN is set"),
+        ({"IVR_PUBLIC_URL": "https://ivr.example.com"}, "IVR_PUBLIC_URL is set"),
+        (
+            {"TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "IVR_PUBLIC_URL": "https://ivr.example.com"},
+            "TWILIO_AUTH_TOKEN is set; IVR_PUBLIC_URL is set",
+        ),
+    ],
+)
+@pytest.mark.parametrize("path", ["/agent/queue", "/agent/", "/agent/queue.html"])
+def test_a_public_server_without_an_agent_token_refuses_the_pages_and_says_how_to_set_one(
+    make_app: MakeApp, config: dict[str, str], reasons: str, path: str
+) -> None:
+    response = make_app(**config).test_client().get(path)
+    assert (response.status_code, response.mimetype) == (403, "text/plain")
+    assert response.get_data(as_text=True) == token_needed(reasons)
+
+
+@pytest.mark.parametrize(
+    ("environ", "headers", "reasons"),
+    [
+        ({"REMOTE_ADDR": "203.0.113.7"}, {}, "the request came from 203.0.113.7"),
+        ({"REMOTE_ADDR": "10.0.0.8"}, {}, "the request came from 10.0.0.8"),
+        (
+            {},
+            {"X-Forwarded-For": "203.0.113.7"},
+            "the request came through a proxy or tunnel (X-Forwarded-For)",
+        ),
+        (
+            {},
+            {"Forwarded": "for=203.0.113.7"},
+            "the request came through a proxy or tunnel (Forwarded)",
+        ),
+    ],
+)
+def test_without_an_agent_token_a_request_from_another_machine_or_a_tunnel_is_refused(
+    app: Flask, environ: dict[str, str], headers: dict[str, str], reasons: str
+) -> None:
+    response = app.test_client().get("/agent/queue", environ_base=environ, headers=headers)
+    assert response.status_code == 403
+    assert response.get_data(as_text=True) == token_needed(reasons)
+
+
+def test_a_public_server_without_an_agent_token_says_so_in_the_log_at_start_up(
+    make_app: MakeApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="ivr.web.app"):
+        make_app()
+        make_app(TWILIO_AUTH_TOKEN=TWILIO_TOKEN, IVR_AGENT_TOKEN=AGENT_TOKEN)
+        assert caplog.messages == []
+        make_app(TWILIO_AUTH_TOKEN=TWILIO_TOKEN)
+    assert caplog.messages == [
+        "the /agent pages are refused on this public server (TWILIO_AUTH_TOKEN is set) until "
+        "IVR_AGENT_TOKEN is set; set it to a long random value and open /agent/?token=<token>"
+    ]
 
 
 @pytest.mark.parametrize("path", ["/agent/queue", "/agent/", "/agent/queue.html"])
@@ -387,8 +468,9 @@ def test_twilio_documents_need_twilios_signature_when_the_auth_token_is_set(
         ).status_code
         == 200
     )
-    # The pages are for people, not Twilio: open until an agent token is set.
-    assert client.get("/agent/queue").status_code == 200
+    # The pages are for people, not Twilio: on this public server they need an agent token.
+    assert client.get("/agent/queue").status_code == 403
+    assert client.get("/agent/queue", headers=signed("/agent/queue", {})).status_code == 403
 
 
 def test_with_both_tokens_twilio_may_sign_and_people_must_show_the_agent_token(

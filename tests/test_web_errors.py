@@ -3,7 +3,7 @@
 The guard is the blueprint's error handler, so any route in the blueprint has it, a route
 added later included: an unexpected error is an apology and the general queue, logged with the
 CallSid and noted on the call's record. A missing Twilio field is a 400 naming it; other HTTP
-errors (403 forged, 400, 404, 405) keep their status.
+errors (403 forged, 400, 404, 405, 413 too large) keep their status.
 """
 
 from __future__ import annotations
@@ -159,3 +159,17 @@ def test_a_forged_request_keeps_its_403(app: Flask) -> None:
     )
     assert response.status_code == 403
     assert response.mimetype == "text/plain"
+
+
+def test_a_signed_body_over_the_cap_keeps_its_413_and_is_not_apologised_for(app: Flask) -> None:
+    response = signed_post(app, "/voice", {"CallSid": "CA1", "From": CALLER, "Pad": "x" * 70_000})
+    assert (response.status_code, response.mimetype) == (413, "text/plain")
+    assert response.get_data(as_text=True).startswith("Request body too large: 70")
+    assert app.extensions["ivr"].services.recorder.record("CA1") is None
+
+
+def test_a_missing_or_malformed_signature_is_refused_before_any_view_or_handler(app: Flask) -> None:
+    add_voice_route(app, "body", lambda: request.get_data(as_text=True))
+    for headers in ({}, {"X-Twilio-Signature": "AAAA"}):
+        response = app.test_client().post("/voice/body", data={"CallSid": "CA1"}, headers=headers)
+        assert (response.status_code, response.mimetype) == (403, "text/plain")

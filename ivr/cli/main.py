@@ -30,6 +30,8 @@ from ivr.cli.graph import graph
 from ivr.cli.prompts import prompts
 from ivr.cli.schema import echo_actions
 from ivr.cli.schema import schema
+from ivr.cli.server import access_notice
+from ivr.cli.server import waitress_options
 from ivr.cli.twilio import twilio
 from ivr.engine.catalog import check_flows
 from ivr.engine.compile import CompiledFlow
@@ -116,8 +118,10 @@ def serve(cli: CliContext, host: str, port: int, threads: int) -> None:
         f"     point your Twilio number's voice webhook at {url}/voice (via a public tunnel)"
     )
     click.echo("     or call it from another terminal: ivr call --url " + url)
+    if notice := access_notice(cli.settings, host):
+        click.echo(notice)
     try:
-        waitress.serve(app, host=host, port=port, threads=threads, ident="ivr")
+        waitress.serve(app, **waitress_options(cli.settings, host=host, port=port, threads=threads))
     except OSError as exc:
         raise CliError(
             f"cannot listen on {host}:{port}: {exc.strerror}", "pick another port with --port"

@@ -2,16 +2,23 @@
 
 Owns the translation of ``Digits``, ``SpeechResult``/``Confidence`` and ``RecordingUrl`` into a
 ``CallerInput``, and the sanitising of garbage (letters, markup, 5,000 characters): anything
-that is not a plausible keypad entry becomes an invalid entry, never an exception.
+that is not a plausible keypad entry becomes an invalid entry, never an exception. A
+``RecordingUrl`` is kept only when it starts with one of the trusted prefixes (Twilio's
+``https://api.twilio.com/`` unless the caller of ``from_form`` names others, from
+``IVR_RECORDING_URLS``) and has no space or control character; any other is refused, never
+stored, and the answer counts as garbage.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 _KEYPAD = re.compile(r"[0-9*#]{1,64}")
+TWILIO_RECORDINGS = ("https://api.twilio.com/",)
+_URL_TEXT = re.compile(r"[\x21-\x7e]{1,1000}")  # printable ASCII: no space, no control character
 
 
 @dataclass(frozen=True)
@@ -28,7 +35,11 @@ class CallerInput:
     queue_result: str | None = None  # bridged, leave, hangup or failed: how the agent queue ended
 
     @classmethod
-    def from_form(cls, form: Mapping[str, str]) -> CallerInput:
+    def from_form(
+        cls, form: Mapping[str, str], *, recordings_from: Sequence[str] = TWILIO_RECORDINGS
+    ) -> CallerInput:
+        """The caller's answer in Twilio's ``form``; a ``RecordingUrl`` that does not start
+        with one of ``recordings_from`` is refused (garbage, no recording)."""
         digits = form.get("Digits")
         garbage = False
         if digits is not None and digits != "" and not _KEYPAD.fullmatch(digits):
@@ -40,6 +51,8 @@ class CallerInput:
         except ValueError:
             confidence = None
         recording = form.get("RecordingUrl") or None
+        if recording is not None and not trusted_recording(recording, recordings_from):
+            recording, garbage = None, True
         duration: int | None = None
         if recording is not None:
             try:
@@ -49,6 +62,11 @@ class CallerInput:
         return cls(
             digits or None, speech, confidence, recording, duration, garbage, _queue_result(form)
         )
+
+
+def trusted_recording(url: str, prefixes: Sequence[str]) -> bool:
+    """Whether ``url`` is a recording URL to keep: printable, and under a trusted prefix."""
+    return _URL_TEXT.fullmatch(url) is not None and url.startswith(tuple(prefixes))
 
 
 # Twilio's QueueResult (Enqueue action) and DialCallStatus (Dial action), reduced to what the

@@ -43,6 +43,7 @@ from ivr.flow.spec import Flow
 from ivr.flow.spec import State
 from ivr.flow.spec import Text
 from ivr.masking import mask_digits
+from ivr.masking import mask_keyed_number
 from ivr.voice import intents
 from ivr.voice import reading as speech
 from ivr.voice.languages import language
@@ -340,6 +341,8 @@ class Engine:
             shown = mask_digits(shown)
         elif answer.garbage:
             shown = "<invalid>"
+        elif state.type == "entry" and event not in {"agent_key", "back_key"}:
+            shown = mask_keyed_number(shown)  # a mobile number identifies the caller
         elif answer.recording_url:
             shown = f"recording {answer.recording_duration}s"
         call.note(state_id, "input", f"{event} {shown}".strip())

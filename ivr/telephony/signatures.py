@@ -2,16 +2,28 @@
 
 Owns which URL a request is validated against: the configured public base URL (behind a
 tunnel or proxy Twilio signs ``https://public-host/...`` while the app sees
-``http://127.0.0.1/...``) or the URL as received. No Flask: the web layer passes plain values.
+``http://127.0.0.1/...``) or the URL as received, and what a signature header must look like
+before anything else of the request is read (``well_formed``: base64 of an HMAC-SHA1, 28
+characters). No Flask: the web layer passes plain values.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
 
 from twilio.request_validator import RequestValidator
+
+# base64 of the 20 bytes of an HMAC-SHA1: 27 characters of the alphabet, then one '='.
+_SIGNATURE = re.compile(r"[A-Za-z0-9+/]{27}=")
+
+
+def well_formed(signature: str | None) -> bool:
+    """Whether ``signature`` could be an ``X-Twilio-Signature`` at all. A request without one
+    is refused on this alone, before its body is read."""
+    return signature is not None and _SIGNATURE.fullmatch(signature) is not None
 
 
 class SignatureChecker:
@@ -30,6 +42,6 @@ class SignatureChecker:
         )
 
     def valid(self, url: str, params: Mapping[str, str], signature: str | None) -> bool:
-        if not signature:
+        if signature is None or not well_formed(signature):
             return False
         return bool(self._validator.validate(self.public_url(url), dict(params), signature))

@@ -6,14 +6,20 @@ Owns the ``/agent`` blueprint (part of the web shell, so it may use Flask):
   the same as a page that refreshes itself every few seconds. Phone numbers are masked;
   PINs are never stored, so never shown.
 - ``GET|POST /agent/pickup?queue=Q``: the TwiML an agent's phone runs to take the caller at
-  the front of queue Q (``<Dial><Queue url=/agent/connecting>``).
+  the front of queue Q (``<Dial><Queue url=/agent/connecting>``). Q must be a queue of the
+  flow; anything else (control characters included) is a 400 that never reaches TwiML.
 - ``POST /agent/connecting``: Twilio runs it on the *caller's* leg as it dequeues them: the
   caller hears "connecting you now" in their language and the handoff becomes 'bridged'.
 
 Access: the pages are for people and need ``IVR_AGENT_TOKEN`` when it is set (``Authorization:
-Bearer …`` or ``?token=…``, else 401). The two TwiML endpoints are fetched by Twilio, which
-cannot send a header: they accept the token in the URL or, when ``TWILIO_AUTH_TOKEN`` is set,
-a valid ``X-Twilio-Signature`` (a bad one is a 403, as on ``/voice``).
+Bearer …`` or ``?token=…``, else 401). Without it they answer only on a server that is not
+public (no ``TWILIO_AUTH_TOKEN``, no ``IVR_PUBLIC_URL``) and only to a local request (from a
+loopback address, not forwarded by a proxy or tunnel): local development needs no token, and a
+public server refuses with a 403 that says how to set one (``public_because`` gives the
+reasons; the app factory logs them at start-up). The two TwiML endpoints are fetched by
+Twilio, which cannot send a header: they accept the token in the URL or, when
+``TWILIO_AUTH_TOKEN`` is set, a valid ``X-Twilio-Signature`` (a bad one is a 403, as on
+``/voice``; a missing or malformed one is refused before the body is read).
 
 Reads what the app factory put in ``current_app.extensions["ivr"]``; writes nothing but the
 handoff's status. No menu logic and no SQL here.
@@ -22,6 +28,7 @@ handoff's status. No menu logic and no SQL here.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,9 +45,10 @@ from flask import request
 from flask import url_for
 
 from ivr.phones import mask_phone
+from ivr.settings import Settings
 from ivr.stores.records import Handoff
 from ivr.telephony import render
-from ivr.voice.speech import Speech
+from ivr.telephony.signatures import well_formed
 from ivr.web.runtime import runtime
 
 log = logging.getLogger(__name__)
@@ -49,7 +57,16 @@ bp = Blueprint("agents", __name__, url_prefix="/agent")
 F = TypeVar("F", bound=Callable[..., Response])
 
 REFRESH_SECONDS = 5
-NO_SUCH_QUEUE = "There is no queue called {queue}. Use one of: {queues}."
+NO_SUCH_QUEUE = "Bad request: {queue} is not a queue of flow {flow!r}. Use one of: {queues}.\n"
+TOKEN_NEEDED = (
+    "Forbidden: the agent pages show callers' names, accounts and calls, and this server is "
+    "public ({reasons}), so they need IVR_AGENT_TOKEN. Set it in the server's environment, "
+    "for example: export IVR_AGENT_TOKEN=\"$(python3 -c 'import secrets; "
+    "print(secrets.token_urlsafe(24))')\"; restart the server; then open /agent/?token=<token> "
+    "or send 'Authorization: Bearer <token>'.\n"
+)
+# Headers a proxy or tunnel (ngrok, cloudflared, nginx) adds: such a request is not local.
+FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP")
 
 
 # -- access -----------------------------------------------------------------------------------
@@ -81,17 +98,61 @@ def _unauthorized() -> Response:
     return response
 
 
+def public_because(settings: Settings) -> list[str]:
+    """Why settings make a server public (empty: they do not): what the agent pages'
+    refusal and the start-up log name."""
+    reasons = []
+    if settings.twilio_auth_token:
+        reasons.append("TWILIO_AUTH_TOKEN is set")
+    if settings.public_url:
+        reasons.append("IVR_PUBLIC_URL is set")
+    return reasons
+
+
+def _not_local_because() -> list[str]:
+    """Why this request is not a local one (empty: it is)."""
+    address = request.remote_addr or ""
+    try:
+        loopback = ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        return [f"the request came from {address or 'an unknown address'}"]
+    forwarded = [name for name in FORWARDING_HEADERS if name in request.headers]
+    if forwarded:
+        return [f"the request came through a proxy or tunnel ({forwarded[0]})"]
+    return []
+
+
+def _token_needed(reasons: list[str]) -> Response:
+    return Response(
+        TOKEN_NEEDED.format(reasons="; ".join(reasons)), status=403, mimetype="text/plain"
+    )
+
+
 def for_people(view: F) -> F:
-    """A page for agents: needs the agent token when one is configured."""
+    """A page for agents: needs the agent token when one is configured; without one, only a
+    local request to a server that is not public is served."""
 
     @wraps(view)
     def guarded(*args: Any, **kwargs: Any) -> Response:
-        token = runtime().settings.agent_token
-        if token and not _token_ok(token):
+        settings = runtime().settings
+        token = settings.agent_token
+        if token:
+            if _token_ok(token):
+                return view(*args, **kwargs)
             log.warning(
                 "rejected %s %s: agent token missing or wrong", request.method, request.path
             )
             return _unauthorized()
+        if reasons := public_because(settings) + _not_local_because():
+            log.warning(
+                "refused %s %s without IVR_AGENT_TOKEN: %s",
+                request.method,
+                request.path,
+                "; ".join(reasons),
+            )
+            return _token_needed(reasons)
         return view(*args, **kwargs)
 
     return guarded  # type: ignore[return-value]
@@ -107,9 +168,12 @@ def for_twilio(view: F) -> F:
         if token and _token_ok(token):
             return view(*args, **kwargs)
         if checker is not None:
-            params = request.form.to_dict() if request.method == "POST" else {}
-            if checker.valid(request.url, params, request.headers.get("X-Twilio-Signature")):
-                return view(*args, **kwargs)
+            signature = request.headers.get("X-Twilio-Signature")
+            # The form is read only for a request that carries a signature at all.
+            if signature is not None and well_formed(signature):
+                params = request.form.to_dict() if request.method == "POST" else {}
+                if checker.valid(request.url, params, signature):
+                    return view(*args, **kwargs)
             if not token:
                 log.warning("rejected %s %s: bad X-Twilio-Signature", request.method, request.path)
                 return Response(
@@ -268,10 +332,14 @@ def pickup() -> Response:
     rt = runtime()
     queues = rt.flows[rt.flow_name].flow.queues
     name = request.args.get("queue", "")
-    if name not in queues:
+    if name not in queues:  # the flow's names only: no control character reaches the TwiML
         log.warning("agent pickup: no queue %r", name)
-        notice = NO_SUCH_QUEUE.format(queue=name or "(none)", queues=", ".join(sorted(queues)))
-        return _twiml(render.render_goodbye([Speech(notice, "en-US")], rt.voices))
+        notice = NO_SUCH_QUEUE.format(
+            queue=repr(name) if name else "(none)",
+            flow=rt.flow_name,
+            queues=", ".join(sorted(queues)),
+        )
+        return Response(notice, status=400, mimetype="text/plain")
     # Twilio fetches the connecting URL without headers: pass on a token that came in the URL.
     token = request.args.get("token")
     connecting = (

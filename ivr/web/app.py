@@ -9,10 +9,14 @@ Every dependency can be injected (clock, wallet, session store, recorder, action
 tests pass fakes instead of monkeypatching. A broken flow stops start-up here, with the full
 list of problems, before any call is answered. Recorded prompts are looked up once here too:
 which are current, and the URLs ``<Play>`` uses (``IVR_AUDIO=off`` says everything).
+Request bodies are capped and unsigned webhooks refused before their body is read
+(``ivr.web.guards``); a public server without ``IVR_AGENT_TOKEN`` is logged at start-up,
+as its agent pages will refuse everyone.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -49,8 +53,11 @@ from ivr.wallet import Wallet
 from ivr.wallet import ensure_demo
 from ivr.web import agents
 from ivr.web import audio as audio_web
+from ivr.web import guards
 from ivr.web import voice as webhooks
 from ivr.web.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 def database_url(settings: Settings, instance_path: str) -> str:
@@ -147,11 +154,19 @@ def create_app(
         audio=library,
         audio_files=library.files(),
     )
+    guards.install(app, settings)
     app.register_blueprint(webhooks.bp)
     app.register_blueprint(audio_web.bp)
     app.register_blueprint(agents.bp)
     if settings.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_port=1, x_prefix=1)  # type: ignore[method-assign]
+
+    if not settings.agent_token and (reasons := agents.public_because(settings)):
+        log.warning(
+            "the /agent pages are refused on this public server (%s) until IVR_AGENT_TOKEN is "
+            "set; set it to a long random value and open /agent/?token=<token>",
+            "; ".join(reasons),
+        )
 
     @app.get("/health")
     def health() -> dict[str, object]:

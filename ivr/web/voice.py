@@ -241,7 +241,9 @@ def step() -> Response:
             return twiml(session.last_reply, state=session.state, flow=session.flow)
         if n != session.seq:
             return _respond(rt.engine.repeat(session))[1]
-        reply = rt.engine.step(session, CallerInput.from_form(request.form))
+        reply = rt.engine.step(
+            session, CallerInput.from_form(request.form, recordings_from=rt.settings.recording_urls)
+        )
         body, response = _respond(reply)
         session.last_reply = body
         rt.store.save(session)
