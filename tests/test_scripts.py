@@ -330,7 +330,7 @@ INVALID = [
         HEAD + "steps: [hangup]\noutcom: {kind: hangup}\n",
         "outcom",
         "unknown key 'outcom' (did you mean 'outcome'?); "
-        "allowed: at, effects, from, lang, name, outcome, steps",
+        "allowed: at, effects, from, lang, name, network, outcome, steps",
         "4",
         id="unknown-top-key",
     ),
@@ -471,15 +471,15 @@ INVALID = [
     pytest.param(
         HEAD + "steps: [hangup]\noutcome: {kind: transferred}\n",
         "outcome.kind",
-        "unknown value 'transferred'; "
-        "allowed: bridged, caller-hangup, dialed, hangup, queued, rejected",
+        "unknown value 'transferred' (did you mean 'unanswered'?); "
+        "allowed: bridged, caller-hangup, dialed, hangup, queued, rejected, unanswered",
         "4",
         id="outcome-kind",
     ),
     pytest.param(
         HEAD + "steps: [hangup]\noutcome: {queue: security}\n",
         "outcome.kind",
-        "is required; one of hangup, caller-hangup, queued, bridged, dialed, rejected",
+        "is required; one of hangup, caller-hangup, queued, bridged, dialed, rejected, unanswered",
         "4",
         id="outcome-without-kind",
     ),
@@ -563,8 +563,8 @@ def test_parse_script_rejects_a_document_that_is_not_a_mapping() -> None:
         parse_script(["hangup"], "calls/x.yaml")
 
     assert str(caught.value) == (
-        "calls/x.yaml: must be a mapping with keys name, from, lang, at, steps, outcome, effects,"
-        " not a list"
+        "calls/x.yaml: must be a mapping with keys name, from, lang, at, network, steps, outcome, "
+        "effects, not a list"
     )
 
 
