@@ -622,7 +622,10 @@ class Call:
             pending = self._expect("stay silent", "gather", "record")
             self._caller("silence", "")
             if pending.kind == "record":
+                started = self._sim.clock.now()
                 self._sim.clock.advance(_int(pending.element, "timeout", 5))
+                self._pending = None
+                self._recording_status(pending.element, pending.frame.doc, None, started)
                 self._run(pending.frame)
                 return
             self._no_input(pending, _spec(pending))
@@ -856,6 +859,7 @@ class Call:
         action = self._resolve(pending.frame.doc, element.get("action") or pending.frame.doc.url)
         method = element.get("method", "POST")
         ready = dict(params, RecordingStartTime=_rfc2822(started))
+        ready.pop("Digits", None)  # the action's field, not the recording's
         if finish == "hangup":  # Twilio still reports the recording; its reply is ignored
             self._notify(action, method, params)
             self._recording_status(element, pending.frame.doc, ready, started)
