@@ -337,7 +337,7 @@ def parse_script(data: object, path: str) -> Script:
     raw_steps = top["steps"]
     if not isinstance(raw_steps, list):
         raise ScriptError(path, "steps", f"must be a list of steps, not {_what(raw_steps)}")
-    if not raw_steps:
+    if not raw_steps and "network" not in top:  # a call the network ends has nothing to do
         raise ScriptError(path, "steps", "needs at least one step")
     steps = tuple(_step(item, path, f"steps[{index}]") for index, item in enumerate(raw_steps))
     outcome = _outcome(top["outcome"], path) if "outcome" in top else None
