@@ -3,7 +3,8 @@
 Owns the transports (``WsgiTransport`` in-process, ``HttpTransport`` over the network), the
 call model (``Simulator`` → ``Call`` → ``CallResult`` of ``Turn`` s) and the execution of voice
 TwiML as Twilio does it (see ``shared/TWILIO.md``): standard request parameters, signatures,
-cookies, HTTP redirects, fallback URL, verbs and their actions, queues, the status callback.
+cookies, HTTP redirects, time limits, fallback URL, verbs and their actions, queues and the
+agent's leg, barge-in, recording and partial-speech callbacks, status callbacks and events.
 Time is simulated with ``ManualClock``: nothing here sleeps.
 
 What TwiML Twilio accepts is ``ivr.telephony.twiml_schema``'s job; this module only runs it. It must
@@ -22,6 +23,24 @@ Choices where Twilio's documentation is silent (each is deliberate, keep them do
 - ``<Leave>`` outside a queue is an error; an empty recording falls through to the next verb.
 - Any 3xx is followed with GET and no form (so a redirected Gather action loses ``Digits``).
 - An exception raised by a WSGI app propagates (Twilio would see a 500): easier to debug.
+- A webhook slower than 15 s (in-process: the app's measured time) or a connection not made
+  in 10 s is ErrorCode 11205, as Twilio's error page describes both timers.
+- An unplayable ``<Play>`` (not 2xx, not ``audio/*``) is skipped with a warning; each media
+  URL is fetched once per simulator, as Twilio caches media.
+- Partial speech results come one per word (per character for text without spaces).
+- Barge-in happens during the Gather's first nested prompt; later prompts are not heard.
+- ``redirected``, ``redirected-from-bridged``, ``error`` and ``system-error`` run the Enqueue
+  action's document like any other QueueResult.
+- ``network="canceled"`` fetches the voice URL and ignores its reply; ``busy``,
+  ``no-answer`` and ``failed`` never reach it.
+- The agent's pickup leg is a separate call from ``agent_from`` with its own cookies.
+
+Not modelled: ``<Connect>``, ``<Pay>``, ``<Start>``/``<Stop>``, ``<Refer>``, ``<Sms>``,
+``<Echo>``, conferences (refused as "not simulated"); what a ``<Dial>`` noun does beyond the
+status a test gives; transcription; answering-machine detection; ``hints`` and
+``profanityFilter``; real audio and recognition; Twilio's retries of a failed webhook;
+cities and postcodes beyond ``places`` (the number's country is derived); the
+``in-progress`` recording event.
 """
 
 from __future__ import annotations
