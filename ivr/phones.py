@@ -12,6 +12,7 @@ geocoder and carrier data, which nothing here needs):
 - ``spoken_groups``: the digit groups a number is read aloud in (``ivr.voice.reading``).
 - ``mask_phone``: a caller's number for a log line or a page.
 - ``is_caller_id``: whether a text is something Twilio can send as the caller (``From``).
+- ``country_of``: the ISO country a number belongs to (``CN``), as Twilio's ``FromCountry``.
 
 Pure: no IO, imports only the standard library and ``phonenumbers``, nothing else from
 ``ivr`` (it is part of the kernel, under every layer). Must not learn about accounts, flows,
@@ -146,6 +147,15 @@ def is_caller_id(text: str) -> bool:
     """Whether Twilio can send ``text`` as the caller (``From``): ``+8613800000002``, ``10086``,
     ``client:alice`` or ``anonymous``; not ``138-0000-0002`` nor ``8613800000002x``."""
     return _CALLER_ID.fullmatch(text) is not None
+
+
+def country_of(number: str) -> str:
+    """The ISO 3166 country of an E.164 number (``+8613800000001`` → ``CN``), as Twilio sends
+    it in ``FromCountry``; "" for anything else (``client:alice``, ``anonymous``, short codes)."""
+    parsed = _parse(number, None) if number.startswith("+") else None
+    if parsed is None:
+        return ""
+    return phonenumbers.region_code_for_number(parsed) or ""
 
 
 def _parse(text: str, region: str | None) -> phonenumbers.PhoneNumber | None:

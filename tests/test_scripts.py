@@ -330,7 +330,7 @@ INVALID = [
         HEAD + "steps: [hangup]\noutcom: {kind: hangup}\n",
         "outcom",
         "unknown key 'outcom' (did you mean 'outcome'?); "
-        "allowed: at, effects, from, lang, name, outcome, steps",
+        "allowed: at, effects, from, lang, name, network, outcome, steps",
         "4",
         id="unknown-top-key",
     ),
@@ -471,15 +471,15 @@ INVALID = [
     pytest.param(
         HEAD + "steps: [hangup]\noutcome: {kind: transferred}\n",
         "outcome.kind",
-        "unknown value 'transferred'; "
-        "allowed: bridged, caller-hangup, dialed, hangup, queued, rejected",
+        "unknown value 'transferred' (did you mean 'unanswered'?); "
+        "allowed: bridged, caller-hangup, dialed, hangup, queued, rejected, unanswered",
         "4",
         id="outcome-kind",
     ),
     pytest.param(
         HEAD + "steps: [hangup]\noutcome: {queue: security}\n",
         "outcome.kind",
-        "is required; one of hangup, caller-hangup, queued, bridged, dialed, rejected",
+        "is required; one of hangup, caller-hangup, queued, bridged, dialed, rejected, unanswered",
         "4",
         id="outcome-without-kind",
     ),
@@ -532,6 +532,56 @@ INVALID = [
         "4:1",
         id="broken-yaml",
     ),
+    pytest.param(
+        HEAD + "steps:\n  - press: {keys: '2', soon: true}\n",
+        "steps[0].press.soon",
+        "unknown key 'soon'; allowed: early, keys",
+        "4",
+        id="press-unknown-key",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - press: {keys: '2', early: yes please}\n",
+        "steps[0].press.early",
+        "must be true or false, not the text 'yes please'",
+        "4",
+        id="press-early-not-a-flag",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - agent: {result: full}\n",
+        "steps[0].agent.result",
+        "unknown value 'full'; allowed: error, queue-full, redirected, "
+        "redirected-from-bridged, system-error",
+        "4",
+        id="agent-result",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - agent: {result: error, seconds: 5}\n",
+        "steps[0].agent.result",
+        "a queue that ends without an agent has no talk seconds and no pickup",
+        "4",
+        id="agent-result-with-seconds",
+    ),
+    pytest.param(
+        HEAD + "steps:\n  - agent: {answer: true}\n",
+        "steps[0].agent.answer",
+        "unknown key 'answer'; allowed: pickup, result, seconds",
+        "4",
+        id="agent-unknown-key",
+    ),
+    pytest.param(
+        HEAD + "network: engaged\nsteps: [hangup]\n",
+        "network",
+        "unknown value 'engaged'; allowed: busy, canceled, failed, no-answer",
+        "3",
+        id="network",
+    ),
+    pytest.param(
+        HEAD + "steps: [hangup]\noutcome: {kind: hangup, status: done}\n",
+        "outcome.status",
+        "unknown value 'done'; allowed: busy, canceled, completed, failed, no-answer",
+        "4",
+        id="outcome-status",
+    ),
 ]
 
 
@@ -563,8 +613,8 @@ def test_parse_script_rejects_a_document_that_is_not_a_mapping() -> None:
         parse_script(["hangup"], "calls/x.yaml")
 
     assert str(caught.value) == (
-        "calls/x.yaml: must be a mapping with keys name, from, lang, at, steps, outcome, effects,"
-        " not a list"
+        "calls/x.yaml: must be a mapping with keys name, from, lang, at, network, steps, outcome, "
+        "effects, not a list"
     )
 
 
@@ -967,4 +1017,53 @@ def test_a_check_that_cannot_run_with_the_given_arguments_fails_the_script(
     assert result.failure is not None
     assert result.failure.message == (
         "account: {status: active}: check 'account' could not run: KeyError: 'phone'"
+    )
+
+
+def test_new_step_forms_describe_themselves_as_written(tmp_path: Path) -> None:
+    text = CALL + (
+        "steps:\n  - press: {keys: '2', early: true}\n  - say: {text: hi, early: true}\n"
+        "  - agent: {result: queue-full}\n  - agent: {seconds: 9, pickup: /agent/pickup}\n"
+        "outcome: {kind: hangup, status: completed}\n"
+    )
+    script = load_script(script_file(tmp_path, text))
+
+    assert [step.describe() for step in script.steps] == [
+        'press: {keys: "2", early: true}',
+        'say: {text: "hi", early: true}',
+        "agent: {result: queue-full}",
+        'agent: {seconds: 9, pickup: "/agent/pickup"}',
+    ]
+    assert script.outcome is not None
+    assert script.outcome.describe() == "outcome: {kind: hangup, status: completed}"
+
+
+def test_an_early_press_cuts_the_prompt_off_in_the_transcript(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    result = run_text(CALL + "steps:\n  - press: {keys: '1', early: true}\n", tmp_path, clock)
+
+    assert result.passed is True
+    assert result.call.transcript[0].cut is True
+    assert result.call.transcript[1].kind == "press"
+
+
+def test_a_network_busy_call_ends_unanswered_and_is_reported_busy(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    passing = run_text(
+        CALL + "network: busy\nsteps: []\noutcome: {kind: unanswered, status: busy}\n",
+        tmp_path,
+        clock,
+    )
+    failing = run_text(
+        CALL + "network: busy\nsteps: []\noutcome: {kind: unanswered, status: completed}\n",
+        tmp_path,
+        clock,
+    )
+
+    assert passing.passed is True
+    assert failing.failure is not None
+    assert failing.failure.message == (
+        "expected the call to be reported completed, but it ended unanswered (busy), reported busy"
     )

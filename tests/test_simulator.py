@@ -50,6 +50,11 @@ STANDARD = {
     "Direction": "inbound",
     "Caller": CALLER,
     "Called": "+864001234567",
+    **{
+        f"{role}{field}": "CN" if field == "Country" else ""
+        for role in ("From", "To", "Caller", "Called")
+        for field in ("Country", "City", "State", "Zip")
+    },
 }
 MENU = (
     '<Response><Gather action="/voice/menu" numDigits="1">'
@@ -66,6 +71,23 @@ def simulate(
 
 def params(**changes: str) -> dict[str, str]:
     return {**STANDARD, **changes}
+
+
+def status_form(**changes: str) -> dict[str, str]:
+    """The status callback's form: the standard fields and Twilio's progress-event fields."""
+    progress = {
+        "Timestamp": "Mon, 23 Nov 2026 02:00:00 +0000",  # T0
+        "SequenceNumber": "0",
+        "CallbackSource": "call-progress-events",
+    }
+    return {**STANDARD, **progress, **changes}
+
+
+def audio(request: Request) -> Response:
+    return twiml("RIFF....", content_type="audio/wav")
+
+
+AUDIO: Handler = audio
 
 
 def ivr_said(*texts: str, url: str = BASE + "/voice") -> list[Turn]:
@@ -245,7 +267,12 @@ def test_say_play_and_pause_are_what_the_caller_hears(clock: ManualClock) -> Non
         "</Response>"
     )
     texts = {BASE + "/voice/audio/hello.wav": "Hello from a recording."}
-    sim, _ = simulate({"/voice/": doc}, clock, voice_path="/voice/", play_text=texts.get)
+    routes: dict[str, str | Handler] = {
+        "/voice/": doc,
+        "/voice/audio/hello.wav": AUDIO,
+        "/unknown.mp3": AUDIO,
+    }
+    sim, _ = simulate(routes, clock, voice_path="/voice/", play_text=texts.get)
 
     call = sim.dial(CALLER)
 
@@ -451,17 +478,19 @@ def test_relative_urls_resolve_against_the_current_document(clock: ManualClock) 
         "/ivr/menu": '<Response><Gather action="next?a=1" numDigits="1"/></Response>',
         "/ivr/next": "<Response><Redirect>../top</Redirect></Response>",
         "/top": "<Response><Play>sounds/bye.wav</Play></Response>",
+        "/sounds/bye.wav": AUDIO,
     }
     sim, app = simulate(routes, clock)
 
     call = sim.dial(CALLER)
     call.press("1")
 
-    assert [seen.url for seen in app.seen[:4]] == [
+    assert [seen.url for seen in app.seen[:5]] == [
         BASE + "/voice",
         BASE + "/ivr/menu",
         BASE + "/ivr/next?a=1",
         BASE + "/top",
+        BASE + "/sounds/bye.wav",
     ]
     assert call.heard() == "[play https://ivr.example.test/sounds/bye.wav]"
 
@@ -497,7 +526,9 @@ def test_running_off_the_end_hangs_up_and_sends_the_status_callback(clock: Manua
 
     assert call.ended
     assert call.result.outcome == Outcome("hangup")
-    assert app.last("/voice/status").form == params(CallStatus="completed", CallDuration="4")
+    assert app.last("/voice/status").form == status_form(
+        CallStatus="completed", CallDuration="4", Timestamp="Mon, 23 Nov 2026 02:00:04 +0000"
+    )
 
 
 def test_hangup_ends_the_call_before_later_verbs(clock: ManualClock) -> None:
@@ -537,7 +568,7 @@ def test_reject_as_the_first_verb_rejects_the_call(clock: ManualClock) -> None:
     call = sim.dial(CALLER)
 
     assert call.result.outcome == Outcome("rejected", detail="busy")
-    assert app.last("/voice/status").form == params(CallStatus="busy", CallDuration="0")
+    assert app.last("/voice/status").form == status_form(CallStatus="busy", CallDuration="0")
 
 
 def test_reject_after_the_call_is_answered_only_hangs_up(clock: ManualClock) -> None:

@@ -11,11 +11,13 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from ivr.telephony.twiml_schema import OTHER_TWILIO_VERBS
 from ivr.telephony.twiml_schema import RULES
+from ivr.telephony.twiml_schema import SSML_ELEMENTS
 from ivr.telephony.twiml_schema import VERBS
 from ivr.telephony.twiml_schema import WAIT_URL_VERBS
 from ivr.telephony.twiml_schema import SchemaProblem
 from ivr.telephony.twiml_schema import check_document
 from ivr.testing.simulator import parse_twiml
+from tests.builder_table import builder_table
 
 
 def problems(xml: str, *, wait_url: bool = False) -> list[SchemaProblem]:
@@ -138,7 +140,8 @@ def test_a_wait_url_document_may_use_its_seven_verbs() -> None:
                 "Shout",
                 "Response/Shout[1]",
                 "unknown element; <Response> may not contain <Shout>; allowed: Connect, Dial, "
-                "Echo, Enqueue, Gather, Hangup, Leave, Pause, Pay, Play, Record, Redirect, Refer, "
+                "Echo, Enqueue, Gather, Hangup, Leave, Pause, Pay, Play, Prompt, Queue, Record, "
+                "Redirect, Refer, "
                 "Reject, Say, Sms, Start, Stop",
             ),
         ),
@@ -177,7 +180,8 @@ def test_a_wait_url_document_may_use_its_seven_verbs() -> None:
             SchemaProblem(
                 "Say",
                 "Response/Dial[1]/Say[1]",
-                "<Dial> may not contain <Say>; allowed: Client, Conference, Number, Queue, Sip",
+                "<Dial> may not contain <Say>; allowed: Application, Client, Conference, Number, "
+                "Queue, Sim, Sip, WhatsApp",
             ),
         ),
         (
@@ -334,3 +338,76 @@ def test_the_table_only_refers_to_elements_it_describes() -> None:
         assert unknown == set(), name
     assert WAIT_URL_VERBS <= VERBS
     assert VERBS <= RULES.keys()
+
+
+# --- parity with twilio's builder -------------------------------------------------------------
+
+# Where the table knowingly differs from the builder: Polly's SSML extras.
+SSML_BEYOND_THE_BUILDER = frozenset({"amazon:effect", "amazon:domain"})
+
+
+def twiml_tags() -> list[str]:
+    """Every TwiML element of the table (SSML follows Polly, not the builder)."""
+    return sorted(tag for tag in RULES if tag not in SSML_ELEMENTS)
+
+
+@pytest.mark.parametrize("tag", twiml_tags())
+def test_the_table_allows_exactly_the_children_twilios_builder_nests(tag: str) -> None:
+    allowed = set(RULES[tag].children) - SSML_BEYOND_THE_BUILDER
+
+    assert allowed == builder_table()[tag].children
+
+
+@pytest.mark.parametrize("tag", [tag for tag in twiml_tags() if tag != "Response"])
+def test_the_table_allows_exactly_the_attributes_twilios_builder_writes(tag: str) -> None:
+    assert set(RULES[tag].attributes) == builder_table()[tag].attributes
+
+
+def test_every_element_the_builder_nests_under_a_simulated_verb_has_a_rule() -> None:
+    table = builder_table()
+    reachable = {child for tag in VERBS for child in table[tag].children}
+
+    assert reachable - set(RULES) == set()
+
+
+def test_the_response_holds_every_verb_the_builder_offers_simulated_or_not() -> None:
+    assert VERBS | OTHER_TWILIO_VERBS == builder_table()["Response"].children
+
+
+def test_dial_accepts_application_sim_and_whatsapp() -> None:
+    response = VoiceResponse()
+    dial = Dial(action="/after")
+    application = dial.application(url="/app", customer_id="c1")
+    application.application_sid("AP123")
+    application.parameter(name="lang", value="zh-CN")
+    dial.sim("DE123")
+    dial.whats_app("+8613800000001", status_callback="/wa")
+    response.append(dial)
+
+    assert problems(str(response)) == []
+
+
+def test_hangup_and_reject_accept_parameters() -> None:
+    hangup = VoiceResponse()
+    hangup.hangup().parameter(name="reason", value="done")
+    reject = VoiceResponse()
+    reject.reject(reason="busy").parameter(name="reason", value="closed")
+
+    assert problems(str(hangup)) == []
+    assert problems(str(reject)) == []
+
+
+def test_sip_accepts_headers_and_uris() -> None:
+    response = VoiceResponse()
+    sip = response.dial().sip()
+    sip.headers().header(name="X-Case", value="42")
+    sip.uri("sip:agent@example.test", priority=1, weight=2)
+
+    assert problems(str(response)) == []
+
+
+def test_a_prompt_or_queue_in_the_response_is_valid_twiml_the_simulator_does_not_run() -> None:
+    assert [str(p) for p in problems("<Response><Prompt/><Queue>q</Queue></Response>")] == [
+        "Response/Prompt[1]: <Prompt> is a Twilio verb the simulator does not run",
+        "Response/Queue[2]: <Queue> is a Twilio verb the simulator does not run",
+    ]

@@ -5,9 +5,14 @@ which walks a parsed document and reports each element Twilio would refuse. It k
 about executing TwiML, HTTP or the call: it must not import anything from ``ivr`` and must
 not touch the network. Parsing bytes into elements is the simulator's job.
 
-Attribute lists follow Twilio's TwiML reference (and the generated ``twilio.twiml`` builder,
-which is made from the same schema). Value checks are the cheap ones: integers, booleans,
-``GET``/``POST``, enumerations, keys. Namespace declarations (``xmlns``, ``xmlns:*``) are
+Attribute lists and children follow Twilio's TwiML reference and the generated
+``twilio.twiml`` builder, made from the same specification; ``tests/test_twiml_schema.py``
+compares this table with the builder (``tests/builder_table.py``) and fails when they drift.
+This module cannot read the builder itself: only ``ivr.telephony.render`` imports
+``twilio.twiml``. Deliberate differences: SSML follows Amazon Polly (``amazon:effect`` and
+``amazon:domain``, which the builder lacks), and ``<Sip>`` may hold its URI as text or as
+``<Uri>``. Value checks are the cheap ones: integers, booleans, ``GET``/``POST``,
+enumerations, keys. Namespace declarations (``xmlns``, ``xmlns:*``) are
 allowed on every element.
 """
 
@@ -151,8 +156,11 @@ VERBS = frozenset(
     }
 )
 
-#: Real Twilio verbs outside this table: valid TwiML, but not simulated.
-OTHER_TWILIO_VERBS = frozenset({"Connect", "Echo", "Pay", "Refer", "Sms", "Start", "Stop"})
+#: What else twilio's builder lets a ``<Response>`` hold: valid TwiML, but not simulated
+#: (``<Prompt>`` belongs in ``<Pay>``; a bare ``<Queue>`` is accepted by the builder too).
+OTHER_TWILIO_VERBS = frozenset(
+    {"Connect", "Echo", "Pay", "Prompt", "Queue", "Refer", "Sms", "Start", "Stop"}
+)
 
 #: The only verbs Twilio runs in an ``<Enqueue waitUrl>`` document.
 WAIT_URL_VERBS = frozenset({"Play", "Say", "Pause", "Gather", "Redirect", "Leave", "Hangup"})
@@ -207,8 +215,10 @@ RULES: Mapping[str, ElementRule] = {
         children=frozenset({"Say", "Play", "Pause"}),
     ),
     "Redirect": ElementRule(attributes={"method": method}, text="required"),
-    "Hangup": ElementRule(attributes={}),
-    "Reject": ElementRule(attributes={"reason": one_of("rejected", "busy")}),
+    "Hangup": ElementRule(attributes={}, children=frozenset({"Parameter"})),
+    "Reject": ElementRule(
+        attributes={"reason": one_of("rejected", "busy")}, children=frozenset({"Parameter"})
+    ),
     "Enqueue": ElementRule(
         attributes=_attrs(
             {
@@ -253,9 +263,27 @@ RULES: Mapping[str, ElementRule] = {
             "events",
             "passports",
         ),
-        children=frozenset({"Number", "Client", "Queue", "Sip", "Conference"}),
+        children=frozenset(
+            {"Application", "Client", "Conference", "Number", "Queue", "Sim", "Sip", "WhatsApp"}
+        ),
         text="optional",
         check=_needs_something_to_dial,
+    ),
+    "Application": ElementRule(
+        attributes=_attrs(
+            {"url": url, "method": method, **_CALLBACK},
+            "statusCallbackEvent",
+            "customerId",
+            "copyParentTo",
+        ),
+        children=frozenset({"ApplicationSid", "Parameter"}),
+        text="optional",
+    ),
+    "ApplicationSid": ElementRule(attributes={}, text="required"),
+    "Sim": ElementRule(attributes={}, text="required"),
+    "WhatsApp": ElementRule(
+        attributes=_attrs({"url": url, "method": method, **_CALLBACK}, "statusCallbackEvent"),
+        text="required",
     ),
     "Number": ElementRule(
         attributes=_attrs(
@@ -285,6 +313,15 @@ RULES: Mapping[str, ElementRule] = {
             "password",
             "statusCallbackEvent",
             *_AMD,
+        ),
+        children=frozenset({"Headers", "Uri"}),
+        text="optional",
+    ),
+    "Headers": ElementRule(attributes={}, children=frozenset({"Header"})),
+    "Header": ElementRule(attributes=_attrs({}, "name", "value")),
+    "Uri": ElementRule(
+        attributes=_attrs(
+            {"priority": non_negative_int, "weight": positive_int}, "username", "password"
         ),
         text="required",
     ),

@@ -101,15 +101,20 @@ def format_result(result: ScriptResult | ScriptLoadFailure, *, color: bool) -> s
 def format_turn(turn: Turn, *, default_lang: str = "", color: bool) -> str:
     """One line of the transcript; IVR and caller lines differ in label as well as colour.
 
-    A Say in another language than ``default_lang`` (when given) shows its language.
+    A Say in another language than ``default_lang`` (when given) shows its language; a
+    prompt the caller interrupted ends in "✂ (cut off)".
     """
     if turn.speaker == "ivr":
         if turn.kind == "pause":
             text = f"(pause {turn.text}s)" if turn.text else "(pause)"
         elif turn.kind == "play":
             text = f"♪ {turn.text}"
+        elif turn.kind == "beep":
+            text = "(beep)"
         else:
             text = turn.text
+        if turn.cut:  # the caller barged in: only the start of the prompt was heard
+            text += " ✂ (cut off)"
         if turn.lang and default_lang and not same_language(turn.lang, default_lang):
             text = f"[{turn.lang}] {text}"
         label = _paint("IVR   ", IVR_COLOUR, color, bold=True)

@@ -19,17 +19,20 @@ A script::
     steps:
       - expect: 中文服务请按1                 # substring of what the IVR said since the last action
       - press: "1"
+      - press: {keys: "2", early: true}       # barge in: cut the Gather's first prompt off
       - expect: {regex: "密码.*6位"}
       - expect: {fuzzy: "您的账户已被锁定", threshold: 0.8}
       - say: 我的账户被锁了
       - wait                                  # silence; `wait: 3` is three silences
       - hold: 2                               # two hold cycles in a queue
       - agent                                 # an agent answers; `agent: {seconds: 90}`
+      - agent: {pickup: "/agent/pickup?queue=general"}   # through the agent's pickup URL
+      - agent: {result: queue-full}           # the queue ends without an agent
       - record: {seconds: 8, finish: "#"}
       - dial: busy                            # how a <Dial> ended; or {status, duration}
       - expect_state: main_menu
       - hangup
-    outcome: {kind: queued, queue: security, recording: true}
+    outcome: {kind: queued, queue: security, recording: true, status: completed}
     effects:
       - account: {phone: "+8613800000002", status: active}
 """
@@ -53,6 +56,8 @@ from ivr.errors import ScriptError
 from ivr.errors import SimulationError
 from ivr.errors import YamlError
 from ivr.phones import is_caller_id
+from ivr.testing.simulator import NETWORK_STATUSES
+from ivr.testing.simulator import QUEUE_ENDINGS
 from ivr.testing.simulator import Call
 from ivr.testing.simulator import CallResult
 from ivr.testing.simulator import Outcome
@@ -63,7 +68,9 @@ from ivr.yamlstrict import load
 # The script model
 
 ExpectMode = Literal["substring", "regex", "fuzzy"]
-OutcomeKind = Literal["hangup", "caller-hangup", "queued", "bridged", "dialed", "rejected"]
+OutcomeKind = Literal[
+    "hangup", "caller-hangup", "queued", "bridged", "dialed", "rejected", "unanswered"
+]
 
 OUTCOME_KINDS: tuple[str, ...] = (
     "hangup",
@@ -72,7 +79,10 @@ OUTCOME_KINDS: tuple[str, ...] = (
     "bridged",
     "dialed",
     "rejected",
+    "unanswered",
 )
+#: The CallStatus a status callback can end a call with (``outcome: {status: ...}``).
+CALL_STATUSES: tuple[str, ...] = ("completed", "busy", "no-answer", "failed", "canceled")
 DIAL_STATUSES: tuple[str, ...] = (
     "completed",
     "answered",
@@ -113,8 +123,11 @@ class ExpectState:
 @dataclass(frozen=True)
 class Press:
     keys: str
+    early: bool = False  # pressed while the Gather's first prompt still plays (barge-in)
 
     def describe(self) -> str:
+        if self.early:
+            return f"press: {{keys: {_quote(self.keys)}, early: true}}"
         return f"press: {_quote(self.keys)}"
 
 
@@ -122,11 +135,17 @@ class Press:
 class Say:
     text: str
     confidence: float | None = None
+    early: bool = False  # spoken over the Gather's first prompt (barge-in)
 
     def describe(self) -> str:
-        if self.confidence is None:
+        if self.confidence is None and not self.early:
             return f"say: {self.text}"
-        return f"say: {{text: {_quote(self.text)}, confidence: {self.confidence:g}}}"
+        parts = [f"text: {_quote(self.text)}"]
+        if self.confidence is not None:
+            parts.append(f"confidence: {self.confidence:g}")
+        if self.early:
+            parts.append("early: true")
+        return "say: {" + ", ".join(parts) + "}"
 
 
 @dataclass(frozen=True)
@@ -152,12 +171,23 @@ class Hold:
 
 @dataclass(frozen=True)
 class Agent:
-    """An agent answers the queued caller and talks for ``seconds`` (``None``: the default)."""
+    """An agent answers the queued caller and talks for ``seconds`` (``None``: the default),
+    picking up through ``pickup`` (the agent's TwiML URL) when given; or, with ``result``,
+    the queue ends without an agent (``queue-full``, ``error``, ...)."""
 
     seconds: int | None = None
+    pickup: str | None = None
+    result: str | None = None
 
     def describe(self) -> str:
-        return "agent" if self.seconds is None else f"agent: {{seconds: {self.seconds}}}"
+        parts = []
+        if self.result is not None:
+            parts.append(f"result: {self.result}")
+        if self.seconds is not None:
+            parts.append(f"seconds: {self.seconds}")
+        if self.pickup is not None:
+            parts.append(f"pickup: {_quote(self.pickup)}")
+        return "agent" if not parts else "agent: {" + ", ".join(parts) + "}"
 
 
 @dataclass(frozen=True)
@@ -199,9 +229,12 @@ class OutcomeExpectation:
     queue: str | None = None
     number: str | None = None
     recording: bool | None = None
+    status: str | None = None  # the CallStatus of the final status callback
 
     def describe(self) -> str:
         parts = [f"kind: {self.kind}"]
+        if self.status is not None:
+            parts.append(f"status: {self.status}")
         if self.queue is not None:
             parts.append(f"queue: {self.queue}")
         if self.number is not None:
@@ -233,13 +266,14 @@ class Script:
     outcome: OutcomeExpectation | None = None
     effects: tuple[EffectExpectation, ...] = ()
     at: datetime | None = None  # the (simulated) time the call is placed
+    network: str | None = None  # the call ends before the IVR answers: busy, canceled, ...
 
 
 # ---------------------------------------------------------------------------------------------
 # Loading
 
 
-_TOP_KEYS = ("name", "from", "lang", "at", "steps", "outcome", "effects")
+_TOP_KEYS = ("name", "from", "lang", "at", "network", "steps", "outcome", "effects")
 _STEP_KINDS = (
     "expect",
     "expect_state",
@@ -303,13 +337,16 @@ def parse_script(data: object, path: str) -> Script:
     raw_steps = top["steps"]
     if not isinstance(raw_steps, list):
         raise ScriptError(path, "steps", f"must be a list of steps, not {_what(raw_steps)}")
-    if not raw_steps:
+    if not raw_steps and "network" not in top:  # a call the network ends has nothing to do
         raise ScriptError(path, "steps", "needs at least one step")
     steps = tuple(_step(item, path, f"steps[{index}]") for index, item in enumerate(raw_steps))
     outcome = _outcome(top["outcome"], path) if "outcome" in top else None
     effects = _effects(top["effects"], path) if "effects" in top else ()
     at = _when(top["at"], path) if "at" in top else None
-    return Script(path, name, from_, lang, steps, outcome, effects, at)
+    network = None
+    if "network" in top:
+        network = _choice(_text(top["network"], path, "network"), path, "network", NETWORK_STATUSES)
+    return Script(path, name, from_, lang, steps, outcome, effects, at, network)
 
 
 def _when(value: object, path: str) -> datetime:
@@ -376,6 +413,12 @@ def _step_value(kind: str, value: object, path: str, key: str) -> Step:  # noqa:
     if kind == "expect_state":
         return ExpectState(_text(value, path, key))
     if kind == "press":
+        if isinstance(value, dict):
+            spec = _mapping(value, path, key, ("early", "keys"))
+            if "keys" not in spec:
+                raise ScriptError(path, f"{key}.keys", "is required")
+            early = _flag(spec.get("early", False), path, f"{key}.early")
+            return Press(_keys(spec["keys"], path, f"{key}.keys"), early)
         return Press(_keys(value, path, key))
     if kind == "say":
         return _say(value, path, key)
@@ -390,10 +433,7 @@ def _step_value(kind: str, value: object, path: str, key: str) -> Step:  # noqa:
             )
         return Hold(1 if value is None else _count(value, path, key))
     if kind == "agent":
-        if value is None:
-            return Agent()
-        spec = _mapping(value, path, key, ("seconds",))
-        return Agent(_count(spec["seconds"], path, f"{key}.seconds") if "seconds" in spec else None)
+        return _agent(value, path, key)
     if kind == "record":
         return _record(value, path, key)
     if kind == "dial":
@@ -435,13 +475,34 @@ def _expect(value: object, path: str, key: str) -> Expect:
 def _say(value: object, path: str, key: str) -> Say:
     if isinstance(value, str) or value is None:
         return Say(_text(value, path, key))
-    spec = _mapping(value, path, key, ("confidence", "text"))
+    spec = _mapping(value, path, key, ("confidence", "early", "text"))
     if "text" not in spec:
         raise ScriptError(path, f"{key}.text", "is required")
     confidence = None
     if "confidence" in spec:
         confidence = _fraction(spec["confidence"], path, f"{key}.confidence")
-    return Say(_text(spec["text"], path, f"{key}.text"), confidence)
+    early = _flag(spec.get("early", False), path, f"{key}.early")
+    return Say(_text(spec["text"], path, f"{key}.text"), confidence, early)
+
+
+def _agent(value: object, path: str, key: str) -> Agent:
+    if value is None:
+        return Agent()
+    spec = _mapping(value, path, key, ("pickup", "result", "seconds"))
+    seconds = _count(spec["seconds"], path, f"{key}.seconds") if "seconds" in spec else None
+    pickup = _text(spec["pickup"], path, f"{key}.pickup") if "pickup" in spec else None
+    result = None
+    if "result" in spec:
+        result = _choice(
+            _text(spec["result"], path, f"{key}.result"), path, f"{key}.result", QUEUE_ENDINGS
+        )
+        if seconds is not None or pickup is not None:
+            raise ScriptError(
+                path,
+                f"{key}.result",
+                "a queue that ends without an agent has no talk seconds and no pickup",
+            )
+    return Agent(seconds, pickup, result)
 
 
 def _record(value: object, path: str, key: str) -> Record:
@@ -482,7 +543,7 @@ def _dial(value: object, path: str, key: str) -> Dial:
 
 
 def _outcome(value: object, path: str) -> OutcomeExpectation:
-    spec = _mapping(value, path, "outcome", ("kind", "number", "queue", "recording"))
+    spec = _mapping(value, path, "outcome", ("kind", "number", "queue", "recording", "status"))
     if "kind" not in spec:
         raise ScriptError(path, "outcome.kind", f"is required; one of {', '.join(OUTCOME_KINDS)}")
     kind = _choice(_text(spec["kind"], path, "outcome.kind"), path, "outcome.kind", OUTCOME_KINDS)
@@ -495,7 +556,12 @@ def _outcome(value: object, path: str) -> OutcomeExpectation:
             raise ScriptError(
                 path, "outcome.recording", f"must be true or false, not {_what(recording)}"
             )
-    return OutcomeExpectation(kind, queue, number, recording)
+    status = None
+    if "status" in spec:
+        status = _choice(
+            _text(spec["status"], path, "outcome.status"), path, "outcome.status", CALL_STATUSES
+        )
+    return OutcomeExpectation(kind, queue, number, recording, status)
 
 
 def _effects(value: object, path: str) -> tuple[EffectExpectation, ...]:
@@ -548,6 +614,12 @@ def _keys(value: object, path: str, key: str) -> str:
     if not _KEYS_RE.fullmatch(keys):
         raise ScriptError(path, key, f"{keys!r}: a phone has only the keys 0-9, * and #")
     return keys
+
+
+def _flag(value: object, path: str, key: str) -> bool:
+    if not isinstance(value, bool):
+        raise ScriptError(path, key, f"must be true or false, not {_what(value)}")
+    return value
 
 
 def _count(value: object, path: str, key: str) -> int:
@@ -729,7 +801,7 @@ def run_script(
     try:
         if script.at is not None:
             simulator.clock.set(script.at)
-        call = simulator.dial(script.from_)
+        call = simulator.dial(script.from_, network=script.network)
     except SimulationError as exc:
         problem = Failure(None, "dial", "", "", f"the simulated call failed: {exc}", mode="error")
         last = simulator.last_call
@@ -778,21 +850,23 @@ def _perform(step: Step, index: int, call: Call) -> Failure | None:  # noqa: C90
         message = f"the call had already ended ({ended}) before this step"
         return Failure(index, step.describe(), "", call.heard(), message, "ended")
     if isinstance(step, Press):
-        call.press(step.keys)
+        call.press(step.keys, early=step.early)
     elif isinstance(step, Say):
         if step.confidence is None:
-            call.say(step.text)
+            call.say(step.text, early=step.early)
         else:
-            call.say(step.text, confidence=step.confidence)
+            call.say(step.text, confidence=step.confidence, early=step.early)
     elif isinstance(step, Wait):
         return _wait(step, index, call)
     elif isinstance(step, Hold):
         call.hold(step.cycles, position=step.position)
     elif isinstance(step, Agent):
-        if step.seconds is None:
-            call.agent_answers()
+        if step.result is not None:
+            call.queue_ends(step.result)
+        elif step.seconds is None:
+            call.agent_answers(pickup=step.pickup)
         else:
-            call.agent_answers(talk_seconds=step.seconds)
+            call.agent_answers(talk_seconds=step.seconds, pickup=step.pickup)
     elif isinstance(step, Record):
         call.record(step.seconds, finish=step.finish)
     elif isinstance(step, Dial):
@@ -866,12 +940,16 @@ def _check_outcome(
         problems.append(f"to dial {expected.number!r}")
     if expected.recording is not None and bool(result.recordings) != expected.recording:
         problems.append("a recording" if expected.recording else "no recording")
+    if expected.status is not None and result.call_status != expected.status:
+        problems.append(f"to be reported {expected.status}")
     if not problems:
         return None
     told = describe_outcome(actual)
     if expected.recording is not None:
         count = len(result.recordings)
         told += f", {count} recording{'s' if count != 1 else ''}"
+    if expected.status is not None:
+        told += f", reported {result.call_status or 'nothing'}"
     message = f"expected the call {' and '.join(problems)}, but it {told}"
     return Failure(None, expected.describe(), expected.describe(), told, message, "outcome")
 

@@ -3,7 +3,8 @@
 Owns the transports (``WsgiTransport`` in-process, ``HttpTransport`` over the network), the
 call model (``Simulator`` → ``Call`` → ``CallResult`` of ``Turn`` s) and the execution of voice
 TwiML as Twilio does it (see ``shared/TWILIO.md``): standard request parameters, signatures,
-cookies, HTTP redirects, fallback URL, verbs and their actions, queues, the status callback.
+cookies, HTTP redirects, time limits, fallback URL, verbs and their actions, queues and the
+agent's leg, barge-in, recording and partial-speech callbacks, status callbacks and events.
 Time is simulated with ``ManualClock``: nothing here sleeps.
 
 What TwiML Twilio accepts is ``ivr.telephony.twiml_schema``'s job; this module only runs it. It must
@@ -22,24 +23,44 @@ Choices where Twilio's documentation is silent (each is deliberate, keep them do
 - ``<Leave>`` outside a queue is an error; an empty recording falls through to the next verb.
 - Any 3xx is followed with GET and no form (so a redirected Gather action loses ``Digits``).
 - An exception raised by a WSGI app propagates (Twilio would see a 500): easier to debug.
+- A webhook slower than 15 s (in-process: the app's measured time) or a connection not made
+  in 10 s is ErrorCode 11205, as Twilio's error page describes both timers.
+- An unplayable ``<Play>`` (not 2xx, not ``audio/*``) is skipped with a warning; each media
+  URL is fetched once per simulator, as Twilio caches media.
+- Partial speech results come one per word (per character for text without spaces).
+- Barge-in happens during the Gather's first nested prompt; later prompts are not heard.
+- ``redirected``, ``redirected-from-bridged``, ``error`` and ``system-error`` run the Enqueue
+  action's document like any other QueueResult.
+- ``network="canceled"`` fetches the voice URL and ignores its reply; ``busy``,
+  ``no-answer`` and ``failed`` never reach it.
+- The agent's pickup leg is a separate call from ``agent_from`` with its own cookies.
+
+Not modelled: ``<Connect>``, ``<Pay>``, ``<Start>``/``<Stop>``, ``<Refer>``, ``<Sms>``,
+``<Echo>``, conferences (refused as "not simulated"); what a ``<Dial>`` noun does beyond the
+status a test gives; transcription; answering-machine detection; ``hints`` and
+``profanityFilter``; real audio and recognition; Twilio's retries of a failed webhook;
+cities and postcodes beyond ``places`` (the number's country is derived); the
+``in-progress`` recording event.
 """
 
 from __future__ import annotations
 
 import email.message
+import email.utils
 import hashlib
 import http.client
 import http.cookiejar
-import urllib.error
 import urllib.parse
 import urllib.request
 import xml.parsers.expat
 from collections.abc import Callable
+from collections.abc import Collection
 from collections.abc import Iterator
 from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
+from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from time import perf_counter
@@ -57,6 +78,7 @@ from werkzeug.test import Client
 from ivr.clock import ManualClock
 from ivr.errors import SimulationError
 from ivr.errors import TwimlError
+from ivr.phones import country_of
 from ivr.telephony.twiml_schema import check_document
 
 if TYPE_CHECKING:
@@ -66,8 +88,26 @@ API_VERSION = "2010-04-01"
 MAX_HTTP_REDIRECTS = 10
 DEFAULT_MAX_QUEUE_SIZE = 100
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
+#: statusCallbackEvent values, in the order Twilio reports them.
+STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
+#: How a call can end before the IVR answers it (``Simulator.dial(network=...)``).
+NETWORK_STATUSES = ("busy", "no-answer", "failed", "canceled")
+#: QueueResult values a queue can end with besides bridged, leave and hangup
+#: (``Call.queue_ends``); queue-full also comes by itself when ``waiting`` fills the queue.
+QUEUE_ENDINGS = (
+    "queue-full",
+    "redirected",
+    "redirected-from-bridged",
+    "error",
+    "system-error",
+)
+#: The verbs Twilio runs in a ``<Dial><Queue url>`` document, on the queued caller's leg.
+QUEUE_URL_VERBS = frozenset({"Play", "Say", "Pause", "Redirect"})
 TWIML_TYPES = ("text/xml", "application/xml")
 DIAL_STATUSES = ("completed", "answered", "busy", "no-answer", "failed", "canceled")
+#: Twilio's timers for a webhook: 10 s to connect, 15 s for the whole response.
+CONNECT_TIMEOUT = 10.0
+RESPONSE_LIMIT = 15.0
 
 # Twilio's error codes sent to the fallback URL.
 HTTP_RETRIEVAL_FAILURE = 11200
@@ -97,10 +137,23 @@ class Transport(Protocol):
 
 
 class WsgiTransport:
-    """Drive any WSGI callable in-process through ``werkzeug.test`` (no cookie jar of its own)."""
+    """Drive any WSGI callable in-process through ``werkzeug.test`` (no cookie jar of its own).
 
-    def __init__(self, app: WSGIApplication) -> None:
+    Twilio gives a webhook ``response_limit`` seconds (15) for its whole response; an app that
+    takes longer fails as an HTTP connection failure (11205), as Twilio reports it. The app's
+    time is measured with ``timer`` (``time.perf_counter``; tests inject a fake one).
+    """
+
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        response_limit: float = RESPONSE_LIMIT,
+        timer: Callable[[], float] = perf_counter,
+    ) -> None:
         self._client = Client(app, use_cookies=False)
+        self.response_limit = response_limit
+        self._timer = timer
 
     def send(
         self, method: str, url: str, form: Mapping[str, str], headers: Mapping[str, str]
@@ -110,7 +163,7 @@ class WsgiTransport:
         if method == "POST":
             options["data"] = urllib.parse.urlencode(form)
             options["content_type"] = "application/x-www-form-urlencoded"
-        started = perf_counter()
+        started = self._timer()
         response = self._client.open(
             parts.path or "/",
             base_url=f"{parts.scheme}://{parts.netloc}",
@@ -121,7 +174,9 @@ class WsgiTransport:
         )
         try:
             body = response.get_data()
-            elapsed = perf_counter() - started
+            elapsed = self._timer() - started
+            if elapsed > self.response_limit:
+                raise TwimlError(url, "", _too_slow(elapsed, self.response_limit))
             return HttpReply(
                 status=response.status_code,
                 headers={name.lower(): value for name, value in response.headers.items()},
@@ -133,56 +188,92 @@ class WsgiTransport:
             response.close()
 
 
-class _KeepRedirects(urllib.request.HTTPRedirectHandler):
-    """Hand 3xx replies back: the simulator follows them itself, as Twilio does."""
-
-    def redirect_request(
-        self,
-        req: urllib.request.Request,
-        fp: Any,
-        code: int,
-        msg: str,
-        headers: Any,
-        newurl: str,
-    ) -> urllib.request.Request | None:
-        return None
-
-
 class HttpTransport:
-    """Real HTTP via urllib. Connection failures raise ``TwimlError`` ("connection failed").
+    """Real HTTP via ``http.client``, with Twilio's two timers: ``connect_timeout`` (10 s) to
+    open the connection, ``response_limit`` (15 s, connection included) for the whole
+    response, however slowly it trickles in. Connection failures and timeouts raise
+    ``TwimlError`` (the simulator reports them as 11205, as Twilio does).
 
     Proxy settings from the environment are ignored: Twilio connects to the webhook directly.
     """
 
-    def __init__(self, timeout: float = 15.0) -> None:
+    def __init__(
+        self,
+        timeout: float = RESPONSE_LIMIT,
+        *,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        chunk_size: int = 8192,
+    ) -> None:
         self.timeout = timeout
-        self._opener = urllib.request.build_opener(
-            urllib.request.ProxyHandler({}), _KeepRedirects()
-        )
+        self.connect_timeout = connect_timeout
+        self.chunk_size = chunk_size
 
     def send(
         self, method: str, url: str, form: Mapping[str, str], headers: Mapping[str, str]
     ) -> HttpReply:
-        data = urllib.parse.urlencode(form).encode() if method == "POST" else None
-        request = urllib.request.Request(url, data=data, method=method, headers=dict(headers))
-        if data is not None:
-            request.add_header("Content-Type", "application/x-www-form-urlencoded")
+        parts = urllib.parse.urlsplit(url)
+        body = urllib.parse.urlencode(form).encode() if method == "POST" else None
+        sent = dict(headers)
+        if body is not None:
+            sent["Content-Type"] = "application/x-www-form-urlencoded"
+        target = parts.path or "/"
+        if parts.query:
+            target += "?" + parts.query
         started = perf_counter()
-        try:
-            with self._opener.open(request, timeout=self.timeout) as response:
-                status, message, body = response.status, response.headers, response.read()
-        except urllib.error.HTTPError as error:
-            status, message, body = error.code, error.headers, error.read()
-        except (OSError, http.client.HTTPException) as error:
-            reason = getattr(error, "reason", error)
-            raise TwimlError(url, "", f"connection failed: {reason}") from error
-        return HttpReply(
-            status=status,
-            headers={name.lower(): value for name, value in message.items()},
-            body=body,
-            elapsed=perf_counter() - started,
-            set_cookies=tuple(message.get_all("Set-Cookie") or ()),
+        deadline = started + self.timeout
+        connection_class = (
+            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         )
+        connection = connection_class(parts.netloc, timeout=self.connect_timeout)
+        try:
+            try:
+                connection.connect()
+            except OSError as error:
+                raise TwimlError(url, "", f"connection failed: {error}") from error
+            try:
+                _limit(connection, deadline)
+                connection.request(method, target, body=body, headers=sent)
+                _limit(connection, deadline)
+                response = connection.getresponse()
+                chunks: list[bytes] = []
+                while True:
+                    _limit(connection, deadline)
+                    chunk = response.read1(self.chunk_size)
+                    if not chunk:
+                        break
+                    chunks.append(chunk)
+            except (TimeoutError, _Overdue):
+                elapsed = perf_counter() - started
+                raise TwimlError(url, "", _too_slow(elapsed, self.timeout)) from None
+            except (OSError, http.client.HTTPException) as error:
+                raise TwimlError(url, "", f"connection failed: {error}") from error
+        finally:
+            connection.close()
+        return HttpReply(
+            status=response.status,
+            headers={name.lower(): value for name, value in response.headers.items()},
+            body=b"".join(chunks),
+            elapsed=perf_counter() - started,
+            set_cookies=tuple(response.headers.get_all("Set-Cookie") or ()),
+        )
+
+
+class _Overdue(Exception):
+    """The whole-response deadline passed between two reads (internal to ``HttpTransport``)."""
+
+
+def _limit(connection: http.client.HTTPConnection, deadline: float) -> None:
+    """Give the socket only the time left before ``deadline``: one limit for the whole
+    response, not one per read."""
+    left = deadline - perf_counter()
+    if left <= 0:
+        raise _Overdue
+    if connection.sock is not None:
+        connection.sock.settimeout(left)
+
+
+def _too_slow(elapsed: float, limit: float) -> str:
+    return f"no complete response within {limit:g} s (took {elapsed:.1f} s)"
 
 
 # --- what the caller heard and did ------------------------------------------------------------
@@ -195,7 +286,10 @@ class Turn:
     ``text`` — say: the words (SSML stripped, ``<sub alias>`` spoken as its alias, whitespace
     collapsed); play: ``play_text(url)`` or ``"[play URL]"``; pause: ``""``; press: the keys as
     pressed; speech: the words; record: ``"<seconds>s <finish>"``; hold: the cycles; agent:
-    ``"<talk>s"`` (queue) or ``"<DialCallStatus> <duration>s"`` (dial); silence, hangup: ``""``.
+    ``"<talk>s"`` (queue), ``"<QueueResult>"`` (a queue that ended otherwise) or
+    ``"<DialCallStatus> <duration>s"`` (dial); beep (a ``<Record>``'s tone), silence,
+    hangup: ``""``. ``cut`` marks a prompt the caller interrupted (barge-in): they heard
+    only its beginning.
     """
 
     speaker: Literal["ivr", "caller"]
@@ -204,14 +298,17 @@ class Turn:
     lang: str | None
     url: str
     state: str | None
+    cut: bool = False
 
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: Literal["hangup", "caller-hangup", "queued", "bridged", "dialed", "rejected", "failed"]
+    kind: Literal[
+        "hangup", "caller-hangup", "queued", "bridged", "dialed", "rejected", "failed", "unanswered"
+    ]
     queue: str | None = None  # queued/bridged: the Enqueue queue name
     number: str | None = None  # dialed: the number or queue dialed
-    detail: str = ""  # failed: the error message; rejected: the reason
+    detail: str = ""  # failed: the error message; rejected: the reason; unanswered: the status
 
 
 @dataclass(frozen=True)
@@ -232,6 +329,10 @@ class CallResult:
     latencies: list[tuple[str, float]] = field(default_factory=list)
     #: (url, form) as put on the wire: for GET the URL carries the parameters and form is empty.
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    #: The CallStatus the status callback reported at the end (completed, busy, ...).
+    call_status: str | None = None
+    #: What Twilio would log to its debugger without ending the call (an unplayable <Play>).
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -248,6 +349,15 @@ class GatherSpec:
     action_on_empty_result: bool
     action: str  # absolute
     method: str
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a number is, for Twilio's ``FromCity``/``FromState``/``FromZip`` fields."""
+
+    city: str = ""
+    state: str = ""
+    zip: str = ""
 
 
 # --- internal execution state -----------------------------------------------------------------
@@ -277,6 +387,7 @@ class _Pending:
     element: Element
     frame: _Frame
     gather: GatherSpec | None = None
+    prompts: int = 0  # transcript index where the Gather's nested prompts begin
 
 
 @dataclass
@@ -340,9 +451,27 @@ class Simulator:
         max_documents: int = 200,
         hold_cycle_seconds: int = 30,
         first_call: int = 1,
+        status_events: Collection[str] = ("completed",),
+        waiting: Mapping[str, int] | None = None,
+        places: Mapping[str, Place] | None = None,
+        check_media: bool = True,
+        agent_from: str = "+8613900000000",
     ) -> None:
         """``first_call`` numbers the CallSids this simulator makes (``CA`` + 32 hex digits);
-        give each simulator its own range when several talk to one server."""
+        give each simulator its own range when several talk to one server.
+
+        ``status_events`` are the ``statusCallbackEvent`` s the status URL gets (initiated,
+        ringing, answered, completed). ``waiting`` counts callers already in each queue (an
+        ``<Enqueue>`` at its ``maxQueueSize`` is ``queue-full``). ``places`` gives a number's
+        city, state and postcode (the country comes from the number itself). ``check_media``
+        fetches each ``<Play>`` URL once, as Twilio does before playing it. ``agent_from``
+        is the agent's phone when an agent picks a caller up through a pickup URL.
+        """
+        unknown = set(status_events) - set(STATUS_EVENTS)
+        if unknown:
+            raise SimulationError(
+                f"unknown status events {sorted(unknown)}; allowed: {', '.join(STATUS_EVENTS)}"
+            )
         self.transport = transport
         self.base_url = base_url
         self.voice_url = urllib.parse.urljoin(base_url, voice_path)
@@ -356,18 +485,47 @@ class Simulator:
         self.max_documents = max_documents
         self.hold_cycle_seconds = hold_cycle_seconds
         self.last_call: Call | None = None  # kept when dial() raises, to inspect the result
+        self.status_events = frozenset(status_events)
+        self.waiting = dict(waiting or {})
+        self.places = dict(places or {})
+        self.check_media = check_media
+        self.agent_from = agent_from
         self._calls = first_call - 1
+        self._media: dict[str, str | None] = {}  # a <Play> URL -> why it cannot play, or None
 
     def dial(
-        self, from_: str, *, call_sid: str | None = None, extra: Mapping[str, str] | None = None
+        self,
+        from_: str,
+        *,
+        call_sid: str | None = None,
+        extra: Mapping[str, str] | None = None,
+        network: str | None = None,
     ) -> Call:
-        """POST the voice URL with Twilio's standard parameters; run TwiML until the caller acts."""
+        """POST the voice URL with Twilio's standard parameters; run TwiML until the caller acts.
+
+        ``network`` makes the call end before the IVR answers it, as the status callback then
+        reports: ``canceled`` (the caller gives up while the voice URL is being fetched: its
+        reply is never run), ``busy``, ``no-answer`` or ``failed`` (the carrier ends it: the
+        voice URL is never requested).
+        """
+        if network is not None and network not in NETWORK_STATUSES:
+            allowed = ", ".join(NETWORK_STATUSES)
+            raise SimulationError(f"network must be one of {allowed}, got {network!r}")
         self._calls += 1
         sid = call_sid or f"CA{self._calls:032x}"
         call = Call(self, sid, from_, dict(extra or {}))
         self.last_call = call
         with call._guard():
-            call._run(call._fetch(self.voice_url, "POST", {}, "", wait=False))
+            call._progress("initiated")
+            if network in ("busy", "no-answer", "failed"):
+                call._end("unanswered", detail=network, call_status=network)
+                return call
+            call._progress("ringing")
+            frame = call._fetch(self.voice_url, "POST", {}, "", wait=False)
+            if network == "canceled":
+                call._end("unanswered", detail=network, call_status=network)
+                return call
+            call._run(frame)
         return call
 
 
@@ -390,6 +548,7 @@ class Call:
         self._milestone: Outcome | None = None  # bridged / dialed: what the call achieved
         self._where = _Doc(sim.voice_url, None)
         self._mark = 0  # transcript length at the caller's last action
+        self._sequence = 0  # SequenceNumber of the next status callback
 
     # --- what the test reads ---
 
@@ -416,19 +575,26 @@ class Call:
     def heard(self) -> str:
         """Everything the IVR said or played since the caller's last action, joined with " "."""
         turns = self.result.transcript[self._mark :]
-        return " ".join(t.text for t in turns if t.speaker == "ivr" and t.kind != "pause")
+        return " ".join(
+            t.text for t in turns if t.speaker == "ivr" and t.kind not in ("pause", "beep")
+        )
 
     # --- what the caller does ---
 
-    def press(self, keys: str) -> None:
+    def press(self, keys: str, *, early: bool = False) -> None:
         """Press keys at a Gather (numDigits, finishOnKey not sent, extra keys dropped).
 
-        At a ``<Record>`` the first key is the finish key of an empty recording.
+        ``early``: the first key comes while the Gather's first nested prompt is still
+        playing; it cuts that prompt off and the prompts after it are never heard (a key
+        always barges in). At a ``<Record>`` the first key is the finish key of an empty
+        recording.
         """
         if not keys or any(key not in "0123456789*#" for key in keys):
             raise SimulationError(f"keys must be 0-9, * or #, got {keys!r}")
         with self._guard():
             pending = self._expect("press keys", "gather", "record")
+            if early:
+                self._barge_in(pending, "press")
             self._caller("press", keys)
             if pending.kind == "record":
                 self._finish_recording(pending, seconds=0, finish=keys[0])
@@ -446,15 +612,23 @@ class Call:
             params = {"Digits": digits, "FinishedOnKey": finished_on or ""}
             self._run(self._gather_action(pending, spec, params))
 
-    def say(self, text: str, confidence: float = 0.92) -> None:
-        """Speak into a Gather whose input includes speech; otherwise it is silence."""
+    def say(self, text: str, confidence: float = 0.92, *, early: bool = False) -> None:
+        """Speak into a Gather whose input includes speech; otherwise it is silence.
+
+        ``early``: speak over the first nested prompt; it is cut off unless the Gather has
+        ``bargeIn="false"``. Before the action, a ``partialResultCallback`` gets the words as
+        they are recognised, one request per word (per character for text without spaces).
+        """
         with self._guard():
             pending = self._expect("speak", "gather")
-            self._caller("speech", text)
             spec = _spec(pending)
+            if early and "speech" in spec.input and pending.element.get("bargeIn") != "false":
+                self._barge_in(pending, "speak")
+            self._caller("speech", text)
             if "speech" not in spec.input:
                 self._no_input(pending, spec)
                 return
+            self._partial_results(pending, spec, text)
             if spec.speech_timeout.isdigit():
                 self._sim.clock.advance(int(spec.speech_timeout))
             params = {"SpeechResult": text, "Confidence": str(confidence)}
@@ -467,7 +641,10 @@ class Call:
             pending = self._expect("stay silent", "gather", "record")
             self._caller("silence", "")
             if pending.kind == "record":
+                started = self._sim.clock.now()
                 self._sim.clock.advance(_int(pending.element, "timeout", 5))
+                self._pending = None
+                self._recording_status(pending.element, pending.frame.doc, None, started)
                 self._run(pending.frame)
                 return
             self._no_input(pending, _spec(pending))
@@ -507,18 +684,41 @@ class Call:
             queue.position = position
             self._run(self._next_cycle(queue))
 
-    def agent_answers(self, talk_seconds: int = 60) -> None:
+    def agent_answers(self, talk_seconds: int = 60, *, pickup: str | None = None) -> None:
         """An agent takes the queued caller; after the talk the Enqueue action gets
-        ``QueueResult=bridged`` (no action: the verbs after ``<Enqueue>`` run)."""
+        ``QueueResult=bridged`` (no action: the verbs after ``<Enqueue>`` run).
+
+        ``pickup`` (a URL, relative to the base URL) is what the agent's phone runs: its
+        ``<Dial><Queue url=…>`` must name the caller's queue, and the ``url`` document runs
+        on the caller's leg before the two are bridged (``QueueSid``, ``QueueTime``,
+        ``DequeingCallSid``), as Twilio does: "you are being connected" is heard and tested.
+        """
         with self._guard():
             queue = self._in_queue("be answered by an agent")
             self._caller("agent", f"{talk_seconds}s")
+            if pickup is not None:
+                self._agent_leg(queue, urllib.parse.urljoin(self._sim.base_url, pickup))
             waited = self._seconds_since(queue.entered)
             self._queue = None
             self._pending = None
             self._milestone = Outcome("bridged", queue=queue.name)
             self._sim.clock.advance(talk_seconds)
             self._run(self._queue_result(queue, "bridged", waited))
+
+    def queue_ends(self, result: str) -> None:
+        """The queue ends for the caller without an agent: the Enqueue action gets
+        ``QueueResult=result`` (``queue-full``, ``redirected``, ``redirected-from-bridged``,
+        ``error``, ``system-error``) and its document runs (no action: the verbs after
+        ``<Enqueue>``)."""
+        if result not in QUEUE_ENDINGS:
+            raise SimulationError(f"result must be one of {', '.join(QUEUE_ENDINGS)}")
+        with self._guard():
+            queue = self._in_queue(f"end with {result}")
+            self._caller("agent", result)
+            waited = 0 if result == "queue-full" else self._seconds_since(queue.entered)
+            self._queue = None
+            self._pending = None
+            self._run(self._queue_result(queue, result, waited))
 
     def dial_result(self, status: str = "completed", duration: int = 30) -> None:
         """End the ``<Dial>``: its action gets DialCallStatus and DialCallDuration
@@ -596,6 +796,44 @@ class Call:
             self._pending = None
             self._run(pending.frame)
 
+    def _barge_in(self, pending: _Pending, what: str) -> None:
+        """The caller acts during the Gather's first nested prompt: it is cut off there, and
+        the prompts after it are never played."""
+        if pending.kind != "gather":
+            raise SimulationError(
+                f"only a <Gather>'s prompts can be interrupted: cannot {what} early"
+            )
+        heard = self.result.transcript
+        prompts = [
+            index
+            for index in range(pending.prompts, len(heard))
+            if heard[index].kind in ("say", "play")
+        ]
+        if not prompts:
+            raise SimulationError(f"this <Gather> plays no prompt: cannot {what} early")
+        first = prompts[0]
+        heard[first] = replace(heard[first], cut=True)
+        del heard[first + 1 :]
+
+    def _partial_results(self, pending: _Pending, spec: GatherSpec, text: str) -> None:
+        """``partialResultCallback``: the recognised words so far, one request per word
+        (``UnstableSpeechResult``, ``Stability``, ``SequenceNumber``); replies are ignored."""
+        callback = pending.element.get("partialResultCallback")
+        if callback is None:
+            return
+        url = self._resolve(pending.frame.doc, callback)
+        method = pending.element.get("partialResultCallbackMethod", "POST")
+        pieces = text.split() if " " in text.strip() else list(text.strip())
+        joiner = " " if " " in text.strip() else ""
+        for count in range(1, len(pieces) + 1):
+            params = {
+                "UnstableSpeechResult": joiner.join(pieces[:count]),
+                "Stability": f"{count / len(pieces):.2f}",
+                "SequenceNumber": str(count - 1),
+                "LanguageCode": spec.language,
+            }
+            self._notify(url, method, params)
+
     def _gather_action(self, pending: _Pending, spec: GatherSpec, params: dict[str, str]) -> _Frame:
         self._pending = None
         return self._fetch(spec.action, spec.method, params, "Gather", wait=pending.frame.wait)
@@ -605,6 +843,7 @@ class Call:
         max_length = _int(element, "maxLength", 3600)
         finish_keys = element.get("finishOnKey", "1234567890*#")
         duration = min(seconds, max_length)
+        started = self._sim.clock.now()
         self._sim.clock.advance(duration)
         digits: str | None = None
         if finish == "hangup":
@@ -612,9 +851,13 @@ class Call:
         elif seconds < max_length and finish and finish in finish_keys:
             digits = finish
         elif seconds < max_length:  # no finishing key: the silence timeout ends it
-            self._sim.clock.advance(_int(element, "timeout", 5))
+            silence = _int(element, "timeout", 5)
+            self._sim.clock.advance(silence)
+            if duration and element.get("trim") == "do-not-trim":  # the silence is kept
+                duration = min(duration + silence, max_length)
         self._pending = None
         if duration == 0:  # an empty recording: Twilio goes on with the next verb
+            self._recording_status(element, pending.frame.doc, None, started)
             if finish == "hangup":
                 self._end("caller-hangup")
             else:
@@ -634,11 +877,49 @@ class Call:
             params["Digits"] = digits
         action = self._resolve(pending.frame.doc, element.get("action") or pending.frame.doc.url)
         method = element.get("method", "POST")
+        ready = dict(params, RecordingStartTime=_rfc2822(started))
+        ready.pop("Digits", None)  # the action's field, not the recording's
         if finish == "hangup":  # Twilio still reports the recording; its reply is ignored
             self._notify(action, method, params)
+            self._recording_status(element, pending.frame.doc, ready, started)
             self._end("caller-hangup")
             return
-        self._run(self._fetch(action, method, params, "Record", wait=pending.frame.wait))
+        frame = self._fetch(action, method, params, "Record", wait=pending.frame.wait)
+        self._recording_status(element, pending.frame.doc, ready, started)
+        self._run(frame)
+
+    def _recording_status(
+        self, element: Element, doc: _Doc, ready: dict[str, str] | None, started: datetime
+    ) -> None:
+        """``recordingStatusCallback``, after the action: ``completed`` with the file's
+        details, or ``absent`` for an empty recording when ``recordingStatusCallbackEvent``
+        asks for it. Only Twilio's recording fields are sent, not the call's."""
+        callback = element.get("recordingStatusCallback")
+        if callback is None:
+            return
+        events = element.get("recordingStatusCallbackEvent", "completed").split()
+        status = "completed" if ready is not None else "absent"
+        if status not in events:
+            return
+        params = {
+            "AccountSid": self._sim.account_sid,
+            "CallSid": self.call_sid,
+            "RecordingStatus": status,
+            "RecordingChannels": "1",
+            "RecordingSource": "RecordVerb",
+            "ErrorCode": "0",
+        }
+        if ready is not None:
+            params.update(ready)
+        else:
+            params["RecordingStartTime"] = _rfc2822(started)
+            params["RecordingDuration"] = "0"
+        url = self._resolve(doc, callback)
+        method = element.get("recordingStatusCallbackMethod", "POST")
+        try:
+            self._http(url, method, params)
+        except _FetchFailure:
+            pass
 
     # --- queues ---
 
@@ -684,6 +965,69 @@ class Call:
         params = {"QueueResult": result, "QueueSid": queue.sid, "QueueTime": str(waited)}
         return self._fetch(queue.action, queue.method, params, "Enqueue", wait=False)
 
+    def _agent_leg(self, queue: _Queue, pickup: str) -> None:
+        """The agent's phone runs ``pickup``; its ``<Dial><Queue url>`` document then runs on
+        the caller's leg (only Play, Say, Pause and Redirect, as Twilio allows there)."""
+        agent_sid = "CA" + _digest(self.call_sid + "agent")
+        params = {
+            "CallSid": agent_sid,
+            "AccountSid": self._sim.account_sid,
+            "From": self._sim.agent_from,
+            "To": self._sim.to,
+            "CallStatus": "in-progress",
+            "ApiVersion": API_VERSION,
+            "Direction": "inbound",
+        }
+        caller_jar, self._jar = self._jar, http.cookiejar.CookieJar()  # the agent's own leg
+        try:
+            reply, url = self._http(pickup, "POST", params)
+        except _FetchFailure as failure:
+            raise TwimlError(failure.url, "Queue", f"agent pickup: {failure.message}") from None
+        finally:
+            self._jar = caller_jar
+        if not 200 <= reply.status < 300:
+            raise TwimlError(url, "Queue", f"agent pickup: HTTP status {reply.status}")
+        try:
+            root = parse_twiml(reply.body)
+        except xml.parsers.expat.ExpatError as error:
+            raise TwimlError(url, "Queue", f"agent pickup: not XML: {error}") from None
+        problems = check_document(root)
+        if problems:
+            raise TwimlError(url, problems[0].element, "; ".join(str(p) for p in problems))
+        nouns = [noun for dial in root.iter("Dial") for noun in dial if noun.tag == "Queue"]
+        if not nouns or (nouns[0].text or "").strip() != queue.name:
+            dialed = (nouns[0].text or "").strip() if nouns else "no <Dial><Queue>"
+            raise SimulationError(
+                f"the agent's pickup document dials {dialed!r}, but the caller waits in "
+                f"{queue.name!r}"
+            )
+        whisper = nouns[0].get("url")
+        if whisper is None:
+            return
+        extra = {
+            "QueueSid": queue.sid,
+            "QueueTime": str(self._seconds_since(queue.entered)),
+            "DequeingCallSid": agent_sid,
+        }
+        method = nouns[0].get("method", "POST")
+        frame = self._fetch(urllib.parse.urljoin(url, whisper), method, extra, "Queue", wait=False)
+        while frame.verbs:
+            verb = frame.verbs.pop(0)
+            if verb.tag not in QUEUE_URL_VERBS:
+                allowed = ", ".join(sorted(QUEUE_URL_VERBS))
+                raise TwimlError(
+                    frame.doc.url,
+                    verb.tag,
+                    f"<{verb.tag}> is not allowed in a <Queue url> document; allowed: {allowed}",
+                )
+            if verb.tag == "Redirect":
+                target = self._resolve(frame.doc, (verb.text or "").strip())
+                frame = self._fetch(
+                    target, verb.get("method", "POST"), extra, "Redirect", wait=False
+                )
+            else:
+                self._prompt(verb, frame.doc)
+
     def _queue_hangup(self, queue: _Queue) -> None:
         if queue.action is not None:
             params = {
@@ -708,7 +1052,7 @@ class Call:
             verb = frame.verbs.pop(0)
             self._where = frame.doc
             first = frame.first and not self._answered
-            self._answered = True
+            self._answer()
             frame = self._execute(verb, frame, first=first)
 
     def _execute(self, verb: Element, frame: _Frame, *, first: bool) -> _Frame | None:
@@ -718,16 +1062,18 @@ class Call:
             self._prompt(verb, doc)
             return frame
         if tag == "Gather":
+            start = len(self.result.transcript)
             for prompt in verb:
                 self._prompt(prompt, doc)
-            self._pending = _Pending("gather", verb, frame, _gather_spec(verb, doc))
+            self._pending = _Pending("gather", verb, frame, _gather_spec(verb, doc), start)
             return None
         if tag in ("Record", "Dial"):
+            if tag == "Record" and verb.get("playBeep") != "false":
+                self._ivr("beep", "", None, doc)
             self._pending = _Pending("record" if tag == "Record" else "dial", verb, frame)
             return None
         if tag == "Enqueue":
-            self._enqueue(verb, frame)
-            return None
+            return self._enqueue(verb, frame)
         if tag == "Redirect":
             url = self._resolve(doc, (verb.text or "").strip())
             return self._fetch(url, verb.get("method", "POST"), {}, "Redirect", wait=frame.wait)
@@ -760,18 +1106,25 @@ class Call:
             url = (verb.text or "").strip()
             if url:
                 url = self._resolve(doc, url)
+                problem = self._unplayable(url)
+                if problem is not None:  # Twilio logs it and goes on with the next verb
+                    self.result.warnings.append(f"<Play> {url}: {problem}")
+                    self._ivr("play", f"[cannot play {url}: {problem}]", None, doc)
+                    return
                 text = self._heard_play(url)
             else:
                 text = f"[digits {verb.get('digits', '')}]"
             for _ in range(times):
                 self._ivr("play", text, None, doc)
 
-    def _enqueue(self, verb: Element, frame: _Frame) -> None:
+    def _enqueue(self, verb: Element, frame: _Frame) -> _Frame | None:
+        """Queue the caller; a queue already at its maxQueueSize refuses them at once
+        (``QueueResult=queue-full``, the action or the next verb)."""
         doc = frame.doc
         name = (verb.text or "").strip() or verb.get("workflowSid", "")
         action = verb.get("action")
         wait_url = verb.get("waitUrl")
-        self._queue = _Queue(
+        queue = _Queue(
             name=name,
             sid="QU" + _digest(name),
             action=self._resolve(doc, action) if action is not None else None,
@@ -783,6 +1136,30 @@ class Call:
             cycle_started=self._sim.clock.now(),
             continuation=frame,
         )
+        if self._sim.waiting.get(name, 0) >= queue.max_size:
+            return self._queue_result(queue, "queue-full", 0)
+        self._queue = queue
+        return None
+
+    def _unplayable(self, url: str) -> str | None:
+        """Why Twilio could not play ``url`` (fetched once per simulator, as Twilio caches
+        media): not 2xx, or not an audio content type. None when it plays."""
+        if not self._sim.check_media:
+            return None
+        if url not in self._sim._media:
+            try:
+                reply = self._sim.transport.send("GET", url, {}, {"User-Agent": "TwilioProxy/1.1"})
+            except TwimlError as error:
+                self._sim._media[url] = str(error).removeprefix(f"{error.url}: ")
+            else:
+                media_type = reply.headers.get("content-type", "").split(";")[0].strip().lower()
+                problem = None
+                if not 200 <= reply.status < 300:
+                    problem = f"HTTP status {reply.status}"
+                elif not media_type.startswith("audio/"):
+                    problem = f"Content-Type {media_type or 'none'} is not audio"
+                self._sim._media[url] = problem
+        return self._sim._media[url]
 
     def _heard_play(self, url: str) -> str:
         text = self._sim.play_text(url) if self._sim.play_text is not None else None
@@ -793,14 +1170,14 @@ class Call:
 
     def _end(
         self,
-        kind: Literal["hangup", "caller-hangup", "rejected", "failed"],
+        kind: Literal["hangup", "caller-hangup", "rejected", "failed", "unanswered"],
         *,
         detail: str = "",
         call_status: str = "completed",
     ) -> None:
         """End the call: settle the outcome, then send the status callback."""
         outcome: Outcome
-        if kind in ("rejected", "failed"):
+        if kind in ("rejected", "failed", "unanswered"):
             outcome = Outcome(kind, detail=detail)
         elif self._queue is not None:
             outcome = Outcome("queued", queue=self._queue.name)
@@ -808,13 +1185,37 @@ class Call:
             outcome = self._milestone
         else:
             outcome = Outcome(kind)
-        duration = 0 if kind == "rejected" else self._seconds_since(self._started)
+        if kind == "unanswered":
+            outcome = Outcome("unanswered", detail=detail)
+        unanswered = kind in ("rejected", "unanswered")
+        duration = 0 if unanswered else self._seconds_since(self._started)
         self.result.outcome = outcome
+        self.result.call_status = call_status
         self._pending = None
         self._queue = None
-        if self._sim.status_url is not None:
-            params = {"CallStatus": call_status, "CallDuration": str(duration)}
-            self._notify(self._sim.status_url, "POST", params)
+        self._progress("completed", {"CallStatus": call_status, "CallDuration": str(duration)})
+
+    def _progress(self, event: str, extra: Mapping[str, str] | None = None) -> None:
+        """A status callback for ``event`` when the simulator reports it (statusCallbackEvent),
+        with Twilio's ``Timestamp``, ``SequenceNumber`` and ``CallbackSource``."""
+        if self._sim.status_url is None or event not in self._sim.status_events:
+            return
+        status = {"initiated": "initiated", "ringing": "ringing", "answered": "in-progress"}
+        params = {
+            "CallStatus": status.get(event, "completed"),
+            "Timestamp": _rfc2822(self._sim.clock.now()),
+            "SequenceNumber": str(self._sequence),
+            "CallbackSource": "call-progress-events",
+        }
+        params.update(extra or {})
+        self._sequence += 1
+        self._notify(self._sim.status_url, "POST", params)
+
+    def _answer(self) -> None:
+        """The call is answered: Twilio runs (or plays) its first document."""
+        if not self._answered:
+            self._answered = True
+            self._progress("answered")
 
     def _notify(self, url: str, method: str, extra: Mapping[str, str]) -> None:
         """A request whose reply Twilio ignores (status callback, a hung-up call's action)."""
@@ -848,9 +1249,28 @@ class Call:
             "Caller": self._from,
             "Called": self._sim.to,
         }
+        for role, number in (
+            ("From", self._from),
+            ("To", self._sim.to),
+            ("Caller", self._from),
+            ("Called", self._sim.to),
+        ):
+            params.update(self._geography(role, number))
         params.update(self._extra)
         params.update(extra)
         return params
+
+    def _geography(self, role: str, number: str) -> dict[str, str]:
+        """Twilio's geographic fields for one number: ``FromCountry`` (from the number),
+        ``FromCity``, ``FromState``, ``FromZip`` (from ``places``; empty when unknown, as
+        Twilio sends them for most mobiles)."""
+        place = self._sim.places.get(number, Place())
+        return {
+            f"{role}Country": country_of(number),
+            f"{role}City": place.city,
+            f"{role}State": place.state,
+            f"{role}Zip": place.zip,
+        }
 
     def _fetch(
         self, url: str, method: str, extra: Mapping[str, str], element: str, *, wait: bool
@@ -892,7 +1312,7 @@ class Call:
         doc = _Doc(url, state)
         media_type = reply.headers.get("content-type", "").split(";")[0].strip().lower()
         if media_type.startswith("audio/"):  # Twilio plays an audio reply, then hangs up
-            self._answered = True
+            self._answer()
             self._ivr("play", self._heard_play(url), None, doc)
             return _Frame(doc, [], wait=wait, first=first)
         if media_type not in TWIML_TYPES:
@@ -971,6 +1391,11 @@ def parse_twiml(body: bytes) -> Element:
     parser.CharacterDataHandler = builder.data
     parser.Parse(body, True)
     return builder.close()
+
+
+def _rfc2822(moment: datetime) -> str:
+    """A time as Twilio writes it in callbacks: ``Mon, 16 Aug 2010 03:45:01 +0000``."""
+    return email.utils.format_datetime(moment.astimezone(UTC)).replace("-0000", "+0000")
 
 
 def _int(element: Element, name: str, default: int) -> int:

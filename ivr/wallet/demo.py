@@ -14,6 +14,9 @@ phone            name      situation
 +8613800000002   李娜      locked an hour ago after 5 wrong passwords; may self-unlock
 +8613800000003   王芳      ¥200 top-up pending 2 hours; complaint ticket 10000001
 +8613800000004   刘洋      frozen by risk control (login from an unrecognised device)
++8613800000005   赵敏      active; ¥450 payment failed 2 hours ago (insufficient balance)
++8613800000006   陈杰      active; ¥168 payment failed yesterday (method not accepted)
++8613800000007   杨静      active; ¥59.90 payment failed 30 minutes ago (network error)
 ===============  ========  ==========================================================
 """
 
@@ -43,6 +46,9 @@ ZHANG_WEI = "+8613800000001"
 LI_NA = "+8613800000002"
 WANG_FANG = "+8613800000003"
 LIU_YANG = "+8613800000004"
+ZHAO_MIN = "+8613800000005"
+CHEN_JIE = "+8613800000006"
+YANG_JING = "+8613800000007"
 
 
 def seed_demo(engine: sa.Engine, clock: Clock) -> None:
@@ -63,8 +69,21 @@ def seed_demo(engine: sa.Engine, clock: Clock) -> None:
         liu.lock_detail_zh = "检测到陌生设备登录"
         liu.lock_detail_en = "a login from an unrecognised device"
         liu.locked_at = now - timedelta(hours=3)
-        s.add_all([zhang, li, wang, liu])
+        # One failed payment per failure reason, so a call can hear each piece of advice.
+        zhao = _account(now, ZHAO_MIN, "赵敏", "Zhao Min", 12_000, 200_000, 100_000)
+        chen = _account(now, CHEN_JIE, "陈杰", "Chen Jie", 80_000, 200_000, 100_000)
+        yang = _account(now, YANG_JING, "杨静", "Yang Jing", 66_000, 200_000, 100_000)
+        s.add_all([zhang, li, wang, liu, zhao, chen, yang])
         s.flush()
+        s.add_all(
+            [
+                _failed(zhao.id, 45_000, "盒马鲜生", "Freshippo", "insufficient_balance", now, 2),
+                _failed(
+                    chen.id, 16_800, "星光影城", "Starlight Cinema", "method_not_accepted", now, 24
+                ),
+                _failed(yang.id, 5_990, "美团外卖", "Meituan Delivery", "network_error", now, 0.5),
+            ]
+        )
 
         s.add_all(
             [
@@ -183,6 +202,20 @@ def _paid(account_id: int, amount_fen: int, zh: str, en: str, at: datetime) -> P
         status="succeeded",
         failure_reason=None,
         created_at=at,
+    )
+
+
+def _failed(
+    account_id: int, amount_fen: int, zh: str, en: str, reason: str, now: datetime, hours: float
+) -> PaymentRow:
+    return PaymentRow(
+        account_id=account_id,
+        amount_fen=amount_fen,
+        merchant_zh=zh,
+        merchant_en=en,
+        status="failed",
+        failure_reason=reason,
+        created_at=now - timedelta(hours=hours),
     )
 
 
