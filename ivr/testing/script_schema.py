@@ -12,8 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ivr.testing.scripts import CALL_STATUSES
 from ivr.testing.scripts import DIAL_STATUSES
+from ivr.testing.scripts import NETWORK_STATUSES
 from ivr.testing.scripts import OUTCOME_KINDS
+from ivr.testing.scripts import QUEUE_ENDINGS
 
 Schema = dict[str, Any]
 
@@ -53,14 +56,24 @@ STEPS: dict[str, Schema] = {
         ],
     },
     "expect_state": {"type": "string", "description": "the flow is now in this state"},
-    "press": _KEYS,
+    "press": {
+        "description": "keys to press; `early: true` presses them while the prompt still speaks",
+        "anyOf": [
+            _KEYS,
+            _object(
+                {"keys": _KEYS, "early": {"type": "boolean"}},
+                "the keys, and whether they cut the prompt off (barge-in)",
+                required=["keys"],
+            ),
+        ],
+    },
     "say": {
         "description": "the caller says this (speech), optionally with a confidence",
         "anyOf": [
             {"type": "string"},
             _object(
-                {"text": {"type": "string"}, "confidence": _FRACTION},
-                "what is said and how sure the recogniser is",
+                {"text": {"type": "string"}, "confidence": _FRACTION, "early": {"type": "boolean"}},
+                "what is said, how sure the recogniser is, and whether it cuts the prompt off",
                 required=["text"],
             ),
         ],
@@ -73,7 +86,14 @@ STEPS: dict[str, Schema] = {
             _object({"cycles": _COUNT, "position": _COUNT}, "hold cycles and queue position"),
         ],
     },
-    "agent": _object({"seconds": _COUNT}, "an agent picks up (and talks this long)"),
+    "agent": _object(
+        {
+            "seconds": _COUNT,
+            "pickup": {"type": "string", "description": "the agent phone's pickup URL"},
+            "result": {"enum": list(QUEUE_ENDINGS), "description": "the queue ends without one"},
+        },
+        "an agent picks up (and talks this long), or the queue ends another way",
+    ),
     "record": {
         "description": "speak a recording of this many seconds, ended by a key or hangup",
         "anyOf": [
@@ -110,13 +130,18 @@ TOP: dict[str, Schema] = {
         "description": "the language the call is in",
     },
     "at": {"type": "string", "description": "when the call is placed, ISO 8601 with offset"},
-    "steps": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/step"}},
+    "network": {
+        "enum": list(NETWORK_STATUSES),
+        "description": "the network ends the call before the IVR answers (then steps may be [])",
+    },
+    "steps": {"type": "array", "items": {"$ref": "#/$defs/step"}},
     "outcome": _object(
         {
             "kind": {"enum": list(OUTCOME_KINDS)},
             "number": {"type": "string"},
             "queue": {"type": "string"},
             "recording": {"type": "boolean"},
+            "status": {"enum": list(CALL_STATUSES), "description": "the final CallStatus"},
         },
         "how the call must end",
         required=["kind"],
