@@ -4,8 +4,8 @@ Owns ``script_schema``. Written out here, key by key, as python-statemachine wri
 ``statechart.schema.json``; ``tests/test_schemas.py`` holds it to the parser
 (``ivr.testing.scripts``): at every level, the keys the schema allows are the keys whose
 absence the parser names in its "allowed:" list, and the step kinds are ``_STEP_KINDS``.
-``scripts`` stays the judge; the schema helps while typing. Imports only ``scripts``' public
-value tables; nothing of the engine, flows, web or stores.
+``scripts`` stays the judge; the schema helps while typing. Imports only the public value tables
+of ``scripts`` and ``simulator``; nothing of the engine, flows, web or stores.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 
 from ivr.testing.scripts import CALL_STATUSES
 from ivr.testing.scripts import DIAL_STATUSES
-from ivr.testing.scripts import NETWORK_STATUSES
 from ivr.testing.scripts import OUTCOME_KINDS
-from ivr.testing.scripts import QUEUE_ENDINGS
+from ivr.testing.simulator import NETWORK_STATUSES
+from ivr.testing.simulator import QUEUE_ENDINGS
 
 Schema = dict[str, Any]
 
