@@ -13,11 +13,11 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
-from types import FrameType
 from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Sequence
 from pathlib import Path
+from types import FrameType
 
 WATCHED_SUFFIXES = (".yaml", ".yml", ".py")
 STOP_SECONDS = 5.0
