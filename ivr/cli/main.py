@@ -70,8 +70,9 @@ TRANSCRIPT_COMMANDS = frozenset({"replay", "call"})
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Build, test and run the digital-wallet hotline's phone menu."""
+    environ = os.environ  # read here only: settings, and NO_COLOR
     try:
-        settings = Settings.read(os.environ)
+        settings = Settings.read(environ)
     except ConfigError as exc:
         raise CliError(str(exc), SETTING_HINT) from exc
     level = settings.log_level
@@ -81,7 +82,7 @@ def main(ctx: click.Context) -> None:
     # A test may hand in a fake of Twilio's API: runner.invoke(main, args, obj=fake).
     given = ctx.obj if isinstance(ctx.obj, HttpClient) else None
     # https://no-color.org: any value turns colour off; every click.echo below obeys ctx.color.
-    color = False if os.environ.get("NO_COLOR") else None
+    color = False if environ.get("NO_COLOR") else None
     ctx.color = color
     ctx.obj = CliContext(settings, twilio_http=given, color=color)
 
