@@ -9,7 +9,10 @@ Owns what reading YAML strictly means here:
   overrides the merged one (that is what merging is for). Only the mapping's own keys are
   checked for duplicates.
 - YAML errors as ``ivr.errors.YamlError`` with the file, line and column (1-based), and the key
-  path when the problem is a key.
+  path when the problem is a key. A syntax error is said in plain words with a hint for the
+  usual causes, pointing at the line that holds the cause (often the one above where the
+  parser stopped): indentation that does not line up, a tab, a full-width colon ``：`` typed
+  on a Chinese keyboard, a colon without a space after it, an unquoted value holding ``: ``.
 - ``KeyLines``: the line each key and list item was written on, by key path, so a reader that
   finds a problem later (an unknown key, a wrong type) can name the file, line and key.
 
@@ -22,6 +25,7 @@ Kernel: imports PyYAML and ``ivr.errors`` only.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -33,6 +37,24 @@ import yaml
 from ivr.errors import YamlError
 
 MERGE_TAG = "tag:yaml.org,2002:merge"
+
+_MAPPING_VALUES = "mapping values are not allowed here"
+# The parser's words for the usual syntax errors, in plain words.
+_PLAIN = {
+    "expected <block end>, but found '<block mapping start>'": "the indentation does not line up",
+    "expected <block end>, but found '<block sequence start>'": "the indentation does not line up",
+    _MAPPING_VALUES: "a ':' where YAML expected none",
+    "found character '\\t' that cannot start any token": "a tab character",
+}
+_INDENTATION = (
+    "keys of one mapping start in the same column, each level indented by spaces "
+    "(YAML does not allow tabs)"
+)
+# A key written with a full-width colon (Chinese keyboards type ： for :), or with ':' and
+# no space after it, at the start of a line or of a list item.
+_FULL_WIDTH_KEY = re.compile(r"^\s*(?:-\s+)?(?P<key>[A-Za-z_][\w.-]*)\s*：")
+_NO_SPACE_KEY = re.compile(r"^\s*(?:-\s+)?(?P<key>[A-Za-z_][\w.-]*):(?P<value>[^\s:/][^\s]*)")
+_VALUE_WITH_COLON = re.compile(r"^\s*(?:-\s+)?[A-Za-z_][\w.-]*:\s+[^'\"\s{\[][^#]*:\s")
 
 
 @dataclass(frozen=True)
@@ -119,14 +141,53 @@ def load(text: str, file: str) -> Document:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
-        key = exc.path if isinstance(exc, _KeyWrittenTwice) else ""
-        raise YamlError(file, line, column, key, exc.problem or str(exc)) from None
+        if isinstance(exc, _KeyWrittenTwice):
+            raise YamlError(file, line, column, exc.path, exc.problem or str(exc)) from None
+        problem = exc.problem or str(exc)
+        if line is not None:
+            line, column, problem = explain_syntax_error(text, line, column, problem)
+        raise YamlError(file, line, column, "", problem) from None
     except yaml.YAMLError as exc:
         # Unmarked: a character YAML does not allow (a NUL, a control character).
         raise YamlError(file, None, None, "", str(exc).split("\n")[0]) from None
     finally:
         if loader is not None:
             loader.dispose()
+
+
+def explain_syntax_error(
+    text: str, line: int, column: int | None, problem: str
+) -> tuple[int, int | None, str]:
+    """The parser's ``problem`` at ``line``/``column`` in plain words with a hint for the
+    usual cause, and where that cause is: the line the parser stopped at, or the one above
+    (a key typed wrongly is only noticed on the next line)."""
+    plain = _PLAIN.get(problem, problem)
+    lines = text.splitlines()
+    for number in (line, line - 1):
+        if not 1 <= number <= len(lines):
+            continue
+        written = lines[number - 1]
+        indent = written[: len(written) - len(written.lstrip())]
+        if "\t" in indent:
+            where = indent.index("\t") + 1
+            hint = f"line {number} is indented with a tab: indent with spaces only"
+            return number, where, f"{plain}; {hint}"
+        if found := _FULL_WIDTH_KEY.match(written):
+            hint = (
+                f"after {found['key']!r} is a full-width colon '：' (a Chinese keyboard types "
+                "it): write the ASCII colon ':' and a space"
+            )
+            return number, written.index("：") + 1, f"{plain}; {hint}"
+        if found := _NO_SPACE_KEY.match(written):
+            key, value = found["key"], found["value"]
+            hint = f"'{key}:{value}' needs a space after the colon: '{key}: {value}'"
+            return number, written.index(":") + 1, f"{plain}; {hint}"
+        if number == line and problem == _MAPPING_VALUES and _VALUE_WITH_COLON.match(written):
+            hint = "a value holding ': ' must be quoted, like 'text: \"a: b\"'"
+            return number, column, f"{plain}; {hint}"
+    if plain != problem or "expected <block end>" in problem or "expected key" in problem:
+        return line, column, f"{plain}; check line {line} and the line above: {_INDENTATION}"
+    return line, column, problem
 
 
 def _index(root: yaml.Node, key_paths: dict[int, str]) -> dict[str, int]:

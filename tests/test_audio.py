@@ -211,7 +211,9 @@ def test_a_recording_whose_text_was_edited_in_the_flow_is_stale_and_said(
     ]
     status = library.status(zh)
     assert (status.status, status.file) == ("stale", "zh-CN/hotline.welcome.prompt.wav")
-    assert status.recorded == Entry(WELCOME_ZH, text_hash(WELCOME_ZH), "espeak-ng test")
+    assert status.recorded == Entry(
+        WELCOME_ZH, text_hash(WELCOME_ZH), "espeak-ng test", hashlib.sha256(data).hexdigest()
+    )
 
 
 def test_a_recording_dropped_in_without_a_manifest_entry_is_not_played(
@@ -300,6 +302,11 @@ def test_the_url_version_changes_when_a_recording_is_replaced(
     record(audio_dir, only("hotline.welcome.prompt", langs=("zh-CN",)))
     before = greeting(make_app())
     (audio_dir / "zh-CN" / "hotline.welcome.prompt.wav").write_bytes(wav(fill=0x7F))
+    record(audio_dir, [], voice="unused")  # nothing re-recorded: the new bytes are unadopted
+    assert "?v=" not in greeting(make_app()).split("</Say>")[0]
+    library = AudioLibrary.open(audio_dir)  # adopted, as `ivr prompts adopt` does
+    library.record("zh-CN/hotline.welcome.prompt.wav", WELCOME_ZH, "person")
+    library.save()
     after = greeting(make_app())
     assert f"?v={version(wav())}" in before
     assert f"?v={version(wav(fill=0x7F))}" in after

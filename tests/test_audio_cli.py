@@ -222,7 +222,9 @@ def test_adopt_by_id_takes_a_re_recorded_stale_prompt_and_names_missing_files(
 ) -> None:
     record(audio_dir, only("hotline.main_menu.prompt", langs=("zh-CN",)))
     runner.env["IVR_FLOWS_DIR"] = str(edited_flows(tmp_path, MAIN_MENU_ZH, "请说。"))
-    assert runner.invoke(main, ["prompts", "adopt"]).output == "0 recording(s) adopted\n"
+    assert runner.invoke(main, ["prompts", "adopt"]).output.startswith(
+        "0 recording(s) adopted\n  → no recording waits to be adopted"
+    )
     result = runner.invoke(
         main, ["prompts", "adopt", "hotline.main_menu.prompt", "--voice", "王芳"]
     )
@@ -234,6 +236,64 @@ def test_adopt_by_id_takes_a_re_recorded_stale_prompt_and_names_missing_files(
     ]
     entry = AudioLibrary.open(audio_dir).entries["zh-CN/hotline.main_menu.prompt.wav"]
     assert (entry.text, entry.voice) == ("请说。", "王芳")
+
+
+def test_adopt_with_nothing_to_adopt_says_what_to_drop_in_and_what_to_pass(
+    runner: CliRunner, audio_dir: Path
+) -> None:
+    result = runner.invoke(main, ["prompts", "adopt"])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "0 recording(s) adopted",
+        f"  → no recording waits to be adopted: drop a person's recording into {audio_dir} "
+        "named <language>/<prompt id>.wav or .mp3 (e.g. zh-CN/hotline.welcome.prompt.wav), "
+        "then run this again;",
+        "    to adopt one re-recorded after its text changed, name it: "
+        "`ivr prompts adopt <prompt id>` (`ivr prompts status --all` lists the ids)",
+    ]
+
+
+def test_a_person_recording_over_a_rendered_file_is_adopted_and_never_rendered_over(
+    runner: CliRunner, audio_dir: Path, tmp_path: Path
+) -> None:
+    record(audio_dir, only("hotline.main_menu.prompt", langs=("zh-CN",)))  # rendered
+    recorded = audio_dir / "zh-CN" / "hotline.main_menu.prompt.wav"
+    persons = wav() + b"\x00" * 16  # a person records over it, same name
+    recorded.write_bytes(persons)
+    runner.env["IVR_FLOWS_DIR"] = str(edited_flows(tmp_path, MAIN_MENU_ZH, "请说。"))
+
+    render = runner.invoke(main, ["prompts", "render", "--only", "hotline.main_menu.prompt"])
+    assert render.exit_code == 0, render.output
+    assert render.output.splitlines()[0] == (
+        "  keeping zh-CN/hotline.main_menu.prompt.wav (not adopted; see `ivr prompts status`)"
+    )
+    assert recorded.read_bytes() == persons
+
+    adopt = runner.invoke(main, ["prompts", "adopt", "--lang", "zh"])
+    assert adopt.output.splitlines() == [
+        "  adopted zh-CN/hotline.main_menu.prompt.wav  “请说。”",
+        "1 recording(s) adopted",
+    ]
+    forced = runner.invoke(
+        main, ["prompts", "render", "--force", "--only", "hotline.main_menu.prompt", "--lang", "zh"]
+    )
+    assert forced.output.splitlines()[0] == (
+        "  keeping zh-CN/hotline.main_menu.prompt.wav (a person's recording; "
+        "see `ivr prompts status`)"
+    )
+    assert recorded.read_bytes() == persons
+
+
+def test_an_mp3_dropped_in_beside_a_rendered_wav_is_found_for_adoption(
+    runner: CliRunner, audio_dir: Path
+) -> None:
+    record(audio_dir, only("hotline.main_menu.prompt", langs=("zh-CN",)))
+    (audio_dir / "zh-CN" / "hotline.main_menu.prompt.mp3").write_bytes(b"ID3 a person")
+    result = runner.invoke(main, ["prompts", "adopt"])
+    assert result.output.splitlines() == [
+        f"  adopted zh-CN/hotline.main_menu.prompt.mp3  “{MAIN_MENU_ZH}”",
+        "1 recording(s) adopted",
+    ]
 
 
 # -- ivr check -----------------------------------------------------------------------------

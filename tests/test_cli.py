@@ -130,16 +130,14 @@ def test_replay_against_a_server_that_does_not_answer_says_to_start_it(
     url = f"http://127.0.0.1:{unused_port()}"
     result = runner.invoke(main, ["replay", "--url", url, str(CALLS / "zh_unlock_li_na.yaml")])
     lines = error_lines(result)
-    assert lines[0].startswith(f"error: no server answers: {url}: connection failed: ")
-    assert lines[1] == "  → start the server (`ivr serve`) or check the --url you gave"
+    assert lines[0].startswith(f"error: no IVR answers at {url} (connection failed: ")
+    assert lines[1] == "  → start it with `ivr serve` (or check the --url you gave)"
 
 
 def test_a_call_to_a_server_that_does_not_answer_says_to_start_it(runner: CliRunner) -> None:
     url = f"http://127.0.0.1:{unused_port()}"
     result = runner.invoke(main, ["call", "--url", url], input="q\n")
-    assert error_lines(result)[1] == (
-        "  → start the server (`ivr serve`) or check the --url you gave"
-    )
+    assert error_lines(result)[1] == "  → start it with `ivr serve` (or check the --url you gave)"
 
 
 def test_replay_runs_scripts_and_ends_with_the_summary_line(runner: CliRunner) -> None:

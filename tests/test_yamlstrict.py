@@ -182,7 +182,62 @@ def test_a_tab_indentation_is_a_yaml_error_at_the_tab() -> None:
     error = refusal("states:\n\tmain_menu: {}\n")
 
     assert (error.line, error.column) == (2, 1)
-    assert error.problem == "found character '\\t' that cannot start any token"
+    assert error.problem == (
+        "a tab character; line 2 is indented with a tab: indent with spaces only"
+    )
+
+
+def test_a_tab_after_spaces_is_named_at_the_tab() -> None:
+    error = refusal("states:\n  a:\n  \tb: 1\n")
+
+    assert str(error) == (
+        "flows/x.yaml:3:3: not valid YAML: a tab character; "
+        "line 3 is indented with a tab: indent with spaces only"
+    )
+
+
+def test_indentation_that_does_not_line_up_says_so_and_how_keys_line_up() -> None:
+    error = refusal("states:\n  a:\n    type: menu\n   prompt: x\n")
+
+    assert str(error) == (
+        "flows/x.yaml:4:4: not valid YAML: the indentation does not line up; check line 4 and "
+        "the line above: keys of one mapping start in the same column, each level indented by "
+        "spaces (YAML does not allow tabs)"
+    )
+
+
+def test_a_full_width_colon_after_a_key_is_named_on_its_own_line() -> None:
+    # The parser stops on line 3; the cause, typed on a Chinese keyboard, is on line 2.
+    error = refusal("states:\n  main_menu：\n    type: menu\n")
+
+    assert str(error) == (
+        "flows/x.yaml:2:12: not valid YAML: a ':' where YAML expected none; after 'main_menu' "
+        "is a full-width colon '：' (a Chinese keyboard types it): write the ASCII colon ':' "
+        "and a space"
+    )
+
+
+def test_a_full_width_colon_inside_chinese_text_is_not_blamed() -> None:
+    document = load("states:\n  a:\n    prompt: 您好：请按1\n", "flows/x.yaml")
+
+    assert document.data == {"states": {"a": {"prompt": "您好：请按1"}}}
+
+
+def test_a_colon_without_a_space_is_named_with_the_fix() -> None:
+    error = refusal("states:\n  a:\n    type:menu\n    prompt: x\n")
+
+    assert (error.line, error.column) == (3, 9)
+    assert error.problem == (
+        "a ':' where YAML expected none; 'type:menu' needs a space after the colon: 'type: menu'"
+    )
+
+
+def test_an_unquoted_value_holding_a_colon_is_told_to_be_quoted() -> None:
+    error = refusal("text: a: b\n")
+
+    assert error.problem == (
+        "a ':' where YAML expected none; a value holding ': ' must be quoted, like 'text: \"a: b\"'"
+    )
 
 
 def test_python_objects_are_refused_as_safe_load_refuses_them() -> None:

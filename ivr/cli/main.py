@@ -10,9 +10,13 @@ groups with their own modules are added at the bottom, one line each.
 
 from __future__ import annotations
 
+import errno
+import json
 import logging
 import os
+import socket
 import sys
+import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,6 +32,7 @@ from ivr.cli.errors import SETTING_HINT
 from ivr.cli.errors import start_up_errors
 from ivr.cli.graph import graph
 from ivr.cli.prompts import prompts
+from ivr.cli.reload import serve_with_reload
 from ivr.cli.schema import echo_actions
 from ivr.cli.schema import schema
 from ivr.cli.server import access_notice
@@ -48,6 +53,7 @@ from ivr.settings import Settings
 from ivr.testing.factories import SimulatorFactory
 from ivr.testing.factories import local_simulators
 from ivr.testing.factories import remote_simulators
+from ivr.testing.factories import replay_start
 from ivr.testing.phone import run_phone
 from ivr.testing.replay import FlowShape
 from ivr.testing.replay import replay as run_replay
@@ -56,6 +62,10 @@ from ivr.testing.simulator import Simulator
 from ivr.testing.speaker import Speaker
 from ivr.wallet import reset_demo
 from ivr.web.app import create_app
+from ivr.web.app import make_clock
+from ivr.web.control import CONTROL_PATH
+from ivr.web.control import DemoClock
+from ivr.web.control import install_demo_control
 from ivr.web.runtime import Runtime
 
 # Commands whose output is a call's transcript: the app's INFO lines would break it up.
@@ -67,8 +77,9 @@ TRANSCRIPT_COMMANDS = frozenset({"replay", "call"})
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """Build, test and run the digital-wallet hotline's phone menu."""
+    environ = os.environ  # read here only: settings, and NO_COLOR
     try:
-        settings = Settings.read(os.environ)
+        settings = Settings.read(environ)
     except ConfigError as exc:
         raise CliError(str(exc), SETTING_HINT) from exc
     level = settings.log_level
@@ -77,13 +88,16 @@ def main(ctx: click.Context) -> None:
     logging.basicConfig(level=level)
     # A test may hand in a fake of Twilio's API: runner.invoke(main, args, obj=fake).
     given = ctx.obj if isinstance(ctx.obj, HttpClient) else None
-    ctx.obj = CliContext(settings, twilio_http=given)
+    # https://no-color.org: any value turns colour off; every click.echo below obeys ctx.color.
+    color = False if environ.get("NO_COLOR") else None
+    ctx.color = color
+    ctx.obj = CliContext(settings, twilio_http=given, color=color)
 
 
-def build_app(settings: Settings) -> Flask:
+def build_app(settings: Settings, clock: DemoClock | None = None) -> Flask:
     """The app, or a ``CliError`` saying why it could not start."""
     with start_up_errors():
-        return create_app(settings=settings)
+        return create_app(settings=settings, clock=clock)
 
 
 def runtime_of(app: Flask) -> Runtime:
@@ -103,12 +117,56 @@ def open_library(settings: Settings) -> AudioLibrary:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
-@click.option("--port", default=5000, show_default=True, type=int, help="Port to listen on.")
-@click.option("--threads", default=8, show_default=True, type=int, help="Worker threads.")
+@click.option(
+    "--port",
+    default=5000,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="Port to listen on (1-65535).",
+)
+@click.option(
+    "--threads", default=8, show_default=True, type=click.IntRange(1), help="Worker threads."
+)
+@click.option(
+    "--reload",
+    is_flag=True,
+    help="For development: restart when a file in flows/ or ivr/ changes.",
+)
+@click.option(
+    "--demo-control",
+    is_flag=True,
+    help="Test mode for `ivr replay --url`: lets it set the clock and reset the demo data. "
+    "Refused when TWILIO_AUTH_TOKEN is set.",
+)
 @click.pass_obj
-def serve(cli: CliContext, host: str, port: int, threads: int) -> None:
+def serve(
+    cli: CliContext, host: str, port: int, threads: int, reload: bool, demo_control: bool
+) -> None:
     """Run the IVR on a production WSGI server (waitress). No configuration needed."""
-    app = build_app(cli.settings)
+    settings = cli.settings
+    if demo_control and settings.twilio_auth_token:
+        raise CliError(
+            "--demo-control is refused on a public server (TWILIO_AUTH_TOKEN is set)",
+            "run replays against a local server started without TWILIO_AUTH_TOKEN",
+        )
+    if reload:
+        watched = [settings.flows_dir, Path(__file__).resolve().parent.parent]
+        child = [sys.executable, "-m", "ivr.cli.main", "serve", "--host", host]
+        child += ["--port", str(port), "--threads", str(threads)]
+        child += ["--demo-control"] if demo_control else []
+        serve_with_reload(child, watched, echo=click.echo)
+        return
+    clock = DemoClock(make_clock(settings)) if demo_control else None
+    app = build_app(settings, clock)
+    if clock is not None:
+        with start_up_errors():
+            install_demo_control(app, clock)
+    _check_can_listen(host, port)  # on our own socket: waitress leaks its own on failure
+    try:
+        options = waitress_options(settings, host=host, port=port, threads=threads)
+        server = waitress.create_server(app, **options)
+    except (OSError, ValueError) as exc:  # waitress: ValueError for a host it cannot resolve
+        raise _listen_error(host, port, exc) from exc
     url = f"http://{host}:{port}"
     runtime = runtime_of(app)
     version = runtime.flows[runtime.flow_name].version
@@ -118,14 +176,54 @@ def serve(cli: CliContext, host: str, port: int, threads: int) -> None:
         f"     point your Twilio number's voice webhook at {url}/voice (via a public tunnel)"
     )
     click.echo("     or call it from another terminal: ivr call --url " + url)
-    if notice := access_notice(cli.settings, host):
+    if notice := access_notice(settings, host):
         click.echo(notice)
+    if clock is not None:
+        click.echo(f"     demo control is on: ivr replay --url {url} may reset the demo data")
     try:
-        waitress.serve(app, **waitress_options(cli.settings, host=host, port=port, threads=threads))
+        server.run()
+    except KeyboardInterrupt:
+        click.echo("ivr: stopped")
+
+
+def _check_can_listen(host: str, port: int) -> None:
+    """A ``CliError`` naming the option to change unless ``host:port`` can be bound now."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
+            probe.bind(address)
     except OSError as exc:
-        raise CliError(
-            f"cannot listen on {host}:{port}: {exc.strerror}", "pick another port with --port"
-        ) from exc
+        raise _listen_error(host, port, exc) from exc
+
+
+def _listen_error(host: str, port: int, exc: OSError | ValueError) -> CliError:
+    """Why the server could not listen, naming the option to change."""
+    if isinstance(exc, socket.gaierror | ValueError):
+        return CliError(
+            f"cannot listen on host {host!r}: no such host name or address",
+            "check --host: an address of this machine, e.g. 127.0.0.1 or 0.0.0.0",
+        )
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return CliError(
+            f"cannot listen on host {host!r}: it is not an address of this machine",
+            "check --host: an address of this machine, e.g. 127.0.0.1 or 0.0.0.0",
+        )
+    if exc.errno == errno.EADDRINUSE:
+        return CliError(
+            f"cannot listen on port {port}: another program is using it",
+            "pick another port with --port",
+        )
+    if exc.errno == errno.EACCES:
+        return CliError(
+            f"cannot listen on port {port}: permission denied",
+            "pick a port above 1023 with --port",
+        )
+    return CliError(
+        f"cannot listen on {host}:{port}: {exc.strerror or exc}", "check --host and --port"
+    )
 
 
 @main.command()
@@ -214,19 +312,57 @@ def sessions_purge(cli: CliContext) -> None:
     click.echo(f"purged {count} expired session(s)")
 
 
-def remote(url: str, settings: Settings) -> SimulatorFactory:
-    """Simulators for the server at ``url``, after making sure it answers at all; its
-    recordings read as text from this checkout's library."""
+def reachable_ivr(url: str) -> str:
+    """``url`` without a trailing slash, once an IVR answers ``/health`` there; else a
+    ``CliError`` saying what is wrong with the URL or what to start."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise CliError(
+            f"--url {url!r} is not a web address",
+            "give it with http:// or https://, e.g. --url http://127.0.0.1:5000",
+        )
+    base = url.rstrip("/")
     try:
-        HttpTransport(timeout=5).send("GET", url, {}, {})
+        reply = HttpTransport(timeout=5).send("GET", base + "/health", {}, {})
     except TwimlError as exc:
         raise CliError(
-            f"no server answers: {exc}",
-            "start the server (`ivr serve`) or check the --url you gave",
+            f"no IVR answers at {base} ({str(exc).removeprefix(exc.url + ': ')})",
+            "start it with `ivr serve` (or check the --url you gave)",
         ) from exc
+    if reply.status != 200 or b'"status"' not in reply.body:
+        raise CliError(
+            f"something answers at {base}, but not an IVR (GET /health: {reply.status})",
+            "check the --url you gave; `ivr serve` prints the address it serves on",
+        )
+    return base
+
+
+def demo_controlled(base: str) -> bool:
+    """Whether the server at ``base`` was started with ``--demo-control``."""
+    try:
+        reply = HttpTransport(timeout=5).send("GET", base + CONTROL_PATH, {}, {})
+        return reply.status == 200 and "clock" in json.loads(reply.body)
+    except (TwimlError, ValueError):
+        return False
+
+
+def remote(url: str, settings: Settings, *, control: bool = False) -> SimulatorFactory:
+    """Simulators for the IVR at ``url``, after making sure it answers; its recordings read
+    as text from this checkout's library. With ``control``, the server must have demo
+    control on, and each simulator starts from the replay time and fresh demo data."""
+    base = reachable_ivr(url)
+    if control and not demo_controlled(base):
+        raise CliError(
+            f"the server at {base} was not started for replays: call scripts need to set its "
+            "clock and reset its demo data",
+            "start it with `ivr serve --demo-control` (a local server, no TWILIO_AUTH_TOKEN)",
+        )
     library = open_library(settings)
     return remote_simulators(
-        url, auth_token=settings.twilio_auth_token, play_text=library.play_text
+        base,
+        auth_token=settings.twilio_auth_token,
+        play_text=library.play_text,
+        control_from=replay_start(settings) if control else None,
     )
 
 
@@ -255,8 +391,12 @@ def replay(
     factory: SimulatorFactory
     shapes = None
     checks = {}
+    skip_effects = None
     if url:
-        factory = remote(url, cli.settings)
+        factory = remote(url, cli.settings, control=True)
+        skip_effects = (
+            "its lasting effects can be checked only in-process (`ivr replay` without --url)"
+        )
         if coverage:
             click.echo("note: --coverage works in-process only; ignoring it with --url", err=True)
     else:
@@ -266,9 +406,16 @@ def replay(
         checks = wallet_checks(runtime.services.wallet, runtime.records)
         if coverage:
             shapes = {n: FlowShape(*f.shape()) for n, f in runtime.flows.items()}
-    use_color = sys.stdout.isatty() if color is None else color
+    if color is None:
+        color = sys.stdout.isatty() and cli.color is not False
     code = run_replay(
-        targets, factory, checks=checks, coverage_shapes=shapes, out=sys.stdout, color=use_color
+        targets,
+        factory,
+        checks=checks,
+        coverage_shapes=shapes,
+        skip_effects=skip_effects,
+        out=sys.stdout,
+        color=color,
     )
     sys.exit(code)
 
@@ -336,11 +483,20 @@ def call(cli: CliContext, from_: str, lang: str | None, url: str | None, audio: 
 
     def read(prompt: str) -> str:
         play_new()
-        answer: str = click.prompt(prompt, default="", show_default=False, prompt_suffix="")
-        return answer
+        return _read_line(prompt)
 
     run_phone(live, read_line=read, write=click.echo, describe_state=describe)
     play_new()
+
+
+def _read_line(prompt: str) -> str:
+    """One line typed at the phone's prompt; Ctrl-D or Ctrl-C is ``EOFError``: a hang-up."""
+    try:
+        answer: str = click.prompt(prompt, default="", show_default=False, prompt_suffix="")
+    except click.Abort:
+        click.echo("")
+        raise EOFError from None
+    return answer
 
 
 def _speaker(simulator: Simulator, runtime: Runtime | None, settings: Settings) -> Speaker | None:
@@ -369,3 +525,7 @@ main.add_command(db)
 main.add_command(graph)
 main.add_command(schema)
 main.add_command(diff)
+
+
+if __name__ == "__main__":  # `python -m ivr.cli.main`, as `ivr serve --reload` runs its server
+    main()

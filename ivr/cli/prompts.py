@@ -147,7 +147,7 @@ def _status_line(s: PromptStatus) -> str:
 @click.option(
     "--replace-recorded",
     is_flag=True,
-    help="Also replace stale recordings a person made (kept by default).",
+    help="Also replace recordings a person made, adopted or not (kept by default).",
 )
 @click.pass_obj
 def render(
@@ -163,15 +163,16 @@ def render(
     todo: list[PromptStatus] = []
     kept: list[PromptStatus] = []
     for s in library.statuses(chosen):
-        if s.status == "unadopted":
-            kept.append(s)
-        elif s.status == "stale" and s.recorded is not None and not tts.made_by(s.recorded.voice):
+        persons = s.recorded is not None and not tts.made_by(s.recorded.voice)
+        if s.status == "unadopted" or (persons and (s.status == "stale" or force)):
+            # A file the manifest does not know (as it is now) is a person's: never overwritten
+            # unless asked, nor is an adopted one.
             (todo if replace_recorded else kept).append(s)
         elif s.status != "current" or force:
             todo.append(s)
     music = not only and not (library.root / HOLD_MUSIC).exists()
     for s in kept:
-        why = "a person's recording" if s.status == "stale" else "not adopted"
+        why = "not adopted" if s.status == "unadopted" else "a person's recording"
         click.echo(f"  keeping {s.file} ({why}; see `ivr prompts status`)")
     if not todo and not music:
         click.echo(f"nothing to render: {len(chosen) - len(kept)} recording(s) are current")
@@ -245,3 +246,13 @@ def adopt(cli: CliContext, patterns: tuple[str, ...], langs: tuple[str, ...], vo
     if adopted:
         library.save()
     click.echo(f"{adopted} recording(s) adopted")
+    if not adopted and not patterns:
+        example = library.relative(chosen[0].id, chosen[0].lang) if chosen else "zh-CN/<id>.wav"
+        click.echo(
+            f"  → no recording waits to be adopted: drop a person's recording into {library.root} "
+            f"named <language>/<prompt id>.wav or .mp3 (e.g. {example}), then run this again;"
+        )
+        click.echo(
+            "    to adopt one re-recorded after its text changed, name it: "
+            "`ivr prompts adopt <prompt id>` (`ivr prompts status --all` lists the ids)"
+        )

@@ -11,6 +11,7 @@ actions; never runs a call.
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -366,15 +367,30 @@ class _Checker:
             found.add(self.flow.agent_state)  # the agent key and exhausted retries
         return found
 
+    def _dangling(self, state: State) -> list[str]:
+        """The targets of ``state`` that name no state (each already reported once)."""
+        return [t for t, _ in self._targets(state) if t not in self.flow.states]
+
     def _check_graph(self) -> None:
         flow = self.flow
         if flow.start not in flow.states:
             return
+        # A goto naming no state is reported once, where it is written. The states behind it
+        # are not reported again as unreachable (or dead ends): the graph is read as if it led
+        # to the state it is most like, and when it is like none, it may lead anywhere.
         graph = {sid: self.successors(s) for sid, s in flow.states.items()}
-        reachable = _closure({flow.start}, graph)
+        guessed = {sid: set(targets) for sid, targets in graph.items()}
+        anywhere = False
         for sid, state in flow.states.items():
-            if sid not in reachable:
+            for target in self._dangling(state):
+                close = difflib.get_close_matches(target, list(flow.states), n=1)
+                guessed[sid] |= set(close)
+                anywhere = anywhere or not close
+        reachable = _closure({flow.start}, guessed)
+        for sid, state in flow.states.items():
+            if sid not in reachable and not anywhere:
                 self.problem(state.path, f"unreachable: no way leads here from {flow.start!r}")
+        graph = guessed
         reverse: dict[str, set[str]] = {sid: set() for sid in flow.states}
         for sid, targets in graph.items():
             for target in targets:
@@ -382,12 +398,10 @@ class _Checker:
         finals = {sid for sid, s in flow.states.items() if s.is_final}
         can_finish = _closure(finals, reverse)
         for sid, state in flow.states.items():
-            if sid in reachable and sid not in can_finish and state.next:
+            if sid in reachable and sid not in can_finish and state.next and not anywhere:
                 self.problem(state.path, "dead end: no way leads from here to a transfer or hangup")
 
     def _suggest(self, name: str) -> str:
-        import difflib
-
         close = difflib.get_close_matches(name, list(self.flow.states), n=1)
         return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -10,7 +10,10 @@ Layout (``IVR_AUDIO_DIR``, default ``audio_prompts/``)::
 A recording is *current* while the manifest's hash of the text it was recorded from matches the
 prompt's text in ``flows/``; *stale* once that text changed; *unadopted* when the file has no
 manifest entry (a person's recording dropped in: ``ivr prompts adopt`` records its text);
-*missing* when there is no file. Only current recordings are played.
+*missing* when there is no file. Only current recordings are played. The manifest also keeps
+a hash of each file's bytes (``file_sha256``): a file whose bytes no longer match (a person
+recorded over a rendered one) is *unadopted* again, and so is a WAV or MP3 the manifest does
+not know beside one it does. ``ivr prompts render`` never overwrites an unadopted file.
 
 Owns reading and writing the manifest, prompt status, the files the app may serve (an
 allow-list: nothing outside this folder's language and music subfolders is ever served), the
@@ -59,6 +62,11 @@ _HEADER = """\
 """
 
 
+def file_hash(path: Path) -> str:
+    """The sha256 of a file's bytes."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def text_hash(text: str) -> str:
     """The sha256 of a prompt's text (Unicode NFC, surrounding spaces stripped)."""
     return hashlib.sha256(unicodedata.normalize("NFC", text.strip()).encode()).hexdigest()
@@ -71,6 +79,7 @@ class Entry:
     text: str
     sha256: str
     voice: str
+    file_sha256: str = ""  # the recorded file's bytes ("" in manifests written before it)
 
 
 @dataclass(frozen=True)
@@ -122,13 +131,26 @@ class AudioLibrary:
 
     # -- status -----------------------------------------------------------------------------
 
-    def status(self, prompt: Prompt) -> PromptStatus:
-        rel = self.file_for(prompt.id, prompt.lang)
-        if rel is None:
-            return PromptStatus(prompt, "missing")
+    def adopted(self, rel: str) -> bool:
+        """Whether the manifest knows the file ``rel`` as it is now (not replaced since)."""
         entry = self.entries.get(rel)
         if entry is None:
-            return PromptStatus(prompt, "unadopted", rel)
+            return False
+        return not entry.file_sha256 or entry.file_sha256 == file_hash(self.root / rel)
+
+    def status(self, prompt: Prompt) -> PromptStatus:
+        existing = [
+            rel
+            for ext in EXTENSIONS
+            if (self.root / (rel := self.relative(prompt.id, prompt.lang, ext))).is_file()
+        ]
+        if not existing:
+            return PromptStatus(prompt, "missing")
+        for rel in existing:  # a person's file, new or recorded over, comes first
+            if not self.adopted(rel):
+                return PromptStatus(prompt, "unadopted", rel, self.entries.get(rel))
+        rel = existing[0]
+        entry = self.entries[rel]
         state: Status = "current" if entry.sha256 == text_hash(prompt.text) else "stale"
         return PromptStatus(prompt, state, rel, entry)
 
@@ -144,8 +166,11 @@ class AudioLibrary:
     # -- manifest ---------------------------------------------------------------------------
 
     def record(self, rel: str, text: str, voice: str) -> None:
-        """Note that the file ``rel`` was recorded from ``text`` by ``voice`` (then ``save``)."""
-        self.entries[rel] = Entry(text.strip(), text_hash(text), voice)
+        """Note that the file ``rel`` was recorded from ``text`` by ``voice``, as its bytes are
+        now (then ``save``)."""
+        path = self.root / rel
+        recorded = file_hash(path) if path.is_file() else ""
+        self.entries[rel] = Entry(text.strip(), text_hash(text), voice, recorded)
 
     def forget(self, rel: str) -> None:
         self.entries.pop(rel, None)
@@ -250,7 +275,10 @@ def read_manifest(path: Path) -> dict[str, Entry]:
             where = f"{path}:{line}" if line is not None else str(path)
             raise ConfigError(f"{where}: {key}: expected keys text, sha256 (and voice)")
         entries[str(rel)] = Entry(
-            str(item["text"]), str(item["sha256"]), str(item.get("voice", ""))
+            str(item["text"]),
+            str(item["sha256"]),
+            str(item.get("voice", "")),
+            str(item.get("file_sha256", "")),
         )
     return entries
 
@@ -259,6 +287,7 @@ def write_manifest(path: Path, entries: Mapping[str, Entry]) -> None:
     body: dict[str, Any] = {
         "recordings": {
             rel: {"text": e.text, "sha256": e.sha256, "voice": e.voice}
+            | ({"file_sha256": e.file_sha256} if e.file_sha256 else {})
             for rel, e in sorted(entries.items())
         }
     }

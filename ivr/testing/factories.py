@@ -1,9 +1,12 @@
 """Simulator factories: a fresh simulator per call, for the app in this process or a server.
 
 Owns ``LocalSimulators`` and ``local_simulators`` (the app built here and driven through WSGI,
-optionally isolated so that scripts cannot disturb each other or your data) and
-``remote_simulators`` (a running server, over HTTP). ``ivr replay`` and ``ivr call``,
-``bench/replay.py`` and the tests all make their simulators here, so they drive calls alike.
+optionally isolated so that scripts cannot disturb each other or your data),
+``remote_simulators`` (a running server, over HTTP) and ``ServerClock``, which moves the clock
+of a server started with ``ivr serve --demo-control`` in step with the simulator's, so that a
+replay against it starts every script from the same time and the same demo data as one in
+this process. ``ivr replay`` and ``ivr call``, ``bench/replay.py`` and the tests all make their
+simulators here, so they drive calls alike.
 
 Sits in ``testing`` above ``web``, so it may build the app (``create_app``); the simulator and
 call scripts it feeds must not know the app. It reads no environment and configures no
@@ -21,18 +24,27 @@ from datetime import datetime
 from flask import Flask
 
 from ivr.clock import ManualClock
+from ivr.errors import SimulationError
 from ivr.settings import Settings
 from ivr.testing.simulator import HttpTransport
 from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import WsgiTransport
 from ivr.wallet import reset_demo
 from ivr.web.app import create_app
+from ivr.web.control import CONTROL_PATH
 from ivr.web.runtime import Runtime
 
 # The moment the shipped call scripts were written for (the demo data is relative to "now").
 REPLAY_TIME = datetime.fromisoformat("2026-11-23T10:00:00+08:00")
 # Each simulator numbers its CallSids from its own multiple of this, so none collide.
 CALLS_PER_SIMULATOR = 10_000
+
+
+def random_first_call() -> int:
+    """Where a factory that calls a lasting database starts numbering its CallSids: random,
+    so that no run reuses a CallSid whose session an earlier run (or person) left stored."""
+    return secrets.randbits(64) << 32
+
 
 SimulatorFactory = Callable[[], Simulator]
 PlayText = Callable[[str], str | None]  # the words a <Play> URL says, if known
@@ -44,11 +56,18 @@ class LocalSimulators:
 
     ``clock`` is shared with every simulator (the app's too, when it was built with it). With
     ``reset_to``, each new simulator first sets that clock back to ``reset_to`` and puts the
-    demo accounts back as they were: a fresh start per call.
+    demo accounts back as they were: a fresh start per call. CallSids are numbered from
+    ``first_call`` (the default suits a private database; give ``random_first_call()`` for
+    one that outlives this process).
     """
 
     def __init__(
-        self, app: Flask, *, clock: ManualClock | None = None, reset_to: datetime | None = None
+        self,
+        app: Flask,
+        *,
+        clock: ManualClock | None = None,
+        reset_to: datetime | None = None,
+        first_call: int = 0,
     ) -> None:
         if reset_to is not None and clock is None:
             raise ValueError("reset_to needs the clock to set back")
@@ -56,6 +75,7 @@ class LocalSimulators:
         self.runtime: Runtime = app.extensions["ivr"]
         self.clock = clock
         self.reset_to = reset_to
+        self.first_call = first_call
         self.made = 0
 
     def __call__(self) -> Simulator:
@@ -69,7 +89,7 @@ class LocalSimulators:
             base_url=settings.public_url or "http://localhost",
             auth_token=settings.twilio_auth_token,
             clock=self.clock,
-            first_call=self.made * CALLS_PER_SIMULATOR,
+            first_call=self.first_call + self.made * CALLS_PER_SIMULATOR,
             play_text=self.runtime.play_text,
         )
 
@@ -81,40 +101,91 @@ def local_simulators(
 
     ``isolated``: a private demo database in a new temporary folder and a clock fixed at
     ``IVR_CLOCK`` (or ``REPLAY_TIME``), both reset before every call. Otherwise the configured
-    database and clock. ``audio`` False says every prompt (``IVR_AUDIO=off``); None leaves
-    ``IVR_AUDIO`` as configured. Raises whatever ``create_app`` raises.
+    database and clock, with CallSids no earlier run used. ``audio`` False says every prompt
+    (``IVR_AUDIO=off``); None leaves ``IVR_AUDIO`` as configured. Raises whatever
+    ``create_app`` raises.
     """
     if audio is False:
         settings = dataclasses.replace(settings, audio=False)
     if not isolated:
-        return LocalSimulators(create_app(settings=settings))
+        return LocalSimulators(create_app(settings=settings), first_call=random_first_call())
     folder = tempfile.mkdtemp(prefix="ivr-replay-")
     settings = dataclasses.replace(settings, database_url=f"sqlite:///{folder}/replay.sqlite3")
-    start = settings.clock or REPLAY_TIME
+    start = replay_start(settings)
     clock = ManualClock(start)
     return LocalSimulators(create_app(settings=settings, clock=clock), clock=clock, reset_to=start)
 
 
+def replay_start(settings: Settings) -> datetime:
+    """The time every replayed script starts at (unless it says ``at:``)."""
+    return settings.clock or REPLAY_TIME
+
+
+class ServerClock(ManualClock):
+    """The simulator's clock, mirrored to a server started with ``ivr serve --demo-control``:
+    every ``set`` and ``advance`` is posted to its control URL, so the server's time moves
+    exactly as the simulated call's does (hold cycles, timeouts, ``at:``)."""
+
+    def __init__(self, base_url: str, at: datetime, transport: HttpTransport) -> None:
+        super().__init__(at)
+        self.control_url = base_url + CONTROL_PATH
+        self.transport = transport
+
+    def set(self, at: datetime) -> None:
+        super().set(at)
+        self.post({"at": self.now().isoformat()})
+
+    def advance(self, seconds: float) -> None:
+        super().advance(seconds)
+        self.post({"at": self.now().isoformat()})
+
+    def reset_demo(self, at: datetime) -> None:
+        """Set the server's clock to ``at`` and put its demo data back as it was."""
+        super().set(at)
+        self.post({"at": self.now().isoformat(), "reset": "1"})
+
+    def post(self, form: dict[str, str]) -> None:
+        reply = self.transport.send("POST", self.control_url, form, {})
+        if reply.status != 200:
+            raise SimulationError(
+                f"the server's demo control at {self.control_url} answered {reply.status}: "
+                f"{reply.body[:200].decode(errors='replace')}"
+            )
+
+
 def remote_simulators(
-    url: str, *, auth_token: str | None, play_text: PlayText | None = None
+    url: str,
+    *,
+    auth_token: str | None,
+    play_text: PlayText | None = None,
+    control_from: datetime | None = None,
 ) -> SimulatorFactory:
     """Simulators for the server at ``url`` over HTTP, signing with ``auth_token`` when given.
 
     Each gets its own range of CallSids, starting at a random one per factory, so runs (and
     several people) never share a call on one server. ``play_text`` reads played prompts as
-    text: the server's recordings, read from this checkout's library.
+    text: the server's recordings, read from this checkout's library. With ``control_from``
+    (a server started with ``--demo-control``), each simulator first sets the server's clock
+    to that time and resets its demo data, then keeps the server's clock with its own.
     """
     base = url.rstrip("/")
-    start = secrets.randbits(64) << 32
+    start = random_first_call()
     made = 0
 
     def make() -> Simulator:
         nonlocal made
         made += 1
+        transport = HttpTransport()
+        clock: ManualClock | None = None
+        if control_from is not None:
+            server = ServerClock(base, control_from, transport)
+            server.reset_demo(control_from)
+            clock = server
         return Simulator(
-            HttpTransport(),
+            transport,
             base_url=base,
             auth_token=auth_token,
+            clock=clock,
             first_call=start + made * CALLS_PER_SIMULATOR,
             play_text=play_text,
         )

@@ -57,12 +57,32 @@ class ScriptLoadFailure:
         return False
 
 
+@dataclass(frozen=True)
+class ScriptSkipped:
+    """A script not run, and why: it needs what this replay cannot check (lasting effects
+    against a remote server). Neither passed nor failed."""
+
+    path: str
+    name: str
+    reason: str
+
+    @property
+    def passed(self) -> bool:
+        return False
+
+
+Reported = ScriptResult | ScriptLoadFailure | ScriptSkipped
+
+
 # ---------------------------------------------------------------------------------------------
 # One result
 
 
-def format_result(result: ScriptResult | ScriptLoadFailure, *, color: bool) -> str:
+def format_result(result: Reported, *, color: bool) -> str:
     """A script's result: a PASS/FAIL headline, the call turn by turn, and on failure why."""
+    if isinstance(result, ScriptSkipped):
+        head = _paint("SKIP", None, color, bold=True)
+        return f"{head}  {result.name}  ({result.path})\n{INDENT}skipped: {result.reason}"
     if isinstance(result, ScriptLoadFailure):
         head = _paint("FAIL", FAIL_COLOUR, color, bold=True)
         return f"{head}  {result.path}\n{INDENT}{_paint(str(result.error), FAIL_COLOUR, color)}"
@@ -191,11 +211,14 @@ def inline_diff(expected: str, heard: str, *, color: bool) -> str:
     return "".join(parts)
 
 
-def summary_line(results: Iterable[ScriptResult | ScriptLoadFailure]) -> str:
-    """Exactly ``N passed, M failed`` (tools read this line)."""
-    outcomes = [result.passed for result in results]
-    passed = sum(outcomes)
-    return f"{passed} passed, {len(outcomes) - passed} failed"
+def summary_line(results: Iterable[Reported]) -> str:
+    """Exactly ``N passed, M failed`` (tools read this line), then ``, K skipped`` when some
+    scripts were skipped."""
+    ran = [result for result in results if not isinstance(result, ScriptSkipped)]
+    skipped = sum(1 for result in results if isinstance(result, ScriptSkipped))
+    passed = sum(result.passed for result in ran)
+    line = f"{passed} passed, {len(ran) - passed} failed"
+    return f"{line}, {skipped} skipped" if skipped else line
 
 
 # ---------------------------------------------------------------------------------------------
@@ -311,17 +334,19 @@ def replay(
     *,
     checks: Mapping[str, EffectCheck] = MappingProxyType({}),
     coverage_shapes: Mapping[str, FlowShape] | None = None,
+    skip_effects: str | None = None,
     out: TextIO,
     color: bool,
 ) -> int:
-    """Run every script under ``paths``, each on a fresh simulator; 0 if all passed, else 1.
+    """Run every script under ``paths``, each on a fresh simulator; 0 if none failed, else 1.
 
     Prints each result, the coverage report when shapes are given, and the summary line
     last. A script that fails to load counts as failed. Finding no script at all is a
-    failure too: a mistyped folder must not pass.
+    failure too: a mistyped folder must not pass. With ``skip_effects`` (the reason), scripts
+    that check lasting ``effects`` are skipped with that reason instead of run.
     """
     paths = list(paths)
-    results: list[ScriptResult | ScriptLoadFailure] = []
+    results: list[Reported] = []
     found = discover(paths)
     if not found:
         where = ", ".join(str(path) for path in paths) or "(no paths given)"
@@ -330,16 +355,21 @@ def replay(
         try:
             script = load_script(path)
         except ScriptError as exc:
-            result: ScriptResult | ScriptLoadFailure = ScriptLoadFailure(str(path), exc)
+            result: Reported = ScriptLoadFailure(str(path), exc)
         else:
-            result = run_script(script, simulator_factory(), checks=checks)
+            if skip_effects is not None and script.effects:
+                names = ", ".join(sorted({effect.name for effect in script.effects}))
+                result = ScriptSkipped(str(path), script.name, f"checks {names}: {skip_effects}")
+            else:
+                result = run_script(script, simulator_factory(), checks=checks)
         results.append(result)
         out.write(format_result(result, color=color) + "\n\n")
     if coverage_shapes is not None:
         ran = [result for result in results if isinstance(result, ScriptResult)]
         out.write(format_coverage(coverage_report(ran, coverage_shapes), color=color) + "\n\n")
     out.write(summary_line(results) + "\n")
-    return 0 if found and all(result.passed for result in results) else 1
+    failed = any(not r.passed for r in results if not isinstance(r, ScriptSkipped))
+    return 0 if found and not failed else 1
 
 
 def _pct(part: int, whole: int) -> float:

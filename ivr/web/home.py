@@ -1,0 +1,50 @@
+"""``GET /``: what a person who opens the server's address in a browser finds.
+
+Owns the front page: the flow that answers, and where to go next (``/health``, the agents'
+view at ``/agent/``, the webhook URL for Twilio, the README). JSON for programs, a short page
+for browsers. Reads the ``Runtime``; no call logic.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint
+from flask import Response
+from flask import jsonify
+from flask import render_template_string
+from flask import request
+
+from ivr.web.runtime import runtime
+
+DOCS_URL = "README.md in the project folder"
+
+bp = Blueprint("home", __name__)
+
+_PAGE = """<!doctype html>
+<html lang="en"><meta charset="utf-8"><title>ivr: {{ flow }}</title>
+<h1>ivr is answering with flow “{{ flow }}”</h1>
+<ul>
+  <li><a href="/health">/health</a>: is it up</li>
+  <li><a href="/agent/">/agent/</a>: callers waiting for an agent</li>
+  <li>point your Twilio number's voice webhook at <code>{{ webhook }}</code></li>
+  <li>docs: {{ docs }}</li>
+</ul>
+"""
+
+
+@bp.get("/")
+def front_page() -> Response | str:
+    rt = runtime()
+    base = rt.settings.public_url or request.host_url.rstrip("/")
+    facts = {
+        "service": "ivr",
+        "flow": rt.flow_name,
+        "health": "/health",
+        "agents": "/agent/",
+        "webhook": f"{base}/voice",
+        "docs": DOCS_URL,
+    }
+    if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
+        return render_template_string(
+            _PAGE, flow=rt.flow_name, webhook=facts["webhook"], docs=DOCS_URL
+        )
+    return jsonify(facts)
