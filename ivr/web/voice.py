@@ -253,15 +253,13 @@ def incoming() -> Response:
         if stored is not None:
             if stored.ended_at is not None:
                 return twiml(render.render_goodbye((), rt.voices), state="ended")
-            # A repeated delivery of the first webhook: say the same thing again.
-            if stored.seq == 1 and stored.last_reply:
-                return twiml(stored.last_reply, state=stored.state, flow=stored.flow)
-            seq = stored.seq
-            reply = rt.engine.repeat(stored)
-            if not isinstance(reply.verb, Restart):
+            if stored.flow in rt.engine.flows:
+                # A repeated delivery of the first webhook: say the same thing again.
+                if stored.seq == 1 and stored.last_reply:
+                    return twiml(stored.last_reply, state=stored.state, flow=stored.flow)
                 # A repeat /voice for a live call continues it where it is.
-                return _save_if_moved(stored, seq, reply)
-            # Its flow is gone (a deploy): the one restart of the call, over its session.
+                return _save_if_moved(stored, stored.seq, rt.engine.repeat(stored))
+            # Its flow is gone (a deploy): the call's one restart, over its session.
             log.info("call %s: flow %r gone; starting the call over", sid, stored.flow)
         session, reply = rt.engine.start(sid, caller, rt.flow_name)
         if stored is not None:
