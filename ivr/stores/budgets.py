@@ -86,12 +86,3 @@ class StoreBudget:
 def is_database_error(error: BaseException) -> bool:
     """True when ``error`` came from the SQL database (locked, stalled, gone, refused)."""
     return isinstance(error, sa.exc.DBAPIError | sa.exc.TimeoutError)
-
-
-def is_redis_error(error: BaseException) -> bool:
-    """True when ``error`` came from Redis (stalled, gone, refused)."""
-    try:
-        from redis.exceptions import RedisError
-    except ImportError:  # no redis client installed: nothing can have come from it
-        return False
-    return isinstance(error, RedisError)
