@@ -50,7 +50,8 @@ def test_a_budgeted_postgres_engine_times_out_statements_and_lock_waits_and_keep
         with pytest.raises(sa.exc.OperationalError, match="statement timeout"):
             conn.exec_driver_sql("SELECT pg_sleep(5)")
     assert shown == ["1500ms", "1500ms"]
-    assert path is not None and path.startswith("ivr_test_")
+    assert path is not None
+    assert path.startswith("ivr_test_")
     engine.dispose()
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import socket
 import sqlite3
 import time
-from collections.abc import Iterator
 
 import pytest
 from flask import Flask
@@ -18,12 +17,12 @@ from tests.conftest import runtime_of
 
 
 @pytest.fixture
-def closed_port() -> Iterator[int]:
+def closed_port() -> int:
     """A local port nothing listens on (bound, then released)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    yield port
+    return port
 
 
 class SwitchableStore(MemorySessionStore):
