@@ -3,10 +3,11 @@
 
     python3 dev.py serve      create .venv if needed, install ivr, serve the demo IVR
     python3 dev.py test       the test suite (pytest on two workers, with branch coverage and
-                              its floor), without the tests marked slow
+                              its floor), without the tests marked slow or faults
     python3 dev.py slow       only the tests marked slow (minutes long on purpose), no coverage
+    python3 dev.py faults     only the fault-injection tests (marked faults), no coverage
     python3 dev.py lint       ruff (lint + format check), mypy and the import-linter contracts
-    python3 dev.py check      every gate in order: lint, test, slow
+    python3 dev.py check      every gate in order: lint, test, faults, slow
     python3 dev.py bench      the benchmarks in bench/
     python3 dev.py ivr ARGS   any `ivr` command inside the project's virtualenv
 
@@ -79,12 +80,14 @@ def main(argv: list[str]) -> None:
         # pyproject.toml.
         tool(
             "pytest",
-            *("-n", str(TEST_WORKERS), "-m", "not slow"),
+            *("-n", str(TEST_WORKERS), "-m", "not slow and not faults"),
             *("--cov=ivr", "--cov-report=term:skip-covered"),
             *rest,
         )
     elif command == "slow":
         tool("pytest", "-m", "slow", *rest, ok=frozenset({0, NO_TESTS_COLLECTED}))
+    elif command == "faults":
+        tool("pytest", "-m", "faults", *rest)
     elif command == "lint":
         tool("ruff", "check", ".")
         tool("ruff", "format", "--check", ".")
@@ -93,6 +96,7 @@ def main(argv: list[str]) -> None:
     elif command == "check":
         main(["lint"])
         main(["test", *rest])
+        main(["faults"])
         main(["slow"])
     elif command == "bench":
         for script in sorted((ROOT / "bench").glob("*.py")):
@@ -101,7 +105,8 @@ def main(argv: list[str]) -> None:
         os.execv(str(BIN / "ivr"), [str(BIN / "ivr"), *rest])
     else:
         sys.exit(
-            f"dev.py: unknown command {command!r}; try: serve, test, slow, lint, check, bench, ivr"
+            f"dev.py: unknown command {command!r}; "
+            "try: serve, test, slow, faults, lint, check, bench, ivr"
         )
 
 

@@ -108,6 +108,16 @@ def _log_level(name: str, raw: str) -> str:
     return level
 
 
+def _seconds(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds, such as 2 or 0.5") from None
+    if not 0 < value <= 86400:
+        raise ConfigError(f"{name}={raw!r}: expected more than 0 and at most 86400 seconds (a day)")
+    return value
+
+
 def _setting(name: str, default: Any, parse: Parse, description: str, kind: type = str) -> Any:
     """A field of ``Settings`` read from the environment variable ``name``; ``kind`` is the
     type a test config may give instead of text."""
@@ -218,6 +228,30 @@ class Settings:
         "IVR_VOICE_EN", "Polly.Joanna-Neural", _text, "Twilio voice for English prompts"
     )
     log_level: str = _setting("IVR_LOG_LEVEL", "INFO", _log_level, "logging level")
+    # Time budgets: Twilio waits 15 s for a webhook, so no store may hold one up for long.
+    store_timeout: float = _setting(
+        "IVR_STORE_TIMEOUT",
+        2.0,
+        _seconds,
+        "seconds one database or session-store operation may take (connect, lock wait, "
+        "statement, Redis socket) before the caller hears the apology",
+        float,
+    )
+    lock_wait: float = _setting(
+        "IVR_LOCK_WAIT",
+        3.0,
+        _seconds,
+        "seconds a webhook waits for another webhook of the same call to finish",
+        float,
+    )
+    waiting_ttl: float = _setting(
+        "IVR_WAITING_TTL",
+        900.0,
+        _seconds,
+        "seconds a caller waiting for an agent stays listed without their hold page being "
+        "fetched; then they are taken for gone (a ghost) and `ivr sessions purge` drops them",
+        float,
+    )
 
     @classmethod
     def read(

@@ -529,3 +529,44 @@ def test_the_queue_still_lists_a_caller_whose_account_cannot_be_read(
     assert [(e["name"], e["name_en"], e["caller"]) for e in listed] == [
         ("张伟", None, "+86*******0001")
     ]
+
+
+# -- ghosts ---------------------------------------------------------------------------------------
+
+
+def test_a_ghost_priority_caller_does_not_make_pickup_dial_the_empty_priority_queue(
+    make_app: MakeApp, clock: ManualClock
+) -> None:
+    app = make_app(IVR_WAITING_TTL="900")
+    sim = simulator(app, clock)
+    at(clock, 2, 0, 0)
+    zhang_reports_his_account_stolen(sim)  # then hangs up; both of Twilio's notices are lost
+    client = app.test_client()
+    live = client.get("/agent/pickup?queue=security").get_data(as_text=True)
+    at(clock, 2, 15, 1)
+    ghost = client.get("/agent/pickup?queue=security").get_data(as_text=True)
+
+    assert ">security-priority</Queue>" in live
+    assert ">security</Queue>" in ghost
+    assert client.get("/agent/queue").get_json() == []
+
+
+def test_a_priority_caller_whose_hold_page_is_fetched_is_never_taken_for_a_ghost(
+    make_app: MakeApp, clock: ManualClock
+) -> None:
+    app = make_app(IVR_WAITING_TTL="900")
+    sim = simulator(app, clock)
+    at(clock, 2, 0, 0)
+    zhang = zhang_reports_his_account_stolen(sim)
+    for minute in (10, 20, 30):
+        at(clock, 2, minute, 0)
+        zhang.hold(1)  # Twilio fetches the hold page; the callback offer goes unanswered
+        zhang.silence()
+    at(clock, 2, 40, 0)
+
+    body = app.test_client().get("/agent/pickup?queue=security").get_data(as_text=True)
+
+    assert ">security-priority</Queue>" in body
+    assert [w["call_sid"] for w in app.test_client().get("/agent/queue").get_json()] == [
+        zhang.call_sid
+    ]

@@ -702,14 +702,27 @@ def test_the_agent_key_from_any_menu_reaches_an_agent_with_the_reason(
 # -- calls the engine cannot place --------------------------------------------------------------
 
 
-def test_a_session_whose_state_left_the_flow_starts_over(dial: Dial) -> None:
+def test_a_session_whose_state_left_the_flow_goes_on_at_the_agent_state(dial: Dial) -> None:
     call = dial("two_option_menu")
     session = call.session
     session.state = "removed_state"
 
     reply = call.engine.step(session, CallerInput(digits="1"))
 
-    assert reply == Reply((), Restart(), "two_option_menu", "removed_state", 1)
+    assert (reply.state, reply.step, reply.path) == ("agent", 2, ("agent",))
+    assert isinstance(reply.verb, Transfer)
+    assert (reply.verb.queue, session.state, session.seq) == ("general", "agent", 2)
+    assert session.data["reason"] == "the flow changed during the call"
+
+
+def test_a_session_whose_flow_is_gone_is_a_restart(dial: Dial) -> None:
+    call = dial("two_option_menu")
+    session = call.session
+    session.flow = "renamed_flow"
+
+    reply = call.engine.step(session, CallerInput(digits="1"))
+
+    assert reply == Reply((), Restart(), "renamed_flow", session.state, 1)
 
 
 def test_repeating_a_waiting_state_says_its_prompt_without_applying_anything(

@@ -344,3 +344,91 @@ def test_an_unknown_handoff_status_is_refused(recorder: CallRecorder) -> None:
 def test_a_handoff_for_a_call_never_started_fails(recorder: CallRecorder) -> None:
     with pytest.raises(sa.exc.IntegrityError):
         handoff(recorder)
+
+
+# --- ghosts: waiting callers who hung up unnoticed ----------------------------------------
+
+
+@pytest.fixture
+def ghostly(database_url: str, clock: ManualClock) -> Iterator[CallRecorder]:
+    """A recorder whose waiting callers are gone when not seen for 15 minutes."""
+    engine = make_engine(database_url)
+    Base.metadata.create_all(engine)
+    yield CallRecorder(engine, clock, waiting_ttl=timedelta(minutes=15))
+    engine.dispose()
+
+
+def test_a_waiting_caller_not_seen_for_the_waiting_ttl_is_no_longer_listed(
+    ghostly: CallRecorder, clock: ManualClock
+) -> None:
+    for sid in ("CA-ghost", "CA-holding"):
+        started(ghostly, sid)
+        handoff(ghostly, sid)
+    clock.advance(14 * 60)
+    ghostly.seen("CA-holding")  # Twilio fetched their hold page
+    clock.advance(2 * 60)
+
+    assert [h.call_sid for h in ghostly.waiting()] == ["CA-holding"]
+    assert [h.call_sid for h in ghostly.handoffs(status="waiting")] == ["CA-ghost", "CA-holding"]
+
+
+def test_expire_waiting_marks_the_ghosts_abandoned_and_counts_them(
+    ghostly: CallRecorder, clock: ManualClock
+) -> None:
+    for sid in ("CA-ghost", "CA-holding"):
+        started(ghostly, sid)
+        handoff(ghostly, sid)
+    clock.advance(10 * 60)
+    ghostly.seen("CA-holding")
+    clock.advance(6 * 60)
+
+    assert ghostly.expire_waiting() == 1
+    assert ghostly.expire_waiting() == 0
+    assert {h.call_sid: h.status for h in ghostly.handoffs()} == {
+        "CA-ghost": "abandoned",
+        "CA-holding": "waiting",
+    }
+
+
+def test_without_a_waiting_ttl_no_caller_is_taken_for_gone(
+    recorder: CallRecorder, clock: ManualClock
+) -> None:
+    started(recorder)
+    handoff(recorder)
+    clock.advance(24 * 3600)
+
+    assert [h.call_sid for h in recorder.waiting()] == [SID]
+    assert recorder.expire_waiting() == 0
+
+
+def test_seeing_a_caller_who_is_no_longer_waiting_changes_nothing(
+    ghostly: CallRecorder, clock: ManualClock
+) -> None:
+    started(ghostly)
+    handoff(ghostly)
+    ghostly.handoff_status(SID, "bridged")
+    clock.advance(3600)
+    ghostly.seen(SID)
+
+    assert ghostly.waiting() == []
+    assert record_of(ghostly).handoff.status == "bridged"
+
+
+# --- restarts --------------------------------------------------------------------------------
+
+
+def test_a_call_is_noted_restarted_once_and_refused_a_second_time(
+    recorder: CallRecorder,
+) -> None:
+    started(recorder)
+
+    assert recorder.note_restart(SID) is True
+    assert recorder.note_restart(SID) is False
+    notes = [(e.kind, e.detail) for e in record_of(recorder).events]
+    assert notes == [("note", "restart")]
+
+
+def test_a_call_with_no_record_may_always_start_over(recorder: CallRecorder) -> None:
+    assert recorder.note_restart("CA-unknown") is True
+    assert recorder.note_restart("CA-unknown") is True
+    assert recorder.record("CA-unknown") is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 import uuid
@@ -593,3 +594,107 @@ def test_importing_sessions_imports_neither_redis_nor_flask() -> None:
     ).stdout
 
     assert out == "[]\n"
+
+
+# --- faults ----------------------------------------------------------------------------------
+
+
+@every_store
+def test_check_passes_on_a_store_that_answers(store: SessionStore) -> None:
+    store.check()
+
+
+def test_the_sql_check_fails_within_its_budget_on_a_sqlite_file_another_process_locked(
+    tmp_path: Any, clock: ManualClock
+) -> None:
+    from ivr.stores.budgets import StoreBudget
+
+    url = f"sqlite:///{tmp_path / 'locked.sqlite3'}"
+    engine = StoreBudget(0.2).limit(make_engine(url))
+    Base.metadata.create_all(engine)
+    store = SqlSessionStore(engine, clock)
+    other = sqlite3.connect(tmp_path / "locked.sqlite3", isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        store.load(SID)  # reading still works (WAL) ...
+        with pytest.raises(sa.exc.OperationalError, match="database is locked"):
+            store.check()  # ... writing does not
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+        engine.dispose()
+
+
+def lose_connection_on_first_delete(engine: sa.Engine) -> list[str]:
+    """Make the first DELETE on ``engine`` fail as a connection killed under it does."""
+    failed: list[str] = []
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def kill(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("DELETE") and not failed:
+            failed.append(statement)
+            raise sqlite3.OperationalError("server closed the connection unexpectedly")
+
+    @sa.event.listens_for(engine, "handle_error")
+    def as_disconnect(context: Any) -> None:
+        if "server closed the connection" in str(context.original_exception):
+            context.is_disconnect = True
+
+    return failed
+
+
+def test_a_lock_whose_connection_is_lost_as_it_is_released_is_released_on_a_new_one(
+    tmp_path: Any, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'ivr.sqlite3'}")
+    Base.metadata.create_all(engine)
+    store = SqlSessionStore(engine, clock)
+    failed = lose_connection_on_first_delete(engine)
+
+    with store.lock(SID):
+        pass
+
+    assert len(failed) == 1
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(CallLockRow)).scalar() == 0
+    with store.lock(SID, wait=0):  # the next webhook of the call does not wait
+        pass
+    assert "connection lost releasing its lock; again" in caplog.text
+    engine.dispose()
+
+
+def test_a_lock_that_cannot_be_released_is_logged_not_raised_and_runs_out_with_its_lease(
+    tmp_path: Any, clock: ManualClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'ivr.sqlite3'}")
+    Base.metadata.create_all(engine)
+    store = SqlSessionStore(engine, clock, lease_clock=clock)
+
+    @sa.event.listens_for(engine, "before_cursor_execute")
+    def refuse(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("DELETE"):
+            raise sqlite3.OperationalError("disk I/O error")
+
+    with store.lock(SID):
+        pass
+
+    assert "lock not released (expires in 0:00:30)" in caplog.text
+    clock.advance(31)
+    sa.event.remove(engine, "before_cursor_execute", refuse)
+    with store.lock(SID, wait=0):
+        pass
+    engine.dispose()
+
+
+def test_a_redis_url_opens_a_client_that_keeps_to_the_budget_and_never_retries(
+    clock: ManualClock,
+) -> None:
+    from ivr.stores.budgets import StoreBudget
+
+    store = open_session_store("redis://127.0.0.1:6379/15", None, clock, budget=StoreBudget(0.5))
+
+    assert isinstance(store, RedisSessionStore)
+    kwargs = store._client.connection_pool.connection_kwargs
+    assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (0.5, 0.5)
+    assert store._client.get_retry()._retries == 0
+    store._client.close()

@@ -308,8 +308,8 @@ def sessions() -> None:
 @click.pass_obj
 def sessions_purge(cli: CliContext) -> None:
     """Delete the state of ended and abandoned calls."""
-    count = runtime_of(build_app(cli.settings)).store.purge()
-    click.echo(f"purged {count} expired session(s)")
+    count, ghosts = runtime_of(build_app(cli.settings)).purge()
+    click.echo(f"purged {count} expired session(s), {ghosts} caller(s) no longer waiting")
 
 
 def reachable_ivr(url: str) -> str:

@@ -96,12 +96,12 @@ class Engine:
     def step(self, session: CallSession, answer: CallerInput) -> Reply:
         """Apply the caller's answer to the current state and say what comes next."""
         compiled = self.flows.get(session.flow)
-        if compiled is None or session.state not in compiled.flow.states:
-            # The flow was edited mid-call: start over rather than guess.
-            log.warning(
-                "call %s: state %r no longer exists; starting over", session.call_sid, session.state
-            )
+        if compiled is None:
+            # The whole flow is gone (a deploy renamed it): only a fresh start can go on.
+            log.warning("call %s: flow %r no longer exists", session.call_sid, session.flow)
             return Reply((), Restart(), session.flow, session.state, session.seq)
+        if session.state not in compiled.flow.states:
+            return self._to_agent(compiled, session)
         flow = compiled.flow
         state = flow.states[session.state]
         if state.type == "transfer":
@@ -207,18 +207,47 @@ class Engine:
         return Reply((), listen, flow.name, state.id, session.seq, (state.id,))
 
     def repeat(self, session: CallSession) -> Reply:
-        """Say the current state again without applying anything (a stale or replayed step)."""
-        compiled = self.flows[session.flow]
-        state = compiled.flow.states.get(session.state)
-        if state is None or not state.waits_for_input:
+        """Continue the call where it is without applying anything (a stale or replayed step,
+        a repeated incoming call): a question is asked again, a queued caller is queued again
+        (keeping their place), a call at its end hangs up. A state the flow no longer has
+        goes to an agent (``session`` moves there); a flow that is gone is a ``Restart``."""
+        compiled = self.flows.get(session.flow)
+        if compiled is None:
             return Reply((), Restart(), session.flow, session.state, session.seq)
-        call = CallContext(session, self.services, session.seq, flow=compiled.flow)
+        flow = compiled.flow
+        state = flow.states.get(session.state)
+        if state is None or state.type in {"say", "route"}:
+            # say/route states are run through, never rested in: the flow changed under us
+            return self._to_agent(compiled, session)
+        call = CallContext(session, self.services, session.seq, flow=flow)
+        if state.type == "hangup":
+            return Reply((), Hangup(), session.flow, state.id, session.seq)
         return Reply(
-            (),
-            self._verb(compiled.flow, state, call, short=False),
-            session.flow,
-            state.id,
-            session.seq,
+            (), self._verb(flow, state, call, short=False), flow.name, state.id, session.seq
+        )
+
+    def _to_agent(self, compiled: CompiledFlow, session: CallSession) -> Reply:
+        """A call at a state its flow no longer has (edited mid-call) goes on at the flow's
+        agent state: the caller is queued, and the agent sees why."""
+        flow = compiled.flow
+        log.warning(
+            "call %s: state %r no longer exists in flow %s; to an agent",
+            session.call_sid,
+            session.state,
+            flow.name,
+        )
+        session.state = flow.agent_state
+        session.data.pop("confirm", None)
+        session.data["reason"] = "the flow changed during the call"
+        call = CallContext(session, self.services, session.seq, flow=flow)
+        said: list[Speech] = []
+        self._entered(flow, call, flow.agent_state, said)
+        verb = self._verb(flow, flow.states[flow.agent_state], call, short=False)
+        session.seq += 1
+        session.updated_at = self.services.clock.now()
+        self.services.recorder.events(call.call_sid, call.events)
+        return Reply(
+            tuple(_merge(said)), verb, flow.name, flow.agent_state, session.seq, tuple(call.path)
         )
 
     def _advance(

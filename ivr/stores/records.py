@@ -12,6 +12,13 @@ A call's record is written in this order: ``start`` on the first webhook, ``even
 step, ``update`` when the caller is identified or switches language, ``finish`` when the
 flow reaches an outcome, ``handoff`` when the caller is queued for an agent, and ``close``
 when Twilio's status callback says the call is over.
+
+A caller waiting for an agent is "seen" each time Twilio fetches their hold page
+(``seen``). Both of Twilio's notifications of a hang-up in the queue (the Enqueue action and
+the status callback) can be lost; a waiting handoff not seen for ``waiting_ttl`` is then a
+ghost: ``waiting`` leaves it out, so an agent never picks it, and ``expire_waiting`` marks it
+'abandoned'. A restart of a call the IVR lost track of is noted as an event (``note_restart``)
+so that it happens at most once per call.
 """
 
 from __future__ import annotations
@@ -19,6 +26,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -33,6 +41,7 @@ from ivr.db import one_of
 
 OUTCOMES = ("self_served", "agent", "abandoned", "failed")
 EVENT_KINDS = ("enter", "input", "note")
+RESTART_NOTE = "restart"  # the detail of the event that notes a call's one restart
 HANDOFF_STATUSES = ("waiting", "bridged", "left", "abandoned", "failed")
 # Twilio's final CallStatus values, and the outcome of a call that ended without one.
 _UNSERVED_OUTCOME = {
@@ -97,6 +106,8 @@ class AgentHandoffRow(Base):
     status: Mapped[str] = mapped_column(
         one_of(HANDOFF_STATUSES, name="agent_handoffs_status", length=16), index=True
     )
+    # When the caller was last known to be on the line: queued, or fetching the hold page.
+    seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 @dataclass(frozen=True)
@@ -154,9 +165,12 @@ class CallRecorder:
     except ``event`` and ``handoff``, which need the record and fail loudly without it.
     """
 
-    def __init__(self, engine: sa.Engine, clock: Clock) -> None:
+    def __init__(
+        self, engine: sa.Engine, clock: Clock, *, waiting_ttl: timedelta | None = None
+    ) -> None:
         self._engine = engine
         self._clock = clock
+        self._waiting_ttl = waiting_ttl  # None: a waiting caller is never taken for gone
 
     def start(
         self, call_sid: str, *, flow: str, caller: str, lang: str, flow_version: str | None = None
@@ -319,7 +333,13 @@ class CallRecorder:
             with self._engine.begin() as conn:
                 conn.execute(
                     sa.insert(AgentHandoffRow).values(
-                        {**details, "call_sid": call_sid, "enqueued_at": now, "status": "waiting"}
+                        {
+                            **details,
+                            "call_sid": call_sid,
+                            "enqueued_at": now,
+                            "seen_at": now,
+                            "status": "waiting",
+                        }
                     )
                 )
         except sa.exc.IntegrityError:
@@ -344,6 +364,7 @@ class CallRecorder:
                             else_=sa.literal(now, UtcDateTime()),
                         ),
                         "status": "waiting",
+                        "seen_at": sa.literal(now, UtcDateTime()),
                     }
                 )
                 .returning(table.call_sid)
@@ -383,13 +404,77 @@ class CallRecorder:
             handoff=None if handoff is None else from_row(Handoff, handoff),
         )
 
+    def seen(self, call_sid: str) -> None:
+        """The waiting caller is still on the line (Twilio fetched their hold page)."""
+        with self._engine.begin() as conn:
+            conn.execute(
+                sa.update(AgentHandoffRow)
+                .where(AgentHandoffRow.call_sid == call_sid, AgentHandoffRow.status == "waiting")
+                .values(seen_at=self._clock.now())
+            )
+
     def waiting(self) -> list[Handoff]:
-        """Callers waiting for an agent: most urgent first, then longest waiting first."""
-        return self.handoffs(status="waiting")
+        """Callers waiting for an agent, ghosts left out: most urgent first, then longest
+        waiting first."""
+        return self._handoffs("waiting", self._alive())
+
+    def expire_waiting(self) -> int:
+        """Mark the ghosts 'abandoned': waiting callers not seen for ``waiting_ttl``. The
+        count; 0 when no ``waiting_ttl`` was given."""
+        if self._waiting_ttl is None:
+            return 0
+        with self._engine.begin() as conn:
+            expired: int = conn.execute(
+                sa.update(AgentHandoffRow)
+                .where(AgentHandoffRow.status == "waiting", sa.not_(self._alive()))
+                .values(status="abandoned")
+            ).rowcount
+        return expired
+
+    def _alive(self) -> sa.ColumnElement[bool]:
+        """A waiting handoff seen within ``waiting_ttl`` (any, without one)."""
+        if self._waiting_ttl is None:
+            return sa.true()
+        table = AgentHandoffRow
+        since = sa.literal(self._clock.now() - self._waiting_ttl, UtcDateTime())
+        return sa.func.coalesce(table.seen_at, table.enqueued_at) >= since
+
+    def note_restart(self, call_sid: str) -> bool:
+        """Note that the IVR starts the call over; False when it already did once (or the
+        call has no record), so the caller goes to an agent instead of round again."""
+        table = CallEventRow
+        with self._engine.begin() as conn:
+            if not conn.execute(
+                sa.select(CallRecordRow.call_sid).where(CallRecordRow.call_sid == call_sid)
+            ).first():
+                return True  # nothing known of the call: starting over is all there is
+            done = conn.execute(
+                sa.select(table.id).where(
+                    table.call_sid == call_sid,
+                    table.kind == "note",
+                    table.detail == RESTART_NOTE,
+                )
+            ).first()
+            if done is not None:
+                return False
+            conn.execute(
+                sa.insert(table).values(
+                    call_sid=call_sid,
+                    seq=0,
+                    at=self._clock.now(),
+                    state="_restart",
+                    kind="note",
+                    detail=RESTART_NOTE,
+                )
+            )
+        return True
 
     def handoffs(self, *, status: str | None = None) -> list[Handoff]:
         """Every handoff (or those with ``status``): most urgent first, then oldest first."""
-        query = sa.select(AgentHandoffRow.__table__)
+        return self._handoffs(status, sa.true())
+
+    def _handoffs(self, status: str | None, where: sa.ColumnElement[bool]) -> list[Handoff]:
+        query = sa.select(AgentHandoffRow.__table__).where(where)
         if status is not None:
             _check(status, HANDOFF_STATUSES, "handoff status")
             query = query.where(AgentHandoffRow.status == status)

@@ -19,6 +19,7 @@ database would give it (tuples come back as lists, integer keys as strings).
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -51,10 +52,13 @@ from ivr.errors import ConfigError
 from ivr.errors import SessionBusy
 from ivr.errors import SessionError
 from ivr.errors import StaleSession
+from ivr.stores.budgets import StoreBudget
 
 if TYPE_CHECKING:
     import redis
     from redis.client import Pipeline
+
+log = logging.getLogger(__name__)
 
 ENDED_TTL = timedelta(minutes=10)
 IDLE_TTL = timedelta(hours=4)
@@ -92,6 +96,11 @@ class SessionStore(Protocol):
 
     def purge(self) -> int:
         """Delete sessions ended over ``ended_ttl`` ago or idle over ``idle_ttl``; the count."""
+        ...
+
+    def check(self) -> None:
+        """Raise unless the store can take a write now (start-up and ``/health``); bounded
+        by the store's time budget."""
         ...
 
 
@@ -236,13 +245,28 @@ class SqlSessionStore:
         try:
             yield
         finally:
-            with self._engine.begin() as conn:
-                # only our lease: if it expired and someone took over, theirs stays
-                conn.execute(
-                    sa.delete(CallLockRow).where(
-                        CallLockRow.call_sid == call_sid, CallLockRow.token == token
-                    )
-                )
+            self._release(call_sid, token)
+
+    def _release(self, call_sid: str, token: str) -> None:
+        """Delete our lease. A connection killed under us (PostgreSQL's pg_terminate_backend,
+        a restart) is replaced and the delete tried once more, so the call's next webhook does
+        not wait for the lease to run out. Any other failure is logged, not raised: the
+        webhook's answer is already decided, and the lease expires after ``LEASE``."""
+        # only our lease: if it expired and someone took over, theirs stays
+        delete = sa.delete(CallLockRow).where(
+            CallLockRow.call_sid == call_sid, CallLockRow.token == token
+        )
+        for attempt in (1, 2):
+            try:
+                with self._engine.begin() as conn:
+                    conn.execute(delete)
+                return
+            except sa.exc.DBAPIError as exc:
+                if attempt == 1 and exc.connection_invalidated:
+                    log.warning("call %s: connection lost releasing its lock; again", call_sid)
+                    continue
+                log.error("call %s: lock not released (expires in %s): %s", call_sid, LEASE, exc)
+                return
 
     def _try_lock(self, call_sid: str, token: str) -> bool:
         """Insert our lease, or take over an expired one, in one atomic statement."""
@@ -287,6 +311,12 @@ class SqlSessionStore:
             leases_before = self._lease_clock.now()
             conn.execute(sa.delete(CallLockRow).where(CallLockRow.expires_at < leases_before))
         return deleted
+
+    def check(self) -> None:
+        """A write that changes nothing: it needs the write lock, as every webhook does (a
+        read alone succeeds on a SQLite file another process holds locked)."""
+        with self._engine.begin() as conn:
+            conn.execute(sa.update(CallLockRow).where(sa.false()).values(token=CallLockRow.token))
 
 
 # --- Redis and memory share one JSON shape ---------------------------------------------------
@@ -445,6 +475,10 @@ class RedisSessionStore:
         """Nothing to do: Redis drops expired sessions and locks by itself. Always 0."""
         return 0
 
+    def check(self) -> None:
+        """Redis answers a PING (within the client's socket timeouts)."""
+        self._client.ping()
+
     def _transaction(self, key: str, body: Callable[[Pipeline], _T], call: str, doing: str) -> _T:
         """``body``'s result, run by ``client.transaction`` watching ``key``; redis-py runs it
         again after a WATCH conflict, up to ``_WATCH_RETRIES`` times in all (then SessionError).
@@ -551,6 +585,9 @@ class MemorySessionStore:
                 del self._sessions[sid]
         return len(expired)
 
+    def check(self) -> None:
+        """Memory is always there."""
+
 
 def _expired(
     session: CallSession, now: datetime, ended_ttl: timedelta, idle_ttl: timedelta
@@ -563,8 +600,15 @@ def _expired(
 # --- choosing a store ----------------------------------------------------------------------
 
 
-def open_session_store(url: str | None, engine: sa.Engine | None, clock: Clock) -> SessionStore:
-    """The store a setting names: None or ``sql``, ``redis://…``, or ``memory``."""
+def open_session_store(
+    url: str | None,
+    engine: sa.Engine | None,
+    clock: Clock,
+    *,
+    budget: StoreBudget | None = None,
+) -> SessionStore:
+    """The store a setting names: None or ``sql``, ``redis://…``, or ``memory``. A Redis
+    client keeps to ``budget`` (the SQL store uses ``engine``, limited by its owner)."""
     if url is None or url == "sql":
         if engine is None:
             raise ConfigError("the sql session store needs a database (set the database URL)")
@@ -573,12 +617,12 @@ def open_session_store(url: str | None, engine: sa.Engine | None, clock: Clock) 
         return MemorySessionStore(clock)
     if url.startswith(("redis://", "rediss://", "unix://")):
         try:
-            import redis
+            client = (budget or StoreBudget()).redis_client(url)
         except ImportError:
             raise ConfigError(
                 f"session store {url!r} needs the redis client: pip install 'ivr[redis]'"
             ) from None
-        return RedisSessionStore(redis.Redis.from_url(url), clock)
+        return RedisSessionStore(client, clock)
     raise ConfigError(
         f"unknown session store {url!r}; use 'sql' (the default), 'memory' or a redis:// URL"
     )

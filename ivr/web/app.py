@@ -12,16 +12,27 @@ which are current, and the URLs ``<Play>`` uses (``IVR_AUDIO=off`` says everythi
 Request bodies are capped and unsigned webhooks refused before their body is read
 (``ivr.web.guards``); a public server without ``IVR_AGENT_TOKEN`` is logged at start-up,
 as its agent pages will refuse everyone.
+
+Every database connection and the session store keep to ``IVR_STORE_TIMEOUT``
+(``ivr.stores.budgets``). Start-up refuses, with a ``ConfigError`` that names the store and the
+fix, when the database or the session store does not answer; ``GET /health`` checks both
+again, each within that budget, and answers 503 naming what failed.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import time
+from collections.abc import Callable
 from collections.abc import Mapping
+from datetime import timedelta
 from pathlib import Path
 
+import sqlalchemy as sa
 from flask import Flask
+from flask import Response
+from flask import jsonify
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ivr.clock import Clock
@@ -40,6 +51,7 @@ from ivr.hotline.actions import hotline
 from ivr.media.recordings import AudioLibrary
 from ivr.settings import Settings
 from ivr.stores import migrate
+from ivr.stores.budgets import StoreBudget
 from ivr.stores.callbacks import CallbackBook
 from ivr.stores.records import CallRecorder
 from ivr.stores.sessions import SessionStore
@@ -71,6 +83,38 @@ def database_url(settings: Settings, instance_path: str) -> str:
 def make_clock(settings: Settings) -> Clock:
     """The clock ``IVR_CLOCK`` fixes, or the system's."""
     return FixedClock(settings.clock) if settings.clock is not None else SystemClock()
+
+
+def _open_database(settings: Settings, instance_path: str, budget: StoreBudget) -> sa.Engine:
+    """The database, at this version's schema, every connection within the store budget."""
+    database = budget.limit(make_engine(database_url(settings, instance_path)))
+    try:
+        # The embedded default SQLite file is ivr's to upgrade; a configured database is not.
+        migrate.prepare(database, upgrade_if_behind=not settings.database_url)
+    except sa.exc.OperationalError as exc:
+        database.dispose()  # start-up stops here: leave no connection behind
+        where = database.url.render_as_string(hide_password=True)
+        raise ConfigError(
+            f"the database at {where} does not answer ({_first_line(exc.orig)}); start it, "
+            "or point IVR_DATABASE_URL at one that runs"
+        ) from exc
+    except BaseException:
+        database.dispose()  # start-up stops here: leave no connection behind
+        raise
+    return database
+
+
+def _check_store(store: SessionStore, settings: Settings, database: sa.Engine) -> None:
+    """Refuse to start when the session store does not answer."""
+    try:
+        store.check()
+    except Exception as exc:
+        database.dispose()
+        raise ConfigError(
+            f"the session store {settings.session_store} does not answer "
+            f"({type(exc).__name__}: {_first_line(exc)}); start it, or set IVR_SESSION_STORE "
+            "to one that runs (sql keeps sessions in the database)"
+        ) from exc
 
 
 def create_app(
@@ -110,25 +154,23 @@ def create_app(
         raise FlowValidationError(missing)
 
     clock = clock or make_clock(settings)
-    database = make_engine(database_url(settings, app.instance_path))
-    try:
-        # The embedded default SQLite file is ivr's to upgrade; a configured database is not.
-        migrate.prepare(database, upgrade_if_behind=not settings.database_url)
-    except BaseException:
-        database.dispose()  # start-up stops here: leave no connection behind
-        raise
+    budget = StoreBudget(settings.store_timeout)
+    database = _open_database(settings, app.instance_path, budget)
     if wallet is None:
         wallet = Wallet(database, clock)
         if settings.demo_data:
             ensure_demo(database, clock)
-    recorder = recorder or CallRecorder(database, clock)
+    recorder = recorder or CallRecorder(
+        database, clock, waiting_ttl=timedelta(seconds=settings.waiting_ttl)
+    )
     services = Services(
         wallet=wallet,
         clock=clock,
         recorder=recorder,
         callbacks=callbacks or CallbackBook(database, clock),
     )
-    store = store or open_session_store(settings.session_store, database, clock)
+    store = store or open_session_store(settings.session_store, database, clock, budget=budget)
+    _check_store(store, settings, database)
     token = settings.twilio_auth_token
     library = AudioLibrary.open(settings.audio_dir)
     recordings = None
@@ -171,7 +213,42 @@ def create_app(
         )
 
     @app.get("/health")
-    def health() -> dict[str, object]:
-        return {"status": "ok", "flows": sorted(flows)}
+    def health() -> Response:
+        """Whether calls can be answered now: the database and the session store each
+        answer within the store budget. 503 names what failed."""
+        checks = {
+            "database": _check(lambda: _ping(database)),
+            "sessions": _check(store.check),
+        }
+        failing = sorted(name for name, result in checks.items() if result["status"] != "ok")
+        body = {
+            "status": "failing: " + ", ".join(failing) if failing else "ok",
+            "flows": sorted(flows),
+            "checks": checks,
+        }
+        response = jsonify(body)
+        response.status_code = 503 if failing else 200
+        return response
 
     return app
+
+
+def _ping(database: sa.Engine) -> None:
+    with database.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+
+
+def _check(probe: Callable[[], None]) -> dict[str, object]:
+    """Run ``probe``: ``ok`` or the error's first line, and the milliseconds it took."""
+    start = time.monotonic()
+    try:
+        probe()
+        result: dict[str, object] = {"status": "ok"}
+    except Exception as exc:
+        result = {"status": f"{type(exc).__name__}: {_first_line(exc)}"}
+    result["ms"] = round((time.monotonic() - start) * 1000)
+    return result
+
+
+def _first_line(error: object) -> str:
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__

@@ -43,6 +43,11 @@ class Runtime:
     audio: AudioLibrary | None = None  # the recordings folder (None: not configured)
     audio_files: Mapping[str, Path] = field(default_factory=dict)  # what /audio/ may serve
 
+    def purge(self) -> tuple[int, int]:
+        """Housekeeping (``ivr sessions purge``): expired sessions deleted, and waiting
+        callers not seen for ``IVR_WAITING_TTL`` (ghosts) marked abandoned; both counts."""
+        return self.store.purge(), self.records.expire_waiting()
+
     def play_text(self, url: str) -> str | None:
         """The words a ``<Play>`` of ``url`` says (the simulator's ``play_text``)."""
         return self.audio.play_text(url) if self.audio is not None else None

@@ -14,6 +14,7 @@ Twilio's PascalCase fields become snake_case once, in ``TwilioForm`` (what the c
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from flask import Blueprint
@@ -26,14 +27,23 @@ from werkzeug.exceptions import HTTPException
 
 from ivr.engine.inputs import CallerInput
 from ivr.engine.reply import Reply
+from ivr.engine.reply import Restart
+from ivr.engine.session import CallSession
 from ivr.flow import prompts
 from ivr.phones import mask_phone
+from ivr.stores.budgets import is_database_error
 from ivr.telephony import render
 from ivr.voice.speech import Part
 from ivr.web.runtime import runtime
 
 log = logging.getLogger(__name__)
 bp = Blueprint("voice", __name__, url_prefix="/voice")
+
+# Twilio's CallStatus values that mean the call is over; others (queued, ringing,
+# in-progress, initiated) arrive on status callbacks too and end nothing.
+FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
+# The routes whose document is an Enqueue waitUrl page: Twilio allows no <Enqueue> there.
+WAIT_PAGES = frozenset({"voice.hold", "voice.hold_choice"})
 
 
 @dataclass(frozen=True)
@@ -159,7 +169,8 @@ def keep_http_status(error: HTTPException) -> HTTPException:
 @bp.errorhandler(Exception)
 def never_dead_air(error: Exception) -> Response:
     """Whatever goes wrong in any route of this blueprint, the caller hears an apology and
-    reaches an agent."""
+    reaches an agent: queued, or kept waiting in the queue on a hold page (where Twilio
+    allows no ``<Enqueue>``). The answer never waits on the store that failed."""
     sid = twilio_form().call_sid or "?"
     log.error(
         "call %s: unexpected error in %s; apologising and queueing",
@@ -167,19 +178,44 @@ def never_dead_air(error: Exception) -> Response:
         request.path,
         exc_info=error,
     )
-    return _apologise(sid, reason="system error", state="error")
+    database_failed = is_database_error(error)
+    if request.endpoint in WAIT_PAGES:
+        rt = runtime()
+        return twiml(render.render_hold(rt.voices.announcements.apology, rt.voices), state="hold")
+    return _apologise(sid, reason="system error", state="error", record=not database_failed)
 
 
-def _apologise(sid: str, *, reason: str, state: str) -> Response:
-    """An apology and the general queue, built without the session or the flow; the call's
-    record notes why, if it can (a failure here must not stop the apology)."""
+def _apologise(sid: str, *, reason: str, state: str, record: bool = True) -> Response:
+    """An apology and the general queue, built without the session or the flow. The call's
+    record notes why after the answer has gone out, if it can (``record`` False: not at all,
+    because the database is what failed); a failure there is logged."""
     rt = runtime()
-    if sid != "?":
+    response = twiml(render.render_apology("general", URLS, rt.voices), state=state)
+    if sid == "?":
+        return response
+    if not record:
+        log.error("call %s: database unavailable; %r not recorded", sid, reason)
+        return response
+    _after_answer(
+        response,
+        f"record {reason!r}",
+        sid,
+        lambda: rt.records.finish(sid, outcome="agent", reason=reason, queue="general"),
+    )
+    return response
+
+
+def _after_answer(response: Response, what: str, sid: str, work: Callable[[], None]) -> None:
+    """Do ``work`` once the response has been sent (the WSGI server closes it then), so the
+    caller never waits on bookkeeping; a failure is logged."""
+
+    def run() -> None:
         try:
-            rt.records.finish(sid, outcome="agent", reason=reason, queue="general")
+            work()
         except Exception:
-            log.exception("call %s: could not record %r", sid, reason)
-    return twiml(render.render_apology("general", URLS, rt.voices), state=state)
+            log.exception("call %s: could not %s", sid, what)
+
+    response.call_on_close(run)
 
 
 @bp.before_request
@@ -212,18 +248,46 @@ def incoming() -> Response:
     form = twilio_form()
     sid, caller = form.sid, form.from_number
     log.info("call %s: incoming from %s", sid, mask_phone(caller))
-    with rt.store.lock(sid):
-        session = rt.store.load(sid)
-        if session is not None:
-            # A repeated delivery of the first webhook: say the same thing again.
-            if session.seq == 1 and session.last_reply:
-                return twiml(session.last_reply, state=session.state, flow=session.flow)
-            return _respond(rt.engine.repeat(session))[1]
+    with rt.store.lock(sid, wait=rt.settings.lock_wait):
+        stored = rt.store.load(sid)
+        if stored is not None:
+            if stored.ended_at is not None:
+                return twiml(render.render_goodbye((), rt.voices), state="ended")
+            if stored.flow in rt.engine.flows:
+                # A repeated delivery of the first webhook: say the same thing again.
+                if stored.seq == 1 and stored.last_reply:
+                    return twiml(stored.last_reply, state=stored.state, flow=stored.flow)
+                # A repeat /voice for a live call continues it where it is.
+                return _save_if_moved(stored, stored.seq, rt.engine.repeat(stored))
+            # Its flow is gone (a deploy): the call's one restart, over its session.
+            log.info("call %s: flow %r gone; starting the call over", sid, stored.flow)
         session, reply = rt.engine.start(sid, caller, rt.flow_name)
+        if stored is not None:
+            session.version = stored.version
         body, response = _respond(reply)
         session.last_reply = body
         rt.store.save(session)
         return response
+
+
+def _save_if_moved(session: CallSession, seq: int, reply: Reply) -> Response:
+    """The response for ``reply``; the session is saved only if the engine moved it on
+    (``seq`` was its step before), so a replayed step keeps answering as it did."""
+    body, response = _respond(reply)
+    if session.seq != seq:
+        session.last_reply = body
+        runtime().store.save(session)
+    return response
+
+
+def _restart_once(sid: str) -> Response:
+    """A call the IVR lost track of starts over, once; after that it goes to an agent."""
+    rt = runtime()
+    if rt.records.note_restart(sid):
+        log.info("call %s: unknown call on an action URL; starting over", sid)
+        return twiml(render.render_restart(URLS, rt.voices), state="restart")
+    log.warning("call %s: lost track of the call again; queueing it for an agent", sid)
+    return _apologise(sid, reason="call state lost", state="error")
 
 
 @bp.post("/step")
@@ -231,19 +295,28 @@ def step() -> Response:
     rt = runtime()
     sid = twilio_form().sid
     n = request.args.get("n", type=int)
-    with rt.store.lock(sid):
+    with rt.store.lock(sid, wait=rt.settings.lock_wait):
         session = rt.store.load(sid)
-        if session is None or session.ended_at is not None:
-            log.info("call %s: unknown or ended call on an action URL; starting over", sid)
-            return twiml(render.render_restart(URLS, rt.voices), state="restart")
+        if session is None:
+            return _restart_once(sid)
+        if session.ended_at is not None:
+            log.info("call %s: a step after the call ended; hanging up", sid)
+            return twiml(render.render_goodbye((), rt.voices), state="ended")
         if n is not None and n == session.seq - 1 and session.last_reply:
             log.info("call %s: step %s delivered again; replaying its reply", sid, n)
             return twiml(session.last_reply, state=session.state, flow=session.flow)
-        if n != session.seq:
-            return _respond(rt.engine.repeat(session))[1]
-        reply = rt.engine.step(
-            session, CallerInput.from_form(request.form, recordings_from=rt.settings.recording_urls)
-        )
+        seq = session.seq
+        if n != seq:
+            reply = rt.engine.repeat(session)
+        else:
+            reply = rt.engine.step(
+                session,
+                CallerInput.from_form(request.form, recordings_from=rt.settings.recording_urls),
+            )
+        if isinstance(reply.verb, Restart):  # its flow is gone
+            return _restart_once(sid)
+        if n != seq:
+            return _save_if_moved(session, seq, reply)
         body, response = _respond(reply)
         session.last_reply = body
         rt.store.save(session)
@@ -259,8 +332,9 @@ def hold() -> Response:
     name = request.args.get("queue", "general")
     queue = flow.queues.get(name) or flow.queues["general"]
     form = twilio_form()
-    session = rt.store.load(form.call_sid) if form.call_sid else None
-    lang = session.lang if session else flow.default_language
+    lang = flow.default_language
+    if form.call_sid:
+        lang = _language_of(form.call_sid, lang)
     position = form.queue_position or 1
     size = form.current_queue_size or position
     average = form.avg_queue_time
@@ -292,7 +366,22 @@ def hold() -> Response:
         choice_url=URLS.hold_choice(queue.id),
         offer_first=queue.settings.offer_callback(size),
     )
-    return twiml(body, state="hold")
+    response = twiml(body, state="hold")
+    if form.call_sid:
+        sid = form.call_sid
+        _after_answer(response, "note the waiting caller seen", sid, lambda: rt.records.seen(sid))
+    return response
+
+
+def _language_of(sid: str, default: str) -> str:
+    """The caller's language, or ``default`` when the session store has lost the call or
+    fails: the hold page goes on either way."""
+    try:
+        session = runtime().store.load(sid)
+    except Exception:
+        log.exception("call %s: session unreadable on the hold page; holding in %s", sid, default)
+        return default
+    return session.lang if session is not None else default
 
 
 @bp.post("/hold/choice")
@@ -314,10 +403,15 @@ def queue_result() -> Response:
     result = answer.queue_result or "failed"
     rt.records.handoff_status(sid, _handoff_status(result))
     n = request.args.get("n", type=int)
-    with rt.store.lock(sid):
+    with rt.store.lock(sid, wait=rt.settings.lock_wait):
         session = rt.store.load(sid)
-        if session is None or session.ended_at is not None or result == "hangup":
+        if result == "hangup" or (session is not None and session.ended_at is not None):
             return twiml(render.empty_response(), state=f"queue-{result}")
+        if session is None:
+            session = _rebuilt_in_queue(sid, n)
+            if session is None:
+                log.warning("call %s: queue result %s for a call unknown here", sid, result)
+                return _apologise(sid, reason="call state lost", state="error")
         if n is not None and n == session.seq - 1 and session.last_reply:
             return twiml(session.last_reply, state=session.state, flow=session.flow)
         if n != session.seq:
@@ -327,6 +421,32 @@ def queue_result() -> Response:
         session.last_reply = body
         rt.store.save(session)
         return response
+
+
+def _rebuilt_in_queue(sid: str, n: int | None) -> CallSession | None:
+    """The session of a queued caller whose session the store lost (a Redis restart, say),
+    rebuilt from the call's record at the flow's agent state, so the flow's queue results
+    still apply: a callback asked for on hold is booked. None when the call has no record."""
+    rt = runtime()
+    record = rt.records.record(sid)
+    compiled = rt.engine.flows.get(record.flow) if record is not None else None
+    if record is None or compiled is None:
+        return None
+    log.warning("call %s: session lost while queued; rebuilt from its record", sid)
+    data: dict[str, object] = {"caller": record.caller}
+    if record.account_id is not None:
+        data["account_id"] = record.account_id
+    now = rt.services.clock.now()
+    return CallSession(
+        call_sid=sid,
+        flow=record.flow,
+        state=compiled.flow.agent_state,
+        lang=record.lang,
+        data=data,
+        created_at=record.started_at,
+        updated_at=now,
+        seq=n if n is not None else 1,
+    )
 
 
 def _handoff_status(result: str) -> str:
@@ -364,12 +484,16 @@ def fallback() -> Response:
 
 @bp.post("/status")
 def status() -> Response:
-    """The call status callback: the call is over; end its session and close its record."""
+    """The call status callback: when the status is final, the call is over; end its session
+    and close its record. Other statuses (ringing, in-progress, ...) change nothing."""
     rt = runtime()
     form = twilio_form()
     sid = form.sid
     call_status = form.call_status or "completed"
     duration = form.call_duration
+    if call_status not in FINAL_CALL_STATUSES:
+        log.info("call %s: status %s; the call goes on", sid, call_status)
+        return twiml(render.empty_response())
     rt.store.end(sid)
     rt.records.close(sid, duration_s=duration, status=call_status)
     log.info("call %s: ended (%s, %ss)", sid, call_status, duration)
