@@ -21,6 +21,8 @@ import waitress
 from flask import Flask
 from twilio.http import HttpClient
 
+from ivr.cli.capacity import capacity
+from ivr.cli.capacity import demo_calls
 from ivr.cli.context import CliContext
 from ivr.cli.db import db
 from ivr.cli.errors import SETTING_HINT
@@ -51,8 +53,9 @@ from ivr.wallet import reset_demo
 from ivr.web.app import create_app
 from ivr.web.runtime import Runtime
 
-# Commands whose output is a call's transcript: the app's INFO lines would break it up.
-TRANSCRIPT_COMMANDS = frozenset({"replay", "call"})
+# Commands whose output is a call's transcript or a report: the app's INFO lines would break
+# it up (`ivr demo calls` places hundreds of calls).
+TRANSCRIPT_COMMANDS = frozenset({"replay", "call", "capacity", "demo"})
 
 
 @click.group()
@@ -346,3 +349,5 @@ def _speaker(simulator: Simulator, runtime: Runtime | None, settings: Settings) 
 main.add_command(twilio)
 main.add_command(prompts)
 main.add_command(db)
+main.add_command(capacity)
+demo.add_command(demo_calls)
