@@ -13,7 +13,6 @@ import pytest
 from ivr.planning.erlang import Target
 from ivr.planning.erlang import agents_needed
 from ivr.planning.erlang import erlang_a
-from ivr.planning.erlang import erlang_c
 from ivr.planning.simulate import run_queue
 from ivr.planning.simulate import simulate_queue
 

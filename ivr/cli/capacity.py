@@ -61,7 +61,9 @@ SIMULATED_HOURS = 300.0
 @click.option("--containment", help="What if more callers self-serve: +10% (points of all calls).")
 @click.option("--arrivals", help="What if arrivals change: x1.5, ×1.5 or +50%.")
 @click.option("--aht", type=float, help="What if every handle time were this many seconds.")
-@click.option("--min-calls", default=30, show_default=True, help="Calls an hour's own figure needs.")
+@click.option(
+    "--min-calls", default=30, show_default=True, help="Calls an hour's own figure needs."
+)
 @click.option("--simulate", is_flag=True, help="Check every hour's staffing by simulation.")
 @click.option(
     "--format", "format_", type=click.Choice(["table", "json", "csv"]), default="table",
@@ -100,8 +102,10 @@ def capacity(
         )
     hours = SIMULATED_HOURS if simulate else None
     base = plan(measured, targets, simulate_hours=None if what_if.changes_anything else hours)
-    changed = plan(measured, targets, what_if, simulate_hours=hours) if what_if.changes_anything else None
-    rows = [_row(p, c) for p, c in zip(base, changed or [None] * len(base), strict=True)]
+    changed = (
+        plan(measured, targets, what_if, simulate_hours=hours) if what_if.changes_anything else None
+    )
+    rows = [_row(p, None if changed is None else changed[i]) for i, p in enumerate(base)]
     if format_ == "json":
         click.echo(json.dumps(_document(measured, what_if, rows), ensure_ascii=False, indent=2))
     elif format_ == "csv":
@@ -156,7 +160,9 @@ def _date(text: str, option: str) -> date:
     try:
         return date.fromisoformat(text.strip())
     except ValueError:
-        raise CliError(f"{option} {text!r} is not a date", f"write it as {option} 2026-11-23") from None
+        raise CliError(
+            f"{option} {text!r} is not a date", f"write it as {option} 2026-11-23"
+        ) from None
 
 
 def _period(

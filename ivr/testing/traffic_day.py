@@ -14,6 +14,7 @@ flow with other menus needs other ``SCENARIOS``. Seeded: the same seed gives the
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
@@ -80,8 +81,8 @@ class QueueTruth:
 
 TRUTH: Mapping[str, QueueTruth] = {
     "general": QueueTruth({h: (2 if 10 <= h < 12 else 1) for h in range(24)}, 300, 180),
-    "payments": QueueTruth({h: 1 for h in range(24)}, 360, 150),
-    "security": QueueTruth({h: 1 for h in range(24)}, 420, 240),
+    "payments": QueueTruth(dict.fromkeys(range(24), 1), 360, 150),
+    "security": QueueTruth(dict.fromkeys(range(24), 1), 420, 240),
 }
 
 
@@ -150,12 +151,21 @@ def _queue_fates(planned: list[tuple[float, str]], rng: random.Random) -> dict[i
         callers = run_queue(
             [planned[i][0] for i in mine],
             truth.handle_time_s,
-            lambda at, shifts=truth.agents: shifts.get(int(at // 3600) % 24, 0),
+            _on_shift(truth.agents),
             patience_s=truth.patience_s,
             seed=rng.random(),
         )
         fates.update(zip(mine, callers, strict=True))
     return fates
+
+
+def _on_shift(agents: Mapping[int, int]) -> Callable[[float], int]:
+    """Agents on shift ``at`` seconds after midnight, from agents per hour of the day."""
+
+    def at(seconds: float) -> int:
+        return agents.get(int(seconds // 3600) % 24, 0)
+
+    return at
 
 
 def _place(simulator: Simulator, scenario: Scenario, fate: Caller | None, day: DaySummary) -> None:
