@@ -17,7 +17,7 @@ import pytest
 import ivr
 
 ROOT = Path(__file__).resolve().parent.parent
-CORE = ("flow", "engine", "voice", "wallet", "media", "telephony", "stores", "hotline")
+CORE = ("flow", "engine", "voice", "wallet", "media", "telephony", "stores", "hotline", "planning")
 KERNEL = ("errors", "clock", "settings", "db", "masking", "phones", "yamlstrict")
 
 

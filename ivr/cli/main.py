@@ -25,6 +25,8 @@ import waitress
 from flask import Flask
 from twilio.http import HttpClient
 
+from ivr.cli.capacity import capacity
+from ivr.cli.capacity import demo_calls
 from ivr.cli.context import CliContext
 from ivr.cli.db import db
 from ivr.cli.diff import diff
@@ -68,8 +70,9 @@ from ivr.web.control import DemoClock
 from ivr.web.control import install_demo_control
 from ivr.web.runtime import Runtime
 
-# Commands whose output is a call's transcript: the app's INFO lines would break it up.
-TRANSCRIPT_COMMANDS = frozenset({"replay", "call"})
+# Commands whose output is a call's transcript or a report: the app's INFO lines would break
+# it up (`ivr demo calls` places hundreds of calls).
+TRANSCRIPT_COMMANDS = frozenset({"replay", "call", "capacity", "demo"})
 
 
 @click.group()
@@ -525,6 +528,9 @@ main.add_command(db)
 main.add_command(graph)
 main.add_command(schema)
 main.add_command(diff)
+
+main.add_command(capacity)
+demo.add_command(demo_calls)
 
 
 if __name__ == "__main__":  # `python -m ivr.cli.main`, as `ivr serve --reload` runs its server

@@ -2,7 +2,8 @@
 
 Owns ``Hours`` (when agents answer, in the line's own timezone, holidays closed all day) and
 its flow-file parser, ``estimate_wait_minutes`` (what a waiting caller is told), and
-``QueueSettings`` (when to offer a callback instead of more waiting). Pure: the standard
+``QueueSettings`` (when to offer a callback instead of more waiting; the service level the
+queue is staffed for, which ``ivr capacity`` projects agents from). Pure: the standard
 library only, no IO, no clock of its own (callers pass the time), no Flask, no TwiML. The
 loader turns the ``ValueError`` s raised here into problems with the file and key path.
 """
@@ -28,7 +29,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # datetime.weekday
 DEFAULT_TIMEZONE = "Asia/Shanghai"
 CLOSED = "closed"
 HOURS_KEYS = ("holidays", "open", "timezone")
-QUEUE_KEYS = ("agents", "handle_time_s", "max_size", "priorities")
+QUEUE_KEYS = ("agents", "handle_time_s", "max_size", "priorities", "service_level")
+SERVICE_LEVEL_KEYS = ("answer_within_s", "target", "max_abandon")
 MINUTES_PER_DAY = 24 * 60
 # How far ahead next_opening looks: a year of holidays and a week of closed days is the
 # most any real line is shut.
@@ -298,6 +300,25 @@ DEFAULT_PRIORITIES: Mapping[int, str] = MappingProxyType({0: "normal", 10: "urge
 
 
 @dataclass(frozen=True)
+class ServiceLevel:
+    """The goal a queue is staffed for: ``target`` of callers answered within
+    ``answer_within_s`` seconds, and at most ``max_abandon`` of them giving up (None: no
+    limit). The default is the classic 80% within 20 seconds."""
+
+    answer_within_s: int = 20
+    target: float = 0.8
+    max_abandon: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.answer_within_s < 0:
+            raise ValueError("answer_within_s must be 0 or more")
+        if not 0 < self.target < 1:
+            raise ValueError("target must be a share between 0 and 1, such as 0.8")
+        if self.max_abandon is not None and not 0 < self.max_abandon < 1:
+            raise ValueError("max_abandon must be a share between 0 and 1, such as 0.05")
+
+
+@dataclass(frozen=True)
 class QueueSettings:
     """One agent queue's limits.
 
@@ -305,13 +326,15 @@ class QueueSettings:
     offered at once instead of holding. ``handle_time_s``: the average talk time, used for
     wait estimates until Twilio has history. ``agents``: how many answer this queue.
     ``priorities``: names agents see for priority levels; a level without a name takes the
-    name of the highest named level below it.
+    name of the highest named level below it. ``service_level``: the goal ``ivr capacity``
+    projects agents for.
     """
 
     max_size: int = 10
     handle_time_s: int = 300
     agents: int = 1
     priorities: Mapping[int, str] = field(default_factory=lambda: DEFAULT_PRIORITIES, hash=False)
+    service_level: ServiceLevel = ServiceLevel()
 
     def __post_init__(self) -> None:
         if self.max_size < 1 or self.handle_time_s < 1 or self.agents < 1:
@@ -347,6 +370,7 @@ def parse_queue_settings(data: Mapping[str, Any], path: str) -> QueueSettings:
         handle_time_s: 300    # average talk time, for estimates before Twilio has history
         agents: 2
         priorities: {0: normal, 10: urgent}
+        service_level: {answer_within_s: 20, target: 0.8, max_abandon: 0.05}
 
     ``path`` (e.g. ``queues.general``) prefixes every error message.
     """
@@ -365,7 +389,37 @@ def parse_queue_settings(data: Mapping[str, Any], path: str) -> QueueSettings:
     priorities = DEFAULT_PRIORITIES
     if "priorities" in data:
         priorities = _parse_priorities(data["priorities"], f"{path}.priorities")
-    return QueueSettings(**numbers, priorities=priorities)
+    goal = ServiceLevel()
+    if "service_level" in data:
+        goal = _parse_service_level(data["service_level"], f"{path}.service_level")
+    return QueueSettings(**numbers, priorities=priorities, service_level=goal)
+
+
+def _parse_service_level(value: object, path: str) -> ServiceLevel:
+    """``{answer_within_s: 20, target: 0.8, max_abandon: 0.05}``; every key optional."""
+    if not isinstance(value, Mapping):
+        raise ValueError(
+            f"{path}: expected a mapping such as "
+            "{answer_within_s: 20, target: 0.8, max_abandon: 0.05}"
+        )
+    _no_unknown_keys(value, SERVICE_LEVEL_KEYS, path)
+    seconds = value.get("answer_within_s", ServiceLevel.answer_within_s)
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
+        raise ValueError(
+            f"{path}.answer_within_s: expected a whole number of seconds, got {seconds!r}"
+        )
+    shares: dict[str, float] = {}
+    for key in ("target", "max_abandon"):
+        if key in value:
+            share = value[key]
+            if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share < 1:
+                raise ValueError(
+                    f"{path}.{key}: expected a share between 0 and 1 (0.8 for 80%), got {share!r}"
+                )
+            shares[key] = float(share)
+    return ServiceLevel(
+        seconds, shares.get("target", ServiceLevel.target), shares.get("max_abandon")
+    )
 
 
 def _parse_priorities(value: object, path: str) -> Mapping[int, str]:

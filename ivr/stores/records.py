@@ -108,6 +108,11 @@ class AgentHandoffRow(Base):
     )
     # When the caller was last known to be on the line: queued, or fetching the hold page.
     seen_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # When an agent answered (enqueued_at + Twilio's QueueTime) and when the caller left the
+    # queue for good (after the talk, on hanging up, or on leaving): what `ivr capacity`
+    # measures handle times and patience from.
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    left_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,8 @@ class Handoff:
     steps_tried: list[str]
     reason: str | None
     status: str
+    answered_at: datetime | None = None
+    left_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -295,7 +302,7 @@ class CallRecorder:
             conn.execute(
                 sa.update(AgentHandoffRow)
                 .where(AgentHandoffRow.call_sid == call_sid, AgentHandoffRow.status == "waiting")
-                .values(status="abandoned")
+                .values(status="abandoned", left_at=sa.literal(now, UtcDateTime()))
             )
 
     def handoff(
@@ -365,21 +372,43 @@ class CallRecorder:
                         ),
                         "status": "waiting",
                         "seen_at": sa.literal(now, UtcDateTime()),
+                        "answered_at": None,
+                        "left_at": None,
                     }
                 )
                 .returning(table.call_sid)
             ).first()
         return row is not None
 
-    def handoff_status(self, call_sid: str, status: str) -> None:
-        """Move the handoff on: 'bridged' to an agent, 'left' the queue, or 'abandoned'."""
+    def handoff_status(self, call_sid: str, status: str, *, waited_s: int | None = None) -> None:
+        """Move the handoff on: 'bridged' to an agent, 'left' the queue, or 'abandoned'.
+
+        ``waited_s`` is Twilio's QueueTime on the Enqueue action, which Twilio calls when the
+        caller is out of the queue for good (for a bridged call: after the talk). With it,
+        the handoff keeps when it was answered and when it ended; without it (an agent just
+        dequeued the caller) only the status changes.
+        """
         _check(status, HANDOFF_STATUSES, "handoff status")
+        values: dict[str, Any] = {"status": status}
+        if waited_s is not None:
+            now = self._clock.now()
+            values["left_at"] = now
+            enqueued_at = self._enqueued_at(call_sid) if status == "bridged" else None
+            if enqueued_at is not None:
+                values["answered_at"] = min(enqueued_at + timedelta(seconds=max(0, waited_s)), now)
         with self._engine.begin() as conn:
             conn.execute(
                 sa.update(AgentHandoffRow)
                 .where(AgentHandoffRow.call_sid == call_sid)
-                .values(status=status)
+                .values(values)
             )
+
+    def _enqueued_at(self, call_sid: str) -> datetime | None:
+        with self._engine.connect() as conn:
+            found: datetime | None = conn.execute(
+                sa.select(AgentHandoffRow.enqueued_at).where(AgentHandoffRow.call_sid == call_sid)
+            ).scalar_one_or_none()
+        return found
 
     def record(self, call_sid: str) -> CallRecord | None:
         """The call's record with its events in step order, or None if it never started."""

@@ -401,7 +401,8 @@ def queue_result() -> Response:
     sid = twilio_form().sid
     answer = CallerInput.from_form(request.form)
     result = answer.queue_result or "failed"
-    rt.records.handoff_status(sid, _handoff_status(result))
+    waited = request.form.get("QueueTime", type=int)  # seconds in the queue (capacity)
+    rt.records.handoff_status(sid, _handoff_status(result), waited_s=waited)
     n = request.args.get("n", type=int)
     with rt.store.lock(sid, wait=rt.settings.lock_wait):
         session = rt.store.load(sid)
