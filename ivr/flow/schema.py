@@ -152,6 +152,30 @@ _FIELDS: dict[str, Schema] = {
     "handle_time_s": _counts("average seconds an agent spends on a call"),
     "max_size": _counts("callers the queue holds before offering a callback"),
     "priorities": {"type": "object", "description": "priority per issue"},
+    "service_level": {
+        "type": "object",
+        "description": "the staffing target `ivr capacity` projects agents for",
+        "properties": {
+            "answer_within_s": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "answered within this many seconds (default 20)",
+            },
+            "target": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "exclusiveMaximum": 1,
+                "description": "the share answered that fast (default 0.8)",
+            },
+            "max_abandon": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "exclusiveMaximum": 1,
+                "description": "the largest share of callers who may give up waiting",
+            },
+        },
+        "additionalProperties": False,
+    },
     "position": _text("said while waiting: {position} and {minutes}"),
     "offer_callback": _text("offers a call back while waiting"),
 }
