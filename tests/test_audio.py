@@ -28,6 +28,7 @@ from ivr.flow.prompts import Prompt
 from ivr.flow.prompts import flow_prompts
 from ivr.media.recordings import AudioLibrary
 from ivr.media.recordings import Entry
+from ivr.media.recordings import PERSON
 from ivr.media.recordings import read_manifest
 from ivr.media.recordings import text_hash
 from ivr.settings import Settings
@@ -68,7 +69,7 @@ def hotline_prompts(flows: Path = FLOWS) -> list[Prompt]:
     return flow_prompts(load_flow(flows / "hotline.yaml"))
 
 
-def record(root: Path, prompts: Iterable[Prompt], *, voice: str = "espeak-ng test") -> bytes:
+def record(root: Path, prompts: Iterable[Prompt], *, voice: str = PERSON) -> bytes:
     """Put a recording of each prompt in ``root`` and note its text in the manifest."""
     library = AudioLibrary.open(root)
     data = wav()
