@@ -50,6 +50,21 @@ def _boolean(name: str, raw: str) -> bool:
     raise ConfigError(f"{name}={raw!r}: expected 1 or 0 (true/false, on/off)")
 
 
+AUDIO_MODES = ("recorded", "all", "off")
+
+
+def _audio_mode(name: str, raw: str) -> str:
+    """``recorded``, ``all`` or ``off``; the old on/off words mean recorded/off."""
+    value = raw.strip().lower()
+    if value in AUDIO_MODES:
+        return value
+    if value in _TRUE:
+        return "recorded"
+    if value in _FALSE:
+        return "off"
+    raise ConfigError(f"{name}={raw!r}: expected one of {', '.join(AUDIO_MODES)}")
+
+
 def _folder(name: str, raw: str) -> Path:
     return Path(raw)
 
@@ -207,12 +222,12 @@ class Settings:
         "create the demo accounts when the database is empty",
         bool,
     )
-    audio: bool = _setting(
+    audio: str = _setting(
         "IVR_AUDIO",
-        True,
-        _boolean,
-        "play recorded prompts where current ones exist; off: <Say> everything",
-        bool,
+        "recorded",
+        _audio_mode,
+        "recorded: play current recordings a person made; all: machine-made (espeak-ng) "
+        "previews too; off: <Say> everything",
     )
     audio_dir: Path = _setting(
         "IVR_AUDIO_DIR",
@@ -308,6 +323,8 @@ def _typed(f: dataclasses.Field[Any], value: object) -> object:
     name = f.metadata["name"]
     if isinstance(value, str):
         return f.metadata["parse"](name, value)
+    if isinstance(value, bool) and f.metadata["kind"] is str:
+        return f.metadata["parse"](name, str(value))  # IVR_AUDIO=False: the word "false"
     if value is None and f.default is None:
         return None
     kind: type = f.metadata["kind"]

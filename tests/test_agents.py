@@ -43,6 +43,7 @@ def make_app(tmp_path: Path, clock: ManualClock) -> Iterator[MakeApp]:
             {
                 "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}",
                 "IVR_LOG_LEVEL": "WARNING",
+                "IVR_AUDIO": "all",  # the shipped recordings are espeak-ng previews
                 **config,
             },
             clock=clock,

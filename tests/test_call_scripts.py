@@ -165,7 +165,7 @@ def test_call_scripts_reach_every_hotline_state_a_reply_can_rest_in(replays: Rep
     # Reached only when Twilio reports a full or failed queue, which a scripted caller cannot
     # cause: tests/test_waiting.py drives it through the webhook.
     resting -= {"agent_unavailable"}
-    assert len(resting) == 18
+    assert len(resting) == 23  # the lockout, no-PIN, freeze and closed-line menus: 5 more
     assert resting <= set(report.flows[FLOW].visited_states), format_coverage(report, color=False)
 
 
@@ -203,6 +203,7 @@ def test_three_wrong_pins_hand_the_caller_over_as_verification_failed(replays: R
         *wrong,
         "ask_pin",
         "check_pin",
+        "pin_locked",
         "agent",
     ]
     assert not any(MAIN_MENU_ZH in turn.text for turn in result.call.transcript)

@@ -179,7 +179,7 @@ def test_menu_on_no_input_replaces_the_reprompt(shipped: dict[str, CompiledFlow]
 
 def test_route_state_leaves_by_next_in_route_order(shipped: dict[str, CompiledFlow]) -> None:
     assert events_of(shipped["hotline"], "check_pin") == {
-        "next": ["welcome_back", "agent", "wrong_pin", "agent"]
+        "next": ["welcome_back", "pin_locked", "wrong_pin", "pin_locked"]
     }
 
 
@@ -213,14 +213,14 @@ def test_shape_of_the_hotline_lists_its_states_and_transitions(
     } <= transitions
     assert all(INCOMING not in pair for pair in transitions)
     finals = {sid for sid, state in compiled.flow.states.items() if state.is_final}
-    assert finals == {"agent", "security", "security_priority", "goodbye"}
+    assert finals == {"agent", "security", "security_priority", "goodbye", "closed_goodbye"}
     # the agent queue hands calls back through queue_results: only hanging up ends the flow
     assert {
         ("agent", "survey"),
-        ("agent", "after_hours"),
+        ("agent", "line_closed"),
         ("security", "callback_soon"),
     } <= transitions
-    assert {source for source, _ in transitions} == states - {"goodbye"}
+    assert {source for source, _ in transitions} == states - {"goodbye", "closed_goodbye"}
     assert {target for _, target in transitions} <= states
 
 

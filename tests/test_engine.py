@@ -601,7 +601,7 @@ def test_after_the_agent_the_call_comes_back_to_the_survey(dial: Dial) -> None:
 
     assert (said(reply), reply.state, bare(reply.verb)) == ([], "survey", MENU)
     assert prompted(reply) == [
-        "How did we do? For good, press 1. For an agent, press 0. To hear this again, press 9."
+        "How did we do? If it was good, press 1. For an agent, press 0. To hear this again, press 9."
     ]
 
 

@@ -80,7 +80,7 @@ def test_local_simulators_call_at_the_public_url_and_sign_with_the_auth_token(
     call = simulator.dial(ZHANG_WEI)
     assert simulator.base_url == "https://ivr.example-tunnel.app"
     assert simulators.clock is None
-    assert simulators.runtime.settings.audio is False
+    assert simulators.runtime.settings.audio == "off"
     assert call.result.states == ["welcome"]  # signed as the app checks, so answered
     assert [turn.kind for turn in call.result.transcript if turn.kind == "play"] == []
     simulators.runtime.database.dispose()

@@ -183,13 +183,27 @@ def test_hotline_routes_keep_guards_arguments_and_reasons() -> None:
     check_pin = load_flow(HOTLINE).states["check_pin"]
 
     assert check_pin.do == (Call("verify_pin", None, "states.check_pin.do"),)
-    assert [r.goto for r in check_pin.next] == ["welcome_back", "agent", "wrong_pin", "agent"]
+    assert [r.goto for r in check_pin.next] == [
+        "welcome_back",
+        "pin_locked",
+        "wrong_pin",
+        "pin_locked",
+    ]
     assert check_pin.next[2].when == Call(
         "count_below", {"wrong_pins": 3}, "states.check_pin.next[2].when"
     )
-    assert check_pin.next[1].reason == "verification failed"
+    pin_locked = load_flow(HOTLINE).states["pin_locked"]
+    assert pin_locked.on_no_input is not None
+    assert pin_locked.on_no_input.reason == "verification failed"
     assert check_pin.next[3].when is None
     assert check_pin.next[3].path == "states.check_pin.next[3]"
+
+
+def test_an_option_may_say_its_own_line_in_some_languages() -> None:
+    confirm = load_flow(HOTLINE).states["confirm_phone"]
+
+    assert confirm.options[0].line == {"en-US": "If that is right, press {key}."}
+    assert load_flow(HOTLINE).states["main_menu"].options[0].line == {}
 
 
 def test_hotline_language_menu_options_carry_language_and_action_argument() -> None:

@@ -26,7 +26,7 @@ def test_the_defaults_need_no_environment() -> None:
     assert settings == Settings()
     assert (settings.session_store, settings.flow, settings.log_level) == ("sql", "hotline", "INFO")
     assert settings.flows_dir == PROJECT_ROOT / "flows"
-    assert (settings.audio, settings.demo_data, settings.trust_proxy) == (True, True, False)
+    assert (settings.audio, settings.demo_data, settings.trust_proxy) == ("recorded", True, False)
     assert (settings.database_url, settings.public_url, settings.clock) == (None, None, None)
 
 
@@ -44,7 +44,7 @@ def test_the_environment_is_parsed_into_typed_values() -> None:
         }
     )
     assert settings.flows_dir == Path("/srv/flows")
-    assert (settings.audio, settings.trust_proxy) == (False, True)
+    assert (settings.audio, settings.trust_proxy) == ("off", True)
     assert settings.clock == datetime(2026, 11, 23, 10, tzinfo=timezone(timedelta(hours=8)))
     assert settings.public_url == "https://abcd.ngrok.app"
     assert settings.log_level == "DEBUG"
@@ -57,7 +57,7 @@ def test_a_test_config_overrides_the_environment_with_text_or_typed_values(tmp_p
         {"IVR_AUDIO": "on", "IVR_FLOW": "hotline"},
         {"IVR_AUDIO": False, "IVR_AUDIO_DIR": tmp_path, "IVR_FLOW": "survey"},
     )
-    assert (settings.audio, settings.audio_dir, settings.flow) == (False, tmp_path, "survey")
+    assert (settings.audio, settings.audio_dir, settings.flow) == ("off", tmp_path, "survey")
 
 
 def test_variables_that_are_not_settings_are_ignored_in_the_environment() -> None:
@@ -108,7 +108,7 @@ def test_a_malformed_setting_is_refused_saying_what_is_wanted(
 
 
 def test_a_typed_value_of_the_wrong_type_is_refused() -> None:
-    with pytest.raises(ConfigError, match=r"^IVR_AUDIO=1: expected bool or text$"):
+    with pytest.raises(ConfigError, match=r"^IVR_AUDIO=1: expected str or text$"):
         Settings.read({}, {"IVR_AUDIO": 1})
 
 
@@ -124,9 +124,9 @@ def test_the_app_holds_the_typed_settings_and_flask_sees_them_by_name(tmp_path: 
         environ={"IVR_CLOCK": "2026-11-23T10:00:00+08:00"},
     )
     settings = app.extensions["ivr"].settings
-    assert (settings.database_url, settings.audio) == (url, False)
+    assert (settings.database_url, settings.audio) == (url, "off")
     assert set(SETTINGS) <= set(app.config)
-    assert app.config["IVR_AUDIO"] is False
+    assert app.config["IVR_AUDIO"] == "off"
     assert app.config["IVR_FLOWS_DIR"] == str(PROJECT_ROOT / "flows")
     assert app.config["IVR_CLOCK"] == "2026-11-23T10:00:00+08:00"
     assert app.config["TESTING"] is True

@@ -129,13 +129,55 @@ def test_an_action_is_known_only_by_the_registry_given(tmp_path: Path) -> None:
     ]
 
 
-def test_a_template_value_is_allowed_once_some_action_provides_it(tmp_path: Path) -> None:
-    flow = minimal_with(tmp_path, "en-US: Hello.}", 'en-US: "Hello, {caller_name}."}')
+def test_a_template_value_is_allowed_once_an_action_on_every_way_in_provides_it(
+    tmp_path: Path,
+) -> None:
+    said = 'en-US: "Hello, {caller_name}."}'
+    flow = minimal_with(tmp_path, "en-US: Hello.}", said)
     provider = Signature("greet", "action", "none", frozenset({"caller_name"}))
 
-    assert validate(flow, {"greet": provider}) == []
     assert [shown(p) for p in validate(flow, {})] == [
         "states.main_menu.prompt.en-US: unknown value {caller_name}: no action provides it"
+    ]
+    assert [shown(p) for p in validate(flow, {"greet": provider})] == [
+        "states.main_menu.prompt.en-US: {caller_name} may be empty here: no action or guard "
+        "sets it on the way main_menu; set it on every way in, or say this in another state"
+    ]
+    (tmp_path / "minimal.yaml").write_text(
+        (tmp_path / "minimal.yaml")
+        .read_text()
+        .replace("type: menu\n", "type: menu\n    do: greet\n")
+    )
+    assert validate(load_flow(tmp_path / "minimal.yaml"), {"greet": provider}) == []
+
+
+def test_a_value_a_guard_ensures_is_set_on_the_routes_it_lets_through(tmp_path: Path) -> None:
+    flow = minimal_with(
+        tmp_path,
+        "  goodbye:\n",
+        "  check:\n"
+        "    type: route\n"
+        "    do: look\n"
+        "    next:\n"
+        "      - {when: found, goto: tell}\n"
+        "      - goto: goodbye\n"
+        "  tell:\n"
+        "    type: say\n"
+        '    prompt: {zh-CN: "{amount}。", en-US: "{amount}."}\n'
+        "    next: goodbye\n"
+        "  goodbye:\n",
+    )
+    text = (tmp_path / "minimal.yaml").read_text(encoding="utf-8")
+    (tmp_path / "minimal.yaml").write_text(text.replace("goto: goodbye}", "goto: check}", 1))
+    flow = load_flow(tmp_path / "minimal.yaml")
+    look = Signature("look", "action", "none")
+    ensures = Signature("found", "guard", "none", ensures=frozenset({"amount"}))
+    silent = Signature("found", "guard", "none")
+
+    assert validate(flow, {"look": look, "found": ensures}) == []
+    assert [shown(p) for p in validate(flow, {"look": look, "found": silent})] == [
+        "states.tell.prompt.zh-CN: unknown value {amount}: no action provides it",
+        "states.tell.prompt.en-US: unknown value {amount}: no action provides it",
     ]
 
 

@@ -35,12 +35,12 @@ from tests.conftest import runtime_of
 
 @pytest.fixture
 def app(make_app: MakeApp) -> Flask:
-    return make_app()
+    return make_app(IVR_AUDIO="all")  # the shipped recordings are espeak-ng previews
 
 
 @pytest.fixture
 def app_on_each_database(make_app: MakeApp, database_url: str) -> Flask:
-    return make_app(IVR_DATABASE_URL=database_url)
+    return make_app(IVR_DATABASE_URL=database_url, IVR_AUDIO="all")  # shipped previews play
 
 
 def simulator(app: Flask, clock: ManualClock) -> Simulator:
@@ -124,6 +124,7 @@ def test_incoming_call_greets_in_both_languages_with_exact_twiml(make_app: MakeA
         f"<Say {zh}>中文服务请按1。</Say>"
         f"<Say {en}>For English, press 2.</Say>"
         f"<Say {zh}>人工服务请按0。重听请按9。</Say>"
+        f"<Say {en}>To speak to an agent, press 0. To hear these options again, press 9.</Say>"
         "</Gather>"
         '<Redirect method="POST">/voice/step?n=1</Redirect>'
         "</Response>"
@@ -137,7 +138,8 @@ def test_the_greeting_played_from_recordings_says_the_same_words(app: Flask) -> 
     assert gather.tag == "Gather"
     assert words(app, list(gather)) == squash(
         "您好，欢迎致电数字钱包客服热线。 Welcome to the digital wallet hotline. "
-        "中文服务请按1。 For English, press 2. 人工服务请按0。重听请按9。"
+        "中文服务请按1。 For English, press 2. 人工服务请按0。重听请按9。 "
+        "To speak to an agent, press 0. To hear these options again, press 9."
     )
 
 

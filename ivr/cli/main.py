@@ -446,7 +446,7 @@ def call(cli: CliContext, from_: str, lang: str | None, url: str | None, audio: 
         factory = remote(url, cli.settings)
     else:
         with start_up_errors():
-            local = local_simulators(cli.settings, isolated=False, audio=None if audio else False)
+            local = local_simulators(cli.settings, isolated=False, audio=audio)
         factory, runtime = local, local.runtime
     simulator = factory()
     speaker = _speaker(simulator, runtime, cli.settings) if audio else None

@@ -45,21 +45,28 @@ class Registry:
     def action(
         self, *, provides: Iterable[str] = (), sends: Iterable[str] = ()
     ) -> Callable[[ActionFn], ActionFn]:
-        """Register an action; ``provides`` names the template values it sets, ``sends`` the
+        """Register an action; ``provides`` names the template values it always sets (values it
+        sets only sometimes belong to the guard that tells, as its ``ensures``), ``sends`` the
         flow messages (``messages.<name>``) it sends, which a flow calling it must write."""
         return self._register("action", frozenset(provides), frozenset(sends))
 
-    def guard(self) -> Callable[[GuardFn], GuardFn]:
-        return self._register("guard", frozenset())
+    def guard(self, *, ensures: Iterable[str] = ()) -> Callable[[GuardFn], GuardFn]:
+        """Register a guard; ``ensures`` names the template values that are set whenever it
+        holds (``has_refund`` ensures ``{amount}``), for the path analysis of ``validation``."""
+        return self._register("guard", frozenset(), ensures=frozenset(ensures))
 
     def _register(
-        self, kind: str, provides: frozenset[str], sends: frozenset[str] = frozenset()
+        self,
+        kind: str,
+        provides: frozenset[str],
+        sends: frozenset[str] = frozenset(),
+        ensures: frozenset[str] = frozenset(),
     ) -> Callable[[Any], Any]:
         def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
             name = fn.__name__
             if name in self._entries:
                 raise ValueError(f"{kind} {name!r} is registered twice")
-            signature = Signature(name, kind, _arg_kind(fn), provides, sends)
+            signature = Signature(name, kind, _arg_kind(fn), provides, sends, ensures)
             self._entries[name] = Entry(signature, fn)
             return fn
 

@@ -413,10 +413,12 @@ class Engine:
                 out.extend(self._text(flow, call, state.prompt, prompt, lg))
         for option in state.options:
             out.append(prompts.option_line(flow, state, option, option.lang or lang))
-        out.append(prompts.key_line(flow, "agent", lang))
-        if state.back is not None:
-            out.append(prompts.key_line(flow, "back", lang))
-        out.append(prompts.key_line(flow, "repeat", lang))
+        # A bilingual menu (the greeting) announces the convention keys in every language.
+        for lg in flow.languages if state.bilingual else (lang,):
+            out.append(prompts.key_line(flow, "agent", lg))
+            if state.back is not None:
+                out.append(prompts.key_line(flow, "back", lg))
+            out.append(prompts.key_line(flow, "repeat", lg))
         return out
 
     def _verb(self, flow: Flow, state: State, call: CallContext, *, short: bool) -> Verb:

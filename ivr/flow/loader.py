@@ -82,7 +82,7 @@ STATE_KEYS: Mapping[str, tuple[str, ...]] = {
     "transfer": ("prompt", "do", "queue", "priority", "reason"),
     "hangup": ("prompt", "do"),
 }
-OPTION_KEYS = ("key", "label", "goto", "do", "issue", "lang", "synonyms")
+OPTION_KEYS = ("key", "label", "line", "goto", "do", "issue", "lang", "synonyms")
 ROUTE_KEYS = ("goto", "when", "do", "reason")
 GATHER_KEYS = ("timeout", "finish_on_key", "min_digits", "max_digits")
 RETRY_KEYS = ("attempts", "no_input", "no_match", "exhausted")
@@ -536,6 +536,7 @@ def _read_options(
                 issue=r.string(data["issue"], f"{opath}.issue") if "issue" in data else None,
                 lang=r.string(data["lang"], f"{opath}.lang") if "lang" in data else None,
                 synonyms=_read_words(r, data.get("synonyms", {}), f"{opath}.synonyms", languages),
+                line=r.text(data["line"], f"{opath}.line", languages) if "line" in data else {},
                 path=opath,
             )
         )

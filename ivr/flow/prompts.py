@@ -156,11 +156,18 @@ def line(text: str, lang: str, prompt: str) -> Speech:
 
 
 def option_line(flow: Flow, state: State, option: Option, lang: str) -> Speech:
-    """A menu option's announcement: "支付失败请按2。" / "For a failed payment, press 2."."""
-    text = flow.phrases.option[lang].format(
-        label=option.label[lang], key=speech.say_key(option.key, lang)
-    )
-    return line(text, lang, option_id(flow, state, option))
+    """A menu option's announcement: "支付失败请按2。" / "For a failed payment, press 2.", or
+    the option's own ``line`` in ``lang`` ("If that is right, press 1.") where it has one."""
+    return line(option_text(flow, option, lang), lang, option_id(flow, state, option))
+
+
+def option_text(flow: Flow, option: Option, lang: str) -> str:
+    """The words announcing ``option`` in ``lang``: its own line, else the flow's template."""
+    key = speech.say_key(option.key, lang)
+    own = option.line.get(lang)
+    if own is not None:
+        return own.format(key=key)
+    return flow.phrases.option[lang].format(label=option.label[lang], key=key)
 
 
 def key_line(flow: Flow, which: str, lang: str) -> Speech:

@@ -59,6 +59,9 @@ class Option:
     issue: str | None = None
     lang: str | None = None  # announce this option in this language whatever the caller's
     synonyms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # The option's own announcement in some languages ("If that is right, press {key}."), where
+    # the flow's ``phrases.option`` template would not read well with its label.
+    line: Text = field(default_factory=dict)
     path: str = ""
 
 

@@ -18,13 +18,17 @@ from dataclasses import dataclass
 
 from ivr.errors import Problem
 from ivr.flow.names import reserved_name
+from ivr.flow.prompts import option_text
 from ivr.flow.spec import ANSWERING_PHRASES
 from ivr.flow.spec import Call
 from ivr.flow.spec import Flow
+from ivr.flow.spec import Option
 from ivr.flow.spec import State
 from ivr.flow.spec import Text
 from ivr.phones import is_e164
 from ivr.voice import reading as speech
+from ivr.voice.languages import CODES
+from ivr.voice.languages import language
 
 
 @dataclass(frozen=True)
@@ -34,12 +38,26 @@ class Signature:
     name: str
     kind: str  # "action" or "guard"
     arg: str  # "none", "required" or "optional"
-    provides: frozenset[str] = frozenset()
+    provides: frozenset[str] = frozenset()  # an action: the values it always sets
     sends: frozenset[str] = frozenset()  # the flow messages (``messages.<name>``) it sends
+    ensures: frozenset[str] = frozenset()  # a guard: the values that are set when it holds
 
 
-# Values every prompt may use, filled by the engine itself rather than by an action.
-ENGINE_VALUES = frozenset({"phone"})
+# Values every prompt may use, filled by the engine itself rather than by an action (none:
+# an entry's ``save_as`` is set on the way out of the entry, and counted there).
+ENGINE_VALUES: frozenset[str] = frozenset()
+
+# English option labels that do not read after "For" in "For {label}, press 1.": a bare
+# adjective, an interjection or a verb ("For correct", "For yes", "For to enter it again").
+# Such an option says its own ``line``.
+_BARE_LABEL_WORDS = frozenset(
+    {
+        "correct", "incorrect", "right", "wrong", "yes", "no", "ok", "okay", "sure", "true",
+        "false", "good", "bad", "fine", "satisfied", "dissatisfied", "unsatisfied", "neutral",
+        "happy", "unhappy", "done", "ready", "finished", "to", "please", "confirm", "cancel",
+    }
+)  # fmt: skip
+_LABEL_MODIFIERS = frozenset({"very", "not", "quite", "really", "somewhat", "extremely"})
 
 
 def validate(flow: Flow, registry: Mapping[str, Signature]) -> list[Problem]:
@@ -79,6 +97,7 @@ class _Checker:
         self.provided = (
             ENGINE_VALUES
             | frozenset(value for sig in registry.values() for value in sig.provides)
+            | frozenset(value for sig in registry.values() for value in sig.ensures)
             | frozenset(s.save_as for s in flow.states.values() if s.save_as and not s.secret)
         )
 
@@ -183,8 +202,14 @@ class _Checker:
         for name, text in flow.messages.items():
             self._text(text, f"messages.{name}", plain=True, used="sent")
 
-    def _check_phrase(self, text: Text, path: str, allowed: set[str] | None = None) -> None:
-        for lang in self.flow.languages:
+    def _check_phrase(
+        self,
+        text: Text,
+        path: str,
+        allowed: set[str] | None = None,
+        langs: tuple[str, ...] | None = None,
+    ) -> None:
+        for lang in self.flow.languages if langs is None else langs:
             words = text.get(lang, "")
             if not words.strip():
                 self.problem(path, f"no text in {lang}")
@@ -325,6 +350,32 @@ class _Checker:
                 )
             for call in option.do:
                 self._check_call(call, "action")
+            self._check_option_line(state, option)
+
+    def _check_option_line(self, state: State, option: Option) -> None:
+        """An option's own line may use only ``{key}``; a line made from the template must
+        read as the language does ("For correct, press 1." does not)."""
+        for lang, own in option.line.items():
+            self._check_phrase({lang: own}, f"{option.path}.line", {"key"}, langs=(lang,))
+        for lang in option.label:
+            if lang in option.line or lang not in self.flow.phrases.option:
+                continue
+            if lang not in CODES or language(lang).rules != "en":
+                continue
+            words = option.label[lang].lower().replace(",", " ").split()
+            while words and words[0] in _LABEL_MODIFIERS:
+                words = words[1:]
+            if not words or words[0] not in _BARE_LABEL_WORDS:
+                continue
+            try:
+                said = option_text(self.flow, option, lang)
+            except (KeyError, ValueError, IndexError):
+                continue  # a malformed template or key is reported where it is written
+            self.problem(
+                f"{option.path}.label.{lang}",
+                f'reads badly as "{said}": give this option its own line, '
+                f'e.g. line: {{{lang}: "To …, press {{key}}."}} or "If …, press {{key}}."',
+            )
 
     def _check_call(self, call: Call, kind: str) -> None:
         sig = self.registry.get(call.name)
@@ -371,6 +422,109 @@ class _Checker:
         """The targets of ``state`` that name no state (each already reported once)."""
         return [t for t, _ in self._targets(state) if t not in self.flow.states]
 
+    # -- values on every path -------------------------------------------------------------
+
+    def _edges(self, state: State) -> Iterator[tuple[str, frozenset[str]]]:
+        """Each way out of ``state``: the target and the values set on the way (the actions of
+        an option or route, the guard that lets the route be taken, an entry's ``save_as``)."""
+        states = self.flow.states
+        kept = frozenset({state.save_as}) if state.save_as and not state.secret else frozenset()
+        for option in state.options:
+            yield option.goto, self._provided_by(option.do)
+        for route in state.next:
+            ensured = self._ensured_by(route.when)
+            yield route.goto, self._provided_by(route.do) | ensured | kept
+        if state.on_no_input is not None:
+            yield state.on_no_input.goto, self._provided_by(state.on_no_input.do)
+        plain = self.successors(state) - {o.goto for o in state.options}
+        plain -= {r.goto for r in state.next}
+        if state.on_no_input is not None:
+            plain.discard(state.on_no_input.goto)
+        for target in sorted(plain):  # back, the agent key, the agent queue's results
+            if target in states:
+                yield target, frozenset()
+
+    def _provided_by(self, calls: tuple[Call, ...]) -> frozenset[str]:
+        found: set[str] = set()
+        for call in calls:
+            sig = self.registry.get(call.name)
+            if sig is not None and sig.kind == "action":
+                found |= sig.provides
+        return frozenset(found)
+
+    def _ensured_by(self, when: Call | None) -> frozenset[str]:
+        sig = self.registry.get(when.name) if when is not None else None
+        return sig.ensures if sig is not None and sig.kind == "guard" else frozenset()
+
+    def _values_on_every_path(self, reachable: set[str]) -> dict[str, frozenset[str]]:
+        """For each reachable state, the values set on every way to it from the start, its
+        own actions included (a forward must-analysis: the meet of the ways in)."""
+        flow = self.flow
+        entering: dict[str, frozenset[str] | None] = dict.fromkeys(reachable)
+        entering[flow.start] = ENGINE_VALUES
+        todo = [flow.start]
+        while todo:
+            sid = todo.pop()
+            here = entering[sid]
+            assert here is not None
+            out = here | self._provided_by(flow.states[sid].do)
+            for target, extra in self._edges(flow.states[sid]):
+                if target not in entering:
+                    continue
+                arriving = out | extra
+                before = entering[target]
+                after = arriving if before is None else before & arriving
+                if after != before:
+                    entering[target] = after
+                    todo.append(target)
+        return {
+            sid: (values or frozenset()) | self._provided_by(flow.states[sid].do)
+            for sid, values in entering.items()
+        }
+
+    def _check_values_on_paths(self, reachable: set[str]) -> None:
+        """Every ``{value}`` a state's prompt says is set on every way into it: a prompt never
+        says a sentence with an empty value."""
+        at = self._values_on_every_path(reachable)
+        for sid in sorted(reachable, key=list(self.flow.states).index):
+            state = self.flow.states[sid]
+            if state.prompt is None:
+                continue
+            for lang, words in state.prompt.items():
+                try:
+                    names = speech.placeholders(words)
+                except ValueError:
+                    continue  # reported with the text
+                for name in sorted((names & self.provided) - at[sid]):
+                    way = " → ".join(self._way_without(name, sid))
+                    self.problem(
+                        f"{state.path}.prompt.{lang}",
+                        f"{{{name}}} may be empty here: no action or guard sets it on the way "
+                        f"{way}; set it on every way in, or say this in another state",
+                    )
+
+    def _way_without(self, name: str, target: str) -> list[str]:
+        """A way from the start to ``target`` on which nothing sets ``name``."""
+        flow = self.flow
+        previous: dict[str, str | None] = {flow.start: None}
+        todo = [flow.start]
+        while todo:
+            sid = todo.pop(0)
+            if sid == target:
+                break
+            if name in self._provided_by(flow.states[sid].do):
+                continue
+            for nxt, extra in self._edges(flow.states[sid]):
+                if nxt not in previous and name not in extra:
+                    previous[nxt] = sid
+                    todo.append(nxt)
+        way: list[str] = []
+        at: str | None = target if target in previous else None
+        while at is not None:
+            way.append(at)
+            at = previous[at]
+        return list(reversed(way)) or [flow.start, target]
+
     def _check_graph(self) -> None:
         flow = self.flow
         if flow.start not in flow.states:
@@ -387,6 +541,8 @@ class _Checker:
                 guessed[sid] |= set(close)
                 anywhere = anywhere or not close
         reachable = _closure({flow.start}, guessed)
+        if not anywhere:
+            self._check_values_on_paths(reachable)
         for sid, state in flow.states.items():
             if sid not in reachable and not anywhere:
                 self.problem(state.path, f"unreachable: no way leads here from {flow.start!r}")

@@ -9,6 +9,7 @@ them; the words of the SMS it sends are the flow's ``messages``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from datetime import timedelta
 
 from ivr.engine.context import CallContext
@@ -16,10 +17,13 @@ from ivr.engine.registry import Registry
 from ivr.voice.reading import Count
 from ivr.voice.reading import DateOnly
 from ivr.voice.reading import DigitString
+from ivr.voice.reading import Duration
 from ivr.voice.reading import LabelRef
 from ivr.voice.reading import Localized
 from ivr.voice.reading import Money
+from ivr.voice.reading import OpeningHours
 from ivr.voice.reading import When
+from ivr.wallet.service import PIN_LOCKOUT
 from ivr.wallet.tables import TicketKind
 
 hotline = Registry()
@@ -41,18 +45,21 @@ def set_language(call: CallContext, lang: str) -> None:
     call.services.recorder.update(call.call_sid, lang=call.lang)
 
 
-@hotline.action(provides={"name"})
+@hotline.action()
 def identify_caller(call: CallContext) -> None:
     """Use the caller ID when it belongs to a registered account."""
     account = call.services.wallet.find_by_phone(call.caller)
     _remember(call, account)
+    call.session.data["identified_by"] = "caller_id"
 
 
-@hotline.action(provides={"name"})
+@hotline.action()
 def find_entered_account(call: CallContext) -> None:
-    """Look up the registered mobile number the caller keyed in."""
+    """Look up the registered mobile number the caller keyed in. Whether one was found is
+    not told to the caller: the flow asks for the PIN either way (``verify_pin``)."""
     account = call.services.wallet.find_by_phone(call.entered("phone") or "")
     _remember(call, account)
+    call.session.data["identified_by"] = "keyed"
 
 
 def _remember(call: CallContext, account: object) -> None:
@@ -66,25 +73,61 @@ def _remember(call: CallContext, account: object) -> None:
         call.account_id = None
 
 
-@hotline.guard()
+@hotline.guard(ensures={"name"})
 def account_known(call: CallContext) -> bool:
-    return call.account_id is not None
+    return call.account_id is not None and call.get("name") is not None
 
 
-@hotline.action()
+@hotline.guard(ensures={"name", "locked_for"})
+def pin_locked_now(call: CallContext) -> bool:
+    """The caller ID's account has PIN checks locked: it is not asked for a PIN it would
+    refuse. ``{locked_for}``: how long until it may try again."""
+    if call.account_id is None or call.get("name") is None:
+        return False
+    until = call.services.wallet.pin_locked_until(call.account_id)
+    if until is None:
+        return False
+    call.put("locked_for", _minutes_until(call, until))
+    return True
+
+
+@hotline.action(provides={"locked_for"})
 def verify_pin(call: CallContext) -> None:
-    """Check the keyed PIN (kept in scratch only). Wrong PINs count towards the lockout."""
+    """Check the keyed PIN (kept in scratch only). Wrong PINs count towards the lockout.
+
+    A number keyed in is treated alike whether an account is registered to it or not: the
+    same work, the same refusal, and a lockout after the same count of wrong PINs in the
+    call, announced for the full lockout time. Only a caller whose own line is registered
+    (the caller ID) hears a lockout as soon as the wallet sets it, with the time left."""
     pin = call.entered("pin") or ""
-    result = call.services.wallet.verify_pin(_account(call), pin)
+    wallet = call.services.wallet
+    if call.account_id is None:
+        result = wallet.refuse_pin(pin)
+    else:
+        result = wallet.verify_pin(call.account_id, pin)
     call.verified = result.ok
-    call.set_flag("pin_locked", result.locked_until is not None and not result.ok)
+    by_caller_id = call.session.data.get("identified_by") == "caller_id"
+    locked = result.locked_until is not None and not result.ok
+    call.set_flag("pin_locked", by_caller_id and locked)
+    if by_caller_id and result.locked_until is not None:
+        call.put("locked_for", _minutes_until(call, result.locked_until))
+    else:
+        call.put("locked_for", Duration(_whole_minutes(PIN_LOCKOUT)))
     if not result.ok:
         call.bump("wrong_pins")
 
 
-@hotline.guard()
+def _minutes_until(call: CallContext, until: datetime) -> Duration:
+    return Duration(max(1, _whole_minutes(until - call.now)))
+
+
+def _whole_minutes(span: timedelta) -> int:
+    return -(-int(span.total_seconds()) // 60)
+
+
+@hotline.guard(ensures={"name"})
 def verified(call: CallContext) -> bool:
-    return call.verified
+    return call.verified and call.get("name") is not None
 
 
 @hotline.guard()
@@ -112,24 +155,40 @@ def count_below(call: CallContext, limit: object) -> bool:
 # -- frozen or locked -------------------------------------------------------------------------
 
 
-@hotline.action(provides={"locked_at", "lock_detail"})
+@hotline.action(provides={"lock_detail"})
 def load_account_status(call: CallContext) -> None:
+    """The account's status; ``{locked_at}`` when it has one (the guards below tell), and
+    ``{lock_detail}``: why, in the wallet's words, else the flow's ``labels.lock_reason``."""
     account = call.services.wallet.account(_account(call))
     call.session.data["account_status"] = account.status
     call.session.data["lock_reason"] = account.lock_reason
     if account.locked_at is not None:
         call.put("locked_at", When(account.locked_at))
-    call.put("lock_detail", Localized(account.lock_detail_zh or "", account.lock_detail_en or ""))
+    if account.lock_detail_zh and account.lock_detail_en:
+        call.put("lock_detail", Localized(account.lock_detail_zh, account.lock_detail_en))
+    else:  # the flow's words for a freeze the wallet gives no reason for
+        call.put("lock_detail", LabelRef("lock_reason", "unknown"))
 
 
-@hotline.guard()
+@hotline.guard(ensures={"locked_at"})
 def locked_by_password(call: CallContext) -> bool:
-    return call.session.data.get("lock_reason") == "password_attempts"
+    return call.session.data.get("lock_reason") == "password_attempts" and _has(call, "locked_at")
+
+
+@hotline.guard(ensures={"locked_at"})
+def frozen_at_callers_request(call: CallContext) -> bool:
+    """Frozen because the caller (or someone on their number) reported it stolen."""
+    reported = call.session.data.get("lock_reason") == "reported_stolen"
+    return frozen(call) and reported and _has(call, "locked_at")
 
 
 @hotline.guard()
 def frozen(call: CallContext) -> bool:
     return call.session.data.get("account_status") == "frozen"
+
+
+def _has(call: CallContext, value: str) -> bool:
+    return call.get(value) is not None
 
 
 @hotline.action()
@@ -146,7 +205,7 @@ def unlocked(call: CallContext) -> bool:
 # -- payments, top-ups, refunds ---------------------------------------------------------------
 
 
-@hotline.action(provides={"amount", "merchant", "when", "reason"})
+@hotline.action()
 def load_failed_payment(call: CallContext) -> None:
     payment = call.services.wallet.latest_failed_payment(_account(call))
     call.session.data["failure_reason"] = payment.failure_reason if payment else None
@@ -158,7 +217,7 @@ def load_failed_payment(call: CallContext) -> None:
     call.put("reason", LabelRef("failure_reason", payment.failure_reason or "unknown"))
 
 
-@hotline.guard()
+@hotline.guard(ensures={"amount", "merchant", "when", "reason"})
 def has_failed_payment(call: CallContext) -> bool:
     return call.session.data.get("failure_reason") is not None
 
@@ -168,7 +227,7 @@ def failure_reason(call: CallContext, reason: str) -> bool:
     return call.session.data.get("failure_reason") == reason
 
 
-@hotline.action(provides={"topups", "amount", "card", "when", "status"})
+@hotline.action()
 def load_topups(call: CallContext) -> None:
     topups = call.services.wallet.open_topups(_account(call))
     call.session.data["open_topups"] = len(topups)
@@ -183,7 +242,7 @@ def load_topups(call: CallContext) -> None:
     call.put("status", LabelRef("topup_status", newest.status))
 
 
-@hotline.guard()
+@hotline.guard(ensures={"topups", "amount", "card", "when", "status"})
 def has_open_topups(call: CallContext) -> bool:
     return int(call.session.data.get("open_topups", 0)) > 0
 
@@ -206,13 +265,15 @@ def open_topup_ticket(call: CallContext) -> None:
     call.tried("opened top-up investigation ticket")
 
 
-@hotline.action(provides={"amount", "merchant", "status", "expected"})
+@hotline.action()
 def load_refund(call: CallContext) -> None:
     refunds = call.services.wallet.refunds(_account(call))
     call.session.data["has_refund"] = bool(refunds)
     if not refunds:
         return
     refund = refunds[0]
+    # {expected} is said only when the wallet knows it (``has_refund_date``).
+    call.session.data["refund_date"] = refund.expected_at is not None
     call.put("amount", Money(refund.amount_fen))
     call.put("merchant", Localized(refund.merchant_zh, refund.merchant_en))
     call.put("status", LabelRef("refund_status", refund.status))
@@ -220,9 +281,14 @@ def load_refund(call: CallContext) -> None:
         call.put("expected", DateOnly(refund.expected_at))
 
 
-@hotline.guard()
+@hotline.guard(ensures={"amount", "merchant", "status"})
 def has_refund(call: CallContext) -> bool:
     return bool(call.session.data.get("has_refund"))
+
+
+@hotline.guard(ensures={"amount", "merchant", "status", "expected"})
+def has_refund_date(call: CallContext) -> bool:
+    return has_refund(call) and bool(call.session.data.get("refund_date"))
 
 
 # -- stolen account ---------------------------------------------------------------------------
@@ -237,6 +303,16 @@ def protect_stolen_account(call: CallContext) -> None:
     since = call.now - timedelta(hours=24)
     call.put("transactions", Count(wallet.count_transactions_since(account_id, since)))
     call.tried("protective freeze applied")
+
+
+@hotline.action()
+def protect_reported_account(call: CallContext) -> None:
+    """Freeze the account registered to the number given, for a caller who could not pass
+    the PIN: freezing only protects, so the flow asks for less proof than for unlocking.
+    A number with no account is answered alike (nothing to freeze, nothing told)."""
+    if call.account_id is not None:
+        call.services.wallet.protective_freeze(call.account_id, key=call.key("protective_freeze"))
+    call.tried("protective freeze requested without the PIN")
 
 
 # -- complaints -------------------------------------------------------------------------------
@@ -262,7 +338,7 @@ def _open_recorded_ticket(call: CallContext, kind: TicketKind, summary: str) -> 
     call.put("ticket", DigitString(ticket.number))
 
 
-@hotline.action(provides={"ticket", "status", "updated"})
+@hotline.action()
 def load_ticket(call: CallContext) -> None:
     ticket = call.services.wallet.ticket(call.entered("ticket_number") or "")
     mine = ticket is not None and ticket.account_id in (None, call.account_id)
@@ -274,7 +350,7 @@ def load_ticket(call: CallContext) -> None:
     call.put("updated", When(ticket.updated_at))
 
 
-@hotline.guard()
+@hotline.guard(ensures={"ticket", "status", "updated"})
 def ticket_found(call: CallContext) -> bool:
     return call.flag("ticket_found")
 
@@ -306,16 +382,19 @@ def load_limits(call: CallContext) -> None:
 # -- when no agent can answer ------------------------------------------------------------
 
 
-@hotline.action(provides={"reopens"})
+@hotline.action(provides={"reopens", "hours"})
 def load_opening_hours(call: CallContext) -> None:
-    """When the caller's queue opens again (now, if it is open)."""
+    """When the caller's queue opens again (now, if it is open), and its opening hours,
+    read from the flow's ``hours:`` (never written into prompts by hand)."""
     if call.flow is None:
         raise LookupError("load_opening_hours needs the flow")
-    opens = call.flow.hours_of(call.queue()).next_opening(call.now)
-    call.put("reopens", When(opens))
+    hours = call.flow.hours_of(call.queue())
+    call.put("reopens", When(hours.next_opening(call.now)))
+    weekly = tuple(tuple((w.opens, w.closes) for w in day) for day in hours.weekly)
+    call.put("hours", OpeningHours(weekly))
 
 
-@hotline.action(provides={"reopens"})
+@hotline.action()
 def book_callback(call: CallContext) -> None:
     """A callback request for this call (one per call, however often this runs)."""
     book = call.services.callbacks

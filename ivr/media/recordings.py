@@ -10,10 +10,13 @@ Layout (``IVR_AUDIO_DIR``, default ``audio_prompts/``)::
 A recording is *current* while the manifest's hash of the text it was recorded from matches the
 prompt's text in ``flows/``; *stale* once that text changed; *unadopted* when the file has no
 manifest entry (a person's recording dropped in: ``ivr prompts adopt`` records its text);
-*missing* when there is no file. Only current recordings are played. The manifest also keeps
-a hash of each file's bytes (``file_sha256``): a file whose bytes no longer match (a person
-recorded over a rendered one) is *unadopted* again, and so is a WAV or MP3 the manifest does
-not know beside one it does. ``ivr prompts render`` never overwrites an unadopted file.
+*missing* when there is no file. Only current recordings are played, and machine-made ones
+(the manifest's voice is espeak-ng) only with ``IVR_AUDIO=all``: they are previews for
+``ivr call --audio``; a person's recording plays with the default ``IVR_AUDIO=recorded``.
+The manifest also keeps a hash of each file's bytes (``file_sha256``): a file whose bytes no
+longer match (a person recorded over a rendered one) is *unadopted* again, and so is a WAV or
+MP3 the manifest does not know beside one it does. ``ivr prompts render`` never overwrites an
+unadopted file.
 
 Owns reading and writing the manifest, prompt status, the files the app may serve (an
 allow-list: nothing outside this folder's language and music subfolders is ever served), the
@@ -30,6 +33,7 @@ import urllib.parse
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 from typing import Literal
@@ -48,6 +52,15 @@ CONTENT_TYPES = {".wav": "audio/wav", ".mp3": "audio/mpeg"}
 URL_PREFIX = "/audio"
 MUSIC_TEXT = "hold music"  # what the simulator's transcript shows for music
 PERSON = "person"  # the voice of a recording adopted with `ivr prompts adopt`
+# Voices of machine-made recordings (``ivr prompts render``): previews for ``ivr call --audio``,
+# not played on calls unless ``IVR_AUDIO=all``.
+MACHINE_VOICES = ("espeak-ng",)
+
+
+def machine_made(voice: str) -> bool:
+    """Whether the manifest's ``voice`` names a speech synthesiser rather than a person."""
+    return voice.startswith(MACHINE_VOICES)
+
 
 # A servable file name: no path separators, no leading dot, a known extension.
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\.(wav|mp3)$")
@@ -180,23 +193,31 @@ class AudioLibrary:
 
     # -- playing ----------------------------------------------------------------------------
 
-    def playlist(self, prompts: Iterable[Prompt], base_url: str = "") -> Playlist:
+    def playlist(
+        self, prompts: Iterable[Prompt], base_url: str = "", *, machine: bool = False
+    ) -> Playlist:
         """The current recordings among ``prompts`` (and the music), with the URLs to play
         them at: ``<base_url>/audio/<lang>/<file>?v=<content hash>``. The version changes
-        whenever a file does, so Twilio's cache never plays an old recording."""
+        whenever a file does, so Twilio's cache never plays an old recording. Machine-made
+        recordings (espeak-ng) are left out unless ``machine`` (``IVR_AUDIO=all``)."""
         files = self.files()
         urls: dict[tuple[str, str], str] = {}
+        voices: dict[tuple[str, str], str] = {}
         for state in self.statuses(prompts):
-            if state.status == "current" and state.file is not None and state.file in files:
-                urls[(state.prompt.id, state.prompt.lang)] = audio_url(
-                    base_url, state.file, files[state.file]
-                )
+            if state.status != "current" or state.file is None or state.file not in files:
+                continue
+            voice = state.recorded.voice if state.recorded is not None else ""
+            if machine_made(voice) and not machine:
+                continue
+            key = (state.prompt.id, state.prompt.lang)
+            urls[key] = audio_url(base_url, state.file, files[state.file])
+            voices[key] = voice
         music = {
             Path(rel).stem: audio_url(base_url, rel, path)
             for rel, path in files.items()
             if rel.startswith(f"{MUSIC}/")
         }
-        return Playlist(urls, music)
+        return Playlist(urls, music, voices)
 
     def play_text(self, url: str) -> str | None:
         """What a ``<Play>`` of ``url`` says, for the simulator's transcript: the text its
@@ -216,9 +237,13 @@ class Playlist:
 
     urls: Mapping[tuple[str, str], str]
     tunes: Mapping[str, str]
+    voices: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
     def url(self, prompt: str, lang: str) -> str | None:
         return self.urls.get((prompt, lang))
+
+    def voice(self, prompt: str, lang: str) -> str | None:
+        return self.voices.get((prompt, lang))
 
     def music(self, name: str) -> str | None:
         return self.tunes.get(name)

@@ -9,8 +9,10 @@ implements it), and the words said outside the flow's states (apology, restart, 
 from the ``Announcements`` in ``Voices``, taken from the flow at start-up: no words are
 written here. Nothing here knows about Flask or touches files.
 
-Play or Say: a part of a speech with a prompt id whose recording is current is played; all
-other words between two recordings are said in one ``<Say>``. Values read digit by digit are
+Play or Say, one voice per sentence: a sentence is played only when every part of it with words
+has a current recording and all of them were spoken by one voice; otherwise the whole sentence
+is said, so a caller never hears a recording and Polly take turns within one sentence.
+Neighbouring said sentences share one ``<Say>``. Values read digit by digit are
 wrapped in SSML ``<say-as interpret-as="digits">`` (a short ``<break>`` between groups) for
 Polly and Google voices, which read SSML. Money and dates are not: ``ivr.voice.reading``
 already words them for the caller's language (``3000元``, ``昨天10点00分``), which
@@ -48,6 +50,7 @@ HOLD_PAUSE = 15  # seconds of quiet between hold announcements (without hold mus
 HOLD_MUSIC = "hold"
 DIGIT_BREAK = "300ms"
 SSML_VOICES = ("Polly.", "Google.")
+SENTENCE_ENDS = ("。", "！", "？", ".", "!", "?", "；", ";")
 
 
 @dataclass(frozen=True)
@@ -67,9 +70,11 @@ def default_voices() -> dict[str, Voice]:
 
 
 class Recordings(Protocol):
-    """Where current recordings are served: a URL to ``<Play>``, or None to say the words."""
+    """Where current recordings are served: a URL to ``<Play>``, or None to say the words;
+    and the voice that spoke each (a sentence is played only from recordings in one voice)."""
 
     def url(self, prompt: str, lang: str) -> str | None: ...
+    def voice(self, prompt: str, lang: str) -> str | None: ...
     def music(self, name: str) -> str | None: ...
 
 
@@ -131,20 +136,48 @@ def _say(parent: VoiceResponse | Gather, speeches: Iterable[Speech], voices: Voi
 
 
 def _speak(parent: VoiceResponse | Gather, speech: Speech, voices: Voices) -> None:
-    """Play each recorded part that is current; say the words in between."""
-    recordings = voices.recordings
+    """One voice per sentence: a sentence whose every spoken part has a current recording, all
+    by one voice, is played; any other sentence is said whole, in one ``<Say>`` with the
+    sentences around it that are said too."""
     pending: list[Part] = []
-    for part in speech.pieces():
-        url = None
-        if recordings is not None and part.prompt is not None:
-            url = recordings.url(part.prompt, speech.lang)
-        if url is None:
-            pending.append(part)
+    for sentence in _sentences(speech.pieces()):
+        urls = _recorded(sentence, speech.lang, voices.recordings)
+        if urls is None:
+            pending.extend(sentence)
             continue
         _say_parts(parent, pending, speech.lang, voices)
         pending = []
-        parent.play(url)
+        for url in urls:
+            parent.play(url)
     _say_parts(parent, pending, speech.lang, voices)
+
+
+def _sentences(parts: Iterable[Part]) -> list[list[Part]]:
+    """``parts`` cut after each part that ends a sentence ("。", ".", "?" …)."""
+    out: list[list[Part]] = [[]]
+    for part in parts:
+        out[-1].append(part)
+        if part.text.rstrip().endswith(SENTENCE_ENDS):
+            out.append([])
+    return [sentence for sentence in out if sentence]
+
+
+def _recorded(sentence: list[Part], lang: str, recordings: Recordings | None) -> list[str] | None:
+    """The URLs that play ``sentence``, when recordings in one voice cover every part with
+    words in it; else None (the sentence is said)."""
+    if recordings is None:
+        return None
+    urls: list[str] = []
+    spoken_by: set[str | None] = set()
+    for part in sentence:
+        if not any(ch.isalnum() for ch in part.text):
+            continue  # punctuation or a space between two recordings
+        url = recordings.url(part.prompt, lang) if part.prompt is not None else None
+        if url is None:
+            return None
+        urls.append(url)
+        spoken_by.add(recordings.voice(part.prompt or "", lang))
+    return urls if urls and len(spoken_by) == 1 else None
 
 
 def _say_parts(

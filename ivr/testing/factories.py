@@ -102,11 +102,12 @@ def local_simulators(
     ``isolated``: a private demo database in a new temporary folder and a clock fixed at
     ``IVR_CLOCK`` (or ``REPLAY_TIME``), both reset before every call. Otherwise the configured
     database and clock, with CallSids no earlier run used. ``audio`` False says every prompt
-    (``IVR_AUDIO=off``); None leaves ``IVR_AUDIO`` as configured. Raises whatever
-    ``create_app`` raises.
+    (``IVR_AUDIO=off``), True plays every current recording, machine-made previews too
+    (``IVR_AUDIO=all``, for ``ivr call --audio``); None leaves ``IVR_AUDIO`` as configured.
+    Raises whatever ``create_app`` raises.
     """
-    if audio is False:
-        settings = dataclasses.replace(settings, audio=False)
+    if audio is not None:
+        settings = dataclasses.replace(settings, audio="all" if audio else "off")
     if not isolated:
         return LocalSimulators(create_app(settings=settings), first_call=random_first_call())
     folder = tempfile.mkdtemp(prefix="ivr-replay-")

@@ -1,7 +1,8 @@
 """Speech: turning call data into the words a caller hears, in Mandarin (zh-CN) and English (en-US).
 
 Owns the value types that actions put into prompt templates (``Money``, ``When``, ``DateOnly``,
-``DigitString``, ``PhoneNumber``, ``Localized``, ``Count``, ``LabelRef``), their tagged JSON form
+``DigitString``, ``PhoneNumber``, ``Localized``, ``Count``, ``LabelRef``, ``Duration``,
+``OpeningHours``), their tagged JSON form
 (the call session is stored as JSON), and how each is spoken: ``say_value``, ``fill``,
 ``placeholders``, ``say_key`` and ``ssml``.
 
@@ -31,6 +32,10 @@ How values are read, and why:
   both languages: a number in China as it is written there, trunk 0 included ("1 3 8, 0 0 0 0,
   0 0 0 1"; Beijing "0 1 0, 1 2 3 4, 5 6 7 8"), another country's with its country code
   ("1, 2 3 4, 9 0 1, 3 0 3 0"), a service number such as 95188 as given.
+- ``Duration`` (whole minutes): "30分钟", "1小时30分钟" / "30 minutes", "1 hour and 30 minutes".
+- ``OpeningHours`` (windows per weekday): runs of days sharing their hours, "每天9点到21点" /
+  "from 9 AM to 9 PM every day", "Monday to Friday from 9 AM to 6 PM, and Saturday from
+  10 AM to 4 PM"; generated from a flow's ``hours:``, never written into prompts by hand.
 - ``Localized``: its zh or en text. ``Count``, plain ``str`` and ``int``: ``str(value)``.
   ``LabelRef``: ``labels(group, key, lang)``.
 
@@ -343,8 +348,124 @@ class LabelRef(_Spoken):
         return cls(_expect(fields["group"], str), _expect(fields["key"], str))
 
 
+@dataclass(frozen=True)
+class Duration(_Spoken):
+    """A length of time in whole minutes (rounded up by whoever makes it): "30分钟",
+    "1小时30分钟" / "30 minutes", "1 hour and 30 minutes", "1 minute"."""
+
+    minutes: int
+    tag: ClassVar[str] = "duration"
+
+    def __post_init__(self) -> None:
+        _check_int(self.minutes, "Duration.minutes")
+        if self.minutes < 1:
+            raise ValueError(f"Duration.minutes must be at least 1: {self.minutes}")
+
+    def _say(self, ctx: _Context) -> str:
+        hours, minutes = divmod(self.minutes, 60)
+        if ctx.rules == "zh":
+            return (f"{hours}小时" if hours else "") + (f"{minutes}分钟" if minutes else "")
+        words = [_plural(hours, "hour"), _plural(minutes, "minute")]
+        return " and ".join(w for w in words if w)
+
+    def _payload(self) -> object:
+        return self.minutes
+
+    @classmethod
+    def _from_payload(cls, v: object) -> Self:
+        return cls(_expect(v, int))
+
+
+@dataclass(frozen=True)
+class OpeningHours(_Spoken):
+    """When a line is open: for each weekday, Monday first, its (opens, closes) windows in
+    minutes after local midnight. Said with runs of days that share their hours: "每天9点到21点",
+    "周一至周五9点到18点，周六10点到16点" / "from 9 AM to 9 PM every day", "Monday to Friday
+    from 9 AM to 6 PM, and Saturday from 10 AM to 4 PM". Closed days are left out."""
+
+    weekly: tuple[tuple[tuple[int, int], ...], ...]
+    tag: ClassVar[str] = "hours"
+
+    def __post_init__(self) -> None:
+        weekly = tuple(tuple((int(a), int(b)) for a, b in day) for day in self.weekly)
+        if len(weekly) != 7 or not any(weekly):
+            raise ValueError(f"OpeningHours needs 7 days, at least one open: {self.weekly!r}")
+        object.__setattr__(self, "weekly", weekly)
+
+    def _say(self, ctx: _Context) -> str:
+        runs: list[tuple[int, int, tuple[tuple[int, int], ...]]] = []
+        for day, windows in enumerate(self.weekly):
+            if runs and runs[-1][2] == windows and runs[-1][1] == day - 1:
+                runs[-1] = (runs[-1][0], day, windows)
+            else:
+                runs.append((day, day, windows))
+        said = [_say_run(first, last, windows, ctx) for first, last, windows in runs if windows]
+        if ctx.rules == "zh":
+            return "，".join(said)
+        return said[0] if len(said) == 1 else ", ".join(said[:-1]) + ", and " + said[-1]
+
+    def _payload(self) -> object:
+        return [[list(w) for w in day] for day in self.weekly]
+
+    @classmethod
+    def _from_payload(cls, v: object) -> Self:
+        days = _expect(v, list)
+        return cls(tuple(tuple((w[0], w[1]) for w in _expect(day, list)) for day in days))
+
+
+_WEEKDAYS: dict[Rules, tuple[str, ...]] = {
+    "zh": ("周一", "周二", "周三", "周四", "周五", "周六", "周日"),
+    "en": ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"),
+}
+
+
+def _say_run(first: int, last: int, windows: tuple[tuple[int, int], ...], ctx: _Context) -> str:
+    """One run of weekdays that share their hours, with those hours."""
+    names = _WEEKDAYS[ctx.rules]
+    if ctx.rules == "zh":
+        days = "每天" if (first, last) == (0, 6) else names[first]
+        if last != first and (first, last) != (0, 6):
+            days += f"至{names[last]}"
+        return days + "和".join(f"{_zh_clock(a)}到{_zh_clock(b)}" for a, b in windows)
+    spans = " and ".join(f"from {_en_clock(a)} to {_en_clock(b)}" for a, b in windows)
+    if (first, last) == (0, 6):
+        return f"{spans} every day"
+    days = names[first] if first == last else f"{names[first]} to {names[last]}"
+    return f"{days} {spans}"
+
+
+def _zh_clock(minutes: int) -> str:
+    hour, minute = divmod(minutes, 60)
+    return f"{hour}点" + (f"{minute:02d}分" if minute else "")
+
+
+def _en_clock(minutes: int) -> str:
+    hour, minute = divmod(minutes % (24 * 60), 60)
+    if minutes in (0, 24 * 60):
+        return "midnight"
+    if minutes == 12 * 60:
+        return "noon"
+    meridiem = "AM" if hour < 12 else "PM"
+    return f"{hour % 12 or 12}{f':{minute:02d}' if minute else ''} {meridiem}"
+
+
+def _plural(n: int, noun: str) -> str:
+    return "" if n == 0 else f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 SpokenValue: TypeAlias = (
-    Money | When | DateOnly | DigitString | PhoneNumber | Localized | Count | LabelRef | str | int
+    Money
+    | When
+    | DateOnly
+    | DigitString
+    | PhoneNumber
+    | Localized
+    | Count
+    | LabelRef
+    | Duration
+    | OpeningHours
+    | str
+    | int
 )
 """Everything ``say_value`` can say and ``to_json`` can store."""
 
@@ -357,6 +478,8 @@ _READERS: dict[str, Callable[[object], SpokenValue]] = {
     Localized.tag: Localized._from_payload,
     Count.tag: Count._from_payload,
     LabelRef.tag: LabelRef._from_payload,
+    Duration.tag: Duration._from_payload,
+    OpeningHours.tag: OpeningHours._from_payload,
 }
 
 
@@ -513,7 +636,7 @@ def _check_plain(value: object) -> str | int:
     raise TypeError(
         f"cannot say {type(value).__name__} {value!r}: use a str, an int or a value type of "
         "ivr.voice.reading (Money, When, DateOnly, DigitString, PhoneNumber, Localized, Count, "
-        "LabelRef)"
+        "LabelRef, Duration, OpeningHours)"
     )
 
 

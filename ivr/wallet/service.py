@@ -29,6 +29,7 @@ from ivr.db import UtcDateTime
 from ivr.db import from_row
 from ivr.errors import AccountNotFound
 from ivr.phones import to_e164
+from ivr.wallet.pins import hash_pin
 from ivr.wallet.pins import pin_matches
 from ivr.wallet.tables import AccountEventRow
 from ivr.wallet.tables import AccountRow
@@ -51,6 +52,8 @@ from ivr.wallet.tables import ticket_number
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 PIN_ATTEMPTS = 3
 PIN_LOCKOUT = timedelta(minutes=30)
+# What a PIN keyed for an unregistered number is checked against (it matches no PIN).
+_DECOY_HASH = hash_pin("decoy-never-a-6-digit-pin")
 
 _SEPARATORS = re.compile(r"[\s\-]+")  # in a ticket number as a caller reads it out
 
@@ -224,6 +227,20 @@ class Wallet:
                     ok=False, failures=row.pin_failures, locked_until=row.pin_locked_until
                 )
         return PinCheck(ok=ok, failures=updated.pin_failures, locked_until=updated.pin_locked_until)
+
+    def pin_locked_until(self, account_id: int) -> datetime | None:
+        """When PIN checks on the account open again, while they are locked; else None."""
+        now = self._clock.now()
+        with self._sessions() as s:
+            locked_until = _get_account(s, account_id).pin_locked_until
+        return locked_until if locked_until is not None and locked_until > now else None
+
+    def refuse_pin(self, pin: str) -> PinCheck:
+        """A PIN keyed for a number no account is registered to: refused after the same work
+        a real check does (one scrypt), so neither the answer nor its timing tells the two
+        apart."""
+        pin_matches(pin, _DECOY_HASH)
+        return PinCheck(ok=False, failures=0, locked_until=None)
 
     def unlock(self, account_id: int, *, key: str) -> bool:
         """Lift a lock from too many wrong passwords, if the caller may do so themselves.

@@ -174,9 +174,11 @@ def create_app(
     token = settings.twilio_auth_token
     library = AudioLibrary.open(settings.audio_dir)
     recordings = None
-    if settings.audio:
+    if settings.audio in ("recorded", "all"):  # machine-made previews only with "all"
         prompts = [p for compiled in flows.values() for p in flow_prompts(compiled.flow)]
-        recordings = library.playlist(prompts, settings.public_url or "")
+        recordings = library.playlist(
+            prompts, settings.public_url or "", machine=settings.audio == "all"
+        )
     # Each language's default Twilio voice, unless its setting (IVR_VOICE_ZH...) names another.
     voices = Voices(
         {lang.code: Voice.of(lang, app.config.get(lang.voice_setting)) for lang in LANGUAGES},
