@@ -209,15 +209,16 @@ def test_check_actions_lists_each_action_and_guard_with_argument_values_and_uses
     result = runner.invoke(main, ["check", "--actions", "--flows", str(SMALL)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "actions (20), for do:"
-    at = lines.index("  find_entered_account  → {name}")
+    assert lines[0] == "actions (21), for do:"
+    at = lines.index("  find_entered_account")
     assert lines[at + 1 : at + 3] == [
-        "      Look up the registered mobile number the caller keyed in.",
+        "      Look up the registered mobile number the caller keyed in. Whether one was found is"
+        " not told to the caller: the flow asks for the PIN either way (``verify_pin``).",
         "      used at tests/flows/small/small.yaml: states.find.do",
     ]
     assert "  count(name: str)" in lines
     assert "  send_reset_sms  → {phone_tail}  sends messages.reset_sms" in lines
-    guards = lines.index("guards (12), for when:")
+    guards = lines.index("guards (15), for when:")
     assert lines[guards + 1 : guards + 3] == [
         "  account_known",
         "      used at tests/flows/small/small.yaml: states.find.next[0].when",

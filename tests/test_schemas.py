@@ -110,8 +110,9 @@ def test_flow_schema_offers_every_registered_action_and_guard_with_a_description
     assert {g["const"] for g in guards} == {n for n, s in signatures.items() if s.kind == "guard"}
     described = {a["const"]: a["description"] for a in actions}
     assert described["find_entered_account"] == (
-        "find_entered_account; provides {name}. "
-        "Look up the registered mobile number the caller keyed in."
+        "find_entered_account. Look up the registered mobile number the caller keyed in. "
+        "Whether one was found is not told to the caller: the flow asks for the PIN either way "
+        "(``verify_pin``)."
     )
     types = flow_schema["$defs"]["state"]["properties"]["type"]["oneOf"]
     assert {t["const"] for t in types} == set(loader.STATE_TYPES)

@@ -395,7 +395,7 @@ def test_a_database_failure_is_apologised_for_without_waiting_to_record_it(
     response.close()
 
     root = ET.fromstring(response.get_data(as_text=True))
-    assert [c.tag for c in root] == ["Play", "Play", "Enqueue"]
+    assert [c.tag for c in root] == ["Say", "Say", "Enqueue"]
     assert root[2].text == "general"
     assert runtime_of(app).services.recorder.record("CAdb").reason is None
     assert "call CAdb: database unavailable; 'system error' not recorded" in caplog.text

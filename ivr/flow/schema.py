@@ -138,6 +138,7 @@ _FIELDS: dict[str, Schema] = {
     "no_match": _text("said when the key was not one of the options"),
     "exhausted": _text("said before putting the caller through, after the last attempt"),
     "option": _text("announces an option: {label} and {key}"),
+    "line": _text("this option's own announcement, where the generated one would not read well"),
     "confirm": _text("asks after unclear speech: {label}"),
     "apology": _text("said in every language when anything goes wrong, before an agent"),
     "restart": _text("said in every language when a call was lost track of"),
