@@ -21,6 +21,7 @@ import waitress
 from flask import Flask
 from twilio.http import HttpClient
 
+from ivr.cli.budgets import report_budgets
 from ivr.cli.context import CliContext
 from ivr.cli.db import db
 from ivr.cli.errors import SETTING_HINT
@@ -33,9 +34,12 @@ from ivr.errors import CliError
 from ivr.errors import ConfigError
 from ivr.errors import SimulationError
 from ivr.errors import TwimlError
+from ivr.flow.budgets import Lengths
+from ivr.flow.budgets import NoRecordings
 from ivr.flow.prompts import flow_prompts
 from ivr.hotline.actions import hotline
 from ivr.hotline.checks import wallet_checks
+from ivr.media.durations import RecordedLengths
 from ivr.media.recordings import AudioLibrary
 from ivr.settings import Settings
 from ivr.testing.factories import SimulatorFactory
@@ -123,21 +127,38 @@ def serve(cli: CliContext, host: str, port: int, threads: int) -> None:
     type=click.Path(path_type=Path),
     help="Folder of flows (default: IVR_FLOWS_DIR or flows/).",
 )
+@click.option("--strict", is_flag=True, help="A broken caller-time budget is an error.")
+@click.option("--budgets", "table", is_flag=True, help="Show every state's caller-time figures.")
 @click.pass_obj
-def check(cli: CliContext, flows_dir: Path | None) -> None:
+def check(cli: CliContext, flows_dir: Path | None, strict: bool, table: bool) -> None:
     """Validate every flow without starting a server. Exits non-zero on any problem."""
     folder = flows_dir or cli.settings.flows_dir
     compiled, problems = check_flows(folder, hotline)
     for problem in problems:
         click.echo(click.style("✗ ", fg="red") + str(problem))
+    broken = 0
+    lengths = _recorded_lengths(cli.settings)
     for name, flow in sorted(compiled.items()):
         states, transitions = flow.shape()
         summary = f"flow {name!r}, {len(states)} states, {len(transitions)} transitions"
         click.echo(click.style("✓ ", fg="green") + f"{flow.flow.file}: {summary}")
+        broken += len(report_budgets(flow.flow, lengths, strict=strict, table=table))
     if problems:
         click.echo(f"{len(problems)} problem(s) found.", err=True)
         sys.exit(1)
+    if strict and broken:
+        click.echo(f"{broken} caller-time budget(s) broken (--strict).", err=True)
+        sys.exit(1)
     _warn_about_recordings(cli.settings, list(compiled.values()))
+
+
+def _recorded_lengths(settings: Settings) -> Lengths:
+    """Recordings' real lengths; a broken library is reported by the recordings check below,
+    and until then every prompt is timed from its text."""
+    try:
+        return RecordedLengths(AudioLibrary.open(settings.audio_dir))
+    except ConfigError:
+        return NoRecordings()
 
 
 def _warn_about_recordings(settings: Settings, flows: Sequence[CompiledFlow]) -> None:
