@@ -27,6 +27,7 @@ from ivr.cli.db import db
 from ivr.cli.errors import SETTING_HINT
 from ivr.cli.errors import start_up_errors
 from ivr.cli.prompts import prompts
+from ivr.cli.scripts import scripts
 from ivr.cli.twilio import twilio
 from ivr.engine.catalog import check_flows
 from ivr.engine.compile import CompiledFlow
@@ -47,6 +48,7 @@ from ivr.testing.factories import local_simulators
 from ivr.testing.factories import remote_simulators
 from ivr.testing.phone import run_phone
 from ivr.testing.replay import FlowShape
+from ivr.testing.replay import read_unreachable
 from ivr.testing.replay import replay as run_replay
 from ivr.testing.simulator import HttpTransport
 from ivr.testing.simulator import Simulator
@@ -55,8 +57,8 @@ from ivr.wallet import reset_demo
 from ivr.web.app import create_app
 from ivr.web.runtime import Runtime
 
-# Commands whose output is a call's transcript: the app's INFO lines would break it up.
-TRANSCRIPT_COMMANDS = frozenset({"replay", "call"})
+# Commands whose output is a call's transcript or a report: the app's INFO lines would break it up.
+TRANSCRIPT_COMMANDS = frozenset({"replay", "call", "scripts"})
 
 
 @click.group()
@@ -237,6 +239,11 @@ def remote(url: str, settings: Settings) -> SimulatorFactory:
 @click.option(
     "--coverage", is_flag=True, help="Report which states and transitions the scripts reached."
 )
+@click.option(
+    "--fail-under",
+    type=click.FloatRange(0, 100),
+    help="With --coverage: fail below this % of the reachable transitions.",
+)
 @click.option("--color/--no-color", default=None, help="Colour output (default: when a terminal).")
 @click.pass_obj
 def replay(
@@ -244,6 +251,7 @@ def replay(
     paths: tuple[Path, ...],
     url: str | None,
     coverage: bool,
+    fail_under: float | None,
     color: bool | None,
 ) -> None:
     """Replay call scripts (files or folders; default tests/calls) and report."""
@@ -266,10 +274,20 @@ def replay(
         factory, runtime = local, local.runtime
         checks = wallet_checks(runtime.services.wallet, runtime.records)
         if coverage:
-            shapes = {n: FlowShape(*f.shape()) for n, f in runtime.flows.items()}
+            apart = read_unreachable(targets)
+            shapes = {
+                n: FlowShape(*f.shape(), unreachable=apart.get(n, frozenset()))
+                for n, f in runtime.flows.items()
+            }
     use_color = sys.stdout.isatty() if color is None else color
     code = run_replay(
-        targets, factory, checks=checks, coverage_shapes=shapes, out=sys.stdout, color=use_color
+        targets,
+        factory,
+        checks=checks,
+        coverage_shapes=shapes,
+        out=sys.stdout,
+        color=use_color,
+        fail_under=fail_under,
     )
     sys.exit(code)
 
@@ -367,3 +385,4 @@ def _speaker(simulator: Simulator, runtime: Runtime | None, settings: Settings) 
 main.add_command(twilio)
 main.add_command(prompts)
 main.add_command(db)
+main.add_command(scripts)

@@ -55,12 +55,12 @@ class RecordedLengths:
 
     def __init__(self, library: AudioLibrary) -> None:
         self.library = library
-        self._seconds: dict[tuple[str, str], float | None] = {}
+        self._seconds: dict[tuple[str, str, str], float | None] = {}
 
     def seconds(self, prompt_id: str, lang: str, text: str) -> float | None:
         """The length of the recording of ``prompt_id`` in ``lang`` when it is current (its
         manifest text is ``text``) and a WAV file; None when it must be estimated instead."""
-        key = (prompt_id, lang)
+        key = (prompt_id, lang, text.strip())
         if key not in self._seconds:
             self._seconds[key] = self._measure(Prompt(prompt_id, lang, text.strip()))
         return self._seconds[key]
