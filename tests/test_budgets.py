@@ -16,12 +16,12 @@ from click.testing import CliRunner
 
 from ivr.cli.main import main
 from ivr.errors import FlowValidationError
+from ivr.errors import WavHeaderError
 from ivr.flow.budgets import NoRecordings
 from ivr.flow.budgets import figures
 from ivr.flow.budgets import violations
 from ivr.flow.loader import load_flow
 from ivr.media.durations import RecordedLengths
-from ivr.media.durations import WavHeaderError
 from ivr.media.durations import wav_seconds
 from ivr.media.recordings import AudioLibrary
 from ivr.voice.languages import EN_US

@@ -15,12 +15,9 @@ from __future__ import annotations
 import struct
 from pathlib import Path
 
+from ivr.errors import WavHeaderError
 from ivr.flow.prompts import Prompt
 from ivr.media.recordings import AudioLibrary
-
-
-class WavHeaderError(ValueError):
-    """A file that is not a WAV file this module can measure (the message says why)."""
 
 
 def wav_seconds(path: Path) -> float:
