@@ -4,6 +4,7 @@ Exceptions carry data, not just messages::
 
     IvrError
     ├── ConfigError                 a setting (or the audio manifest) is missing or malformed
+    │   └── WavHeaderError          a recording whose WAV chunks cannot be measured
     ├── YamlError                   .file .line .column .key: a YAML file cannot be read
     ├── FlowError                   flows/ cannot be used
     │   └── FlowValidationError     .problems: every Problem found, each naming file, line and key
@@ -51,6 +52,10 @@ class IvrError(Exception):
 
 class ConfigError(IvrError):
     """A setting is missing or malformed; the message says which and how to fix it."""
+
+
+class WavHeaderError(ConfigError):
+    """A recording that is not a WAV file ``ivr.media.durations`` can measure."""
 
 
 class YamlError(IvrError):

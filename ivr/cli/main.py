@@ -25,6 +25,7 @@ import waitress
 from flask import Flask
 from twilio.http import HttpClient
 
+from ivr.cli.budgets import report_budgets
 from ivr.cli.capacity import capacity
 from ivr.cli.capacity import demo_calls
 from ivr.cli.context import CliContext
@@ -37,6 +38,7 @@ from ivr.cli.prompts import prompts
 from ivr.cli.reload import serve_with_reload
 from ivr.cli.schema import echo_actions
 from ivr.cli.schema import schema
+from ivr.cli.scripts import scripts
 from ivr.cli.server import access_notice
 from ivr.cli.server import waitress_options
 from ivr.cli.twilio import twilio
@@ -47,9 +49,12 @@ from ivr.errors import CliError
 from ivr.errors import ConfigError
 from ivr.errors import SimulationError
 from ivr.errors import TwimlError
+from ivr.flow.budgets import Lengths
+from ivr.flow.budgets import NoRecordings
 from ivr.flow.prompts import flow_prompts
 from ivr.hotline.actions import hotline
 from ivr.hotline.checks import wallet_checks
+from ivr.media.durations import RecordedLengths
 from ivr.media.recordings import AudioLibrary
 from ivr.settings import Settings
 from ivr.testing.factories import SimulatorFactory
@@ -58,6 +63,7 @@ from ivr.testing.factories import remote_simulators
 from ivr.testing.factories import replay_start
 from ivr.testing.phone import run_phone
 from ivr.testing.replay import FlowShape
+from ivr.testing.replay import read_unreachable
 from ivr.testing.replay import replay as run_replay
 from ivr.testing.simulator import HttpTransport
 from ivr.testing.simulator import Simulator
@@ -72,7 +78,7 @@ from ivr.web.runtime import Runtime
 
 # Commands whose output is a call's transcript or a report: the app's INFO lines would break
 # it up (`ivr demo calls` places hundreds of calls).
-TRANSCRIPT_COMMANDS = frozenset({"replay", "call", "capacity", "demo"})
+TRANSCRIPT_COMMANDS = frozenset({"replay", "call", "capacity", "demo", "scripts"})
 
 
 @click.group()
@@ -242,8 +248,12 @@ def _listen_error(host: str, port: int, exc: OSError | ValueError) -> CliError:
     is_flag=True,
     help="Also list every action and guard a flow may use: arguments, {values}, uses.",
 )
+@click.option("--strict", is_flag=True, help="A broken caller-time budget is an error.")
+@click.option("--budgets", "table", is_flag=True, help="Show every state's caller-time figures.")
 @click.pass_obj
-def check(cli: CliContext, flows_dir: Path | None, list_actions: bool) -> None:
+def check(
+    cli: CliContext, flows_dir: Path | None, list_actions: bool, strict: bool, table: bool
+) -> None:
     """Validate every flow without starting a server. Exits non-zero on any problem."""
     folder = flows_dir or cli.settings.flows_dir
     compiled, problems = check_flows(folder, hotline)
@@ -251,14 +261,29 @@ def check(cli: CliContext, flows_dir: Path | None, list_actions: bool) -> None:
         echo_actions(describe(hotline, [c.flow for _, c in sorted(compiled.items())]))
     for problem in problems:
         click.echo(click.style("✗ ", fg="red") + str(problem))
+    broken = 0
+    lengths = _recorded_lengths(cli.settings)
     for name, flow in sorted(compiled.items()):
         states, transitions = flow.shape()
         summary = f"flow {name!r}, {len(states)} states, {len(transitions)} transitions"
         click.echo(click.style("✓ ", fg="green") + f"{flow.flow.file}: {summary}")
+        broken += len(report_budgets(flow.flow, lengths, strict=strict, table=table))
     if problems:
         click.echo(f"{len(problems)} problem(s) found.", err=True)
         sys.exit(1)
+    if strict and broken:
+        click.echo(f"{broken} caller-time budget(s) broken (--strict).", err=True)
+        sys.exit(1)
     _warn_about_recordings(cli.settings, list(compiled.values()))
+
+
+def _recorded_lengths(settings: Settings) -> Lengths:
+    """Recordings' real lengths; a broken library is reported by the recordings check below,
+    and until then every prompt is timed from its text."""
+    try:
+        return RecordedLengths(AudioLibrary.open(settings.audio_dir))
+    except ConfigError:
+        return NoRecordings()
 
 
 def _warn_about_recordings(settings: Settings, flows: Sequence[CompiledFlow]) -> None:
@@ -375,6 +400,11 @@ def remote(url: str, settings: Settings, *, control: bool = False) -> SimulatorF
 @click.option(
     "--coverage", is_flag=True, help="Report which states and transitions the scripts reached."
 )
+@click.option(
+    "--fail-under",
+    type=click.FloatRange(0, 100),
+    help="With --coverage: fail below this % of the reachable transitions.",
+)
 @click.option("--color/--no-color", default=None, help="Colour output (default: when a terminal).")
 @click.pass_obj
 def replay(
@@ -382,6 +412,7 @@ def replay(
     paths: tuple[Path, ...],
     url: str | None,
     coverage: bool,
+    fail_under: float | None,
     color: bool | None,
 ) -> None:
     """Replay call scripts (files or folders; default tests/calls) and report."""
@@ -408,7 +439,11 @@ def replay(
         factory, runtime = local, local.runtime
         checks = wallet_checks(runtime.services.wallet, runtime.records)
         if coverage:
-            shapes = {n: FlowShape(*f.shape()) for n, f in runtime.flows.items()}
+            apart = read_unreachable(targets)
+            shapes = {
+                n: FlowShape(*f.shape(), unreachable=apart.get(n, frozenset()))
+                for n, f in runtime.flows.items()
+            }
     if color is None:
         color = sys.stdout.isatty() and cli.color is not False
     code = run_replay(
@@ -419,6 +454,7 @@ def replay(
         skip_effects=skip_effects,
         out=sys.stdout,
         color=color,
+        fail_under=fail_under,
     )
     sys.exit(code)
 
@@ -531,6 +567,8 @@ main.add_command(diff)
 
 main.add_command(capacity)
 demo.add_command(demo_calls)
+
+main.add_command(scripts)
 
 
 if __name__ == "__main__":  # `python -m ivr.cli.main`, as `ivr serve --reload` runs its server

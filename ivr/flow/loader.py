@@ -24,6 +24,7 @@ from ivr.flow.hours import parse_hours
 from ivr.flow.hours import parse_queue_settings
 from ivr.flow.spec import ANSWERING_PHRASES
 from ivr.flow.spec import QUEUE_RESULTS
+from ivr.flow.spec import Budgets
 from ivr.flow.spec import Call
 from ivr.flow.spec import Flow
 from ivr.flow.spec import Gather
@@ -59,6 +60,7 @@ TOP_KEYS = (
     "hours",
     "waiting",
     "queue_results",
+    "budgets",
     "states",
 )
 STATE_TYPES = ("menu", "entry", "say", "route", "record", "transfer", "hangup")
@@ -94,6 +96,7 @@ RECORD_KEYS = ("max_length", "finish_on_key", "timeout", "status_callback")
 QUEUE_TEXT_KEYS = ("hold",)
 QUEUE_ALL_KEYS = ("hold", "hours", "dial", *QUEUE_KEYS)
 WAITING_KEYS = ("position", "offer_callback")
+BUDGET_KEYS = ("agent_within_s", "agent_keys", "menu_options", "prompt_s")
 SPEECH_MODES = ("options", "yes_no")
 PHONE_KEYS = frozenset("0123456789*#")
 
@@ -314,6 +317,7 @@ def _read_flow(r: _Reader, document: Any, default_name: str) -> Flow | None:
         lines=r.lines,
         hints=_read_hints(r, top["hints"], languages) if "hints" in top else Hints(),
         messages=_read_messages(r, top.get("messages", {}), languages),
+        budgets=_read_budgets(r, top["budgets"]) if "budgets" in top else Budgets(),
     )
 
 
@@ -434,6 +438,32 @@ def _read_waiting(r: _Reader, value: Any, languages: tuple[str, ...]) -> Waiting
         k: r.text(r.require(data, k, "waiting"), f"waiting.{k}", languages) for k in WAITING_KEYS
     }
     return Waiting(**texts)
+
+
+def _read_budgets(r: _Reader, value: Any) -> Budgets:
+    """``budgets: {agent_within_s: 30, agent_keys: 1, menu_options: 9, prompt_s: 45}``:
+    seconds may be whole or decimal, counts are whole; each at least 0 (or 1 for counts)."""
+    data = r.mapping(value, "budgets", BUDGET_KEYS)
+    seconds: dict[str, float | None] = {}
+    for key in ("agent_within_s", "prompt_s"):
+        raw = data.get(key)
+        if raw is None:
+            seconds[key] = None
+        elif isinstance(raw, bool) or not isinstance(raw, int | float) or raw <= 0:
+            r.problem(f"budgets.{key}", f"expected a number of seconds above 0, got {raw!r}")
+            seconds[key] = None
+        else:
+            seconds[key] = float(raw)
+    counts = {
+        key: r.integer(data[key], f"budgets.{key}", minimum=1) if key in data else None
+        for key in ("agent_keys", "menu_options")
+    }
+    return Budgets(
+        agent_within_s=seconds["agent_within_s"],
+        agent_keys=counts["agent_keys"],
+        menu_options=counts["menu_options"],
+        prompt_s=seconds["prompt_s"],
+    )
 
 
 def _read_queue_results(r: _Reader, value: Any) -> dict[str, str]:

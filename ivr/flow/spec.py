@@ -190,6 +190,21 @@ class Waiting:
     offer_callback: Text
 
 
+@dataclass(frozen=True)
+class Budgets:
+    """Limits on a caller's time (flow ``budgets``), checked by ``ivr check``; None: no limit.
+
+    ``agent_within_s``: seconds of speech a caller hears in a state before being told how to
+    reach an agent; ``agent_keys``: key presses from the greeting to an agent;
+    ``menu_options``: options per menu; ``prompt_s``: seconds of prompt before each self-help
+    answer, on the longest way there (``ivr.flow.budgets`` computes the figures)."""
+
+    agent_within_s: float | None = None
+    agent_keys: int | None = None
+    menu_options: int | None = None
+    prompt_s: float | None = None
+
+
 # Where a call goes when the agent queue is done with it (flow ``queue_results``).
 QUEUE_RESULTS = ("closed", "bridged", "leave", "failed")
 
@@ -216,6 +231,7 @@ class Flow:
     hints: Hints = Hints()
     # Texts sent to the caller (an SMS), not said: name -> text per language.
     messages: Mapping[str, Text] = field(default_factory=dict)
+    budgets: Budgets = Budgets()
     # Where each key was written in ``file``, so later checks can name the line too.
     lines: KeyLines = field(default_factory=KeyLines, compare=False, repr=False)
 

@@ -13,6 +13,7 @@ import Flask or the engine: the engine hands over each flow's shape as a ``FlowS
 from __future__ import annotations
 
 import difflib
+import json
 import re
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -227,10 +228,16 @@ def summary_line(results: Iterable[Reported]) -> str:
 
 @dataclass(frozen=True)
 class FlowShape:
-    """What a flow can do: its states and its (source, target) transitions."""
+    """What a flow can do: its states and its (source, target) transitions; ``unreachable``
+    ones (no caller can take them, ``ivr scripts generate`` says why) are counted apart."""
 
     states: frozenset[str]
     transitions: frozenset[tuple[str, str]]
+    unreachable: frozenset[tuple[str, str]] = frozenset()
+
+    @property
+    def reachable(self) -> frozenset[tuple[str, str]]:
+        return self.transitions - self.unreachable
 
 
 @dataclass(frozen=True)
@@ -246,7 +253,9 @@ class FlowCoverage:
 
     @property
     def transition_pct(self) -> float:
-        return _pct(len(self.visited_transitions), len(self.shape.transitions))
+        """Of the reachable transitions (all of them when none is known unreachable)."""
+        taken = self.visited_transitions & self.shape.reachable
+        return _pct(len(taken), len(self.shape.reachable))
 
     @property
     def missed_states(self) -> list[str]:
@@ -254,7 +263,7 @@ class FlowCoverage:
 
     @property
     def missed_transitions(self) -> list[tuple[str, str]]:
-        return sorted(self.shape.transitions - self.visited_transitions)
+        return sorted(self.shape.reachable - self.visited_transitions)
 
 
 @dataclass(frozen=True)
@@ -311,10 +320,10 @@ def format_coverage(report: CoverageReport, *, color: bool) -> str:
         states = (
             f"states {len(flow.visited_states)}/{len(flow.shape.states)} ({flow.state_pct:.1f}%)"
         )
-        moves = (
-            f"transitions {len(flow.visited_transitions)}/{len(flow.shape.transitions)}"
-            f" ({flow.transition_pct:.1f}%)"
-        )
+        taken = len(flow.visited_transitions & flow.shape.reachable)
+        moves = f"transitions {taken}/{len(flow.shape.reachable)} ({flow.transition_pct:.1f}%)"
+        if flow.shape.unreachable:
+            moves += f", {len(flow.shape.unreachable)} unreachable counted apart"
         lines.append(f"  {_paint(name, colour, color, bold=True)}: {states}, {moves}")
         if flow.missed_states:
             lines.append(f"{INDENT}states never reached: {', '.join(flow.missed_states)}")
@@ -337,6 +346,7 @@ def replay(
     skip_effects: str | None = None,
     out: TextIO,
     color: bool,
+    fail_under: float | None = None,
 ) -> int:
     """Run every script under ``paths``, each on a fresh simulator; 0 if none failed, else 1.
 
@@ -364,12 +374,30 @@ def replay(
                 result = run_script(script, simulator_factory(), checks=checks)
         results.append(result)
         out.write(format_result(result, color=color) + "\n\n")
+    low: list[str] = []
     if coverage_shapes is not None:
         ran = [result for result in results if isinstance(result, ScriptResult)]
-        out.write(format_coverage(coverage_report(ran, coverage_shapes), color=color) + "\n\n")
+        report = coverage_report(ran, coverage_shapes)
+        out.write(format_coverage(report, color=color) + "\n\n")
+        if fail_under is not None:
+            low = [n for n, f in report.flows.items() if f.transition_pct < fail_under]
     out.write(summary_line(results) + "\n")
+    for name in low:
+        line = f"transition coverage of {name!r} is under {fail_under:g}% (--fail-under)"
+        out.write(_paint(line, FAIL_COLOUR, color) + "\n")
     failed = any(not r.passed for r in results if not isinstance(r, ScriptSkipped))
-    return 0 if found and not failed else 1
+    return 0 if found and not low and not failed else 1
+
+
+def read_unreachable(paths: Iterable[Path]) -> dict[str, frozenset[tuple[str, str]]]:
+    """Per flow, the transitions ``unreachable.json`` files under ``paths`` list (written by
+    ``ivr scripts generate``)."""
+    out: dict[str, set[tuple[str, str]]] = {}
+    for path in paths:
+        for found in sorted(Path(path).rglob("unreachable.json")) if Path(path).is_dir() else []:
+            for row in json.loads(found.read_text(encoding="utf-8")):
+                out.setdefault(row["flow"], set()).add((row["source"], row["target"]))
+    return {flow: frozenset(pairs) for flow, pairs in out.items()}
 
 
 def _pct(part: int, whole: int) -> float:

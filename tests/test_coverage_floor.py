@@ -1,0 +1,40 @@
+"""``ivr replay --coverage --fail-under N`` and unreachable transitions counted apart.
+
+Owns only this module; it replays one shipped script, so the floor it tests can fail both ways.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from ivr.cli.main import main
+from ivr.testing.replay import read_unreachable
+
+SCRIPT = Path(__file__).parent / "calls" / "zh_star_goes_back.yaml"
+
+
+def test_replay_fails_under_the_floor_and_passes_over_it(tmp_path: Path) -> None:
+    runner = CliRunner(env={"IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
+    low = runner.invoke(main, ["replay", "--coverage", "--fail-under", "99", str(SCRIPT)])
+    assert low.exit_code == 1
+    assert "transition coverage of 'hotline' is under 99% (--fail-under)" in low.output
+    high = runner.invoke(main, ["replay", "--coverage", "--fail-under", "1", str(SCRIPT)])
+    assert high.exit_code == 0, high.output
+
+
+def test_unreachable_transitions_are_counted_apart(tmp_path: Path) -> None:
+    folder = tmp_path / "calls"
+    folder.mkdir()
+    shutil.copy(SCRIPT, folder / SCRIPT.name)
+    rows = [{"flow": "hotline", "source": "agent", "target": "agent_unavailable", "reason": "r"}]
+    (folder / "unreachable.json").write_text(json.dumps(rows), encoding="utf-8")
+    assert read_unreachable([folder]) == {"hotline": frozenset({("agent", "agent_unavailable")})}
+    runner = CliRunner(env={"IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
+    result = runner.invoke(main, ["replay", "--coverage", "--no-color", str(folder)])
+    assert "transitions" in result.output
+    assert "/128 (" in result.output
+    assert "1 unreachable counted apart" in result.output
