@@ -30,7 +30,7 @@ from tests.conftest import runtime_of
 ROOT = Path(__file__).parent.parent
 SMALL = Path(__file__).parent / "flows" / "small"
 DIAGRAM = ROOT / "docs" / "hotline.mmd"
-REGENERATE = "ivr graph hotline --out docs/hotline.mmd"
+REGENERATE = "ivr graph hotline --out docs/hotline.mmd && python3 tools/readme_diagram.py"
 
 
 @pytest.fixture
