@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ivr.flow.hours import HOURS_KEYS
+from ivr.flow.loader import BUDGET_KEYS
 from ivr.flow.loader import GATHER_KEYS
 from ivr.flow.loader import HINT_KEYS
 from ivr.flow.loader import KEYS_KEYS
@@ -153,6 +154,10 @@ _FIELDS: dict[str, Schema] = {
     "handle_time_s": _counts("average seconds an agent spends on a call"),
     "max_size": _counts("callers the queue holds before offering a callback"),
     "priorities": {"type": "object", "description": "priority per issue"},
+    "agent_within_s": _counts("seconds a caller listens before hearing how to reach an agent"),
+    "agent_keys": _counts("key presses from the greeting to an agent"),
+    "menu_options": _counts("options in one menu"),
+    "prompt_s": _counts("seconds of prompt on the longest way to a self-help answer"),
     "service_level": {
         "type": "object",
         "description": "the staffing target `ivr capacity` projects agents for",
@@ -180,6 +185,12 @@ _FIELDS: dict[str, Schema] = {
     "position": _text("said while waiting: {position} and {minutes}"),
     "offer_callback": _text("offers a call back while waiting"),
 }
+
+# After the table: the budgets' keys are typed by it.
+_FIELDS["budgets"] = _object(
+    BUDGET_KEYS,
+    "caller-time budgets `ivr check` holds the flow to (warnings; errors with --strict)",
+)
 
 
 def _state(kind: str) -> Schema:
