@@ -95,6 +95,8 @@ def main(ctx: click.Context) -> None:
     if ctx.invoked_subcommand in TRANSCRIPT_COMMANDS and level in {"DEBUG", "INFO"}:
         level = "WARNING"
     logging.basicConfig(level=level)
+    # Alembic narrates every migration context at INFO; the app logs what it upgraded itself.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     # A test may hand in a fake of Twilio's API: runner.invoke(main, args, obj=fake).
     given = ctx.obj if isinstance(ctx.obj, HttpClient) else None
     # https://no-color.org: any value turns colour off; every click.echo below obeys ctx.color.
