@@ -20,6 +20,7 @@ phone            name      situation
 +8613800000008   周强      frozen a day ago at his request (reported stolen); ¥120 refund
                            rejected, with no expected date
 +8613800000009   吴磊      locked after 5 wrong passwords; self-unlock not allowed
++8613800000010   孙丽      active; phone PIN checks locked for 20 more minutes
 ===============  ========  ==========================================================
 """
 
@@ -54,6 +55,7 @@ CHEN_JIE = "+8613800000006"
 YANG_JING = "+8613800000007"
 ZHOU_QIANG = "+8613800000008"
 WU_LEI = "+8613800000009"
+SUN_LI = "+8613800000010"
 
 
 def seed_demo(engine: sa.Engine, clock: Clock) -> None:
@@ -89,7 +91,10 @@ def seed_demo(engine: sa.Engine, clock: Clock) -> None:
         wu.lock_reason = "password_attempts"
         wu.locked_at = now - timedelta(hours=2)
         wu.failed_password_attempts = 5
-        s.add_all([zhang, li, wang, liu, zhao, chen, yang, zhou, wu])
+        sun = _account(now, SUN_LI, "孙丽", "Sun Li", 15_000, 200_000, 100_000)
+        sun.pin_failures = 3
+        sun.pin_locked_until = now + timedelta(minutes=20)
+        s.add_all([zhang, li, wang, liu, zhao, chen, yang, zhou, wu, sun])
         s.flush()
         s.add_all(
             [
