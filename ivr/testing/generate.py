@@ -9,14 +9,21 @@ demo data, so a guard holds exactly when a demo caller's data satisfies it. Ever
 tried, at an open hour and at a closed one (the clock decides opening hours), with every action
 a caller has at each resting state: each option, the agent, repeat and back keys, an invalid
 key, silence, the entries named in ``entries`` (demo phone numbers, the demo PIN and a wrong
-one, ticket numbers), recordings ended by each key, and in a queue an agent answering or a
-hold long enough to be offered a callback. A try is kept (and explored further) when it takes
-a transition, or takes one a further time (up to ``REPEATS``), that no earlier try of the same
+one, ticket numbers), a recording finished with its key or silence, and in a queue an agent
+answering, a hold long enough to be offered a callback, or a full queue (``queue-full``). A try
+is kept (and explored further, up to ``MAX_ACTIONS`` caller actions) when it takes a
+transition, or takes one a further time (up to ``REPEATS``), that no earlier try of the same
 caller and hour did: the second and third wrong PIN are new that way.
 
-A transition no try takes is unreachable by a caller with the demo data; ``unreachable`` gives
-the reason it can tell from the flow (the queue result only Twilio reports, the guard no demo
-caller satisfies, a source state never reached).
+What keeps it quick: an action whose call passes through no deciding state (a route, a guarded
+way on, an entry, a queue) leads every caller the same way, so once one caller has tried it at a
+resting state, the callers after it skip it there. Each try is still a whole call from the dial
+on a freshly reset demo app.
+
+A transition no try (and no hand-written script) takes is unreachable by a caller with the demo
+data; ``unreachable`` gives the reason it can tell from the flow (a back key at a recording, a
+fallback after guards every demo caller satisfies, a guard none does, a source state never
+reached).
 
 Depends on ``ivr.testing.scripts`` (the script model and ``run_script``), the simulator and
 ``ivr.flow`` (the states, to choose actions and expectations). Imports no Flask: the app comes in
