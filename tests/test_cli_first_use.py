@@ -143,8 +143,8 @@ def test_the_shipped_scripts_replay_against_a_demo_control_server_or_skip_with_t
     lines = result.output.rstrip().splitlines()
     assert result.exit_code == 0, result.output
     assert "FAIL" not in result.output
-    effects = sum(1 for path in CALLS.glob("*.yaml") if "\neffects:" in path.read_text())
-    scripts = len(list(CALLS.glob("*.yaml")))
+    effects = sum(1 for path in CALLS.rglob("*.yaml") if "\neffects:" in path.read_text())
+    scripts = len(list(CALLS.rglob("*.yaml")))
     assert lines[-1] == f"{scripts - effects} passed, 0 failed, {effects} skipped"
     assert (
         "    skipped: checks account: its lasting effects can be checked only "

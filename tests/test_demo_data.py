@@ -230,8 +230,8 @@ def test_demo_pins_are_stored_hashed_and_salted(wallet: Wallet, engine: sa.Engin
     with Session(engine) as s:
         hashes = s.scalars(sa.select(AccountRow.pin_hash)).all()
 
-    assert len(hashes) == 7
-    assert len(set(hashes)) == 7
+    assert len(hashes) == 10
+    assert len(set(hashes)) == 10
     assert all(h.startswith("scrypt$") and DEMO_PIN not in h for h in hashes)
 
 
@@ -244,7 +244,7 @@ def test_demo_has_no_events_sms_or_other_tickets(wallet: Wallet, engine: sa.Engi
         count(engine, TicketRow),
         count(engine, SmsRow),
         count(engine, AccountEventRow),
-    ) == (7, 7, 1, 1, 1, 0, 0)
+    ) == (10, 7, 1, 2, 1, 0, 0)
 
 
 def test_reset_demo_restores_an_unlocked_account_to_locked(
@@ -315,7 +315,7 @@ def test_ensure_demo_seeds_a_database_without_accounts_once(
     first = ensure_demo(engine, clock)
     second = ensure_demo(engine, clock)
 
-    assert (first, second, count(engine, AccountRow)) == (True, False, 7)
+    assert (first, second, count(engine, AccountRow)) == (True, False, 10)
     assert Wallet(engine, clock).ticket("10000001") is not None
 
 

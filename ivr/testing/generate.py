@@ -9,14 +9,21 @@ demo data, so a guard holds exactly when a demo caller's data satisfies it. Ever
 tried, at an open hour and at a closed one (the clock decides opening hours), with every action
 a caller has at each resting state: each option, the agent, repeat and back keys, an invalid
 key, silence, the entries named in ``entries`` (demo phone numbers, the demo PIN and a wrong
-one, ticket numbers), recordings ended by each key, and in a queue an agent answering or a
-hold long enough to be offered a callback. A try is kept (and explored further) when it takes
-a transition, or takes one a further time (up to ``REPEATS``), that no earlier try of the same
+one, ticket numbers), a recording finished with its key or silence, and in a queue an agent
+answering, a hold long enough to be offered a callback, or a full queue (``queue-full``). A try
+is kept (and explored further, up to ``MAX_ACTIONS`` caller actions) when it takes a
+transition, or takes one a further time (up to ``REPEATS``), that no earlier try of the same
 caller and hour did: the second and third wrong PIN are new that way.
 
-A transition no try takes is unreachable by a caller with the demo data; ``unreachable`` gives
-the reason it can tell from the flow (the queue result only Twilio reports, the guard no demo
-caller satisfies, a source state never reached).
+What keeps it quick: an action whose call passes through no deciding state (a route, a guarded
+way on, an entry, a queue) leads every caller the same way, so once one caller has tried it at a
+resting state, the callers after it skip it there. Each try is still a whole call from the dial
+on a freshly reset demo app.
+
+A transition no try (and no hand-written script) takes is unreachable by a caller with the demo
+data; ``unreachable`` gives the reason it can tell from the flow (a back key at a recording, a
+fallback after guards every demo caller satisfies, a guard none does, a source state never
+reached).
 
 Depends on ``ivr.testing.scripts`` (the script model and ``run_script``), the simulator and
 ``ivr.flow`` (the states, to choose actions and expectations). Imports no Flask: the app comes in
@@ -36,6 +43,7 @@ from datetime import datetime
 from pathlib import Path
 
 from ivr.flow import prompts
+from ivr.flow.spec import Call
 from ivr.flow.spec import Flow
 from ivr.flow.spec import State
 from ivr.testing.scripts import Agent
@@ -55,6 +63,8 @@ from ivr.voice.languages import language
 REPEATS = 3
 # A guard against a flow whose exploration never settles.
 MAX_TRIES = 20_000
+# Caller actions in one call beyond which a try is not explored further.
+MAX_ACTIONS = 14
 # The caller's place in line that makes a queue offer a callback (beyond any max_size).
 LONG_QUEUE = 999
 Transition = tuple[str, str]
@@ -100,29 +110,49 @@ def explore(
     simulators: Callable[[], Simulator],
     callers: Sequence[Caller],
     entries: Mapping[str, Sequence[str]],
+    *,
+    max_actions: int = MAX_ACTIONS,
 ) -> Exploration:
-    """Place calls until no action of any caller takes a new transition."""
+    """Place calls until no action of any caller takes a new transition.
+
+    Callers are explored one after another, breadth first from the dial, each with its own
+    record of what is new. What one caller learnt spares the next: an action at a resting
+    state whose call passed through no deciding state (a route, a guarded way on, a queue)
+    leads every caller the same way, so once any caller has tried it, later ones do not.
+    Calls longer than ``max_actions`` caller actions are not explored further.
+    """
     shape = frozenset(transitions)
     kept: list[Try] = []
     count = 0
     counters = frozenset(
         sid for sid, s in flow.states.items() if any(r.when is not None for r in s.next)
     )
+    # What the caller keys in and the demo data guards read: beyond these, every caller alike.
+    deciding = counters | {
+        sid for sid, s in flow.states.items() if s.type in ("route", "transfer", "entry")
+    }
+    # (resting state, action) that leads every caller alike, and the caller who found it
+    plain: dict[tuple[str, tuple[str, ...]], Caller] = {}
     for caller in callers:
         seen: set[tuple[tuple[str, str], int]] = set()
-        frontier: list[tuple[tuple[Step, ...], str | None]] = [((), None)]
+        frontier: list[tuple[tuple[Step, ...], str | None, int]] = [((), None, 0)]
         while frontier and count < MAX_TRIES:
-            prefix, resting = frontier.pop(0)
+            prefix, resting, before = frontier.pop(0)
             state = flow.states.get(resting) if resting is not None else None
             if prefix and state is None:
                 continue
             actions = _actions(flow, state, entries) if state is not None else [()]
             for action in actions:
+                memo = (resting or "", tuple(step.describe() for step in action))
+                if plain.get(memo, caller) != caller:  # its own retries it tries again
+                    continue
                 steps = (*prefix, *action)
                 count += 1
                 result = _run(steps, simulators, caller, flow)
                 if result is None:
                     continue
+                if state is not None and not deciding & set(result.call.states[before:]):
+                    plain.setdefault(memo, caller)
                 features = _features(result, flow.name, shape, counters)
                 if state is not None and state.type == "entry":  # other data, other guards
                     features.add(((state.id, action[0].describe()), 0))
@@ -131,8 +161,9 @@ def explore(
                 seen |= features
                 taken = frozenset(t for t, n in features if n > 0)
                 kept.append(Try(caller, steps, result, taken))
-                if _was_live(result) and result.call.states:
-                    frontier.append((steps, result.call.states[-1]))
+                deep_enough = len(steps) >= max_actions
+                if _was_live(result) and result.call.states and not deep_enough:
+                    frontier.append((steps, result.call.states[-1], len(result.call.states)))
     return Exploration(flow.name, shape, tuple(kept), count)
 
 
@@ -151,19 +182,22 @@ def choose(exploration: Exploration, already: Iterable[Transition] = ()) -> list
     return chosen
 
 
-def unreachable(flow: Flow, exploration: Exploration) -> dict[Transition, str]:
-    """Each transition no try took, with the reason the flow shows."""
-    reached = {s for t in exploration.taken for s in t}
+def unreachable(
+    flow: Flow, exploration: Exploration, already: Iterable[Transition] = ()
+) -> dict[Transition, str]:
+    """Each transition neither a try nor the scripts that took ``already`` took, with the
+    reason the flow shows."""
+    taken = exploration.taken | frozenset(already)
+    reached = {s for t in taken for s in t}
     out: dict[Transition, str] = {}
-    results = {target: result for result, target in flow.queue_results.items()}
-    for source, target in exploration.missed:
+    for source, target in sorted(exploration.transitions - taken):
         state = flow.states.get(source)
         if source not in reached and source != flow.start:
             out[(source, target)] = f"{source} is never reached by a caller"
-        elif state is not None and state.type == "transfer" and results.get(target) == "failed":
+        elif state is not None and state.record is not None and target == state.back:
             out[(source, target)] = (
-                "queue result 'failed': only Twilio reports a full or failed queue"
-                " (QueueResult queue-full, error, system-error); no caller action causes it"
+                "the back key at a recording: a key there only ends the recording"
+                f" (finishOnKey {state.record.finish_on_key!r}); the engine reads no key from it"
             )
         else:
             out[(source, target)] = _guard_reason(flow, source, target)
@@ -180,12 +214,16 @@ def _guard_reason(flow: Flow, source: str, target: str) -> str:
                     f"guard {{{route.when.name}{arg}}} holds for no demo caller at any hour tried"
                 )
             if route.goto == target:
-                earlier = [r.when.name for r in state.next if r.when is not None]
+                earlier = [_call_text(r.when) for r in state.next if r.when is not None]
                 return (
                     "the fallback route: for every demo caller an earlier guard holds"
                     f" ({', '.join(earlier)})"
                 )
     return "no demo caller reaches it with any action tried"
+
+
+def _call_text(call: Call) -> str:
+    return call.name if call.arg is None else f"{call.name}: {call.arg}"
 
 
 # -- writing ------------------------------------------------------------------------------------
@@ -224,18 +262,24 @@ def script_text(flow: Flow, chosen: Try, name: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_scripts(flow: Flow, chosen: Sequence[Try], folder: Path) -> list[Path]:
+def write_scripts(
+    flow: Flow, chosen: Sequence[Try], folder: Path, already: Iterable[Transition] = ()
+) -> list[Path]:
     """Write each chosen try as ``<folder>/<flow>_<nn>_<first new transition>.yaml``, after
-    removing the generated scripts of an earlier run (the files starting ``<flow>_``)."""
+    removing the generated scripts of an earlier run (the files starting ``<flow>_``). A
+    script is named after the transitions it is the first to take (beyond ``already``)."""
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob(f"{flow.name}_*.yaml"):
         old.unlink()
     written = []
+    done = set(already)
     for number, kept in enumerate(chosen, start=1):
-        first = sorted(kept.taken)[0]
+        gain = sorted(kept.taken - done) or sorted(kept.taken)
+        done |= kept.taken
+        first = gain[0]
         slug = re.sub(r"[^a-z0-9]+", "_", f"{first[0]} to {first[1]}".lower()).strip("_")
         path = folder / f"{flow.name}_{number:02d}_{slug}.yaml"
-        title = f"{kept.caller.name} ({kept.caller.hour}): {_arrows(sorted(kept.taken)[:3])}"
+        title = f"{kept.caller.name} ({kept.caller.hour}): {_arrows(gain[:3])}"
         path.write_text(script_text(flow, kept, title), encoding="utf-8")
         written.append(path)
     return written
@@ -275,6 +319,8 @@ def _features(
     call = result.call
     previous: str | None = None
     for name, state in zip(call.flows, call.states, strict=False):
+        if not name:  # the queue's wait document, as coverage_report passes it over
+            continue
         if name != flow:
             previous = None
             continue
@@ -295,10 +341,16 @@ def _actions(
     keys = flow.keys
     conventions = [keys.agent, keys.repeat, *([keys.back] if state.back else [])]
     if state.type == "transfer":
-        # an agent answers; or the line is long, a callback is offered, and the caller takes it
-        return [(Agent(),), (Hold(1, position=LONG_QUEUE), Press("1"))]
+        # an agent answers; or the line is long, a callback is offered, and the caller takes
+        # it; or the queue is full (Twilio's QueueResult queue-full)
+        return [
+            (Agent(),),
+            (Hold(1, position=LONG_QUEUE), Press("1")),
+            (Agent(result="queue-full"),),
+        ]
     if state.type == "record":
-        return [(Record(5, "#"),), *((Press(k),) for k in conventions)]
+        # a key only ends a recording (finishOnKey): silence is the other answer
+        return [(Record(5, "#"),), (Wait(),)]
     out: list[tuple[Step, ...]] = [(Wait(),)]
     if state.type == "menu":
         used = {o.key for o in state.options} | set(conventions)

@@ -287,7 +287,9 @@ def coverage_report(
     A state counts when a document reported it (``CallResult.states``, with the flow in the
     parallel ``CallResult.flows``). A transition counts when two consecutive documents of one
     call, in the same flow, report its source then its target; two equal states in a row count
-    as a self-transition only if the flow has one (a reprompt).
+    as a self-transition only if the flow has one (a reprompt). Documents of no flow (the
+    queue's hold music, its wait document) are passed over: a caller who leaves the queue
+    from its wait document goes from the transfer state to the queue result's state.
     """
     states: dict[str, set[str]] = {name: set() for name in flows}
     transitions: dict[str, set[tuple[str, str]]] = {name: set() for name in flows}
@@ -295,6 +297,8 @@ def coverage_report(
         call = result.call if isinstance(result, ScriptResult) else result
         previous: tuple[str, str] | None = None
         for flow, state in zip(call.flows, call.states, strict=False):
+            if not flow:  # the queue's wait document: between two states of the flow
+                continue
             shape = flows.get(flow)
             if shape is not None and state in shape.states:
                 states[flow].add(state)

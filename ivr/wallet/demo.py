@@ -17,6 +17,10 @@ phone            name      situation
 +8613800000005   赵敏      active; ¥450 payment failed 2 hours ago (insufficient balance)
 +8613800000006   陈杰      active; ¥168 payment failed yesterday (method not accepted)
 +8613800000007   杨静      active; ¥59.90 payment failed 30 minutes ago (network error)
++8613800000008   周强      frozen a day ago at his request (reported stolen); ¥120 refund
+                           rejected, with no expected date
++8613800000009   吴磊      locked after 5 wrong passwords; self-unlock not allowed
++8613800000010   孙丽      active; phone PIN checks locked for 20 more minutes
 ===============  ========  ==========================================================
 """
 
@@ -49,6 +53,9 @@ LIU_YANG = "+8613800000004"
 ZHAO_MIN = "+8613800000005"
 CHEN_JIE = "+8613800000006"
 YANG_JING = "+8613800000007"
+ZHOU_QIANG = "+8613800000008"
+WU_LEI = "+8613800000009"
+SUN_LI = "+8613800000010"
 
 
 def seed_demo(engine: sa.Engine, clock: Clock) -> None:
@@ -73,7 +80,21 @@ def seed_demo(engine: sa.Engine, clock: Clock) -> None:
         zhao = _account(now, ZHAO_MIN, "赵敏", "Zhao Min", 12_000, 200_000, 100_000)
         chen = _account(now, CHEN_JIE, "陈杰", "Chen Jie", 80_000, 200_000, 100_000)
         yang = _account(now, YANG_JING, "杨静", "Yang Jing", 66_000, 200_000, 100_000)
-        s.add_all([zhang, li, wang, liu, zhao, chen, yang])
+        # The states no other customer reaches: a freeze the caller asked for, a failure
+        # reason the wallet does not know, a refund with no date, an unlock not allowed.
+        zhou = _account(now, ZHOU_QIANG, "周强", "Zhou Qiang", 5_000, 200_000, 100_000)
+        zhou.status = "frozen"
+        zhou.lock_reason = "reported_stolen"
+        zhou.locked_at = now - timedelta(days=1)
+        wu = _account(now, WU_LEI, "吴磊", "Wu Lei", 9_000, 200_000, 100_000)
+        wu.status = "locked"
+        wu.lock_reason = "password_attempts"
+        wu.locked_at = now - timedelta(hours=2)
+        wu.failed_password_attempts = 5
+        sun = _account(now, SUN_LI, "孙丽", "Sun Li", 15_000, 200_000, 100_000)
+        sun.pin_failures = 3
+        sun.pin_locked_until = now + timedelta(minutes=20)
+        s.add_all([zhang, li, wang, liu, zhao, chen, yang, zhou, wu, sun])
         s.flush()
         s.add_all(
             [
@@ -82,6 +103,15 @@ def seed_demo(engine: sa.Engine, clock: Clock) -> None:
                     chen.id, 16_800, "星光影城", "Starlight Cinema", "method_not_accepted", now, 24
                 ),
                 _failed(yang.id, 5_990, "美团外卖", "Meituan Delivery", "network_error", now, 0.5),
+                RefundRow(
+                    account_id=zhou.id,
+                    amount_fen=12_000,
+                    merchant_zh="优品服饰",
+                    merchant_en="Youpin Apparel",
+                    status="rejected",
+                    requested_at=now - timedelta(days=6),
+                    expected_at=None,
+                ),
             ]
         )
 
