@@ -23,6 +23,7 @@ from ivr.voice.reading import Localized
 from ivr.voice.reading import Money
 from ivr.voice.reading import OpeningHours
 from ivr.voice.reading import When
+from ivr.wallet import Account
 from ivr.wallet.service import PIN_LOCKOUT
 from ivr.wallet.tables import TicketKind
 
@@ -63,8 +64,6 @@ def find_entered_account(call: CallContext) -> None:
 
 
 def _remember(call: CallContext, account: object) -> None:
-    from ivr.wallet import Account
-
     if isinstance(account, Account):
         call.account_id = account.id
         call.put("name", Localized(account.name_zh, account.name_en))
