@@ -86,30 +86,50 @@ class Document:
     lines: KeyLines
 
 
-class StrictLoader(yaml.SafeLoader):
-    """PyYAML's safe loader that refuses a key written twice in one mapping.
+class _Strict:
+    """Refuses a key written twice in one mapping; mixed into a PyYAML safe loader.
 
     ``load`` fills ``key_paths`` before constructing, so that refusal can name the key path;
     used directly (``yaml.load(text, Loader=StrictLoader)``) it still refuses, naming the line.
     """
 
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.key_paths: dict[int, str] = {}  # id of a key's node -> its key path
+    key_paths: dict[int, str]
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
         first_of: dict[Any, yaml.Node] = {}
         for key_node, _ in node.value:
             if key_node.tag == MERGE_TAG:
                 continue  # merged keys may be overridden by the mapping's own, on purpose
-            key = self.construct_object(key_node, deep=True)
+            key = self.construct_object(key_node, deep=True)  # type: ignore[attr-defined]
             try:
                 first = first_of.setdefault(key, key_node)
             except TypeError:
                 continue  # an unhashable key: SafeLoader refuses it below, with its own words
             if first is not key_node:
                 raise _KeyWrittenTwice(first, key_node, self.key_paths.get(id(key_node), ""))
-        return super().construct_mapping(node, deep=deep)
+        return super().construct_mapping(node, deep=deep)  # type: ignore[misc, no-any-return]
+
+
+class StrictLoader(_Strict, yaml.SafeLoader):
+    """PyYAML's pure-Python safe loader, strict: its error messages are the ones
+    ``explain_syntax_error`` knows, so every error is reported through it."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.key_paths = {}  # id of a key's node -> its key path
+
+
+# libyaml parses about ten times faster (flows and the audio manifest are read at every app
+# start); a document it refuses is read again by ``StrictLoader`` for the familiar messages.
+_FastLoader: type[Any] | None = None
+if yaml.__with_libyaml__:
+
+    class _CStrictLoader(_Strict, yaml.CSafeLoader):
+        def __init__(self, stream: str) -> None:
+            super().__init__(stream)
+            self.key_paths = {}
+
+    _FastLoader = _CStrictLoader
 
 
 class _KeyWrittenTwice(yaml.constructor.ConstructorError):
@@ -130,14 +150,13 @@ def load(text: str, file: str) -> Document:
 
     An empty document (nothing, or only comments) has the data None.
     """
-    loader: StrictLoader | None = None
+    if _FastLoader is not None:
+        try:
+            return _read(_FastLoader(text))
+        except yaml.YAMLError:
+            pass  # read it again below, for the pure-Python parser's words
     try:
-        loader = StrictLoader(text)
-        node = loader.get_single_node()
-        if node is None:
-            return Document(None, KeyLines())
-        lines = KeyLines(_index(node, loader.key_paths))
-        return Document(loader.construct_document(node), lines)
+        return _read(StrictLoader(text))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
@@ -150,9 +169,18 @@ def load(text: str, file: str) -> Document:
     except yaml.YAMLError as exc:
         # Unmarked: a character YAML does not allow (a NUL, a control character).
         raise YamlError(file, None, None, "", str(exc).split("\n")[0]) from None
+
+
+def _read(loader: Any) -> Document:
+    """The document ``loader`` holds, with its key lines; the loader is disposed of."""
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return Document(None, KeyLines())
+        lines = KeyLines(_index(node, loader.key_paths))
+        return Document(loader.construct_document(node), lines)
     finally:
-        if loader is not None:
-            loader.dispose()
+        loader.dispose()
 
 
 def explain_syntax_error(
