@@ -136,6 +136,7 @@ def test_ctrl_d_in_ivr_call_hangs_up_and_exits_zero(runner: CliRunner) -> None:
 # -- replay against a running server ----------------------------------------------------------
 
 
+@pytest.mark.slow  # a whole suite of calls, or a server process: its own CI stage
 def test_the_shipped_scripts_replay_against_a_demo_control_server_or_skip_with_the_reason(
     runner: CliRunner, demo_server: Served
 ) -> None:
@@ -308,6 +309,7 @@ def _wait_for(url: str, seconds: float) -> bytes:
             time.sleep(0.2)
 
 
+@pytest.mark.slow  # a whole suite of calls, or a server process: its own CI stage
 def test_serve_reload_restarts_when_a_flow_file_changes(tmp_path: Path) -> None:
     flows = tmp_path / "flows"
     flows.mkdir()

@@ -131,6 +131,7 @@ def test_a_transition_no_try_takes_is_listed_with_its_reason(
     }
 
 
+@pytest.mark.slow  # a whole suite of calls: its own CI stage
 def test_the_command_skips_what_the_hand_written_scripts_take(tmp_path: Path) -> None:
     hand = tmp_path / "calls"
     hand.mkdir()
