@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 from flask import Flask
 from twilio.request_validator import RequestValidator
 from werkzeug.test import TestResponse
 
 from ivr.clock import Clock
 from ivr.clock import ManualClock
+from ivr.settings import SETTINGS
 from ivr.web.app import create_app
 from ivr.web.runtime import Runtime
 from tests import services
@@ -106,3 +108,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 @pytest.fixture
 def redis_url() -> str:
     return services.redis_url()
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path) -> dict[str, str | None]:
+    """The environment ``ivr`` gets in a CLI test: no setting of this machine's shell leaks in
+    (every ``IVR_*``/``TWILIO_*`` setting and ``NO_COLOR`` unset), quiet logs, and a database
+    of the test's own that lasts between commands (``tmp_path / "cli.sqlite3"``)."""
+    env: dict[str, str | None] = dict.fromkeys([*SETTINGS, "NO_COLOR"])
+    env["IVR_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    env["IVR_LOG_LEVEL"] = "WARNING"
+    return env
+
+
+@pytest.fixture
+def runner(cli_env: dict[str, str | None]) -> CliRunner:
+    """``ivr`` as a user runs it, with ``cli_env`` for its environment."""
+    return CliRunner(env=cli_env)

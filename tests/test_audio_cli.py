@@ -47,19 +47,9 @@ def audio_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def runner(tmp_path: Path, audio_dir: Path) -> CliRunner:
-    """The CLI with settings in its environment, as a user's shell has them (None: unset)."""
-    return CliRunner(
-        env={
-            "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
-            "IVR_LOG_LEVEL": "WARNING",
-            "IVR_AUDIO_DIR": str(audio_dir),
-            "IVR_FLOWS_DIR": None,
-            "IVR_CLOCK": None,
-            "TWILIO_AUTH_TOKEN": None,
-            "IVR_AUDIO": None,
-        }
-    )
+def runner(cli_env: dict[str, str | None], audio_dir: Path) -> CliRunner:
+    """The CLI with this test's recordings folder."""
+    return CliRunner(env={**cli_env, "IVR_AUDIO_DIR": str(audio_dir)})
 
 
 def edited_flows(tmp_path: Path, old: str, new: str) -> Path:

@@ -25,13 +25,13 @@ DAY = ["--from", "2026-11-23", "--to", "2026-11-23"]
 
 
 @pytest.fixture
-def runner(tmp_path: Path) -> CliRunner:
+def runner(cli_env: dict[str, str | None]) -> CliRunner:
+    """The CLI on the shipped flows and recordings, wherever pytest runs from."""
     return CliRunner(
         env={
-            "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'capacity.sqlite3'}",
+            **cli_env,
             "IVR_FLOWS_DIR": str(ROOT / "flows"),
             "IVR_AUDIO_DIR": str(ROOT / "audio_prompts"),
-            "IVR_LOG_LEVEL": "WARNING",
         }
     )
 
@@ -41,7 +41,7 @@ def records(runner: CliRunner, tmp_path: Path) -> None:
     """Monday 10:00-11:00: 30 payments callers, one every two minutes; every third gives up
     after 120 s, the others are answered after 20 s and talk 300 s."""
     assert invoke(runner, "db", "upgrade").exit_code == 0
-    engine = make_engine(f"sqlite:///{tmp_path / 'capacity.sqlite3'}")
+    engine = make_engine(f"sqlite:///{tmp_path / 'cli.sqlite3'}")
     clock = ManualClock(TEN)
     recorder = CallRecorder(engine, clock)
     for n in range(30):

@@ -25,21 +25,6 @@ INVALID = Path(__file__).parent / "flows" / "invalid"
 
 
 @pytest.fixture
-def runner(tmp_path: Path) -> CliRunner:
-    """The CLI with settings in its environment, as a user's shell has them (None: unset)."""
-    return CliRunner(
-        env={
-            "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
-            "IVR_LOG_LEVEL": "WARNING",
-            "IVR_FLOWS_DIR": None,
-            "IVR_CLOCK": None,
-            "IVR_SESSION_STORE": None,
-            "TWILIO_AUTH_TOKEN": None,
-        }
-    )
-
-
-@pytest.fixture
 def broken_flows(tmp_path: Path) -> Path:
     folder = tmp_path / "flows"
     folder.mkdir()

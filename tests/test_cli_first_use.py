@@ -37,22 +37,6 @@ ROOT = Path(__file__).resolve().parent.parent
 CALLS = ROOT / "tests" / "calls"
 
 
-@pytest.fixture
-def runner(tmp_path: Path) -> CliRunner:
-    """The CLI on a database that lasts between commands, as a user's does."""
-    return CliRunner(
-        env={
-            "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
-            "IVR_LOG_LEVEL": "WARNING",
-            "IVR_FLOWS_DIR": None,
-            "IVR_CLOCK": None,
-            "IVR_SESSION_STORE": None,
-            "TWILIO_AUTH_TOKEN": None,
-            "NO_COLOR": None,
-        }
-    )
-
-
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -33,18 +33,6 @@ DIAGRAM = ROOT / "docs" / "hotline.mmd"
 REGENERATE = "ivr graph hotline --out docs/hotline.mmd && python3 tools/readme_diagram.py"
 
 
-@pytest.fixture
-def runner(tmp_path: Path) -> CliRunner:
-    return CliRunner(
-        env={
-            "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.sqlite3'}",
-            "IVR_LOG_LEVEL": "WARNING",
-            "IVR_FLOWS_DIR": None,
-            "IVR_FLOW": None,
-        }
-    )
-
-
 @pytest.fixture(scope="module")
 def small() -> CompiledFlow:
     return load_flows(SMALL, hotline)["small"]
