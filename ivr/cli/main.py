@@ -264,7 +264,14 @@ def check(
     for problem in problems:
         click.echo(click.style("✗ ", fg="red") + str(problem))
     broken = 0
-    lengths = _recorded_lengths(cli.settings)
+    # Read once: real lengths for the budgets, then current/stale for the warnings below. A
+    # broken library times every prompt from its text and is reported at the end.
+    try:
+        library: AudioLibrary | None = AudioLibrary.open(cli.settings.audio_dir)
+        unreadable = None
+    except ConfigError as exc:
+        library, unreadable = None, exc
+    lengths: Lengths = RecordedLengths(library) if library is not None else NoRecordings()
     for name, flow in sorted(compiled.items()):
         states, transitions = flow.shape()
         summary = f"flow {name!r}, {len(states)} states, {len(transitions)} transitions"
@@ -276,25 +283,14 @@ def check(
     if strict and broken:
         click.echo(f"{broken} caller-time budget(s) broken (--strict).", err=True)
         sys.exit(1)
-    _warn_about_recordings(cli.settings, list(compiled.values()))
-
-
-def _recorded_lengths(settings: Settings) -> Lengths:
-    """Recordings' real lengths; a broken library is reported by the recordings check below,
-    and until then every prompt is timed from its text."""
-    try:
-        return RecordedLengths(AudioLibrary.open(settings.audio_dir))
-    except ConfigError:
-        return NoRecordings()
-
-
-def _warn_about_recordings(settings: Settings, flows: Sequence[CompiledFlow]) -> None:
-    """Stale and missing recordings are warnings: those prompts are said until rendered."""
-    try:
-        library = AudioLibrary.open(settings.audio_dir)
-    except ConfigError as exc:
-        click.echo(click.style("✗ ", fg="red") + str(exc))
+    if library is None:
+        click.echo(click.style("✗ ", fg="red") + str(unreadable))
         sys.exit(1)
+    _warn_about_recordings(library, list(compiled.values()))
+
+
+def _warn_about_recordings(library: AudioLibrary, flows: Sequence[CompiledFlow]) -> None:
+    """Stale and missing recordings are warnings: those prompts are said until rendered."""
     states = library.statuses([p for compiled in flows for p in flow_prompts(compiled.flow)])
     pending = [s for s in states if s.status != "current"]
     if not pending:
