@@ -21,6 +21,7 @@ bp = Blueprint("home", __name__)
 
 _PAGE = """<!doctype html>
 <html lang="en"><meta charset="utf-8"><title>ivr: {{ flow }}</title>
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <h1>ivr is answering with flow “{{ flow }}”</h1>
 <ul>
   <li><a href="/health">/health</a>: is it up</li>
@@ -48,3 +49,20 @@ def front_page() -> Response | str:
             _PAGE, flow=rt.flow_name, webhook=facts["webhook"], docs=DOCS_URL
         )
     return jsonify(facts)
+
+
+# A telephone receiver: browsers ask for an icon, and a 404 would be logged in their console.
+_ICON = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 24 24"><path fill="#1d4ed8" '
+    'd="M6.6 10.8a15.1 15.1 0 0 0 6.6 6.6l2.2-2.2a1 1 0 0 1 1-.25 11.4 11.4 0 0 0 3.6.57 1 1 0 '
+    "0 1 1 1V20a1 1 0 0 1-1 1A17 17 0 0 1 3 4a1 1 0 0 1 1-1h3.5a1 1 0 0 1 1 1c0 1.25.2 2.45.57 "
+    '3.57a1 1 0 0 1-.25 1z"/></svg>'
+)
+
+
+@bp.get("/favicon.svg")
+@bp.get("/favicon.ico")
+def favicon() -> Response:
+    answer = Response(_ICON, mimetype="image/svg+xml")
+    answer.cache_control.max_age = 86400
+    return answer
