@@ -72,6 +72,8 @@ from ivr.web.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+STATIC = Path(__file__).resolve().parent / "static"
+
 
 def database_url(settings: Settings, instance_path: str) -> str:
     """The configured database, or a SQLite file in the app's instance folder."""
@@ -139,7 +141,8 @@ def create_app(
     if settings is None:
         settings = Settings.read(os.environ if environ is None else environ)
     settings = settings.with_values(test_config or {})
-    app = Flask("ivr", instance_relative_config=True)
+    # The console's scripts, styles and vendored libraries (ivr/web/static/vendor/README.md).
+    app = Flask("ivr", instance_relative_config=True, static_folder=STATIC)
     app.config.update(test_config or {})
     app.config.update(settings.as_config())
 

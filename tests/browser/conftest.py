@@ -32,8 +32,6 @@ import pytest
 
 from tests.services import REQUIRED
 
-pytestmark = pytest.mark.slow
-
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "artifacts" / "screenshots"
 AGENT_TOKEN = "browser-test-token"
