@@ -17,6 +17,7 @@ Exceptions carry data, not just messages::
     │   └── ToolMissing             .tools .install: espeak-ng or sox is not installed
     ├── TwilioSetupError            Twilio cannot be configured as asked
     │   └── TwilioSetupProblem      .hint .code: what refused, and what to do next
+    ├── DialProblem                 .retry: Twilio would not place (or look up) an outbound call
     ├── SimulationError             the simulated call could not go on
     │   ├── TwimlError              .url .element: a reply Twilio would reject
     │   └── ScriptError             .path .key .line .column: a call script is malformed
@@ -169,6 +170,15 @@ class TwilioSetupProblem(TwilioSetupError):
     def __init__(self, message: str, hint: str, *, code: int | None = None) -> None:
         self.hint = hint
         self.code = code
+        super().__init__(message)
+
+
+class DialProblem(IvrError):
+    """Twilio would not place an outbound call (or tell its status). ``retry``: the refusal
+    may pass (Twilio's 5xx or 429, the network), so the callback is tried again later."""
+
+    def __init__(self, message: str, *, retry: bool = True) -> None:
+        self.retry = retry
         super().__init__(message)
 
 

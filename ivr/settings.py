@@ -133,6 +133,26 @@ def _seconds(name: str, raw: str) -> float:
     return value
 
 
+def _rate(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 100:
+        raise ConfigError(f"{name}={raw!r}: expected calls per second, more than 0 and at most 100")
+    return value
+
+
+def _attempts(name: str, raw: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 20:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number of attempts from 1 to 20")
+    return value
+
+
 def _setting(name: str, default: Any, parse: Parse, description: str, kind: type = str) -> Any:
     """A field of ``Settings`` read from the environment variable ``name``; ``kind`` is the
     type a test config may give instead of text."""
@@ -265,6 +285,54 @@ class Settings:
         _seconds,
         "seconds a caller waiting for an agent stays listed without their hold page being "
         "fetched; then they are taken for gone (a ghost) and `ivr sessions purge` drops them",
+        float,
+    )
+
+    # The callback dialer (`ivr callbacks run`).
+    dial: bool = _setting(
+        "IVR_DIAL",
+        True,
+        _boolean,
+        "off: `ivr callbacks run` places no calls and says what it would do (a dry run, also "
+        "the case without Twilio credentials)",
+        bool,
+    )
+    callback_from: str | None = _setting(
+        "IVR_CALLBACK_FROM",
+        None,
+        _optional_text,
+        "the Twilio number callbacks are placed from, in E.164 form (+14155550100)",
+    )
+    callback_flow: str = _setting(
+        "IVR_CALLBACK_FLOW", "callback", _text, "the flow that speaks when a callback is answered"
+    )
+    dial_rate: float = _setting(
+        "IVR_DIAL_RATE",
+        1.0,
+        _rate,
+        "callbacks placed per second at most (Twilio's default for an account is 1)",
+        float,
+    )
+    callback_attempts: int = _setting(
+        "IVR_CALLBACK_ATTEMPTS",
+        3,
+        _attempts,
+        "calls made for one callback (busy, no answer, a machine) before it becomes a ticket",
+        int,
+    )
+    callback_retry: float = _setting(
+        "IVR_CALLBACK_RETRY",
+        600.0,
+        _seconds,
+        "seconds between two attempts of one callback",
+        float,
+    )
+    callback_lease: float = _setting(
+        "IVR_CALLBACK_LEASE",
+        120.0,
+        _seconds,
+        "seconds a dialer holds a callback it is calling before another may settle it (more "
+        "than Twilio's ring time; an answered call holds it for an hour)",
         float,
     )
 

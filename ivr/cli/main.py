@@ -26,6 +26,7 @@ from flask import Flask
 from twilio.http import HttpClient
 
 from ivr.cli.budgets import report_budgets
+from ivr.cli.callbacks import callbacks
 from ivr.cli.capacity import capacity
 from ivr.cli.capacity import demo_calls
 from ivr.cli.context import CliContext
@@ -557,6 +558,7 @@ def _speaker(simulator: Simulator, runtime: Runtime | None, settings: Settings) 
 
 # Command groups that live in their own modules (one job each): one line per group.
 main.add_command(twilio)
+main.add_command(callbacks)
 main.add_command(prompts)
 main.add_command(db)
 main.add_command(graph)

@@ -75,7 +75,12 @@ class Callbacks(Protocol):
         issue: str | None,
         queue: str,
         preferred_at: datetime | None = None,
+        lang: str | None = None,
+        verified: bool = False,
+        steps: Sequence[str] = (),
     ) -> object: ...
+
+    def cancel(self, request_id: int) -> bool: ...
 
 
 @dataclass(frozen=True)

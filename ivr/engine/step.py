@@ -71,16 +71,28 @@ class Engine:
         self.flows = dict(flows)
         self.services = services
 
-    def start(self, call_sid: str, caller: str, flow_name: str) -> tuple[CallSession, Reply]:
-        """A new call: a fresh session whose machine takes the ``answer`` event."""
+    def start(
+        self,
+        call_sid: str,
+        caller: str,
+        flow_name: str,
+        *,
+        lang: str | None = None,
+        data: Mapping[str, Any] | None = None,
+    ) -> tuple[CallSession, Reply]:
+        """A new call: a fresh session whose machine takes the ``answer`` event. ``lang``
+        and ``data`` start it with what is already known (a callback: the first call's
+        language, account, issue, steps); a language the flow lacks is ignored."""
         compiled = self.flows[flow_name]
         now = self.services.clock.now()
+        if lang not in compiled.flow.languages:
+            lang = compiled.flow.default_language
         session = CallSession(
             call_sid=call_sid,
             flow=flow_name,
             state=INCOMING,
-            lang=compiled.flow.default_language,
-            data={"caller": caller},
+            lang=lang,
+            data={**(data or {}), "caller": caller},
             created_at=now,
             updated_at=now,
         )

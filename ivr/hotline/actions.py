@@ -412,8 +412,46 @@ def book_callback(call: CallContext) -> None:
         issue=call.issue,
         queue=call.queue(),
         preferred_at=preferred,
+        lang=call.lang,
+        verified=call.verified,
+        steps=list(call.steps),
     )
     call.tried("callback booked")
+
+
+# -- the callback call (flows/callback.yaml) ----------------------------------------------
+
+
+@hotline.guard()
+def machine_answered(call: CallContext) -> bool:
+    """Twilio's answering-machine detection said a machine (or a fax) took the callback."""
+    return call.flag("machine")
+
+
+@hotline.action(provides={"topic"})
+def load_callback(call: CallContext) -> None:
+    """What the callback call says: the person's name (``account_known`` then holds) and
+    ``{topic}``, the label of the issue they chose on the first call (the flow's
+    ``labels.callback.no_issue`` when they chose none)."""
+    if call.flow is None:
+        raise LookupError("load_callback needs the flow")
+    if call.account_id is not None:
+        _remember(call, call.services.wallet.account(call.account_id))
+    issue = call.flow.issues.get(call.issue or "")
+    label = issue.label if issue is not None else call.flow.labels["callback"]["no_issue"]
+    call.put("topic", Localized(label["zh-CN"], label.get("en-US", label["zh-CN"])))
+
+
+@hotline.action()
+def cancel_callback(call: CallContext) -> None:
+    """The person pressed 2: the callback this call is making is cancelled."""
+    book = call.services.callbacks
+    if book is None:
+        raise LookupError("no callback book is wired into the services")
+    request = call.session.data.get("callback")
+    if request is not None:
+        book.cancel(int(request))
+    call.tried("callback cancelled")
 
 
 @hotline.action(provides={"ticket"})

@@ -47,8 +47,7 @@ CALLBACK_STATUSES = ("pending", "dialing", "done", "cancelled", "failed")
 #: What became of one attempt. ``answered``: a person took the call; ``machine``: an
 #: answering machine or fax (a message was left); ``busy``, ``no-answer``, ``failed``,
 #: ``canceled``: Twilio's final CallStatus before anyone answered; ``lost``: the dialer died
-#: before Twilio took the call (its lease ran out with no call placed); ``dry-run``: no call
-#: was placed (``IVR_DIAL=off`` or no credentials).
+#: before Twilio took the call (its lease ran out with no call placed).
 ATTEMPT_OUTCOMES = (
     "answered",
     "machine",
@@ -57,7 +56,6 @@ ATTEMPT_OUTCOMES = (
     "failed",
     "canceled",
     "lost",
-    "dry-run",
 )
 # Outcomes after which the request is done: somebody (a person) picked up.
 REACHED = frozenset({"answered"})
@@ -335,7 +333,7 @@ class CallbackBook:
             if conn.dialect.name == "postgresql":
                 conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_CLAIM_LOCK)))
             busy: dict[str, int] = dict(
-                conn.execute(  # type: ignore[arg-type]
+                conn.execute(
                     sa.select(table.queue, sa.func.count())
                     .where(table.status == "dialing")
                     .group_by(table.queue)
@@ -409,7 +407,7 @@ class CallbackBook:
         """The outbound call was answered (its first webhook): by a person, or by a machine
         (``answered_by`` starts with ``machine`` or is ``fax``). The lease is extended to
         cover the call; the request stays ``dialing`` until the status callback."""
-        outcome = "machine" if _is_machine(answered_by) else "answered"
+        outcome = "machine" if is_machine(answered_by) else "answered"
         now = self._clock.now()
         with self._engine.begin() as conn:
             attempt = conn.execute(
@@ -446,7 +444,7 @@ class CallbackBook:
         max_attempts: int,
         call_sid: str | None = None,
     ) -> Settled | None:
-        """The attempt is over (Twilio's final ``call_status``, or ``lost``/``dry-run``):
+        """The attempt is over (Twilio's final ``call_status``, or ``lost``):
         record its outcome and move the request on. None when the attempt is unknown or was
         settled already (a duplicate status callback changes nothing).
 
@@ -499,7 +497,8 @@ class CallbackBook:
             )
         settled_request = self.by_id(request.id)
         settled_attempt = self.attempt(attempt_id)
-        assert settled_request is not None and settled_attempt is not None
+        assert settled_request is not None
+        assert settled_attempt is not None
         return Settled(settled_request, settled_attempt, outcome, status)
 
     def extend(self, request_id: int, *, lease: timedelta) -> None:
@@ -558,7 +557,7 @@ class CallbackBook:
         return {str(queue): int(n) for queue, n in rows}
 
 
-def _is_machine(answered_by: str | None) -> bool:
+def is_machine(answered_by: str | None) -> bool:
     """Twilio's AnsweredBy: ``human``, ``unknown``, ``fax``, ``machine_start``,
     ``machine_end_beep``, ``machine_end_silence``, ``machine_end_other``. ``unknown`` is taken
     for a person (a greeting is better than a message to a person)."""
@@ -566,7 +565,7 @@ def _is_machine(answered_by: str | None) -> bool:
 
 
 def _outcome_of(call_status: str) -> str:
-    """A final CallStatus (or ``lost``/``dry-run``) → an attempt outcome. ``completed``
+    """A final CallStatus (or ``lost``) → an attempt outcome. ``completed``
     without an answer recorded means someone answered and the answer webhook was lost."""
     if call_status == "completed":
         return "answered"
@@ -574,5 +573,5 @@ def _outcome_of(call_status: str) -> str:
         return call_status
     raise ValueError(
         f"not a final call status: {call_status!r}; expected completed, busy, no-answer, "
-        "failed, canceled (or lost, dry-run)"
+        "failed, canceled (or lost)"
     )

@@ -37,7 +37,8 @@ Choices where Twilio's documentation is silent (each is deliberate, keep them do
 
 Not modelled: ``<Connect>``, ``<Pay>``, ``<Start>``/``<Stop>``, ``<Refer>``, ``<Sms>``,
 ``<Echo>``, conferences (refused as "not simulated"); what a ``<Dial>`` noun does beyond the
-status a test gives; transcription; answering-machine detection; ``hints`` and
+status a test gives; transcription; answering-machine detection itself (``Simulator.answer``
+is told who answers, and a machine hears the reply then hangs up); ``hints`` and
 ``profanityFilter``; real audio and recognition; Twilio's retries of a failed webhook;
 cities and postcodes beyond ``places`` (the number's country is derived); the
 ``in-progress`` recording event.
@@ -90,6 +91,16 @@ DEFAULT_MAX_QUEUE_SIZE = 100
 APPLICATION_ERROR = "We are sorry, an application error has occurred. Goodbye."
 #: statusCallbackEvent values, in the order Twilio reports them.
 STATUS_EVENTS = ("initiated", "ringing", "answered", "completed")
+#: Twilio's AnsweredBy values (answering-machine detection on an outbound call).
+ANSWERED_BY = (
+    "human",
+    "unknown",
+    "fax",
+    "machine_start",
+    "machine_end_beep",
+    "machine_end_silence",
+    "machine_end_other",
+)
 #: How a call can end before the IVR answers it (``Simulator.dial(network=...)``).
 NETWORK_STATUSES = ("busy", "no-answer", "failed", "canceled")
 #: QueueResult values a queue can end with besides bridged, leave and hangup
@@ -360,6 +371,23 @@ class Place:
     zip: str = ""
 
 
+@dataclass(frozen=True)
+class OutboundRequest:
+    """A call an application asked Twilio to place (``calls.create``): what the simulator
+    needs to play the person who answers. ``from_`` is the application's Twilio number,
+    ``to`` the person's; ``machine_detection`` is ``Enable`` or ``DetectMessageEnd`` (or
+    None: no ``AnsweredBy`` is sent)."""
+
+    call_sid: str
+    to: str
+    from_: str
+    url: str
+    method: str = "POST"
+    status_callback: str | None = None
+    status_callback_method: str = "POST"
+    machine_detection: str | None = None
+
+
 # --- internal execution state -----------------------------------------------------------------
 
 
@@ -528,12 +556,62 @@ class Simulator:
             call._run(frame)
         return call
 
+    def answer(
+        self,
+        request: OutboundRequest,
+        *,
+        answered_by: str = "human",
+        network: str | None = None,
+    ) -> Call:
+        """Play the person ``request`` rings: Twilio requests its ``url`` when the phone is
+        answered, with ``Direction=outbound-api`` and, when machine detection was asked for,
+        ``AnsweredBy`` (``human``, ``machine_start``, ``machine_end_beep``, ``fax``,
+        ``unknown``...). ``network`` ends the call unanswered instead (``busy``,
+        ``no-answer``, ``failed``, ``canceled``): the URL is never requested and the status
+        callback says why. A machine hears the reply and hangs up when it ends.
+        """
+        if network is not None and network not in NETWORK_STATUSES:
+            allowed = ", ".join(NETWORK_STATUSES)
+            raise SimulationError(f"network must be one of {allowed}, got {network!r}")
+        if answered_by not in ANSWERED_BY:
+            raise SimulationError(
+                f"answered_by must be one of {', '.join(ANSWERED_BY)}, got {answered_by!r}"
+            )
+        extra = {"Direction": "outbound-api"}
+        if request.machine_detection:
+            extra["AnsweredBy"] = answered_by
+        call = Call(self, request.call_sid, request.from_, extra, outbound=request)
+        self.last_call = call
+        with call._guard():
+            call._progress("initiated")
+            if network is not None:
+                call._end("unanswered", detail=network, call_status=network)
+                return call
+            call._progress("ringing")
+            frame = call._fetch(request.url, request.method, {}, "", wait=False)
+            call._run(frame)
+            if answered_by not in ("human", "unknown") and not call.ended:
+                call.hangup()  # a machine records what it is told, then the call ends
+        return call
+
 
 class Call:
     """One simulated call. Drive it as the caller; read ``result`` for what happened."""
 
-    def __init__(self, sim: Simulator, call_sid: str, from_: str, extra: dict[str, str]) -> None:
+    def __init__(
+        self,
+        sim: Simulator,
+        call_sid: str,
+        from_: str,
+        extra: dict[str, str],
+        *,
+        outbound: OutboundRequest | None = None,
+    ) -> None:
         self.call_sid = call_sid
+        # An outbound call rings ``outbound.to`` and reports to its own status callback.
+        self._to = outbound.to if outbound is not None else sim.to
+        self._status_url = outbound.status_callback if outbound is not None else sim.status_url
+        self._direction = "outbound-api" if outbound is not None else "inbound"
         self.result = CallResult(call_sid=call_sid)
         self._sim = sim
         self._from = from_
@@ -546,7 +624,7 @@ class Call:
         self._pending: _Pending | None = None
         self._queue: _Queue | None = None
         self._milestone: Outcome | None = None  # bridged / dialed: what the call achieved
-        self._where = _Doc(sim.voice_url, None)
+        self._where = _Doc(outbound.url if outbound is not None else sim.voice_url, None)
         self._mark = 0  # transcript length at the caller's last action
         self._sequence = 0  # SequenceNumber of the next status callback
 
@@ -1198,7 +1276,7 @@ class Call:
     def _progress(self, event: str, extra: Mapping[str, str] | None = None) -> None:
         """A status callback for ``event`` when the simulator reports it (statusCallbackEvent),
         with Twilio's ``Timestamp``, ``SequenceNumber`` and ``CallbackSource``."""
-        if self._sim.status_url is None or event not in self._sim.status_events:
+        if self._status_url is None or event not in self._sim.status_events:
             return
         status = {"initiated": "initiated", "ringing": "ringing", "answered": "in-progress"}
         params = {
@@ -1209,7 +1287,7 @@ class Call:
         }
         params.update(extra or {})
         self._sequence += 1
-        self._notify(self._sim.status_url, "POST", params)
+        self._notify(self._status_url, "POST", params)
 
     def _answer(self) -> None:
         """The call is answered: Twilio runs (or plays) its first document."""
@@ -1242,18 +1320,18 @@ class Call:
             "CallSid": self.call_sid,
             "AccountSid": self._sim.account_sid,
             "From": self._from,
-            "To": self._sim.to,
+            "To": self._to,
             "CallStatus": "in-progress" if self._answered else "ringing",
             "ApiVersion": API_VERSION,
-            "Direction": "inbound",
+            "Direction": self._direction,
             "Caller": self._from,
-            "Called": self._sim.to,
+            "Called": self._to,
         }
         for role, number in (
             ("From", self._from),
-            ("To", self._sim.to),
+            ("To", self._to),
             ("Caller", self._from),
-            ("Called", self._sim.to),
+            ("Called", self._to),
         ):
             params.update(self._geography(role, number))
         params.update(self._extra)

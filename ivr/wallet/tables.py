@@ -29,7 +29,7 @@ PaymentFailure = Literal[
 ]
 TopUpStatus = Literal["pending", "failed", "completed"]
 RefundStatus = Literal["in_progress", "completed", "rejected"]
-TicketKind = Literal["complaint", "topup_investigation", "voicemail"]
+TicketKind = Literal["complaint", "topup_investigation", "voicemail", "callback"]
 TicketStatus = Literal["open", "in_progress", "resolved"]
 EventKind = Literal["unlocked", "protective_freeze"]
 

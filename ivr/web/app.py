@@ -166,12 +166,8 @@ def create_app(
     recorder = recorder or CallRecorder(
         database, clock, waiting_ttl=timedelta(seconds=settings.waiting_ttl)
     )
-    services = Services(
-        wallet=wallet,
-        clock=clock,
-        recorder=recorder,
-        callbacks=callbacks or CallbackBook(database, clock),
-    )
+    callbacks = callbacks or CallbackBook(database, clock)
+    services = Services(wallet=wallet, clock=clock, recorder=recorder, callbacks=callbacks)
     store = store or open_session_store(settings.session_store, database, clock, budget=budget)
     _check_store(store, settings, database)
     token = settings.twilio_auth_token
@@ -201,6 +197,7 @@ def create_app(
         settings=settings,
         audio=library,
         audio_files=library.files(),
+        callbacks=callbacks,
     )
     guards.install(app, settings)
     app.register_blueprint(webhooks.bp)

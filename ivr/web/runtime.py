@@ -20,6 +20,7 @@ from ivr.engine.context import Services
 from ivr.engine.step import Engine
 from ivr.media.recordings import AudioLibrary
 from ivr.settings import Settings
+from ivr.stores.callbacks import CallbackBook
 from ivr.stores.records import CallRecorder
 from ivr.stores.sessions import SessionStore
 from ivr.telephony.render import Voices
@@ -42,6 +43,7 @@ class Runtime:
     settings: Settings  # read once by the entry point (or the factory); typed
     audio: AudioLibrary | None = None  # the recordings folder (None: not configured)
     audio_files: Mapping[str, Path] = field(default_factory=dict)  # what /audio/ may serve
+    callbacks: CallbackBook | None = None  # callback requests and the dialer's attempts
 
     def purge(self) -> tuple[int, int]:
         """Housekeeping (``ivr sessions purge``): expired sessions deleted, and waiting

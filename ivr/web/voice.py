@@ -1,7 +1,8 @@
 """The Twilio webhooks: form → typed caller input → engine → TwiML. No menu logic here.
 
 Owns the HTTP surface Twilio talks to (``/voice``, ``/voice/step``, ``/voice/hold``,
-``/voice/queue-result``, ``/voice/status``), signature checking, per-call locking and the
+``/voice/queue-result``, ``/voice/status``, and for the callbacks the dialer places
+``/voice/callback`` and ``/voice/callback/status``), signature checking, per-call locking and the
 duplicate-delivery rule, and the promise that a caller never hears dead air: the blueprint's
 error handler turns any unexpected error in any of its routes (a new one included, with
 nothing to remember) into an apology and a queue, logged with the CallSid. HTTP errors keep
@@ -30,8 +31,12 @@ from ivr.engine.reply import Reply
 from ivr.engine.reply import Restart
 from ivr.engine.session import CallSession
 from ivr.flow import prompts
+from ivr.hotline.dialer import CALL_LEASE
+from ivr.hotline.dialer import RetryPolicy
+from ivr.hotline.dialer import settle
 from ivr.phones import mask_phone
 from ivr.stores.budgets import is_database_error
+from ivr.stores.callbacks import is_machine
 from ivr.telephony import render
 from ivr.voice.speech import Part
 from ivr.web.runtime import runtime
@@ -64,6 +69,7 @@ class TwilioForm:
     recording_duration: str | None
     error_code: str | None
     error_url: str | None
+    answered_by: str | None = None  # outbound calls with answering-machine detection
 
     @classmethod
     def read(cls, values: MultiDict[str, str]) -> TwilioForm:
@@ -87,6 +93,7 @@ class TwilioForm:
             recording_duration=text("RecordingDuration"),
             error_code=text("ErrorCode"),
             error_url=text("ErrorUrl"),
+            answered_by=text("AnsweredBy"),
         )
 
     @property
@@ -499,3 +506,71 @@ def status() -> Response:
     rt.records.close(sid, duration_s=duration, status=call_status)
     log.info("call %s: ended (%s, %ss)", sid, call_status, duration)
     return twiml(render.empty_response())
+
+
+# -- callbacks the dialer placed (ivr.hotline.dialer) -------------------------------------
+
+
+@bp.post("/callback")
+def callback_answered() -> Response:
+    """Twilio's answer webhook of a callback (``?attempt=`` names the attempt): the callback
+    flow starts with what the first call knew, in its language; Twilio's ``AnsweredBy``
+    (answering-machine detection) tells a person from a machine. Later webhooks of the call
+    are the usual ``/voice/step``. A repeated delivery says the same thing again."""
+    rt = runtime()
+    form = twilio_form()
+    sid = form.sid
+    attempt_id = request.args.get("attempt", type=int)
+    with rt.store.lock(sid, wait=rt.settings.lock_wait):
+        stored = rt.store.load(sid)
+        if stored is not None:
+            if stored.ended_at is not None:
+                return twiml(render.render_goodbye((), rt.voices), state="ended")
+            if stored.seq == 1 and stored.last_reply:
+                return twiml(stored.last_reply, state=stored.state, flow=stored.flow)
+            return _save_if_moved(stored, stored.seq, rt.engine.repeat(stored))
+        book = rt.callbacks
+        attempt = book.attempt(attempt_id) if book is not None and attempt_id else None
+        callback = book.by_id(attempt.request_id) if book and attempt else None
+        flow_name = rt.settings.callback_flow
+        if book is None or attempt is None or callback is None or flow_name not in rt.engine.flows:
+            log.error("call %s: a callback answered for unknown attempt %s", sid, attempt_id)
+            return _apologise(sid, reason="callback unknown", state="error")
+        book.answered(attempt.id, sid, form.answered_by, lease=CALL_LEASE)
+        log.info("call %s: callback %s answered by %s", sid, callback.id, form.answered_by)
+        data: dict[str, object] = {
+            "callback": callback.id,
+            "account_id": callback.account_id,
+            "issue": callback.issue,
+            "verified": callback.verified,
+            "steps": list(callback.steps),
+            "flags": {"machine": is_machine(form.answered_by)},
+        }
+        session, reply = rt.engine.start(
+            sid, callback.phone, flow_name, lang=callback.lang, data=data
+        )
+        body, response = _respond(reply)
+        session.last_reply = body
+        rt.store.save(session)
+        return response
+
+
+@bp.post("/callback/status")
+def callback_status() -> Response:
+    """The status callback of a callback call: a final status settles the attempt (the
+    callback is done, tried again later, or a ticket after the last attempt; a duplicate
+    changes nothing), then the call ends as any call does."""
+    rt = runtime()
+    form = twilio_form()
+    attempt_id = request.args.get("attempt", type=int)
+    call_status = form.call_status or "completed"
+    if call_status in FINAL_CALL_STATUSES and attempt_id and rt.callbacks is not None:
+        settle(
+            rt.callbacks,
+            rt.services.wallet,
+            attempt_id,
+            call_status,
+            RetryPolicy.of(rt.settings),
+            call_sid=form.sid,
+        )
+    return status()

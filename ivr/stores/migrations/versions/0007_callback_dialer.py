@@ -8,7 +8,8 @@ Create Date: 2026-11-29
 progress) and ``failed`` (out of attempts: a ticket was opened), the first call's language,
 verification and steps tried, and the dialer's bookkeeping (attempt count, next try, lease,
 ticket). ``callback_attempts`` keeps every attempt with its outcome. Existing requests keep
-their status and start with no attempts.
+their status and start with no attempts. A ticket may be of kind ``callback`` (the callback
+that could not be made).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ depends_on = None
 
 _OLD_STATUSES = ("pending", "done", "cancelled")
 _STATUSES = ("pending", "dialing", "done", "cancelled", "failed")
-_OUTCOMES = ("answered", "machine", "busy", "no-answer", "failed", "canceled", "lost", "dry-run")
+_OUTCOMES = ("answered", "machine", "busy", "no-answer", "failed", "canceled", "lost")
+_OLD_TICKET_KINDS = ("complaint", "topup_investigation", "voicemail")
 
 
 def _in(column: str, *values: str) -> str:
@@ -63,14 +65,21 @@ def upgrade() -> None:
         sa.CheckConstraint(_in("outcome", *_OUTCOMES), name="callback_attempts_outcome"),
     )
     op.create_index("ix_callback_attempts_request_id", "callback_attempts", ["request_id"])
+    _ticket_kinds(*_OLD_TICKET_KINDS, "callback")
+
+
+def _ticket_kinds(*allowed: str) -> None:
+    with op.batch_alter_table("tickets") as batch:
+        batch.drop_constraint("ticket_kind", type_="check")
+        batch.create_check_constraint("ticket_kind", _in("kind", *allowed))
 
 
 def downgrade() -> None:
+    op.execute("UPDATE tickets SET kind = 'complaint' WHERE kind = 'callback'")
+    _ticket_kinds(*_OLD_TICKET_KINDS)
     op.drop_index("ix_callback_attempts_request_id", table_name="callback_attempts")
     op.drop_table("callback_attempts")
-    op.execute(
-        "UPDATE callback_requests SET status = 'pending' WHERE status = 'dialing'"
-    )
+    op.execute("UPDATE callback_requests SET status = 'pending' WHERE status = 'dialing'")
     op.execute("UPDATE callback_requests SET status = 'cancelled' WHERE status = 'failed'")
     with op.batch_alter_table("callback_requests") as batch:
         for column in (
