@@ -117,7 +117,7 @@ class Placed:
     """One call the dialer placed (or, on a dry run, would place)."""
 
     request: CallbackRequest
-    attempt: int  # 1 for the first
+    attempt: CallbackAttempt  # a dry run's has id 0
     call: OutboundCall
     call_sid: str | None  # None on a dry run or when Twilio refused
     at: float  # seconds since the dialer started (its clock)
@@ -130,7 +130,7 @@ class Placed:
         reason = f" about {self.request.issue}" if self.request.issue else ""
         line = (
             f"{verb} {mask_phone(self.request.phone)} for {self.request.queue}{reason} "
-            f"(callback {self.request.id}, attempt {self.attempt})"
+            f"(callback {self.request.id}, attempt {self.attempt.number})"
         )
         return f"{line}: {self.problem}" if self.problem else line
 
@@ -181,10 +181,10 @@ class Dialer:
         self.recover()
         placed: list[Placed] = []
         while True:
-            self._pace()
             claims = self.book.claim(self.name, lease=self.lease, due=self.due, cap=self.cap)
             if not claims:
                 return placed
+            self._pace()  # within the claim's lease: a wait is 1/rate seconds at most
             placed.append(self._place(claims[0]))
 
     def run(
@@ -250,11 +250,14 @@ class Dialer:
             sid = self.placer.place(call)
         except DialProblem as exc:
             log.warning("callback %s: %s", claim.request.id, exc)
-            settle(self.book, self.wallet, claim.attempt.id, "failed", self.policy)
-            return Placed(claim.request, claim.attempt.number, call, None, at, str(exc))
+            # Twilio refusing the call itself (a number it cannot ring, say) will not pass:
+            # straight to a ticket. A server error or the network may: retried as usual.
+            policy = self.policy if exc.retry else RetryPolicy(0, self.policy.retry_after)
+            settle(self.book, self.wallet, claim.attempt.id, "failed", policy)
+            return Placed(claim.request, claim.attempt, call, None, at, str(exc))
         self.book.placed(claim.attempt.id, sid)
         log.info("callback %s: %s (%s)", claim.request.id, call.describe(), sid)
-        return Placed(claim.request, claim.attempt.number, call, sid, at)
+        return Placed(claim.request, claim.attempt, call, sid, at)
 
     def _dry_run(self) -> list[Placed]:
         busy = dict(self.book.in_progress())
@@ -269,7 +272,7 @@ class Dialer:
             self._reported.add(key)
             fake = Claim(request, _no_attempt(request))
             at = self._elapsed() + len(would) / self.rate
-            would.append(Placed(request, request.attempts + 1, self.outbound(fake), None, at))
+            would.append(Placed(request, fake.attempt, self.outbound(fake), None, at))
         return would
 
     def _pace(self) -> None:

@@ -1,0 +1,403 @@
+"""The callback dialer (issue 14): when callbacks are due, pacing and caps, retries and the
+ticket after the last, restarts, two dialers on PostgreSQL, and the callback call itself
+(both languages, a person and a machine) with the simulator answering the phone.
+
+Twilio's REST API is ``ivr.testing.twilio_api.FakeCallsApi`` behind twilio's own client; the
+person who answers is ``Simulator.answer`` driving the real app in-process. Time is the
+``clock`` fixture's manual clock: the dialer's waits move it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Iterator
+from datetime import UTC
+from datetime import datetime
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+import ivr.stores.schema  # noqa: F401  (registers every table on Base)
+from ivr.cli.main import main
+from ivr.clock import ManualClock
+from ivr.db import Base
+from ivr.db import make_engine
+from ivr.flow.spec import Flow
+from ivr.hotline.dialer import Dialer
+from ivr.hotline.dialer import Placed
+from ivr.hotline.dialer import RetryPolicy
+from ivr.stores.callbacks import CallbackBook
+from ivr.stores.callbacks import CallbackRequest
+from ivr.telephony.calls import DryRunPlacer
+from ivr.telephony.calls import TwilioPlacer
+from ivr.telephony.numbers import Credentials
+from ivr.testing.simulator import Call
+from ivr.testing.simulator import OutboundRequest
+from ivr.testing.simulator import Simulator
+from ivr.testing.simulator import WsgiTransport
+from ivr.testing.twilio_api import FakeCallsApi
+from ivr.wallet import Wallet
+from ivr.wallet.demo import LI_NA
+from ivr.wallet.demo import ZHANG_WEI
+from ivr.web.runtime import Runtime
+from tests import services
+from tests.conftest import AUTH_TOKEN
+from tests.conftest import BASE_URL
+from tests.conftest import T0
+from tests.conftest import MakeApp
+from tests.conftest import post
+from tests.conftest import runtime_of
+
+SID = "AC" + "1" * 32
+TOKEN = "rest-token"
+OUR_NUMBER = "+864001234567"
+STRANGER = "+8613900000099"
+EVENING = datetime(2026, 11, 23, 14, 30, tzinfo=UTC)  # 22:30 in Shanghai: closed
+HOLIDAY = datetime(2026, 10, 1, 2, 0, tzinfo=UTC)  # National Day, 10:00 in Shanghai
+
+
+@pytest.fixture
+def api() -> FakeCallsApi:
+    return FakeCallsApi(SID, TOKEN)
+
+
+@pytest.fixture
+def rt(make_app: MakeApp) -> Runtime:
+    return runtime_of(make_app())
+
+
+def book_of(rt: Runtime) -> CallbackBook:
+    assert rt.callbacks is not None
+    return rt.callbacks
+
+
+def with_agents(flow: Flow, **agents: int) -> Flow:
+    """``flow`` with some queues answered by more agents."""
+    queues = {
+        name: dataclasses.replace(
+            queue, settings=dataclasses.replace(queue.settings, agents=agents[name])
+        )
+        if name in agents
+        else queue
+        for name, queue in flow.queues.items()
+    }
+    return dataclasses.replace(flow, queues=queues)
+
+
+def make_dialer(rt: Runtime, clock: ManualClock, api: FakeCallsApi, **options: Any) -> Dialer:
+    settings: dict[str, Any] = {
+        "book": book_of(rt),
+        "wallet": rt.services.wallet,
+        "flow": rt.flows["hotline"].flow,
+        "placer": TwilioPlacer(Credentials(SID, TOKEN), http_client=api),
+        "clock": clock,
+        "base_url": BASE_URL,
+        "from_number": OUR_NUMBER,
+        "sleep": clock.advance,
+    }
+    return Dialer(**{**settings, **options})
+
+
+def ask(
+    rt: Runtime,
+    call_sid: str,
+    phone: str = ZHANG_WEI,
+    *,
+    issue: str | None = "payment_failed",
+    queue: str = "payments",
+    preferred_at: datetime | None = None,
+    lang: str = "zh-CN",
+    account_id: int | None = None,
+) -> CallbackRequest:
+    if account_id is None and phone != STRANGER:
+        found = rt.services.wallet.find_by_phone(phone)
+        assert found is not None
+        account_id = found.id
+    return book_of(rt).request(
+        call_sid,
+        phone=phone,
+        account_id=account_id,
+        issue=issue,
+        queue=queue,
+        preferred_at=preferred_at,
+        lang=lang,
+        verified=True,
+        steps=["payment_failed_details", "solved"],
+    )
+
+
+def person(app: Any, clock: ManualClock) -> Simulator:
+    """The phone network and the people on it, for the app's callbacks."""
+    return Simulator(WsgiTransport(app), base_url=BASE_URL, clock=clock, auth_token=AUTH_TOKEN)
+
+
+def status_callback(app: Any, request: OutboundRequest, status: str) -> None:
+    """Twilio reports the end of a call the simulator did not run (it rang out, say)."""
+    assert request.status_callback is not None
+    path = request.status_callback.removeprefix(BASE_URL)
+    assert post(app, path, CallSid=request.call_sid, CallStatus=status).status_code == 200
+
+
+# -- when a callback is due ---------------------------------------------------------------
+
+
+def test_an_asap_callback_is_due_while_its_queue_is_open(
+    rt: Runtime, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    dialer = make_dialer(rt, clock, api)
+    assert dialer.due(ask(rt, "CA1"))
+
+
+def test_an_asap_callback_waits_while_the_line_is_closed(
+    rt: Runtime, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    clock.set(EVENING)
+    dialer = make_dialer(rt, clock, api)
+    assert not dialer.due(ask(rt, "CA1"))
+    assert dialer.run_once() == []
+    assert api.created == []
+
+
+def test_nobody_is_called_back_on_a_holiday(
+    rt: Runtime, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    clock.set(HOLIDAY)
+    dialer = make_dialer(rt, clock, api)
+    ask(rt, "CA1")
+    assert dialer.run_once() == []
+    clock.advance(24 * 3600)  # the day after: open at 10:00
+    assert [p.request.call_sid for p in dialer.run_once()] == ["CA1"]
+
+
+def test_a_callback_booked_for_the_opening_is_due_when_that_time_comes(
+    rt: Runtime, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    clock.set(EVENING)
+    opening = rt.flows["hotline"].flow.hours.next_opening(clock.now())
+    assert opening == datetime(2026, 11, 24, 1, 0, tzinfo=UTC)  # 09:00 the next morning
+    dialer = make_dialer(rt, clock, api)
+    ask(rt, "CA1", preferred_at=opening)
+    clock.set(opening - timedelta(minutes=1))
+    assert dialer.run_once() == []
+    clock.set(opening)
+    assert [p.request.call_sid for p in dialer.run_once()] == ["CA1"]
+
+
+# -- pacing and caps ----------------------------------------------------------------------
+
+
+def test_calls_are_placed_at_the_configured_rate(
+    rt: Runtime, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    flow = with_agents(rt.flows["hotline"].flow, payments=10)
+    dialer = make_dialer(rt, clock, api, flow=flow, rate=0.5)
+    for n in range(5):
+        ask(rt, f"CA{n}")
+    placed = dialer.run_once()
+    assert [p.at for p in placed] == [0.0, 2.0, 4.0, 6.0, 8.0]
+    assert [r.call_sid for r in api.requests] == [p.call_sid for p in placed]
+    assert clock.now() == T0 + timedelta(seconds=8)
+
+
+def test_the_default_rate_is_one_call_a_second(
+    rt: Runtime, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    flow = with_agents(rt.flows["hotline"].flow, payments=3)
+    dialer = make_dialer(rt, clock, api, flow=flow)
+    for n in range(3):
+        ask(rt, f"CA{n}")
+    assert [p.at for p in dialer.run_once()] == [0.0, 1.0, 2.0]
+
+
+def test_a_queue_has_no_more_callbacks_in_progress_than_agents(
+    rt: Runtime, clock: ManualClock, api: FakeCallsApi, make_app: MakeApp
+) -> None:
+    flow = with_agents(rt.flows["hotline"].flow, payments=2)
+    dialer = make_dialer(rt, clock, api, flow=flow)
+    for n in range(3):
+        ask(rt, f"CA{n}")
+    ask(rt, "CA9", LI_NA, issue="complaint", queue="general")
+    placed = dialer.run_once()
+    assert sorted(p.request.call_sid for p in placed) == ["CA0", "CA1", "CA9"]
+    assert book_of(rt).in_progress() == {"payments": 2, "general": 1}
+    assert dialer.run_once() == []  # payments has two calls going, general its one
+    settle = book_of(rt).settle
+    settle(placed[0].attempt.id, "busy", retry_after=timedelta(hours=1), max_attempts=3)
+    assert [p.request.call_sid for p in dialer.run_once()] == ["CA2"]
+
+
+# -- retries, and the ticket after the last -----------------------------------------------
+
+
+def test_an_unanswered_callback_is_retried_after_the_delay_then_becomes_a_ticket(
+    make_app: MakeApp, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    app = make_app()
+    rt = runtime_of(app)
+    policy = RetryPolicy(max_attempts=3, retry_after=timedelta(minutes=10))
+    dialer = make_dialer(rt, clock, api, policy=policy)
+    network = person(app, clock)
+    request = ask(rt, "CA1")
+
+    [first] = dialer.run_once()
+    network.answer(api.requests[0], network="busy")
+    waiting = book_of(rt).by_id(request.id)
+    assert waiting is not None
+    assert (waiting.status, waiting.attempts) == ("pending", 1)
+    assert waiting.next_try_at == clock.now() + timedelta(minutes=10)
+
+    clock.advance(9 * 60)
+    assert dialer.run_once() == []  # not yet
+    clock.advance(60)
+    [second] = dialer.run_once()
+    status_callback(app, api.requests[1], "no-answer")  # it rang out
+
+    clock.advance(10 * 60)
+    [third] = dialer.run_once()
+    network.answer(api.requests[2], answered_by="machine_end_beep")
+
+    assert dialer.run_once() == []
+    done = book_of(rt).by_id(request.id)
+    assert done is not None
+    assert (done.status, done.attempts) == ("failed", 3)
+    attempts = book_of(rt).attempts(request.id)
+    assert [(a.number, a.outcome) for a in attempts] == [
+        (1, "busy"),
+        (2, "no-answer"),
+        (3, "machine"),
+    ]
+    assert [a.call_sid for a in attempts] == [r.call_sid for r in api.requests]
+    assert done.ticket is not None
+    ticket = rt.services.wallet.ticket(done.ticket)
+    assert ticket is not None
+    assert (ticket.kind, ticket.account_id, ticket.caller_phone) == (
+        "callback",
+        request.account_id,
+        ZHANG_WEI,
+    )
+    assert ticket.summary == (
+        "callback about payment_failed not reached after 3 attempts (busy, no-answer, "
+        "machine); call the customer"
+    )
+
+
+def test_a_call_twilio_refuses_becomes_a_ticket_at_once(
+    rt: Runtime, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    dialer = make_dialer(rt, clock, api)
+    request = ask(rt, "CA1")
+    api.fail_next(400, 21215, "Geo permission configuration is not permitting call")
+    [placed] = dialer.run_once()
+    assert placed.call_sid is None
+    assert placed.describe() == (
+        "could not call +86*******0001 for payments about payment_failed (callback 1, "
+        "attempt 1): Twilio refused to place the call +86*******0001 from +864001234567, "
+        "answer URL http://localhost/voice/callback?attempt=1 (error 21215): Unable to create "
+        "record: Geo permission configuration is not permitting call"
+    )
+    [attempt] = book_of(rt).attempts(request.id)
+    assert attempt.outcome == "failed"
+    failed = book_of(rt).by_id(request.id)
+    assert failed is not None
+    assert failed.status == "failed"
+    assert failed.ticket is not None
+
+
+def test_a_twilio_server_error_is_retried_later(
+    rt: Runtime, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    dialer = make_dialer(rt, clock, api)
+    request = ask(rt, "CA1")
+    api.fail_next(503, 20500, "Internal Server Error")
+    [placed] = dialer.run_once()
+    assert placed.problem is not None
+    waiting = book_of(rt).by_id(request.id)
+    assert waiting is not None
+    assert (waiting.status, waiting.ticket) == ("pending", None)
+    clock.advance(600)
+    [again] = dialer.run_once()
+    assert again.call_sid is not None
+    assert again.attempt.number == 2
+
+
+# -- restarts -----------------------------------------------------------------------------
+
+
+def test_a_dialer_killed_after_placing_leaves_the_callback_to_the_status_callback(
+    make_app: MakeApp, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    app = make_app()
+    rt = runtime_of(app)
+    request = ask(rt, "CA1")
+    make_dialer(rt, clock, api, name="killed").run_once()  # then the process dies
+    call = person(app, clock).answer(api.requests[0])
+    call.press("2")  # no longer needed
+    assert call.ended
+
+    clock.advance(3600)
+    assert make_dialer(rt, clock, api, name="restarted").run_once() == []
+    assert len(api.requests) == 1  # dialled once
+    settled = book_of(rt).by_id(request.id)
+    assert settled is not None
+    assert settled.status == "cancelled"
+    [attempt] = book_of(rt).attempts(request.id)
+    assert (attempt.dialer, attempt.outcome) == ("killed", "answered")
+
+
+def test_a_dialer_killed_before_twilio_took_the_call_is_dialled_again_after_the_lease(
+    rt: Runtime, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    request = ask(rt, "CA1")
+    dialer = make_dialer(rt, clock, api, name="second")
+    book = book_of(rt)
+    # The first dialer claimed the callback and died before asking Twilio.
+    [claim] = book.claim("first", lease=timedelta(minutes=2), due=dialer.due, cap=dialer.cap)
+    assert dialer.run_once() == []  # held by the first dialer's lease
+    clock.advance(121)
+    [placed] = dialer.run_once()
+    assert placed.request.id == request.id
+    assert len(api.requests) == 1
+    attempts = book.attempts(request.id)
+    assert [(a.dialer, a.outcome) for a in attempts] == [("first", "lost"), ("second", None)]
+    assert placed.attempt.number == 1  # a lost attempt does not count against the limit
+
+
+def test_a_lease_that_runs_out_during_a_call_asks_twilio_instead_of_dialling_again(
+    rt: Runtime, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    request = ask(rt, "CA1")
+    [placed] = make_dialer(rt, clock, api, name="killed").run_once()
+    assert placed.call_sid is not None
+    api.statuses[placed.call_sid] = "ringing"  # no status callback has come
+    clock.advance(121)
+    restarted = make_dialer(rt, clock, api, name="restarted")
+    assert restarted.run_once() == []
+    held = book_of(rt).by_id(request.id)
+    assert held is not None
+    assert (held.status, held.lease_until) == ("dialing", clock.now() + timedelta(minutes=2))
+    api.statuses[placed.call_sid] = "completed"
+    clock.advance(121)
+    assert restarted.run_once() == []
+    done = book_of(rt).by_id(request.id)
+    assert done is not None
+    assert done.status == "done"
+    assert len(api.requests) == 1
+
+
+def test_a_duplicate_status_callback_settles_nothing_twice(
+    make_app: MakeApp, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    app = make_app()
+    rt = runtime_of(app)
+    request = ask(rt, "CA1")
+    make_dialer(rt, clock, api).run_once()
+    status_callback(app, api.requests[0], "busy")
+    status_callback(app, api.requests[0], "busy")
+    settled = book_of(rt).by_id(request.id)
+    assert settled is not None
+    assert (settled.status, settled.attempts) == ("pending", 1)
+    assert [a.outcome for a in book_of(rt).attempts(request.id)] == ["busy"]
