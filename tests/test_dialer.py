@@ -10,41 +10,29 @@ person who answers is ``Simulator.answer`` driving the real app in-process. Time
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections.abc import Iterator
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
-from click.testing import CliRunner
 
 import ivr.stores.schema  # noqa: F401  (registers every table on Base)
-from ivr.cli.main import main
 from ivr.clock import ManualClock
-from ivr.db import Base
-from ivr.db import make_engine
 from ivr.flow.spec import Flow
 from ivr.hotline.dialer import Dialer
-from ivr.hotline.dialer import Placed
 from ivr.hotline.dialer import RetryPolicy
 from ivr.stores.callbacks import CallbackBook
 from ivr.stores.callbacks import CallbackRequest
-from ivr.telephony.calls import DryRunPlacer
 from ivr.telephony.calls import TwilioPlacer
 from ivr.telephony.numbers import Credentials
-from ivr.testing.simulator import Call
 from ivr.testing.simulator import OutboundRequest
 from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import WsgiTransport
 from ivr.testing.twilio_api import FakeCallsApi
-from ivr.wallet import Wallet
 from ivr.wallet.demo import LI_NA
 from ivr.wallet.demo import ZHANG_WEI
 from ivr.web.runtime import Runtime
-from tests import services
 from tests.conftest import AUTH_TOKEN
 from tests.conftest import BASE_URL
 from tests.conftest import T0
