@@ -389,3 +389,168 @@ def test_a_duplicate_status_callback_settles_nothing_twice(
     assert settled is not None
     assert (settled.status, settled.attempts) == ("pending", 1)
     assert [a.outcome for a in book_of(rt).attempts(request.id)] == ["busy"]
+
+
+# -- the callback call --------------------------------------------------------------------
+
+
+def place_one(app: Any, clock: ManualClock, api: FakeCallsApi) -> OutboundRequest:
+    rt = runtime_of(app)
+    [placed] = make_dialer(rt, clock, api).run_once()
+    assert placed.call_sid is not None
+    return api.requests[-1]
+
+
+def test_the_dialer_asks_twilio_for_the_callback_url_status_callback_and_machine_detection(
+    make_app: MakeApp, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    app = make_app()
+    ask(runtime_of(app), "CA1")
+    place_one(app, clock, api)
+    assert api.created[0].form == {
+        "To": ZHANG_WEI,
+        "From": OUR_NUMBER,
+        "Url": "http://localhost/voice/callback?attempt=1",
+        "Method": "POST",
+        "StatusCallback": "http://localhost/voice/callback/status?attempt=1",
+        "StatusCallbackMethod": "POST",
+        "Timeout": "30",
+        "MachineDetection": "DetectMessageEnd",
+    }
+
+
+def test_a_callback_in_chinese_greets_by_name_says_why_and_puts_the_person_through(
+    make_app: MakeApp, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    app = make_app()
+    rt = runtime_of(app)
+    request = ask(rt, "CA1")
+    call = person(app, clock).answer(place_one(app, clock, api))
+    assert call.heard() == (
+        "张伟您好，这里是数字钱包客服中心。您之前来电咨询支付失败，并预约了回电，现在为您回电。"
+        "如果不再需要，取消本次回电请按2。现在接通客服人员请按1。重听请按9。"
+    )
+    call.press("1")
+    assert call.heard() == "正在为您转接支付问题专员，请稍候。"
+    assert call.waiting_for == "queue"
+    [handoff] = rt.records.waiting()
+    assert (handoff.queue, handoff.caller_name, handoff.account_id) == (
+        "payments",
+        "张伟",
+        request.account_id,
+    )
+    assert (handoff.verified, handoff.issue, handoff.steps_tried, handoff.reason) == (
+        True,
+        "payment failed",
+        ["payment_failed_details", "solved"],
+        "callback: the customer asked to be called back",
+    )
+    call.agent_answers(talk_seconds=120)
+    assert call.heard() == "感谢您的耐心等待，祝您生活愉快，再见。"
+    assert call.ended
+    done = book_of(rt).by_id(request.id)
+    assert done is not None
+    assert done.status == "done"
+    [attempt] = book_of(rt).attempts(request.id)
+    assert (attempt.outcome, attempt.answered_by, attempt.call_sid) == (
+        "answered",
+        "human",
+        call.call_sid,
+    )
+
+
+def test_a_callback_in_english_can_be_cancelled_with_2(
+    make_app: MakeApp, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    app = make_app()
+    rt = runtime_of(app)
+    request = ask(rt, "CA1", LI_NA, issue="complaint", queue="general", lang="en-US")
+    call = person(app, clock).answer(place_one(app, clock, api))
+    assert call.heard() == (
+        "Hello Li Na, this is the digital wallet customer service team. You called us about "
+        "complaint and asked us to call you back, so here we are. If you no longer need us, "
+        "press 2 to cancel this call back. To speak to an agent now, press 1. To hear this "
+        "again, press 9."
+    )
+    call.press("2")
+    assert call.heard() == "Your call back is cancelled. Thank you, goodbye."
+    assert call.ended
+    cancelled = book_of(rt).by_id(request.id)
+    assert cancelled is not None
+    assert cancelled.status == "cancelled"
+    assert [a.outcome for a in book_of(rt).attempts(request.id)] == ["answered"]
+    assert make_dialer(rt, clock, api).run_once() == []
+
+
+def test_a_caller_without_an_account_or_issue_is_greeted_without_a_name(
+    make_app: MakeApp, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    app = make_app()
+    rt = runtime_of(app)
+    ask(rt, "CA1", STRANGER, issue=None, queue="general", lang="en-US")
+    call = person(app, clock).answer(place_one(app, clock, api))
+    assert call.heard().startswith(
+        "Hello, this is the digital wallet customer service team. You called us about your "
+        "question and asked us to call you back"
+    )
+    call.press("1")
+    assert call.waiting_for == "queue"
+    [handoff] = rt.records.waiting()
+    assert (handoff.queue, handoff.caller_name, handoff.verified) == ("general", None, True)
+
+
+def test_a_machine_hears_a_short_message_and_the_callback_is_tried_again(
+    make_app: MakeApp, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    app = make_app()
+    rt = runtime_of(app)
+    request = ask(rt, "CA1")
+    call = person(app, clock).answer(place_one(app, clock, api), answered_by="machine_end_beep")
+    assert call.heard() == (
+        "您好，这里是数字钱包客服中心，回复您预约的回电。我们稍后会再给您打来，"
+        "您也可以在服务时间拨打客服热线。再见。"
+    )
+    assert call.ended
+    assert call.result.outcome is not None
+    assert call.result.outcome.kind == "hangup"
+    again = book_of(rt).by_id(request.id)
+    assert again is not None
+    assert (again.status, again.next_try_at) == ("pending", clock.now() + timedelta(minutes=10))
+    [attempt] = book_of(rt).attempts(request.id)
+    assert (attempt.outcome, attempt.answered_by) == ("machine", "machine_end_beep")
+    assert rt.records.waiting() == []
+
+
+def test_a_repeated_answer_webhook_says_the_same_and_starts_nothing_twice(
+    make_app: MakeApp, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    app = make_app()
+    ask(runtime_of(app), "CA1")
+    request = place_one(app, clock, api)
+    path = request.url.removeprefix(BASE_URL)
+    form = {"CallSid": request.call_sid, "From": OUR_NUMBER, "To": ZHANG_WEI}
+    first = post(app, path, **form, AnsweredBy="human")
+    again = post(app, path, **form, AnsweredBy="human")
+    assert first.status_code == again.status_code == 200
+    assert again.get_data(as_text=True) == first.get_data(as_text=True)
+    assert first.headers["X-IVR-Flow"] == "callback"
+
+
+def test_an_unsigned_answer_webhook_is_refused(
+    make_app: MakeApp, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    app = make_app()
+    response = app.test_client().post(
+        "/voice/callback?attempt=1", data={"CallSid": "CA1", "From": OUR_NUMBER}
+    )
+    assert response.status_code == 403
+
+
+def test_an_answer_for_an_unknown_callback_apologises_and_queues_rather_than_dead_air(
+    make_app: MakeApp,
+) -> None:
+    app = make_app()
+    response = post(app, "/voice/callback?attempt=99", CallSid="CA9", From=OUR_NUMBER)
+    assert response.status_code == 200
+    assert response.headers["X-IVR-State"] == "error"
+    assert "<Enqueue" in response.get_data(as_text=True)

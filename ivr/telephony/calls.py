@@ -80,8 +80,7 @@ class TwilioPlacer:
             "url": call.url,
             "method": "POST",
             "status_callback": call.status_callback,
-            "status_callback_method": "POST",
-            "status_callback_event": ["completed"],
+            "status_callback_method": "POST",  # events: Twilio's default, completed only
             "timeout": call.timeout,
         }
         if call.machine_detection:

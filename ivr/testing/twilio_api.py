@@ -76,7 +76,7 @@ class FakeCallsApi(HttpClient):  # type: ignore[misc]  # twilio ships no type hi
         if auth != (self.account_sid, self.auth_token):
             return _error(401, 20003, "Authenticate")
         if method == "POST" and (m := _CALLS.fullmatch(parts.path)) and m[1] == self.account_sid:
-            return self._create({k: str(v) for k, v in (data or {}).items()})
+            return self._create({k: _field(v) for k, v in (data or {}).items()})
         if method == "GET" and (m := _CALL.fullmatch(parts.path)) and m[1] == self.account_sid:
             if m[2] in self.statuses:
                 return _json(200, self._resource(m[2]))
@@ -116,6 +116,14 @@ class FakeCallsApi(HttpClient):  # type: ignore[misc]  # twilio ships no type hi
             "api_version": "2010-04-01",
             "uri": f"/2010-04-01/Accounts/{self.account_sid}/Calls/{sid}.json",
         }
+
+
+def _field(value: object) -> str:
+    """A form value as sent: a list (a repeated field, such as StatusCallbackEvent) as its
+    values separated by spaces."""
+    if isinstance(value, list | tuple):
+        return " ".join(str(v) for v in value)
+    return str(value)
 
 
 def _json(status: int, body: dict[str, Any]) -> Response:
