@@ -10,15 +10,20 @@ person who answers is ``Simulator.answer`` driving the real app in-process. Time
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections.abc import Iterator
 from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 import ivr.stores.schema  # noqa: F401  (registers every table on Base)
 from ivr.clock import ManualClock
+from ivr.db import Base
+from ivr.db import make_engine
 from ivr.flow.spec import Flow
 from ivr.hotline.dialer import Dialer
 from ivr.hotline.dialer import RetryPolicy
@@ -30,9 +35,11 @@ from ivr.testing.simulator import OutboundRequest
 from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import WsgiTransport
 from ivr.testing.twilio_api import FakeCallsApi
+from ivr.wallet import Wallet
 from ivr.wallet.demo import LI_NA
 from ivr.wallet.demo import ZHANG_WEI
 from ivr.web.runtime import Runtime
+from tests import services
 from tests.conftest import AUTH_TOKEN
 from tests.conftest import BASE_URL
 from tests.conftest import T0
@@ -389,6 +396,116 @@ def test_a_duplicate_status_callback_settles_nothing_twice(
     assert settled is not None
     assert (settled.status, settled.attempts) == ("pending", 1)
     assert [a.outcome for a in book_of(rt).attempts(request.id)] == ["busy"]
+
+
+# -- several dialers ---------------------------------------------------------------------
+
+
+@pytest.fixture
+def postgres() -> Iterator[sa.Engine]:
+    for url in services.postgres_schema_url():
+        engine = make_engine(url)
+        Base.metadata.create_all(engine)
+        yield engine
+        engine.dispose()
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("dialers", [2, 4])
+def test_dialers_sharing_postgresql_place_each_callback_exactly_once(
+    postgres: sa.Engine, clock: ManualClock, rt: Runtime, dialers: int
+) -> None:
+    book = CallbackBook(postgres, clock)
+    wallet = Wallet(postgres, clock)
+    flow = with_agents(rt.flows["hotline"].flow, general=100)
+    wanted = 40
+    for n in range(wanted):
+        book.request(
+            f"CA{n}", phone=f"+86139000{n:05d}", account_id=None, issue=None, queue="general"
+        )
+    apis = [FakeCallsApi(SID, TOKEN, first_call=0x1000 * (i + 1)) for i in range(dialers)]
+    start = threading.Barrier(dialers)
+    failures: list[BaseException] = []
+
+    def work(i: int) -> None:
+        dialer = make_dialer(
+            rt,
+            clock,
+            apis[i],
+            book=book,
+            wallet=wallet,
+            flow=flow,
+            name=f"dialer-{i}",
+            rate=100.0,
+            sleep=lambda _: None,
+        )
+        start.wait()
+        try:
+            while dialer.run_once():
+                pass
+        except BaseException as exc:  # pragma: no cover - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(dialers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    dialled = sorted(r.to for api in apis for r in api.requests)
+    assert dialled == sorted(f"+86139000{n:05d}" for n in range(wanted))
+    assert len(book.attempts()) == wanted
+    assert {r.status for r in book.listed()} == {"dialing"}
+
+
+@pytest.mark.postgres
+def test_dialers_sharing_postgresql_keep_to_the_queues_agents_together(
+    postgres: sa.Engine, clock: ManualClock, rt: Runtime
+) -> None:
+    book = CallbackBook(postgres, clock)
+    flow = with_agents(rt.flows["hotline"].flow, general=3)
+    for n in range(12):
+        book.request(
+            f"CA{n}", phone=f"+86139000{n:05d}", account_id=None, issue=None, queue="general"
+        )
+    dialers = 4
+    apis = [FakeCallsApi(SID, TOKEN, first_call=0x1000 * (i + 1)) for i in range(dialers)]
+    start = threading.Barrier(dialers)
+
+    def work(i: int) -> None:
+        dialer = make_dialer(
+            rt,
+            clock,
+            apis[i],
+            book=book,
+            wallet=Wallet(postgres, clock),
+            flow=flow,
+            name=f"dialer-{i}",
+            rate=100.0,
+            sleep=lambda _: None,
+        )
+        start.wait()
+        dialer.run_once()
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(dialers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(len(api.requests) for api in apis) == 3
+    assert book.in_progress() == {"general": 3}
+
+
+def test_one_dialer_on_sqlite_claims_each_callback_once(
+    rt: Runtime, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    flow = with_agents(rt.flows["hotline"].flow, payments=100)
+    for n in range(5):
+        ask(rt, f"CA{n}")
+    dialer = make_dialer(rt, clock, api, flow=flow, rate=100.0)
+    assert len(dialer.run_once()) == 5
+    assert dialer.run_once() == []
+    assert len(api.requests) == 5
 
 
 # -- the callback call --------------------------------------------------------------------
