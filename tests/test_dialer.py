@@ -19,8 +19,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
 import ivr.stores.schema  # noqa: F401  (registers every table on Base)
+from ivr.cli.main import main
 from ivr.clock import ManualClock
 from ivr.db import Base
 from ivr.db import make_engine
@@ -671,3 +673,94 @@ def test_an_answer_for_an_unknown_callback_apologises_and_queues_rather_than_dea
     assert response.status_code == 200
     assert response.headers["X-IVR-State"] == "error"
     assert "<Enqueue" in response.get_data(as_text=True)
+
+
+# -- ivr callbacks ------------------------------------------------------------------------
+
+NOW = "2026-11-23T10:00:00+08:00"
+
+
+def cli_book(cli_env: dict[str, str | None]) -> Iterator[CallbackBook]:
+    url = cli_env["IVR_DATABASE_URL"]
+    assert url is not None
+    engine = make_engine(url)
+    try:
+        yield CallbackBook(engine, ManualClock(T0))
+    finally:
+        engine.dispose()
+
+
+def test_callbacks_run_without_credentials_is_a_dry_run_saying_who_it_would_call(
+    runner: CliRunner, cli_env: dict[str, str | None]
+) -> None:
+    env = {"IVR_CLOCK": NOW}
+    assert runner.invoke(main, ["callbacks", "list"], env=env).output == "no callbacks waiting\n"
+    for book in cli_book(cli_env):
+        book.request("CA1", phone=ZHANG_WEI, account_id=1, issue="refund", queue="payments")
+        book.request("CA2", phone=LI_NA, account_id=2, issue=None, queue="general")
+    result = runner.invoke(main, ["callbacks", "run", "--once"], env=env)
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "dry run (TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN are not both set): no call is placed\n"
+        "+0.0s would call +86*******0001 for payments about refund (callback 1, attempt 1)\n"
+        "+1.0s would call +86*******0002 for general (callback 2, attempt 1)\n"
+        "would place 2 call(s)\n"
+    )
+    off = runner.invoke(
+        main,
+        ["callbacks", "run", "--once"],
+        env={**env, "IVR_DIAL": "off", "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN},
+    )
+    assert off.output.splitlines()[0] == "dry run (IVR_DIAL is off): no call is placed"
+    listed = runner.invoke(main, ["callbacks", "list"], env=env)
+    assert listed.output == (
+        "#1 pending   +86*******0001 payments (refund), as soon as possible, 0 attempt(s)\n"
+        "#2 pending   +86*******0002 general (no issue), as soon as possible, 0 attempt(s)\n"
+    )
+
+
+def test_callbacks_run_places_calls_through_twilio_and_list_shows_the_attempts(
+    runner: CliRunner, cli_env: dict[str, str | None], api: FakeCallsApi
+) -> None:
+    env = {
+        "IVR_CLOCK": NOW,
+        "TWILIO_ACCOUNT_SID": SID,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "IVR_PUBLIC_URL": "https://ivr.example.com",
+        "IVR_CALLBACK_FROM": OUR_NUMBER,
+    }
+    runner.invoke(main, ["callbacks", "list"], env=env)
+    for book in cli_book(cli_env):
+        book.request("CA1", phone=ZHANG_WEI, account_id=1, issue="refund", queue="payments")
+    result = runner.invoke(
+        main, ["callbacks", "run", "--max-time", "1", "--name", "d1"], obj=api, env=env
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output == (
+        "+0.0s called +86*******0001 for payments about refund (callback 1, attempt 1)\n"
+        "placed 1 call(s)\n"
+    )
+    [request] = api.requests
+    assert request.url == "https://ivr.example.com/voice/callback?attempt=1"
+    listed = runner.invoke(main, ["callbacks", "list", "--all"], env=env)
+    assert listed.output == (
+        "#1 dialing   +86*******0001 payments (refund), as soon as possible, 1 attempt(s)\n"
+        "    attempt 1 10:00:00 by d1: in progress\n"
+    )
+
+
+def test_callbacks_run_needs_a_public_url_and_a_number_to_call_from(
+    runner: CliRunner, api: FakeCallsApi
+) -> None:
+    env = {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN}
+    no_url = runner.invoke(main, ["callbacks", "run", "--once"], obj=api, env=env)
+    assert no_url.exit_code == 2
+    assert "no public URL for Twilio to fetch the callback call from" in no_url.output
+    env["IVR_PUBLIC_URL"] = "https://ivr.example.com"
+    no_number = runner.invoke(main, ["callbacks", "run", "--once"], obj=api, env=env)
+    assert no_number.exit_code == 2
+    assert "IVR_CALLBACK_FROM=None is not a number in E.164 form" in no_number.output
+    env["TWILIO_ACCOUNT_SID"] = "SK123"
+    bad_sid = runner.invoke(main, ["callbacks", "run", "--once"], obj=api, env=env)
+    assert bad_sid.exit_code == 2
+    assert "is not an Account SID" in bad_sid.output
