@@ -300,6 +300,12 @@ class CallbackBook:
             ).first()
         return found is not None
 
+    def clear(self) -> int:
+        """Forget every request and attempt (a demo or replay reset); how many requests."""
+        with self._engine.begin() as conn:
+            conn.execute(sa.delete(CallbackAttemptRow))
+            return conn.execute(sa.delete(CallbackRequestRow)).rowcount
+
     def note_ticket(self, request_id: int, number: str) -> None:
         with self._engine.begin() as conn:
             conn.execute(

@@ -8,6 +8,10 @@ replay against it starts every script from the same time and the same demo data 
 this process. ``ivr replay`` and ``ivr call``, ``bench/replay.py`` and the tests all make their
 simulators here, so they drive calls alike.
 
+Each in-process simulator also gets the app's callback dialer (``ivr.hotline.dialer``), placing
+its calls through a fake of Twilio's REST API (``ivr.testing.twilio_api``), so call scripts can
+describe a callback: the simulator answers the calls the dialer asked for.
+
 Sits in ``testing`` above ``web``, so it may build the app (``create_app``); the simulator and
 call scripts it feeds must not know the app. It reads no environment and configures no
 logging: settings come in, and logging is the entry point's.
@@ -23,7 +27,17 @@ from datetime import datetime
 
 from flask import Flask
 
+import time
+from collections.abc import Sequence
+from datetime import timedelta
+
 from ivr.clock import ManualClock
+from ivr.hotline.dialer import Dialer
+from ivr.hotline.dialer import RetryPolicy
+from ivr.telephony.calls import TwilioPlacer
+from ivr.telephony.numbers import Credentials
+from ivr.testing.simulator import OutboundRequest
+from ivr.testing.twilio_api import FakeCallsApi
 from ivr.errors import SimulationError
 from ivr.settings import Settings
 from ivr.testing.simulator import HttpTransport
@@ -38,6 +52,8 @@ from ivr.web.runtime import Runtime
 REPLAY_TIME = datetime.fromisoformat("2026-11-23T10:00:00+08:00")
 # Each simulator numbers its CallSids from its own multiple of this, so none collide.
 CALLS_PER_SIMULATOR = 10_000
+# The account of the fake REST API the in-process dialer places its calls through.
+_FAKE_ACCOUNT = Credentials("AC" + "f" * 32, "replay")
 
 
 def random_first_call() -> int:
@@ -83,15 +99,55 @@ class LocalSimulators:
         if self.clock is not None and self.reset_to is not None:
             self.clock.set(self.reset_to)
             reset_demo(self.runtime.database, self.clock)
+            if self.runtime.callbacks is not None:
+                self.runtime.callbacks.clear()
         settings = self.runtime.settings
-        return Simulator(
+        first = self.first_call + self.made * CALLS_PER_SIMULATOR
+        base_url = settings.public_url or "http://localhost"
+        simulator = Simulator(
             WsgiTransport(self.app),
-            base_url=settings.public_url or "http://localhost",
+            base_url=base_url,
             auth_token=settings.twilio_auth_token,
             clock=self.clock,
-            first_call=self.first_call + self.made * CALLS_PER_SIMULATOR,
+            first_call=first,
             play_text=self.runtime.play_text,
         )
+        simulator.dialer = self._dialer(simulator, base_url, first + CALLS_PER_SIMULATOR // 2)
+        return simulator
+
+    def _dialer(
+        self, simulator: Simulator, base_url: str, first_call: int
+    ) -> Callable[[], Sequence[OutboundRequest]] | None:
+        """One round of the app's callback dialer, calling from the number the simulator's
+        callers dial, through a fake of Twilio's REST API: the calls it asked for."""
+        rt = self.runtime
+        if rt.callbacks is None:
+            return None
+        api = FakeCallsApi(
+            _FAKE_ACCOUNT.account_sid, _FAKE_ACCOUNT.auth_token, first_call=first_call
+        )
+        clock = self.clock if self.clock is not None else rt.services.clock
+        dialer = Dialer(
+            book=rt.callbacks,
+            wallet=rt.services.wallet,
+            flow=rt.flows[rt.flow_name].flow,
+            placer=TwilioPlacer(_FAKE_ACCOUNT, http_client=api),
+            clock=clock,
+            base_url=base_url,
+            from_number=simulator.to,
+            name="replay",
+            rate=rt.settings.dial_rate,
+            policy=RetryPolicy.of(rt.settings),
+            lease=timedelta(seconds=rt.settings.callback_lease),
+            sleep=self.clock.advance if self.clock is not None else time.sleep,
+        )
+
+        def run() -> Sequence[OutboundRequest]:
+            before = len(api.created)
+            dialer.run_once()
+            return api.requests[before:]
+
+        return run
 
 
 def local_simulators(

@@ -114,6 +114,16 @@ def format_result(result: Reported, *, color: bool) -> str:
     lines.extend(notes.get(len(result.call.transcript), []))
     if result.outcome is not None:
         lines.append(f"{INDENT}outcome: {describe_outcome(result.outcome)}")
+    if result.callback is not None:
+        lines.append(f"{INDENT}{_paint('called back', None, color, bold=True)}")
+        shown_state = None
+        for turn in result.callback.transcript:
+            if turn.speaker == "ivr" and turn.state is not None and turn.state != shown_state:
+                lines.append(f"{INDENT}{_paint('· ' + turn.state, None, color, dim=True)}")
+                shown_state = turn.state
+            lines.append(format_turn(turn, default_lang=script.lang, color=color))
+        if result.callback.outcome is not None:
+            lines.append(f"{INDENT}outcome: {describe_outcome(result.callback.outcome)}")
     if failure is not None and not placed:
         lines.extend(format_failure(failure, color=color))
     return "\n".join(lines)
@@ -293,8 +303,15 @@ def coverage_report(
     """
     states: dict[str, set[str]] = {name: set() for name in flows}
     transitions: dict[str, set[tuple[str, str]]] = {name: set() for name in flows}
+    calls: list[CallResult] = []
     for result in results:
-        call = result.call if isinstance(result, ScriptResult) else result
+        if isinstance(result, ScriptResult):
+            calls.append(result.call)
+            if result.callback is not None:  # the call back is a call of its own
+                calls.append(result.callback)
+        else:
+            calls.append(result)
+    for call in calls:
         previous: tuple[str, str] | None = None
         for flow, state in zip(call.flows, call.states, strict=False):
             if not flow:  # the queue's wait document: between two states of the flow

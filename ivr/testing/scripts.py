@@ -35,10 +35,21 @@ A script::
     outcome: {kind: queued, queue: security, recording: true, status: completed}
     effects:
       - account: {phone: "+8613800000002", status: active}
+    callback:                                 # after the call: time passes, the dialer runs,
+      after: 600                              # (seconds; default 0) and the same person
+      answer: human                           # answers (or machine_end_beep, busy, no-answer…)
+      steps: [press: "1", agent]
+      outcome: {kind: hangup}
+
+A ``callback`` needs a simulator whose ``dialer`` runs the application's callback dialer
+(``ivr.testing.factories`` wires one in-process); the call it places to the script's
+``from`` number is answered as the section says, and its transcript is reported after the
+first call's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 from collections.abc import Callable
@@ -56,6 +67,7 @@ from ivr.errors import ScriptError
 from ivr.errors import SimulationError
 from ivr.errors import YamlError
 from ivr.phones import is_caller_id
+from ivr.testing.simulator import ANSWERED_BY
 from ivr.testing.simulator import NETWORK_STATUSES
 from ivr.testing.simulator import QUEUE_ENDINGS
 from ivr.testing.simulator import Call
@@ -257,6 +269,18 @@ class EffectExpectation:
 
 
 @dataclass(frozen=True)
+class Callback:
+    """The call back the caller asked for: ``after`` seconds pass, the dialer runs, and the
+    call to the caller is answered by ``answer`` (a person, a machine) or ends as a network
+    status (busy, no-answer...); then ``steps`` and ``outcome`` as for the first call."""
+
+    steps: tuple[Step, ...]
+    after: int = 0
+    answer: str = "human"
+    outcome: OutcomeExpectation | None = None
+
+
+@dataclass(frozen=True)
 class Script:
     path: str
     name: str
@@ -267,13 +291,25 @@ class Script:
     effects: tuple[EffectExpectation, ...] = ()
     at: datetime | None = None  # the (simulated) time the call is placed
     network: str | None = None  # the call ends before the IVR answers: busy, canceled, ...
+    callback: Callback | None = None  # after the call: the dialer calls the caller back
 
 
 # ---------------------------------------------------------------------------------------------
 # Loading
 
 
-_TOP_KEYS = ("name", "from", "lang", "at", "network", "steps", "outcome", "effects")
+_TOP_KEYS = (
+    "name",
+    "from",
+    "lang",
+    "at",
+    "network",
+    "steps",
+    "outcome",
+    "effects",
+    "callback",
+)
+_CALLBACK_KEYS = ("after", "answer", "outcome", "steps")
 _STEP_KINDS = (
     "expect",
     "expect_state",
@@ -346,7 +382,35 @@ def parse_script(data: object, path: str) -> Script:
     network = None
     if "network" in top:
         network = _choice(_text(top["network"], path, "network"), path, "network", NETWORK_STATUSES)
-    return Script(path, name, from_, lang, steps, outcome, effects, at, network)
+    callback = _callback(top["callback"], path) if "callback" in top else None
+    return Script(path, name, from_, lang, steps, outcome, effects, at, network, callback)
+
+
+def _callback(value: object, path: str) -> Callback:
+    spec = _mapping(value, path, "callback", _CALLBACK_KEYS)
+    raw_steps = spec.get("steps", [])
+    if not isinstance(raw_steps, list):
+        raise ScriptError(
+            path, "callback.steps", f"must be a list of steps, not {_what(raw_steps)}"
+        )
+    steps = tuple(
+        _step(item, path, f"callback.steps[{index}]") for index, item in enumerate(raw_steps)
+    )
+    after = 0
+    if "after" in spec:
+        after = _count(spec["after"], path, "callback.after")
+    answer = "human"
+    if "answer" in spec:
+        answer = _choice(
+            _text(spec["answer"], path, "callback.answer"),
+            path,
+            "callback.answer",
+            ANSWERED_BY + NETWORK_STATUSES,
+        )
+    outcome = None
+    if "outcome" in spec:
+        outcome = _outcome(spec["outcome"], path, "callback.outcome")
+    return Callback(steps, after, answer, outcome)
 
 
 def _when(value: object, path: str) -> datetime:
@@ -542,24 +606,24 @@ def _dial(value: object, path: str, key: str) -> Dial:
     return Dial(status, duration)
 
 
-def _outcome(value: object, path: str) -> OutcomeExpectation:
-    spec = _mapping(value, path, "outcome", ("kind", "number", "queue", "recording", "status"))
+def _outcome(value: object, path: str, key: str = "outcome") -> OutcomeExpectation:
+    spec = _mapping(value, path, key, ("kind", "number", "queue", "recording", "status"))
     if "kind" not in spec:
-        raise ScriptError(path, "outcome.kind", f"is required; one of {', '.join(OUTCOME_KINDS)}")
-    kind = _choice(_text(spec["kind"], path, "outcome.kind"), path, "outcome.kind", OUTCOME_KINDS)
-    queue = _text(spec["queue"], path, "outcome.queue") if "queue" in spec else None
-    number = _text(spec["number"], path, "outcome.number") if "number" in spec else None
+        raise ScriptError(path, f"{key}.kind", f"is required; one of {', '.join(OUTCOME_KINDS)}")
+    kind = _choice(_text(spec["kind"], path, f"{key}.kind"), path, f"{key}.kind", OUTCOME_KINDS)
+    queue = _text(spec["queue"], path, f"{key}.queue") if "queue" in spec else None
+    number = _text(spec["number"], path, f"{key}.number") if "number" in spec else None
     recording = None
     if "recording" in spec:
         recording = spec["recording"]
         if not isinstance(recording, bool):
             raise ScriptError(
-                path, "outcome.recording", f"must be true or false, not {_what(recording)}"
+                path, f"{key}.recording", f"must be true or false, not {_what(recording)}"
             )
     status = None
     if "status" in spec:
         status = _choice(
-            _text(spec["status"], path, "outcome.status"), path, "outcome.status", CALL_STATUSES
+            _text(spec["status"], path, f"{key}.status"), path, f"{key}.status", CALL_STATUSES
         )
     return OutcomeExpectation(kind, queue, number, recording, status)
 
@@ -785,6 +849,8 @@ class ScriptResult:
     outcome: Outcome | None = None
     """How the call ended as the script saw it (queued when left waiting in a queue)."""
     log: list[StepLog] = field(default_factory=list)
+    callback: CallResult | None = None
+    """The call back (``callback:``), when the dialer placed it."""
 
 
 def run_script(
@@ -816,7 +882,45 @@ def run_script(
         failure = _check_outcome(script.outcome, captured, call.result)
     if failure is None:
         failure = _check_effects(script.effects, checks, call.call_sid)
-    return ScriptResult(script, failure is None, failure, call.result, captured, log)
+    called_back: CallResult | None = None
+    if failure is None and script.callback is not None:
+        failure, called_back = _call_back(script, script.callback, simulator)
+    return ScriptResult(
+        script, failure is None, failure, call.result, captured, log, callback=called_back
+    )
+
+
+def _call_back(
+    script: Script, spec: Callback, simulator: Simulator
+) -> tuple[Failure | None, CallResult | None]:
+    """Time passes, the dialer runs, and the call it places to the caller is answered."""
+    if simulator.dialer is None:
+        message = "this script describes a callback; replay it in-process, where the dialer runs"
+        return Failure(None, "callback", "", "", message, "error"), None
+    simulator.clock.advance(spec.after)
+    placed = [r for r in simulator.dialer() if r.to == script.from_]
+    if len(placed) != 1:
+        message = f"expected the dialer to call {script.from_} back once, it placed {len(placed)}"
+        return Failure(None, "callback", "a call back", "", message, "outcome"), None
+    network = spec.answer if spec.answer in NETWORK_STATUSES else None
+    answered_by = "human" if network is not None else spec.answer
+    try:
+        call = simulator.answer(placed[0], answered_by=answered_by, network=network)
+    except SimulationError as exc:
+        message = f"the simulated call back failed: {exc}"
+        return Failure(None, "callback", "", "", message, "error"), None
+    failure, _ = _run_steps(spec.steps, call)
+    if failure is not None:
+        failure = dataclasses.replace(failure, step_index=None, step=f"callback: {failure.step}")
+    outcome = _finish(call)
+    if failure is None and isinstance(outcome, Failure):
+        failure = outcome
+    captured = outcome if isinstance(outcome, Outcome) else call.result.outcome
+    if failure is None and spec.outcome is not None:
+        failure = _check_outcome(spec.outcome, captured, call.result)
+        if failure is not None:
+            failure = dataclasses.replace(failure, step=f"callback: {failure.step}")
+    return failure, call.result
 
 
 def _run_steps(steps: tuple[Step, ...], call: Call) -> tuple[Failure | None, list[StepLog]]:

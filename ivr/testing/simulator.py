@@ -58,6 +58,7 @@ from collections.abc import Callable
 from collections.abc import Collection
 from collections.abc import Iterator
 from collections.abc import Mapping
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
@@ -484,6 +485,7 @@ class Simulator:
         places: Mapping[str, Place] | None = None,
         check_media: bool = True,
         agent_from: str = "+8613900000000",
+        dialer: Callable[[], Sequence[OutboundRequest]] | None = None,
     ) -> None:
         """``first_call`` numbers the CallSids this simulator makes (``CA`` + 32 hex digits);
         give each simulator its own range when several talk to one server.
@@ -494,6 +496,9 @@ class Simulator:
         city, state and postcode (the country comes from the number itself). ``check_media``
         fetches each ``<Play>`` URL once, as Twilio does before playing it. ``agent_from``
         is the agent's phone when an agent picks a caller up through a pickup URL.
+        ``dialer`` runs the application's callback dialer once and returns the calls it asked
+        Twilio to place (``ivr.testing.factories`` wires one in-process); ``answer`` plays
+        the person each one rings.
         """
         unknown = set(status_events) - set(STATUS_EVENTS)
         if unknown:
@@ -518,6 +523,7 @@ class Simulator:
         self.places = dict(places or {})
         self.check_media = check_media
         self.agent_from = agent_from
+        self.dialer = dialer
         self._calls = first_call - 1
         self._media: dict[str, str | None] = {}  # a <Play> URL -> why it cannot play, or None
 
