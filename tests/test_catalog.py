@@ -134,7 +134,7 @@ def test_shipped_flows_load_with_no_problems() -> None:
     compiled, problems = check_flows(ROOT / "flows", hotline)
 
     assert problems == []
-    assert list(compiled) == ["hotline"]
+    assert list(compiled) == ["callback", "hotline"]
 
 
 def test_shipped_hotline_compiles_every_state(shipped: dict[str, CompiledFlow]) -> None:

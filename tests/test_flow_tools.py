@@ -156,7 +156,7 @@ def test_graph_of_an_unknown_flow_names_the_flows_there(runner: CliRunner) -> No
     result = runner.invoke(main, ["graph", "nope"])
     assert result.exit_code == 2
     assert "error: no flow named 'nope'" in result.output
-    assert "pick one of: hotline" in result.output
+    assert "pick one of: callback, hotline" in result.output
 
 
 def test_the_committed_hotline_diagram_is_current(runner: CliRunner) -> None:
@@ -197,7 +197,7 @@ def test_check_actions_lists_each_action_and_guard_with_argument_values_and_uses
     result = runner.invoke(main, ["check", "--actions", "--flows", str(SMALL)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "actions (21), for do:"
+    assert lines[0] == "actions (23), for do:"
     at = lines.index("  find_entered_account")
     assert lines[at + 1 : at + 3] == [
         "      Look up the registered mobile number the caller keyed in. Whether one was found is"
@@ -206,7 +206,7 @@ def test_check_actions_lists_each_action_and_guard_with_argument_values_and_uses
     ]
     assert "  count(name: str)" in lines
     assert "  send_reset_sms  → {phone_tail}  sends messages.reset_sms" in lines
-    guards = lines.index("guards (15), for when:")
+    guards = lines.index("guards (16), for when:")
     assert lines[guards + 1 : guards + 3] == [
         "  account_known",
         "      used at tests/flows/small/small.yaml: states.find.next[0].when",
@@ -304,6 +304,7 @@ def test_diff_of_the_hotline_names_stale_recordings_scripts_and_draws_the_change
     (new / "hotline.yaml").write_text(
         text.replace("请选择您要咨询的问题。", "请选择您要办理的业务。"), "utf-8"
     )
+    shutil.copy(ROOT / "flows" / "callback.yaml", new / "callback.yaml")
     graph = tmp_path / "changed.mmd"
     result = runner.invoke(
         main,

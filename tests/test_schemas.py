@@ -180,6 +180,14 @@ def test_script_schema_allows_exactly_the_parsers_keys() -> None:
         assert script_allowed({**base, "steps": [{kind: value}]}) == keys_of(allowed), kind
     outcome = schema["properties"]["outcome"]
     assert script_allowed({**base, "steps": ["hangup"], "outcome": {"zzz": 1}}) == keys_of(outcome)
+    callback = schema["properties"]["callback"]
+    assert script_allowed({**base, "steps": ["hangup"], "callback": {"zzz": 1}}) == keys_of(
+        callback
+    )
+    called_back = {"steps": [], "outcome": {"zzz": 1}}
+    assert script_allowed({**base, "steps": ["hangup"], "callback": called_back}) == keys_of(
+        callback["properties"]["outcome"]
+    )
 
 
 @pytest.mark.parametrize("path", CALLS, ids=lambda p: p.name)

@@ -330,7 +330,7 @@ INVALID = [
         HEAD + "steps: [hangup]\noutcom: {kind: hangup}\n",
         "outcom",
         "unknown key 'outcom' (did you mean 'outcome'?); "
-        "allowed: at, effects, from, lang, name, network, outcome, steps",
+        "allowed: at, callback, effects, from, lang, name, network, outcome, steps",
         "4",
         id="unknown-top-key",
     ),
@@ -614,7 +614,7 @@ def test_parse_script_rejects_a_document_that_is_not_a_mapping() -> None:
 
     assert str(caught.value) == (
         "calls/x.yaml: must be a mapping with keys name, from, lang, at, network, steps, outcome, "
-        "effects, not a list"
+        "effects, callback, not a list"
     )
 
 

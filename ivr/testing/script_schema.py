@@ -15,6 +15,7 @@ from typing import Any
 from ivr.testing.scripts import CALL_STATUSES
 from ivr.testing.scripts import DIAL_STATUSES
 from ivr.testing.scripts import OUTCOME_KINDS
+from ivr.testing.simulator import ANSWERED_BY
 from ivr.testing.simulator import NETWORK_STATUSES
 from ivr.testing.simulator import QUEUE_ENDINGS
 
@@ -121,6 +122,18 @@ STEPS: dict[str, Schema] = {
 }
 BARE_STEPS = ("wait", "hold", "agent", "record", "hangup")
 
+_OUTCOME = _object(
+    {
+        "kind": {"enum": list(OUTCOME_KINDS)},
+        "number": {"type": "string"},
+        "queue": {"type": "string"},
+        "recording": {"type": "boolean"},
+        "status": {"enum": list(CALL_STATUSES), "description": "the final CallStatus"},
+    },
+    "how the call must end",
+    required=["kind"],
+)
+
 TOP: dict[str, Schema] = {
     "name": {"type": "string", "description": "what the call shows, as a sentence"},
     "from": {"type": "string", "pattern": r"^\+?[0-9]+$", "description": "the caller ID, quoted"},
@@ -135,17 +148,7 @@ TOP: dict[str, Schema] = {
         "description": "the network ends the call before the IVR answers (then steps may be [])",
     },
     "steps": {"type": "array", "items": {"$ref": "#/$defs/step"}},
-    "outcome": _object(
-        {
-            "kind": {"enum": list(OUTCOME_KINDS)},
-            "number": {"type": "string"},
-            "queue": {"type": "string"},
-            "recording": {"type": "boolean"},
-            "status": {"enum": list(CALL_STATUSES), "description": "the final CallStatus"},
-        },
-        "how the call must end",
-        required=["kind"],
-    ),
+    "outcome": _OUTCOME,
     "effects": {
         "type": "array",
         "description": "lasting effects to check after the call: `check: {arguments}`",
@@ -156,6 +159,18 @@ TOP: dict[str, Schema] = {
             "additionalProperties": {"type": "object"},
         },
     },
+    "callback": _object(
+        {
+            "after": {**_COUNT, "description": "seconds that pass before the dialer runs"},
+            "answer": {
+                "enum": [*ANSWERED_BY, *NETWORK_STATUSES],
+                "description": "who answers the call back (AnsweredBy), or how the line ends it",
+            },
+            "steps": {"type": "array", "items": {"$ref": "#/$defs/step"}},
+            "outcome": _OUTCOME,
+        },
+        "after the call, the dialer calls the caller back: who answers, what they do",
+    ),
 }
 
 
