@@ -22,27 +22,26 @@ from __future__ import annotations
 import dataclasses
 import secrets
 import tempfile
+import time
 from collections.abc import Callable
+from collections.abc import Sequence
 from datetime import datetime
+from datetime import timedelta
 
 from flask import Flask
 
-import time
-from collections.abc import Sequence
-from datetime import timedelta
-
 from ivr.clock import ManualClock
+from ivr.errors import SimulationError
 from ivr.hotline.dialer import Dialer
 from ivr.hotline.dialer import RetryPolicy
+from ivr.settings import Settings
 from ivr.telephony.calls import TwilioPlacer
 from ivr.telephony.numbers import Credentials
-from ivr.testing.simulator import OutboundRequest
-from ivr.testing.twilio_api import FakeCallsApi
-from ivr.errors import SimulationError
-from ivr.settings import Settings
 from ivr.testing.simulator import HttpTransport
+from ivr.testing.simulator import OutboundRequest
 from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import WsgiTransport
+from ivr.testing.twilio_api import FakeCallsApi
 from ivr.wallet import reset_demo
 from ivr.web.app import create_app
 from ivr.web.control import CONTROL_PATH

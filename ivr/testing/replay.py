@@ -115,18 +115,24 @@ def format_result(result: Reported, *, color: bool) -> str:
     if result.outcome is not None:
         lines.append(f"{INDENT}outcome: {describe_outcome(result.outcome)}")
     if result.callback is not None:
-        lines.append(f"{INDENT}{_paint('called back', None, color, bold=True)}")
-        shown_state = None
-        for turn in result.callback.transcript:
-            if turn.speaker == "ivr" and turn.state is not None and turn.state != shown_state:
-                lines.append(f"{INDENT}{_paint('· ' + turn.state, None, color, dim=True)}")
-                shown_state = turn.state
-            lines.append(format_turn(turn, default_lang=script.lang, color=color))
-        if result.callback.outcome is not None:
-            lines.append(f"{INDENT}outcome: {describe_outcome(result.callback.outcome)}")
+        lines.extend(_called_back(result.callback, script.lang, color=color))
     if failure is not None and not placed:
         lines.extend(format_failure(failure, color=color))
     return "\n".join(lines)
+
+
+def _called_back(call: CallResult, lang: str, *, color: bool) -> list[str]:
+    """The call back a script describes (``callback:``), turn by turn, and how it ended."""
+    lines = [f"{INDENT}{_paint('called back', None, color, bold=True)}"]
+    shown_state: str | None = None
+    for turn in call.transcript:
+        if turn.speaker == "ivr" and turn.state is not None and turn.state != shown_state:
+            lines.append(f"{INDENT}{_paint('· ' + turn.state, None, color, dim=True)}")
+            shown_state = turn.state
+        lines.append(format_turn(turn, default_lang=lang, color=color))
+    if call.outcome is not None:
+        lines.append(f"{INDENT}outcome: {describe_outcome(call.outcome)}")
+    return lines
 
 
 def format_turn(turn: Turn, *, default_lang: str = "", color: bool) -> str:
