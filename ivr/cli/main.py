@@ -34,6 +34,7 @@ from ivr.cli.diff import diff
 from ivr.cli.errors import SETTING_HINT
 from ivr.cli.errors import start_up_errors
 from ivr.cli.graph import graph
+from ivr.cli.load import load
 from ivr.cli.prompts import prompts
 from ivr.cli.reload import serve_with_reload
 from ivr.cli.schema import echo_actions
@@ -83,7 +84,7 @@ from ivr.web.runtime import Runtime
 
 # Commands whose output is a call's transcript or a report: the app's INFO lines would break
 # it up (`ivr demo calls` places hundreds of calls).
-TRANSCRIPT_COMMANDS = frozenset({"replay", "call", "capacity", "demo", "scripts"})
+TRANSCRIPT_COMMANDS = frozenset({"replay", "call", "capacity", "demo", "scripts", "load"})
 
 
 @click.group()
@@ -664,6 +665,7 @@ main.add_command(capacity)
 demo.add_command(demo_calls)
 
 main.add_command(scripts)
+main.add_command(load)
 
 
 if __name__ == "__main__":  # `python -m ivr.cli.main`, as `ivr serve --reload` runs its server
