@@ -196,7 +196,8 @@ class Sleep(Protocol):
 
 class Callers:
     """One arrival process of ``plan``: places its share of the calls, each in a task of its
-    own (``spawn``), pausing with ``sleep``; reports requests to ``hook``."""
+    own (``spawn``), pausing with ``sleep``; reports requests to ``hook``. Each call talks
+    through a new ``transport`` (HTTP; tests give the app's WSGI)."""
 
     def __init__(
         self,
@@ -207,6 +208,7 @@ class Callers:
         sleep: Sleep,
         rng: random.Random | None = None,
         clock: Callable[[], float] = time.monotonic,
+        transport: Callable[[], Transport] = HttpTransport,
     ) -> None:
         self.plan = plan
         self.tally = tally
@@ -214,6 +216,7 @@ class Callers:
         self.sleep = sleep
         self.rng = rng or random.Random(plan.seed)
         self.clock = clock
+        self.transport = transport
         self.first_call = random_first_call()
         self.made = 0
 
@@ -223,7 +226,7 @@ class Callers:
 
     def simulator(self) -> Simulator:
         self.made += 1
-        transport = MeasuredTransport(HttpTransport(), self.hook, self.tally)
+        transport = MeasuredTransport(self.transport(), self.hook, self.tally)
         return Simulator(
             transport,
             base_url=self.plan.url,
