@@ -309,6 +309,7 @@ def test_the_figures_give_each_endpoint_its_rate_percentiles_errors_and_apologie
         "think": [2.0, 6.0],
         "calls": 4,
         "duration": 60.0,
+        "concurrency": None,
         "scripts": 1,
     }
 
@@ -383,7 +384,7 @@ def test_a_short_run_reports_every_endpoint_and_writes_json(
     result = runner.invoke(
         main,
         ["load", live, f"{ZHANG}=2", WANG, "--rate", "50", "--calls", "3", "--think", "0-0"]
-        + ["--seed", "1", "--json", str(out)],
+        + ["--seed", "1", "--concurrency", "2", "--json", str(out)],
     )
 
     assert result.exit_code == 0, result.output

@@ -89,6 +89,12 @@ def _think(value: str) -> tuple[float, float]:
     show_default=True,
     help="Seconds the calls in progress then get to end; the rest are cut.",
 )
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1),
+    help="At most this many calls in progress per process; arrivals wait for one to end "
+    "(for throughput: no longer independent of the replies).",
+)
 @click.option("--seed", type=int, help="Seed the arrivals, the picks and the think times.")
 @click.option(
     "--json",
@@ -178,6 +184,7 @@ def _plan(
         duration=options["duration"],
         drain=options["drain"],
         processes=options["expect_workers"] if options["master"] else 1,
+        concurrency=options["concurrency"],
         auth_token=cli.settings.twilio_auth_token,
         seed=options["seed"],
         play_text=_play_text(cli),
@@ -266,6 +273,7 @@ def _plan_message(plan: LoadPlan, options: dict[str, Any]) -> dict[str, Any]:
         "duration": plan.duration,
         "drain": plan.drain,
         "processes": plan.processes,
+        "concurrency": plan.concurrency,
         "seed": plan.seed,
     }
 
@@ -293,6 +301,7 @@ def _run_worker(cli: CliContext, options: dict[str, Any]) -> None:
             duration=sent["duration"],
             drain=sent["drain"],
             processes=sent["processes"],
+            concurrency=sent["concurrency"],
             auth_token=cli.settings.twilio_auth_token,
             seed=sent["seed"],
             play_text=play_text,

@@ -74,7 +74,9 @@ class LoadPlan:
     """What one load test does. ``rate`` is the calls per second of all arrival processes
     together (``processes`` of them: one per Locust worker); ``calls`` and ``duration`` bound
     the arrivals, ``drain`` the seconds calls still in progress then get; ``think`` the
-    bounds of the pause before each caller action, in seconds."""
+    bounds of the pause before each caller action, in seconds. ``concurrency`` caps the calls
+    in progress in each process (an arrival then waits for one to end: a closed model, for
+    measuring throughput); None leaves arrivals independent of the replies."""
 
     url: str
     mix: tuple[Weighted, ...]
@@ -84,6 +86,7 @@ class LoadPlan:
     duration: float = 60.0
     drain: float = 60.0
     processes: int = 1
+    concurrency: int | None = None
     auth_token: str | None = None
     seed: int | None = None
     play_text: Callable[[str], str | None] | None = None
@@ -303,7 +306,7 @@ def caller_class(
                     context={},
                 )
 
-            group = gevent.pool.Group()
+            group = gevent.pool.Pool(plan.concurrency)  # its spawn waits while it is full
             callers = Callers(plan, tally, hook, sleep=gevent.sleep)
             callers.run(group.spawn)
             group.join(timeout=plan.drain)
@@ -351,6 +354,7 @@ def figures(
             "think": list(plan.think),
             "calls": plan.calls,
             "duration": plan.duration,
+            "concurrency": plan.concurrency,
             "scripts": len(plan.mix),
         },
         "calls": {
