@@ -121,12 +121,12 @@ def _forget_pool_after_fork(engine: sa.Engine) -> None:
     # the parent's sockets, which it goes on using. A weak reference: never keep an engine.
     ref = weakref.ref(engine)
 
-    def forget() -> None:
+    def forget() -> None:  # pragma: no cover - runs in the child, whose coverage is not kept
         alive = ref()
         if alive is not None:
             alive.dispose(close=False)
 
-    if hasattr(os, "register_at_fork"):  # pragma: no branch - not on Windows, which never forks
+    if hasattr(os, "register_at_fork"):  # pragma: no branch - Windows has none, and never forks
         os.register_at_fork(after_in_child=forget)
 
 

@@ -446,3 +446,33 @@ def test_a_master_and_a_worker_place_the_calls_together(live: str, tmp_path: Pat
     assert report["calls"]["placed"] == 2
     assert report["calls"]["passed"] == 2
     assert report["endpoints"]["POST /voice"]["requests"] == 2
+
+
+@pytest.mark.usefixtures("patched")
+def test_a_master_hands_the_plan_to_its_worker_and_gathers_the_figures(
+    live: str, runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gevent
+
+    from ivr.cli.context import CliContext
+    from ivr.settings import Settings
+
+    monkeypatch.setattr("locust.runners.WORKER_REPORT_INTERVAL", 0.2)
+    port = _free_port()
+    cli = CliContext(Settings(audio_dir=ROOT / "audio_prompts"))
+    options = {
+        "master_host": "127.0.0.1",
+        "master_port": port,
+        "master_bind_host": "127.0.0.1",
+        "master_bind_port": port,
+        "expect_workers": 1,
+    }
+    plan = _plan(url=live, rate=50.0, calls=2, think=(0.0, 0.0), seed=2)
+    worker = gevent.spawn(cli_load._run_worker, cli, options)
+    try:
+        env, tally = cli_load._run_master(plan, options)
+    finally:
+        worker.kill(block=True, timeout=5)
+
+    assert (tally.placed, tally.passed, tally.failed) == (2, 2, 0)
+    assert env.stats.entries[("/voice", "POST")].num_requests == 2
