@@ -140,6 +140,26 @@ def test_calls_are_placed_at_their_moments_whatever_each_takes() -> None:
     assert now[0] == pytest.approx(moments[-1])
 
 
+def test_arrivals_held_back_by_the_concurrency_cap_still_stop_at_the_duration() -> None:
+    now = [0.0]
+
+    def spawn(call: object) -> None:
+        now[0] += 4.0  # the pool was full: this arrival waited 4 s for a free slot
+
+    tally = Tally()
+    callers = Callers(
+        _plan(rate=10.0, duration=10.0, concurrency=1, seed=1),
+        tally,
+        _ignore,
+        sleep=_no_sleep,
+        clock=lambda: now[0],
+    )
+
+    callers.run(spawn)
+
+    assert tally.placed == 3  # placed at 0, 4 and 8 s; at 12 s the duration (10 s) was over
+
+
 # --- one call through the app ---------------------------------------------------------------
 
 

@@ -265,6 +265,8 @@ class Callers:
             wait = start + at - self.clock()
             if wait > 0:
                 self.sleep(wait)
+            elif self.clock() - start > self.plan.duration:
+                break  # late (--concurrency held arrivals back): the duration still bounds them
             script = pick(self.plan.mix, self.rng)
             self.tally.placed += 1
             spawn(functools.partial(self.call, script))
