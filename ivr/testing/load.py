@@ -363,7 +363,8 @@ def figures(
             "placed": tally.placed,
             "passed": tally.passed,
             "failed": tally.failed,
-            "cut": tally.cut,
+            # cut in the drain, or stopped by the time bound before they ended
+            "cut": max(tally.cut, tally.placed - tally.passed - tally.failed),
             "per_s": round(tally.placed / seconds, 2) if seconds > 0 else 0.0,
             "failures": tally.failures,
         },
