@@ -127,11 +127,12 @@ def load(cli: CliContext, /, url: str | None, scripts: tuple[str, ...], **option
     --worker processes on other machines (Locust's distributed mode)."""
     if options["master"] and options["worker"]:
         raise CliError("--master and --worker exclude each other", "give one of them")
-    restart_patched()
     if options["worker"]:
+        restart_patched()
         _run_worker(cli, options)
         return
-    plan = _plan(cli, url, scripts, options)
+    plan = _plan(cli, url, scripts, options)  # checked before starting again, patched
+    restart_patched()
     started = time.monotonic()
     if options["master"]:
         env, tally = _run_master(plan, options)
