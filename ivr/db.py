@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import weakref
 from collections.abc import Iterable
 from dataclasses import fields
 from datetime import UTC
@@ -105,7 +107,30 @@ def _json_text(value: object) -> str:
 
 
 def make_engine(url: str) -> sa.Engine:
-    """An engine for ``url``. A SQLite file gets its folder created, WAL and a busy timeout."""
+    """An engine for ``url``. A SQLite file gets its folder created, WAL and a busy timeout.
+
+    A process forked from one holding the engine (gunicorn ``--preload``, multiprocessing)
+    starts with an empty pool: parent and child never share a connection."""
+    engine = _create_engine(url)
+    _forget_pool_after_fork(engine)
+    return engine
+
+
+def _forget_pool_after_fork(engine: sa.Engine) -> None:
+    # dispose(close=False) drops the inherited connections without closing them: they are
+    # the parent's sockets, which it goes on using. A weak reference: never keep an engine.
+    ref = weakref.ref(engine)
+
+    def forget() -> None:  # pragma: no cover - runs in the child, whose coverage is not kept
+        alive = ref()
+        if alive is not None:
+            alive.dispose(close=False)
+
+    if hasattr(os, "register_at_fork"):  # pragma: no branch - Windows has none, and never forks
+        os.register_at_fork(after_in_child=forget)
+
+
+def _create_engine(url: str) -> sa.Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return sa.create_engine(url, pool_pre_ping=True, json_serializer=_json_text)

@@ -331,6 +331,16 @@ def test_connect_posts_voice_status_and_fallback_urls_all_by_post(api: FakeTwili
     )
 
 
+def test_the_fallback_url_may_point_at_a_second_instance(api: FakeTwilioApi) -> None:
+    second = "https://ivr-fallback.example.com"
+
+    result = _run(api, ["--number", NUMBER, "--url", BASE, "--fallback-url", second + "/"])
+
+    assert result.exit_code == 0, result.output
+    assert f"  VoiceFallbackUrl: (none) → {second}/voice/fallback" in result.output.splitlines()
+    assert api.numbers[next(iter(api.numbers))]["voice_fallback_url"] == f"{second}/voice/fallback"
+
+
 def test_methods_set_to_get_are_switched_to_post(api: FakeTwilioApi) -> None:
     record = api.add_number("+14155550199", voice_method="GET", status_callback_method="GET")
     record.update({k: v for k, v in CONNECTED.items() if not k.endswith("method")})

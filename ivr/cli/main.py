@@ -35,6 +35,7 @@ from ivr.cli.diff import diff
 from ivr.cli.errors import SETTING_HINT
 from ivr.cli.errors import start_up_errors
 from ivr.cli.graph import graph
+from ivr.cli.load import load
 from ivr.cli.prompts import prompts
 from ivr.cli.reload import serve_with_reload
 from ivr.cli.schema import echo_actions
@@ -43,6 +44,10 @@ from ivr.cli.scripts import scripts
 from ivr.cli.server import access_notice
 from ivr.cli.server import waitress_options
 from ivr.cli.twilio import twilio
+from ivr.cli.workers import gunicorn_missing
+from ivr.cli.workers import gunicorn_options
+from ivr.cli.workers import refuse_workers
+from ivr.cli.workers import serve_workers
 from ivr.engine.catalog import check_flows
 from ivr.engine.compile import CompiledFlow
 from ivr.engine.vocabulary import describe
@@ -71,6 +76,7 @@ from ivr.testing.simulator import Simulator
 from ivr.testing.speaker import Speaker
 from ivr.wallet import reset_demo
 from ivr.web.app import create_app
+from ivr.web.app import database_url
 from ivr.web.app import make_clock
 from ivr.web.control import CONTROL_PATH
 from ivr.web.control import DemoClock
@@ -79,7 +85,7 @@ from ivr.web.runtime import Runtime
 
 # Commands whose output is a call's transcript or a report: the app's INFO lines would break
 # it up (`ivr demo calls` places hundreds of calls).
-TRANSCRIPT_COMMANDS = frozenset({"replay", "call", "capacity", "demo", "scripts"})
+TRANSCRIPT_COMMANDS = frozenset({"replay", "call", "capacity", "demo", "scripts", "load"})
 
 
 @click.group()
@@ -137,7 +143,30 @@ def open_library(settings: Settings) -> AudioLibrary:
     help="Port to listen on (1-65535).",
 )
 @click.option(
-    "--threads", default=8, show_default=True, type=click.IntRange(1), help="Worker threads."
+    "--threads",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Threads per worker process.",
+)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1),
+    help="Worker processes. Above 1: gunicorn (pip install 'ivr[server]'), with Redis or SQL "
+    "sessions; 1: waitress.",
+)
+@click.option(
+    "--access-log",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="With --workers: log each request (worker pid, request, status, ms) to this file; "
+    "- for standard output.",
+)
+@click.option(
+    "--preload",
+    is_flag=True,
+    help="With --workers: build the app once in gunicorn's master and fork the workers from it.",
 )
 @click.option(
     "--reload",
@@ -151,16 +180,38 @@ def open_library(settings: Settings) -> AudioLibrary:
     "Refused when TWILIO_AUTH_TOKEN is set.",
 )
 @click.pass_obj
-def serve(
-    cli: CliContext, host: str, port: int, threads: int, reload: bool, demo_control: bool
+def serve(  # noqa: C901 - one branch per option
+    cli: CliContext,
+    host: str,
+    port: int,
+    threads: int,
+    workers: int,
+    access_log: str | None,
+    preload: bool,
+    reload: bool,
+    demo_control: bool,
 ) -> None:
-    """Run the IVR on a production WSGI server (waitress). No configuration needed."""
+    """Run the IVR on a production WSGI server: waitress, or gunicorn with --workers.
+    No configuration needed."""
     settings = cli.settings
     if demo_control and settings.twilio_auth_token:
         raise CliError(
             "--demo-control is refused on a public server (TWILIO_AUTH_TOKEN is set)",
             "run replays against a local server started without TWILIO_AUTH_TOKEN",
         )
+    if workers > 1:
+        if reload or demo_control:
+            flag = "--reload" if reload else "--demo-control"
+            raise CliError(
+                f"{flag} works with one process only: each worker would keep its own "
+                + ("watcher" if reload else "demo clock"),
+                f"drop --workers (one process) to use {flag}",
+            )
+        _serve_workers(cli.settings, host, port, threads, workers, preload, access_log)
+        return
+    if preload or access_log:
+        flag = "--preload" if preload else "--access-log"
+        raise CliError(f"{flag} is for --workers above 1", f"add --workers N, or drop {flag}")
     if reload:
         watched = [settings.flows_dir, Path(__file__).resolve().parent.parent]
         child = [sys.executable, "-m", "ivr.cli.main", "serve", "--host", host]
@@ -179,23 +230,70 @@ def serve(
         server = waitress.create_server(app, **options)
     except (OSError, ValueError) as exc:  # waitress: ValueError for a host it cannot resolve
         raise _listen_error(host, port, exc) from exc
-    url = f"http://{host}:{port}"
-    runtime = runtime_of(app)
-    version = runtime.flows[runtime.flow_name].version
-    logging.getLogger("ivr").info("flow %s version %s", runtime.flow_name, version)
-    click.echo(f"ivr: serving flow {runtime.flow_name!r} (version {version}) on {url}")
-    click.echo(
-        f"     point your Twilio number's voice webhook at {url}/voice (via a public tunnel)"
-    )
-    click.echo("     or call it from another terminal: ivr call --url " + url)
-    if notice := access_notice(settings, host):
-        click.echo(notice)
+    url = _announce(app, settings, host, port)
     if clock is not None:
         click.echo(f"     demo control is on: ivr replay --url {url} may reset the demo data")
     try:
         server.run()
     except KeyboardInterrupt:
         click.echo("ivr: stopped")
+
+
+def _announce(app: Flask, settings: Settings, host: str, port: int, how: str = "") -> str:
+    """Say what is served where, and how to reach it; the base URL."""
+    url = f"http://{host}:{port}"
+    runtime = runtime_of(app)
+    version = runtime.flows[runtime.flow_name].version
+    logging.getLogger("ivr").info("flow %s version %s", runtime.flow_name, version)
+    click.echo(f"ivr: serving flow {runtime.flow_name!r} (version {version}) on {url}{how}")
+    click.echo(
+        f"     point your Twilio number's voice webhook at {url}/voice (via a public tunnel)"
+    )
+    click.echo("     or call it from another terminal: ivr call --url " + url)
+    if notice := access_notice(settings, host):
+        click.echo(notice)
+    return url
+
+
+def _serve_workers(
+    settings: Settings,
+    host: str,
+    port: int,
+    threads: int,
+    workers: int,
+    preload: bool,
+    access_log: str | None,
+) -> None:
+    """``ivr serve --workers N``: gunicorn, after the master built the app once (checking the
+    flows and the stores, and making or upgrading the schema before any worker starts)."""
+    if missing := gunicorn_missing():
+        raise missing
+    instance = Flask("ivr", instance_relative_config=True).instance_path
+    note = refuse_workers(settings, database_url(settings, instance), workers)
+    app = build_app(settings)  # in the master, once: the schema exists before any worker
+    _check_can_listen(host, port)
+    _announce(app, settings, host, port, f" with {workers} workers (gunicorn)")
+    if note:
+        click.echo(note)
+    built: Flask | None = app
+    if not preload:
+        runtime_of(app).database.dispose()  # each worker builds its own app and pool
+        built = None
+
+    def build() -> Flask:
+        # With --preload, gunicorn calls this once, in the master; otherwise in each worker.
+        return built if built is not None else build_app(settings)
+
+    options = gunicorn_options(
+        settings,
+        host=host,
+        port=port,
+        workers=workers,
+        threads=threads,
+        preload=preload,
+        access_log=access_log,
+    )
+    serve_workers(options, build)
 
 
 def _check_can_listen(host: str, port: int) -> None:
@@ -569,6 +667,7 @@ main.add_command(capacity)
 demo.add_command(demo_calls)
 
 main.add_command(scripts)
+main.add_command(load)
 
 
 if __name__ == "__main__":  # `python -m ivr.cli.main`, as `ivr serve --reload` runs its server

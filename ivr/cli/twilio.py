@@ -31,6 +31,11 @@ def twilio() -> None:
     "base_url",
     help="The public https base URL of this IVR, e.g. your tunnel's (default: IVR_PUBLIC_URL).",
 )
+@click.option(
+    "--fallback-url",
+    help="The public https base URL of a second instance that answers when this one fails "
+    "(default: --url).",
+)
 @click.option("--account-sid", help="Default: TWILIO_ACCOUNT_SID.")
 @click.option("--auth-token", help="Default: TWILIO_AUTH_TOKEN.")
 @click.option("--dry-run", is_flag=True, help="Show what would change without changing it.")
@@ -39,6 +44,7 @@ def connect(
     cli: CliContext,
     number: str,
     base_url: str | None,
+    fallback_url: str | None,
     account_sid: str | None,
     auth_token: str | None,
     dry_run: bool,
@@ -61,6 +67,7 @@ def connect(
             ),
             http_client=cli.twilio_http,
             dry_run=dry_run,
+            fallback_url=fallback_url,
         )
     except TwilioSetupProblem as exc:
         raise CliError(str(exc), exc.hint) from exc

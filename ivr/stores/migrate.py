@@ -10,6 +10,11 @@ the schema as first released, each later revision one change. A database made be
 migrations existed has no ``alembic_version`` table; its tables tell which revision it is
 at (``legacy_revision``), and it is stamped so before it is upgraded. Never decides *whether*
 to upgrade a database: callers do (``create_app`` upgrades only the embedded SQLite file).
+
+On PostgreSQL, ``prepare`` and ``upgrade`` hold a session-level advisory lock
+(``pg_advisory_lock``) while they look and change: workers or hosts starting together on an
+empty database create the schema once, and the others find it made. SQLite's own write lock
+serialises its writers (one host only).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import functools
 import logging
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -49,6 +55,10 @@ FIRST_RELEASE_TABLES = frozenset(
         "agent_handoffs",
     }
 )
+
+# The advisory lock key ivr's schema changes take on PostgreSQL (any bigint; "ivr" in ASCII).
+MIGRATION_LOCK = 0x697672
+MIGRATION_LOCK_WAIT = 300.0  # seconds a process waits for another's schema change
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +131,13 @@ def upgrade(engine: sa.Engine, to: str = "head") -> Upgrade:
     stamping it first if it was made before migrations.
 
     A SQLite file that holds data is copied beside itself first (``<file>.<revision>.bak``).
-    On PostgreSQL the whole upgrade is one transaction.
+    On PostgreSQL the whole upgrade is one transaction, under the migration lock.
     """
+    with _schema_lock(engine):
+        return _upgrade(engine, to)
+
+
+def _upgrade(engine: sa.Engine, to: str) -> Upgrade:
     found = state(engine)
     target = _scripts().get_revision(to).revision
     if found.revision in (None, target):
@@ -142,6 +157,35 @@ def downgrade(engine: sa.Engine, to: str) -> None:
     state(engine)  # refuses a database this version cannot place
     with _migrating(engine) as conn:
         command.downgrade(_config(conn), to)
+
+
+@contextmanager
+def _schema_lock(engine: sa.Engine) -> Iterator[None]:
+    """On PostgreSQL, hold ivr's advisory lock (on a connection of its own) meanwhile: one
+    process at a time looks at and changes the schema. Elsewhere, nothing."""
+    if engine.dialect.name != "postgresql":
+        yield
+        return
+    with engine.connect() as lock:
+        # Polled, not waited for in one statement: the store budget's statement_timeout would
+        # cancel a wait longer than a couple of seconds, and a migration may take longer.
+        deadline = time.monotonic() + MIGRATION_LOCK_WAIT
+        take = sa.text("SELECT pg_try_advisory_lock(:key)")
+        while not lock.execute(take, {"key": MIGRATION_LOCK}).scalar_one():
+            lock.commit()
+            if time.monotonic() > deadline:
+                raise ConfigError(
+                    f"another process has been changing the schema of {describe(engine)} for "
+                    f"over {MIGRATION_LOCK_WAIT:.0f} s (it holds ivr's migration lock): wait "
+                    "for it to finish, then start again"
+                )
+            time.sleep(0.1)
+        lock.commit()  # session-level: the lock outlives the transaction that took it
+        try:
+            yield
+        finally:
+            lock.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK})
+            lock.commit()
 
 
 @contextmanager
@@ -183,8 +227,14 @@ def prepare(engine: sa.Engine, *, upgrade_if_behind: bool) -> Upgrade | None:
 
     An empty database is created at ``head()``. One that is behind is upgraded when
     ``upgrade_if_behind`` (and the upgrade logged and returned); otherwise start-up stops
-    with a ``ConfigError`` that says to run ``ivr db upgrade``.
+    with a ``ConfigError`` that says to run ``ivr db upgrade``. On PostgreSQL all of it runs
+    under the migration lock, so processes starting at once do it one after another.
     """
+    with _schema_lock(engine):
+        return _prepare(engine, upgrade_if_behind=upgrade_if_behind)
+
+
+def _prepare(engine: sa.Engine, *, upgrade_if_behind: bool) -> Upgrade | None:
     found = state(engine)
     if found.empty:
         create_at_head(engine)
@@ -200,7 +250,7 @@ def prepare(engine: sa.Engine, *, upgrade_if_behind: bool) -> Upgrade | None:
             f"behind this version's {found.head}: run `ivr db upgrade` (back it up first), "
             "then start again"
         )
-    done = upgrade(engine)
+    done = _upgrade(engine, "head")
     kept = f" (the old file is kept as {done.backup})" if done.backup else ""
     log.warning(
         "upgraded the database %s from schema revision %s to %s%s",

@@ -158,14 +158,15 @@ def public_base_url(url: str) -> str:
     return f"https://{parts.netloc}{path}"
 
 
-def desired_settings(base_url: str) -> dict[str, str]:
-    """Twilio's parameter → value for a number served by this IVR at ``base_url``."""
+def desired_settings(base_url: str, fallback_url: str | None = None) -> dict[str, str]:
+    """Twilio's parameter → value for a number served by this IVR at ``base_url``, its
+    fallback by the instance at ``fallback_url`` (default: the same one)."""
     return {
         "VoiceUrl": base_url + VOICE_PATH,
         "VoiceMethod": "POST",
         "StatusCallback": base_url + STATUS_PATH,
         "StatusCallbackMethod": "POST",
-        "VoiceFallbackUrl": base_url + FALLBACK_PATH,
+        "VoiceFallbackUrl": (fallback_url or base_url) + FALLBACK_PATH,
         "VoiceFallbackMethod": "POST",
     }
 
@@ -182,8 +183,10 @@ def connect(
     *,
     http_client: Any = None,
     dry_run: bool = False,
+    fallback_url: str | None = None,
 ) -> Connection:
-    """Point ``number``'s voice URL, status callback and fallback URL at ``base_url``.
+    """Point ``number``'s voice URL, status callback and fallback URL at ``base_url`` (the
+    fallback URL at ``fallback_url``, a second instance, when given).
 
     Every input is checked before the first request. Only settings that differ are posted,
     and none on a dry run or when the number is already connected. ``http_client`` is a
@@ -191,6 +194,7 @@ def connect(
     """
     phone_number = parse_number(number)
     base = public_base_url(base_url)
+    fallback = public_base_url(fallback_url) if fallback_url is not None else None
     client = Client(
         credentials.account_sid,
         credentials.auth_token,
@@ -207,7 +211,7 @@ def connect(
             "remove the number from the trunk (Console → Elastic SIP Trunking → Trunks → "
             "Numbers), then run this again",
         )
-    changes = _changes(record, desired_settings(base))
+    changes = _changes(record, desired_settings(base, fallback))
     connection = Connection(
         phone_number=phone_number,
         sid=record.sid,

@@ -858,11 +858,14 @@ def run_script(
     simulator: Simulator,
     *,
     checks: Mapping[str, EffectCheck] = MappingProxyType({}),
+    pause: Callable[[], None] | None = None,
 ) -> ScriptResult:
     """Dial, run every step, hang up, then check the outcome and the lasting effects.
 
     The first failed step stops the script. A ``SimulationError`` (a reply Twilio would reject,
-    an action the call cannot take) fails the script, it never escapes.
+    an action the call cannot take) fails the script, it never escapes. ``pause`` is called
+    before each thing the caller does (a key, words, silence, a hang-up...), not before checks:
+    a load test's think time.
     """
     try:
         if script.at is not None:
@@ -873,7 +876,7 @@ def run_script(
         last = simulator.last_call
         result = last.result if last is not None else CallResult(call_sid="")
         return ScriptResult(script, False, problem, result, result.outcome, [])
-    failure, log = _run_steps(script.steps, call)
+    failure, log = _run_steps(script.steps, call, pause)
     outcome = _finish(call)
     if failure is None and isinstance(outcome, Failure):
         failure = outcome
@@ -923,11 +926,15 @@ def _call_back(
     return failure, call.result
 
 
-def _run_steps(steps: tuple[Step, ...], call: Call) -> tuple[Failure | None, list[StepLog]]:
+def _run_steps(
+    steps: tuple[Step, ...], call: Call, pause: Callable[[], None] | None = None
+) -> tuple[Failure | None, list[StepLog]]:
     """Run steps until one fails; the log says where each check was made."""
     log: list[StepLog] = []
     for index, step in enumerate(steps):
         failure: Failure | None
+        if pause is not None and not isinstance(step, Expect | ExpectState):
+            pause()
         try:
             failure = _perform(step, index, call)
         except SimulationError as exc:

@@ -1,0 +1,333 @@
+"""Whole calls over HTTP: `ivr serve --workers 2` (Redis sessions, PostgreSQL) against a bare
+TwiML endpoint served the same way (gunicorn, 2 workers, gthread), in one run on one machine.
+
+Each target gets the same load from `ivr load` (a separate process, never counted):
+
+- **cost**: calls at a steady rate with no think time; the server's CPU per request is read
+  from /proc for the server's process group (gunicorn's master and workers) before and after;
+- **throughput**: 16 calls in progress at all times (the server's 2 x 8 threads), no think
+  time: the requests per second answered at saturation;
+- **callers**: N concurrent callers pausing 2-6 s before each key (arrivals at N / the mean
+  call length): p50/p95/p99 per request.
+
+The IVR runs the shipped call scripts that leave the demo data as they found it, signed
+(TWILIO_AUTH_TOKEN set); the bare endpoint answers every request with one constant <Gather>,
+and its callers press as many keys per call as the IVR's scripts do on average. Prints the
+figures, the ratios and the commands; `--json FILE` writes them.
+
+    python bench/load.py [--quick] [--callers N] [--seconds S] [--json FILE]
+
+Needs PostgreSQL and Redis (IVR_TEST_POSTGRES_URL / IVR_TEST_REDIS_URL, default the local
+ones) and gunicorn + Locust (`pip install 'ivr[server,load]'`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+POSTGRES = os.environ.get(
+    "IVR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS = os.environ.get("IVR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TOKEN = "bench-token"
+CLOCK = "2026-11-23T10:00:00+08:00"
+SCRIPTS = [
+    "tests/calls/en_limits_and_fees_zhang_wei.yaml",
+    "tests/calls/en_complaint_status_wang_fang.yaml",
+    "tests/calls/en_frozen_by_risk_liu_yang.yaml",
+    "tests/calls/en_forgot_pin_to_agent.yaml",
+]
+CONSTANT = (
+    '<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="/voice/step" '
+    'numDigits="1"><Say>Hello</Say></Gather><Redirect>/voice/step</Redirect></Response>'
+)
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def bare_app() -> Any:
+    """The bare endpoint: a constant TwiML document for every POST."""
+    from flask import Flask
+    from flask import Response
+
+    app = Flask("bare")
+
+    @app.post("/voice")
+    @app.post("/voice/<path:rest>")
+    def constant(rest: str = "") -> Response:
+        return Response(CONSTANT, mimetype="text/xml")
+
+    @app.get("/health")
+    def health() -> Response:
+        return Response('{"status": "ok"}', mimetype="application/json")
+
+    return app
+
+
+def serve_bare(port: int) -> None:
+    """gunicorn with the options `ivr serve --workers 2` uses, the bare app in each worker."""
+    from ivr.cli.workers import gunicorn_options
+    from ivr.cli.workers import serve_workers
+    from ivr.settings import Settings
+
+    options = gunicorn_options(
+        Settings(log_level="WARNING"),
+        host="127.0.0.1",
+        port=port,
+        workers=2,
+        threads=8,
+        preload=False,
+    )
+    serve_workers(options, bare_app)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(command: list[str], env: dict[str, str], url: str, log: Path) -> subprocess.Popen[bytes]:
+    """A server in a process group of its own (its pgid is its pid), once /health answers."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2):
+                time.sleep(1)  # the other worker boots too
+                return process
+        except OSError:
+            time.sleep(0.2)
+    stop(process)
+    sys.exit(f"bench/load.py: the server did not start:\n{log.read_text()}")
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def group_cpu(pgid: int) -> float:
+    """CPU seconds (user + system) used so far by the living processes of group ``pgid``."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue  # gone meanwhile
+        fields = text[text.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid:  # fields after the name: state, ppid, pgrp, ...
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICK
+
+
+def run_load(
+    url: str, scripts: list[str], env: dict[str, str], out: Path, **options: Any
+) -> tuple[dict[str, Any], str]:
+    """`ivr load` against ``url``; its figures and the command line."""
+    command = [sys.executable, "-m", "ivr.cli.main", "load", url, *scripts]
+    for name, value in options.items():
+        command += [f"--{name.replace('_', '-')}", str(value)]
+    command += ["--json", str(out)]
+    done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
+    if done.returncode != 0:
+        sys.exit(f"bench/load.py: ivr load failed:\n{done.stdout}\n{done.stderr}")
+    shown = "ivr load " + " ".join(shlex.quote(c) for c in command[4:-2])
+    return json.loads(out.read_text()), shown
+
+
+def measured(
+    pgid: int, url: str, scripts: list[str], env: dict[str, str], out: Path, **options: Any
+) -> dict[str, Any]:
+    before = group_cpu(pgid)
+    report, command = run_load(url, scripts, env, out, **options)
+    cpu = group_cpu(pgid) - before
+    requests = report["total"]["requests"]
+    return {
+        "command": command,
+        "requests": requests,
+        "server_cpu_s": round(cpu, 3),
+        "cpu_ms_per_request": round(cpu * 1000 / requests, 3) if requests else None,
+        "rps": report["total"]["rps"],
+        "p50_ms": report["total"]["p50_ms"],
+        "p95_ms": report["total"]["p95_ms"],
+        "p99_ms": report["total"]["p99_ms"],
+        "errors": report["total"]["errors"],
+        "apologies": report["total"]["apologies"],
+        "calls": {k: report["calls"][k] for k in ("placed", "passed", "failed", "cut")},
+        "failures": report["calls"]["failures"],
+    }
+
+
+def actions_per_call() -> int:
+    from ivr.testing.scripts import Expect
+    from ivr.testing.scripts import ExpectState
+    from ivr.testing.scripts import load_script
+
+    counts = [
+        sum(not isinstance(s, Expect | ExpectState) for s in load_script(ROOT / p).steps)
+        for p in SCRIPTS
+    ]
+    return round(sum(counts) / len(counts))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="a few seconds per phase (CI)")
+    parser.add_argument("--callers", type=int, help="concurrent callers (default 500; 20 quick)")
+    parser.add_argument("--seconds", type=float, help="seconds of arrivals per phase")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_bare:
+        serve_bare(args.serve_bare)
+        return
+    seconds = args.seconds or (4.0 if args.quick else 60.0)
+    callers = args.callers or (20 if args.quick else 500)
+
+    import sqlalchemy as sa
+
+    schema = f"bench_load_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(POSTGRES)
+    with admin.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    database = f"{POSTGRES}{'&' if '?' in POSTGRES else '?'}options=-csearch_path%3D{schema}"
+    folder = Path(tempfile.mkdtemp(prefix="ivr-bench-load-"))
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("IVR_", "TWILIO_", "LOCUST_"))}
+    base.update(PYTHONPATH=str(ROOT), IVR_LOG_LEVEL="WARNING")
+    server_env = dict(
+        base,
+        IVR_DATABASE_URL=database,
+        IVR_SESSION_STORE=REDIS,
+        IVR_CLOCK=CLOCK,
+        TWILIO_AUTH_TOKEN=TOKEN,
+    )
+    load_env = dict(base, TWILIO_AUTH_TOKEN=TOKEN)
+
+    keys = actions_per_call()
+    bare_script = folder / "bare.yaml"
+    steps = "".join('  - press: "1"\n' for _ in range(keys))
+    head = f'name: the bare endpoint, {keys} keys\nfrom: "+8613800000001"\nlang: en-US\n'
+    bare_script.write_text(f"{head}steps:\n{steps}")
+
+    ivr_port, bare_port = free_port(), free_port()
+    ivr_url, bare_url = f"http://127.0.0.1:{ivr_port}", f"http://127.0.0.1:{bare_port}"
+    serve = [
+        sys.executable,
+        "-m",
+        "ivr.cli.main",
+        "serve",
+        "--workers",
+        "2",
+        "--port",
+        str(ivr_port),
+    ]
+    ivr = start(serve, server_env, ivr_url, folder / "ivr.log")
+    bare = start(
+        [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(bare_port)],
+        base,
+        bare_url,
+        folder / "bare.log",
+    )
+    # One call of each kind first: the workers' first-call costs are not measured.
+    warm = {"rate": 5, "calls": 4, "think": "0-0", "seed": 1}
+    run_load(ivr_url, SCRIPTS, load_env, folder / "w.json", **warm)
+    run_load(bare_url, [str(bare_script)], load_env, folder / "w.json", **warm)
+
+    targets = {"ivr": (ivr, ivr_url, SCRIPTS), "bare": (bare, bare_url, [str(bare_script)])}
+    # A call with no think time takes well under a second: 4 calls/s is a steady, light load.
+    cost_rate = 2 if args.quick else 4
+    # Mean call length with 2-6 s before each key: the arrival rate for N concurrent callers.
+    call_seconds = keys * 4.0 + 1.0
+    callers_rate = round(callers / call_seconds, 2)
+    phases = {
+        "cost": {"rate": cost_rate, "think": "0-0", "duration": seconds, "drain": 30},
+        # As many calls in progress as the server has threads (2 workers x 8), arriving
+        # as fast as they can: the requests per second answered at saturation.
+        "throughput": {
+            "rate": 1000,
+            "think": "0-0",
+            "duration": seconds,
+            "drain": 30,
+            "concurrency": 16,
+        },
+        "callers": {
+            "rate": callers_rate,
+            "think": "2-6",
+            "duration": seconds + call_seconds,
+            "drain": 60,
+        },
+    }
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for phase, options in phases.items():
+            for name, (process, url, scripts) in targets.items():
+                out = folder / f"{phase}-{name}.json"
+                results[f"{phase}/{name}"] = measured(
+                    process.pid, url, scripts, load_env, out, seed=7, **options
+                )
+                print(f"{phase:<10} {name:<4} {json.dumps(results[f'{phase}/{name}'])}", flush=True)
+    finally:
+        stop(ivr)
+        stop(bare)
+        with admin.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+    def ratio(phase: str, key: str) -> float | None:
+        a, b = results[f"{phase}/ivr"][key], results[f"{phase}/bare"][key]
+        return round(a / b, 2) if a and b else None
+
+    summary = {
+        "cpu_per_request_ratio": ratio("cost", "cpu_ms_per_request"),
+        "throughput_ratio": ratio("throughput", "rps"),
+        "ivr_cpu_ms_per_request": results["cost/ivr"]["cpu_ms_per_request"],
+        "bare_cpu_ms_per_request": results["cost/bare"]["cpu_ms_per_request"],
+        "ivr_calls_per_cpu_second": round(
+            results["cost/ivr"]["calls"]["placed"] / results["cost/ivr"]["server_cpu_s"], 2
+        )
+        if results["cost/ivr"]["server_cpu_s"]
+        else None,
+        "callers": callers,
+        "callers_rate": callers_rate,
+        "callers_p99_ms": results["callers/ivr"]["p99_ms"],
+        "keys_per_call": keys,
+        "cores": os.cpu_count(),
+    }
+    print("summary", json.dumps(summary, indent=2))
+    print(
+        f"server CPU per request: ivr {summary['ivr_cpu_ms_per_request']} ms, bare "
+        f"{summary['bare_cpu_ms_per_request']} ms: {summary['cpu_per_request_ratio']}x"
+    )
+    print(
+        f"throughput: ivr {results['throughput/ivr']['rps']} req/s, bare "
+        f"{results['throughput/bare']['rps']} req/s: {summary['throughput_ratio']} of the bare"
+    )
+    print(f"p99 with {callers} callers thinking 2-6 s: {summary['callers_p99_ms']} ms")
+    if args.json:
+        args.json.write_text(json.dumps({"summary": summary, "phases": results}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
