@@ -232,7 +232,7 @@ def test_demo_pins_are_stored_hashed_and_salted(wallet: Wallet, engine: sa.Engin
 
     assert len(hashes) == 10
     assert len(set(hashes)) == 10
-    assert all(h.startswith("scrypt$") and DEMO_PIN not in h for h in hashes)
+    assert all(h.startswith("hmac-sha256$") and DEMO_PIN not in h for h in hashes)
 
 
 def test_demo_has_no_events_sms_or_other_tickets(wallet: Wallet, engine: sa.Engine) -> None:

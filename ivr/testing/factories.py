@@ -82,7 +82,7 @@ class LocalSimulators:
         self.made += 1
         if self.clock is not None and self.reset_to is not None:
             self.clock.set(self.reset_to)
-            reset_demo(self.runtime.database, self.clock)
+            reset_demo(self.runtime.database, self.clock, self.runtime.pins)
         settings = self.runtime.settings
         return Simulator(
             WsgiTransport(self.app),
@@ -111,7 +111,12 @@ def local_simulators(
     if not isolated:
         return LocalSimulators(create_app(settings=settings), first_call=random_first_call())
     folder = tempfile.mkdtemp(prefix="ivr-replay-")
-    settings = dataclasses.replace(settings, database_url=f"sqlite:///{folder}/replay.sqlite3")
+    settings = dataclasses.replace(
+        settings,
+        database_url=f"sqlite:///{folder}/replay.sqlite3",
+        # a private database of demo PINs: a key of its own, known to nobody, is enough
+        pin_key=settings.pin_key or secrets.token_hex(32),
+    )
     start = replay_start(settings)
     clock = ManualClock(start)
     return LocalSimulators(create_app(settings=settings, clock=clock), clock=clock, reset_to=start)

@@ -135,5 +135,5 @@ def control() -> Response:
             return _refusal(f"at={at!r} needs its offset, like 2026-11-23T10:00:00+08:00", 400)
         clock.set(moment)
     if form.get("reset") == "1":
-        reset_demo(runtime().database, clock)
+        reset_demo(runtime().database, clock, runtime().pins)
     return status()

@@ -24,6 +24,7 @@ from ivr.stores.records import CallRecorder
 from ivr.stores.sessions import SessionStore
 from ivr.telephony.render import Voices
 from ivr.telephony.signatures import SignatureChecker
+from ivr.wallet.pins import PinKeys
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class Runtime:
     settings: Settings  # read once by the entry point (or the factory); typed
     audio: AudioLibrary | None = None  # the recordings folder (None: not configured)
     audio_files: Mapping[str, Path] = field(default_factory=dict)  # what /audio/ may serve
+    pins: PinKeys = field(default_factory=PinKeys.for_development)  # IVR_PIN_KEY (demo resets)
 
     def purge(self) -> tuple[int, int]:
         """Housekeeping (``ivr sessions purge``): expired sessions deleted, and waiting
