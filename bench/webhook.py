@@ -16,8 +16,8 @@ Prints the figures quoted in the README's Speed section.
 from __future__ import annotations
 
 import argparse
-import cProfile
 import contextlib
+import cProfile
 import socket
 import statistics
 import sys

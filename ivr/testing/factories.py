@@ -24,12 +24,13 @@ from datetime import datetime
 from flask import Flask
 
 from ivr.clock import ManualClock
+from ivr.clock import SystemClock
 from ivr.errors import SimulationError
 from ivr.settings import Settings
 from ivr.testing.simulator import HttpTransport
 from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import WsgiTransport
-from ivr.wallet import reset_demo
+from ivr.wallet import DemoSnapshot
 from ivr.web.app import create_app
 from ivr.web.control import CONTROL_PATH
 from ivr.web.runtime import Runtime
@@ -77,12 +78,14 @@ class LocalSimulators:
         self.reset_to = reset_to
         self.first_call = first_call
         self.made = 0
+        # the demo data as seeded at reset_to, put back before every call
+        self.demo = DemoSnapshot(self.runtime.database, clock or SystemClock(), self.runtime.pins)
 
     def __call__(self) -> Simulator:
         self.made += 1
         if self.clock is not None and self.reset_to is not None:
             self.clock.set(self.reset_to)
-            reset_demo(self.runtime.database, self.clock, self.runtime.pins)
+            self.demo.restore()
         settings = self.runtime.settings
         return Simulator(
             WsgiTransport(self.app),

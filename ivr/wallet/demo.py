@@ -1,7 +1,8 @@
 """The demo customers every scenario of the hotline can be tried with, relative to a clock.
 
 Owns the demo data set and how it is (re)loaded: ``seed_demo`` inserts it, ``reset_demo``
-wipes every wallet table and seeds again, ``ensure_demo`` seeds a database with no accounts.
+wipes every wallet table and seeds again, ``ensure_demo`` seeds a database with no accounts,
+``DemoSnapshot`` puts back a copy kept in memory (fast enough to do before every call).
 Writes only the wallet's rows; never touches call sessions or call records, and never the
 schema: the tables must exist already (``create_app`` and ``ivr db upgrade`` make them, through
 ``ivr.stores.migrate``). Every demo PIN is ``DEMO_PIN``, hashed with the ``PinKeys`` given
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -172,16 +174,63 @@ def seed_demo(engine: sa.Engine, clock: Clock, pins: PinKeys | None = None) -> N
 def reset_demo(engine: sa.Engine, clock: Clock, pins: PinKeys | None = None) -> None:
     """Delete every wallet row, restart the ids (so ticket numbers repeat) and seed again."""
     with engine.begin() as conn:
-        for table in reversed(WALLET_TABLES):
-            conn.execute(table.delete())
-        if conn.dialect.name == "postgresql":
-            # SQLite reuses ids of an emptied table by itself; PostgreSQL's sequences do not.
-            for table in WALLET_TABLES:
-                conn.execute(
-                    sa.text("SELECT setval(pg_get_serial_sequence(:table, 'id'), 1, false)"),
-                    {"table": table.name},
-                )
+        _wipe(conn)
+        _restart_ids(conn)
     seed_demo(engine, clock, pins)
+
+
+class DemoSnapshot:
+    """The demo data as seeded at one moment, kept in memory and put back by ``restore``: one
+    transaction of a delete and a multi-row insert per table, instead of seeding afresh (what
+    replays do before every call). A restore at another time than the snapshot's seeds
+    afresh and snapshots that. The ids come back as they were, so ticket numbers repeat."""
+
+    def __init__(self, engine: sa.Engine, clock: Clock, pins: PinKeys | None = None) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._pins = pins
+        self._taken_at: datetime | None = None
+        self._rows: dict[str, list[dict[str, Any]]] = {}
+
+    def restore(self) -> None:
+        """Put the demo data back as it was seeded at ``clock.now()``."""
+        now = self._clock.now()
+        if self._taken_at != now:
+            reset_demo(self._engine, self._clock, self._pins)
+            with self._engine.connect() as conn:
+                self._rows = {
+                    t.name: [dict(r) for r in conn.execute(t.select()).mappings()]
+                    for t in WALLET_TABLES
+                }
+            self._taken_at = now
+            return
+        with self._engine.begin() as conn:
+            _wipe(conn)
+            for table in WALLET_TABLES:
+                if rows := self._rows[table.name]:
+                    conn.execute(table.insert(), rows)
+            _restart_ids(conn, after_max=True)
+
+
+def _wipe(conn: sa.Connection) -> None:
+    for table in reversed(WALLET_TABLES):
+        conn.execute(table.delete())
+
+
+def _restart_ids(conn: sa.Connection, *, after_max: bool = False) -> None:
+    """Number new rows from 1 (or after the largest id present). SQLite does this by itself
+    (its ids follow the largest present); PostgreSQL's sequences need telling."""
+    if conn.dialect.name != "postgresql":
+        return
+    for table in WALLET_TABLES:
+        if after_max:
+            statement = (
+                f"SELECT setval(pg_get_serial_sequence(:table, 'id'), "
+                f"coalesce((SELECT max(id) FROM {table.name}), 0) + 1, false)"
+            )
+        else:
+            statement = "SELECT setval(pg_get_serial_sequence(:table, 'id'), 1, false)"
+        conn.execute(sa.text(statement), {"table": table.name})
 
 
 def ensure_demo(engine: sa.Engine, clock: Clock, pins: PinKeys | None = None) -> bool:
