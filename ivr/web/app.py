@@ -187,16 +187,22 @@ def create_app(
         wallet = Wallet(database, clock, pins)
         if settings.demo_data:
             ensure_demo(database, clock, pins)
-    recorder = recorder or CallRecorder(
-        database, clock, waiting_ttl=timedelta(seconds=settings.waiting_ttl)
-    )
+    # A recorder built here writes to the database the SQL session store uses, so a save can
+    # write the webhook's events in its own transaction; an injected one writes on its own.
+    companion = None
+    if recorder is None:
+        recorder = companion = CallRecorder(
+            database, clock, waiting_ttl=timedelta(seconds=settings.waiting_ttl)
+        )
     services = Services(
         wallet=wallet,
         clock=clock,
         recorder=recorder,
         callbacks=callbacks or CallbackBook(database, clock),
     )
-    store = store or open_session_store(settings.session_store, database, clock, budget=budget)
+    store = store or open_session_store(
+        settings.session_store, database, clock, budget=budget, companion=companion
+    )
     _check_store(store, settings, database)
     token = settings.twilio_auth_token
     library = AudioLibrary.open(settings.audio_dir)
