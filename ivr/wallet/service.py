@@ -336,6 +336,7 @@ class Wallet:
             sa.select(PaymentRow)
             .where(PaymentRow.account_id == account_id, PaymentRow.status == "failed")
             .order_by(PaymentRow.created_at.desc(), PaymentRow.id.desc())
+            .limit(1)  # the newest only: the index gives it first, with no sort
         )
         with self._sessions() as s:
             row = s.scalars(stmt).first()
