@@ -168,6 +168,10 @@ class CallRecord:
     flow_version: str | None = None  # which wording the caller heard: ``ivr diff`` compares
 
 
+# built once: a webhook's events are written with it (keying a new statement costs CPU)
+_INSERT_EVENTS = sa.insert(CallEventRow)
+
+
 class _HeldEvents(threading.local):
     """Events a webhook holds back (``CallRecorder.holding_events``), per call, per thread."""
 
@@ -208,12 +212,12 @@ class CallRecorder:
                 rows = [row for rows in held.rows.values() for row in rows]
                 held.rows = {}
                 with self._engine.begin() as conn:
-                    conn.execute(sa.insert(CallEventRow), rows)
+                    conn.execute(_INSERT_EVENTS, rows)
 
     def write_held(self, conn: sa.Connection, call_sid: str) -> None:
         """Write the events held for ``call_sid`` on ``conn``, in the caller's transaction."""
         if rows := self._held.rows.get(call_sid):
-            conn.execute(sa.insert(CallEventRow), rows)
+            conn.execute(_INSERT_EVENTS, rows)
 
     def held_written(self, call_sid: str) -> None:
         """The transaction ``write_held`` wrote in has committed: those events are stored."""
@@ -283,7 +287,7 @@ class CallRecorder:
             self._held.rows.setdefault(call_sid, []).extend(rows)
             return
         with self._engine.begin() as conn:
-            conn.execute(sa.insert(CallEventRow), rows)
+            conn.execute(_INSERT_EVENTS, rows)
 
     def update(
         self, call_sid: str, *, account_id: int | None = None, lang: str | None = None

@@ -221,6 +221,7 @@ class SqlSessionStore:
         self._idle_ttl = idle_ttl
         self._companion = companion
         self._held = _HeldLocks()
+        self._statements = _DialectStatements.of(engine.dialect.name)
 
     def load(self, call_sid: str) -> CallSession | None:
         held = self._held.top(call_sid)
@@ -229,33 +230,43 @@ class SqlSessionStore:
             row = held.row
         else:
             with self._engine.connect() as conn:
-                row = conn.execute(_select_session(call_sid)).one_or_none()
+                row = conn.execute(_SELECT_SESSION, {"b_sid": call_sid}).one_or_none()
         return None if row is None else from_row(CallSession, row)
 
     def save(self, session: CallSession, *, unlock: bool = False) -> None:
         now = self._clock.now()
-        values = {
-            "flow": session.flow,
-            "state": session.state,
-            "lang": session.lang,
-            "data": session.data,
-            "seq": session.seq,
-            "last_reply": session.last_reply,
-            "updated_at": now,
-        }
         sid = session.call_sid
+        values = {
+            "b_sid": sid,
+            "b_flow": session.flow,
+            "b_state": session.state,
+            "b_lang": session.lang,
+            "b_data": session.data,
+            "b_seq": session.seq,
+            "b_last_reply": session.last_reply,
+            "b_updated_at": now,
+            "b_ended_at": session.ended_at,
+            "b_version": session.version,
+        }
         held = self._held.top(sid) if unlock else None
 
         def write() -> datetime | None:
             with self._engine.begin() as conn:
                 if session.version == 0:
-                    ended_at = self._insert(conn, session, values)
+                    values["b_created_at"] = session.created_at
+                    # ON CONFLICT DO NOTHING: a failed INSERT would abort PostgreSQL's transaction
+                    if conn.execute(self._statements.insert_session, values).first() is None:
+                        raise StaleSession(sid, 0, _stored_version(conn, sid))
+                    ended_at = session.ended_at
                 else:
-                    ended_at = self._update(conn, session, values)
+                    row = conn.execute(_UPDATE_SESSION, values).one_or_none()
+                    if row is None:
+                        raise StaleSession(sid, session.version, _stored_version(conn, sid))
+                    ended_at = row.ended_at
                 if self._companion is not None:
                     self._companion.write_held(conn, sid)
                 if held is not None and not held.released:
-                    conn.execute(_delete_lease(sid, held.token))
+                    conn.execute(_DELETE_LEASE, {"b_sid": sid, "b_token": held.token})
             return ended_at
 
         ended_at = once_more_if_disconnected(f"call {sid}: saving", write)
@@ -266,52 +277,6 @@ class SqlSessionStore:
         session.version += 1
         session.updated_at = now
         session.ended_at = ended_at
-
-    def _insert(
-        self, conn: sa.Connection, session: CallSession, values: dict[str, Any]
-    ) -> datetime | None:
-        row = dict(
-            values,
-            call_sid=session.call_sid,
-            created_at=session.created_at,
-            ended_at=session.ended_at,
-            version=1,
-        )
-        # ON CONFLICT DO NOTHING: a failed INSERT would abort PostgreSQL's transaction
-        inserted = conn.execute(
-            _insert(conn.dialect.name, CallSessionRow)
-            .values(row)
-            .on_conflict_do_nothing(index_elements=[CallSessionRow.call_sid])
-            .returning(CallSessionRow.version)
-        ).first()
-        if inserted is None:
-            raise StaleSession(session.call_sid, 0, _stored_version(conn, session.call_sid))
-        return session.ended_at
-
-    def _update(
-        self, conn: sa.Connection, session: CallSession, values: dict[str, Any]
-    ) -> datetime | None:
-        table = CallSessionRow
-        row = conn.execute(
-            sa.update(table)
-            .where(table.call_sid == session.call_sid, table.version == session.version)
-            .values(
-                {
-                    **values,
-                    "version": table.version + 1,
-                    # a save never clears an end recorded by end() meanwhile
-                    "ended_at": sa.func.coalesce(
-                        table.ended_at, sa.literal(session.ended_at, UtcDateTime())
-                    ),
-                }
-            )
-            .returning(table.ended_at)
-        ).one_or_none()
-        if row is None:
-            found = _stored_version(conn, session.call_sid)
-            raise StaleSession(session.call_sid, session.version, found)
-        ended_at: datetime | None = row.ended_at
-        return ended_at
 
     @contextmanager
     def lock(self, call_sid: str, *, wait: float = 10.0) -> Iterator[None]:
@@ -341,7 +306,7 @@ class SqlSessionStore:
         for attempt in (1, 2):
             try:
                 with self._engine.begin() as conn:
-                    conn.execute(_delete_lease(call_sid, token))
+                    conn.execute(_DELETE_LEASE, {"b_sid": call_sid, "b_token": token})
                 return
             except sa.exc.DBAPIError as exc:
                 if attempt == 1 and exc.connection_invalidated:
@@ -354,19 +319,12 @@ class SqlSessionStore:
         """Insert our lease, or take over an expired one (or our own, on a second try), in one
         atomic statement; if we got it, read the session in the same transaction."""
         now = self._lease_clock.now()
-        dialect = self._engine.dialect.name
-        insert = _insert(dialect, CallLockRow)
-        stmt = insert.values(call_sid=call_sid, token=token, expires_at=now + LEASE)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[CallLockRow.call_sid],
-            set_={"token": stmt.excluded.token, "expires_at": stmt.excluded.expires_at},
-            where=sa.or_(CallLockRow.expires_at < now, CallLockRow.token == token),
-        )
+        lease = {"b_sid": call_sid, "b_token": token, "b_expires": now + LEASE, "b_now": now}
         with self._engine.begin() as conn:
             # a row comes back only if we inserted or took over (rowcount is unreliable here)
-            if conn.execute(stmt.returning(CallLockRow.token)).first() is None:
+            if conn.execute(self._statements.take_lease, lease).first() is None:
                 return False, None
-            return True, conn.execute(_select_session(call_sid)).one_or_none()
+            return True, conn.execute(_SELECT_SESSION, {"b_sid": call_sid}).one_or_none()
 
     def end(self, call_sid: str) -> None:
         with self._engine.begin() as conn:
@@ -399,30 +357,93 @@ class SqlSessionStore:
             conn.execute(sa.update(CallLockRow).where(sa.false()).values(token=CallLockRow.token))
 
 
-def _insert(dialect: str, table: type[Base]) -> sqlite.Insert | postgresql.Insert:
-    """An INSERT that can say ON CONFLICT, in the database's own dialect."""
-    if dialect == "sqlite":
-        return sqlite.insert(table)
-    if dialect == "postgresql":
-        return postgresql.insert(table)
-    raise ConfigError(f"session locks need SQLite or PostgreSQL, not {dialect}")
-
-
-def _select_session(call_sid: str) -> sa.Select[Any]:
-    return sa.select(CallSessionRow.__table__).where(CallSessionRow.call_sid == call_sid)
-
-
-def _delete_lease(call_sid: str, token: str) -> sa.Delete:
-    # only our lease: if it expired and someone took over, theirs stays
-    return sa.delete(CallLockRow).where(
-        CallLockRow.call_sid == call_sid, CallLockRow.token == token
+# The statements of a webhook, built once with bound parameters (``b_*``): building and keying a
+# statement per execution cost SQLAlchemy more CPU than the database took to run it.
+_SESSIONS = cast(sa.Table, CallSessionRow.__table__)
+_LOCKS = cast(sa.Table, CallLockRow.__table__)
+_SELECT_SESSION = sa.select(_SESSIONS).where(_SESSIONS.c.call_sid == sa.bindparam("b_sid"))
+_UPDATE_SESSION = (
+    sa.update(_SESSIONS)
+    .where(
+        _SESSIONS.c.call_sid == sa.bindparam("b_sid"),
+        _SESSIONS.c.version == sa.bindparam("b_version"),
     )
+    .values(
+        flow=sa.bindparam("b_flow"),
+        state=sa.bindparam("b_state"),
+        lang=sa.bindparam("b_lang"),
+        data=sa.bindparam("b_data", type_=_SESSIONS.c.data.type),
+        seq=sa.bindparam("b_seq"),
+        last_reply=sa.bindparam("b_last_reply"),
+        updated_at=sa.bindparam("b_updated_at", type_=UtcDateTime()),
+        version=_SESSIONS.c.version + 1,
+        # a save never clears an end recorded by end() meanwhile
+        ended_at=sa.func.coalesce(
+            _SESSIONS.c.ended_at, sa.bindparam("b_ended_at", type_=UtcDateTime())
+        ),
+    )
+    .returning(_SESSIONS.c.ended_at)
+)
+# only our lease: if it expired and someone took over, theirs stays
+_DELETE_LEASE = sa.delete(_LOCKS).where(
+    _LOCKS.c.call_sid == sa.bindparam("b_sid"), _LOCKS.c.token == sa.bindparam("b_token")
+)
+_SELECT_VERSION = sa.select(_SESSIONS.c.version).where(
+    _SESSIONS.c.call_sid == sa.bindparam("b_sid")
+)
+
+
+@dataclass(frozen=True)
+class _DialectStatements:
+    """The statements that say ON CONFLICT, in one database's dialect."""
+
+    take_lease: Any
+    insert_session: Any
+
+    @classmethod
+    def of(cls, dialect: str) -> _DialectStatements:
+        if dialect == "sqlite":
+            insert: Callable[[sa.Table], Any] = sqlite.insert
+        elif dialect == "postgresql":
+            insert = postgresql.insert
+        else:
+            raise ConfigError(f"session locks need SQLite or PostgreSQL, not {dialect}")
+        lease = insert(_LOCKS).values(
+            call_sid=sa.bindparam("b_sid"),
+            token=sa.bindparam("b_token"),
+            expires_at=sa.bindparam("b_expires", type_=UtcDateTime()),
+        )
+        lease = lease.on_conflict_do_update(
+            index_elements=[_LOCKS.c.call_sid],
+            set_={"token": lease.excluded.token, "expires_at": lease.excluded.expires_at},
+            where=sa.or_(
+                _LOCKS.c.expires_at < sa.bindparam("b_now", type_=UtcDateTime()),
+                _LOCKS.c.token == sa.bindparam("b_token"),
+            ),
+        ).returning(_LOCKS.c.token)
+        session = (
+            insert(_SESSIONS)
+            .values(
+                call_sid=sa.bindparam("b_sid"),
+                flow=sa.bindparam("b_flow"),
+                state=sa.bindparam("b_state"),
+                lang=sa.bindparam("b_lang"),
+                data=sa.bindparam("b_data", type_=_SESSIONS.c.data.type),
+                seq=sa.bindparam("b_seq"),
+                last_reply=sa.bindparam("b_last_reply"),
+                created_at=sa.bindparam("b_created_at", type_=UtcDateTime()),
+                updated_at=sa.bindparam("b_updated_at", type_=UtcDateTime()),
+                ended_at=sa.bindparam("b_ended_at", type_=UtcDateTime()),
+                version=1,
+            )
+            .on_conflict_do_nothing(index_elements=[_SESSIONS.c.call_sid])
+            .returning(_SESSIONS.c.version)
+        )
+        return cls(lease, session)
 
 
 def _stored_version(conn: sa.Connection, call_sid: str) -> int | None:
-    version: int | None = conn.execute(
-        sa.select(CallSessionRow.version).where(CallSessionRow.call_sid == call_sid)
-    ).scalar_one_or_none()
+    version: int | None = conn.execute(_SELECT_VERSION, {"b_sid": call_sid}).scalar_one_or_none()
     return version
 
 
