@@ -21,6 +21,7 @@ Twilio's API or speech: those call it.
 
 from __future__ import annotations
 
+import functools
 import re
 
 import phonenumbers
@@ -50,6 +51,7 @@ SHOWN_DIGITS = 4
 MIN_DIGITS_TO_SHOW = 8
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and on every webhook (phonenumbers is slow)
 def to_e164(text: str, *, region: str | None = HOME_REGION) -> str | None:
     """The E.164 form of a valid phone number as a person or Twilio writes it, else None.
 
@@ -149,6 +151,7 @@ def is_caller_id(text: str) -> bool:
     return _CALLER_ID.fullmatch(text) is not None
 
 
+@functools.lru_cache(maxsize=4096)  # pure, and on every simulated request
 def country_of(number: str) -> str:
     """The ISO 3166 country of an E.164 number (``+8613800000001`` → ``CN``), as Twilio sends
     it in ``FromCountry``; "" for anything else (``client:alice``, ``anonymous``, short codes)."""

@@ -116,6 +116,22 @@ def _url_prefixes(name: str, raw: str) -> tuple[str, ...]:
     return prefixes
 
 
+PIN_KEY_MIN_CHARS = 32
+
+
+def _secret_key(name: str, raw: str) -> str | None:
+    """A secret key as text, long enough to be unguessable; empty: not set."""
+    key = raw.strip()
+    if not key:
+        return None
+    if len(key) < PIN_KEY_MIN_CHARS:
+        raise ConfigError(
+            f"{name} is too short ({len(key)} characters): use at least {PIN_KEY_MIN_CHARS} "
+            "random ones, e.g. from `python -c 'import secrets; print(secrets.token_hex(32))'`"
+        )
+    return key
+
+
 def _log_level(name: str, raw: str) -> str:
     level = raw.strip().upper()
     if level not in _LOG_LEVELS:
@@ -205,6 +221,21 @@ class Settings:
         None,
         _optional_text,
         "the Twilio account whose number `ivr twilio connect` points at this IVR",
+    )
+    pin_key: str | None = _setting(
+        "IVR_PIN_KEY",
+        None,
+        _secret_key,
+        "secret key PIN hashes are made with (HMAC-SHA256), kept outside the database; "
+        "required on a public server; without it a local server uses a published "
+        "development key",
+    )
+    pin_key_old: str | None = _setting(
+        "IVR_PIN_KEY_OLD",
+        None,
+        _secret_key,
+        "the previous IVR_PIN_KEY while rotating: its hashes still verify and are rewritten "
+        "with IVR_PIN_KEY at the next correct entry",
     )
     agent_token: str | None = _setting(
         "IVR_AGENT_TOKEN",

@@ -35,6 +35,7 @@ from tests import services
 # A fixed instant every test starts from: 2026-11-23 10:00 in Shanghai, a Monday.
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 AUTH_TOKEN = "test-auth-token"
+PIN_KEY = "test-pin-key-" + "k" * 32  # IVR_PIN_KEY: a public server (AUTH_TOKEN) needs one
 BASE_URL = "http://localhost"
 
 # The app factory's keyword arguments: services a test may inject instead of settings.
@@ -51,6 +52,7 @@ def hotline_app(folder: Path, clock: Clock, **overrides: Any) -> Flask:
         "IVR_DATABASE_URL": f"sqlite:///{folder / 'ivr.sqlite3'}",
         "IVR_LOG_LEVEL": "WARNING",
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "IVR_PIN_KEY": PIN_KEY,
         **overrides,
     }
     return create_app(settings, **{"clock": clock, **injected}, environ={})

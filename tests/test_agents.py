@@ -24,6 +24,7 @@ from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import WsgiTransport
 from ivr.wallet.tables import AccountRow
 from ivr.web.app import create_app
+from tests.conftest import PIN_KEY
 
 ZHANG, LI, STRANGER = "+8613800000001", "+8613800000002", "+8613900000009"
 AGENT_TOKEN = "agent-secret"
@@ -44,6 +45,7 @@ def make_app(tmp_path: Path, clock: ManualClock) -> Iterator[MakeApp]:
                 "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}",
                 "IVR_LOG_LEVEL": "WARNING",
                 "IVR_AUDIO": "all",  # the shipped recordings are espeak-ng previews
+                "IVR_PIN_KEY": PIN_KEY,
                 **config,
             },
             clock=clock,

@@ -42,6 +42,7 @@ from ivr.testing.simulator import WsgiTransport
 from ivr.voice.speech import Part
 from ivr.voice.speech import Speech
 from ivr.web.app import create_app
+from tests.conftest import PIN_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOWS = ROOT / "flows"
@@ -102,6 +103,7 @@ def make_app(tmp_path: Path, clock: ManualClock, audio_dir: Path) -> Iterator[An
             "IVR_DATABASE_URL": f"sqlite:///{tmp_path / f'ivr{len(apps)}.sqlite3'}",
             "IVR_LOG_LEVEL": "WARNING",
             "IVR_AUDIO_DIR": str(audio_dir),
+            "IVR_PIN_KEY": PIN_KEY,
             **config,
         }
         app = create_app(settings, clock=clock, environ={})

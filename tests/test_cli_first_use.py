@@ -32,6 +32,7 @@ from ivr.testing.factories import REPLAY_TIME
 from ivr.web.app import create_app
 from ivr.web.control import DemoClock
 from ivr.web.control import install_demo_control
+from tests.conftest import PIN_KEY
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLS = ROOT / "tests" / "calls"
@@ -172,12 +173,13 @@ def test_demo_control_is_off_unless_installed(tmp_path: Path) -> None:
 
 
 def test_demo_control_is_refused_on_a_public_server(tmp_path: Path, runner: CliRunner) -> None:
-    settings = quick_start_settings(tmp_path).with_values({"TWILIO_AUTH_TOKEN": "secret"})
+    public = {"TWILIO_AUTH_TOKEN": "secret", "IVR_PIN_KEY": PIN_KEY}
+    settings = quick_start_settings(tmp_path).with_values(public)
     clock = DemoClock(FixedClock(REPLAY_TIME))
     app = create_app(settings=settings, clock=clock)
     with pytest.raises(ConfigError, match="refused on a public server"):
         install_demo_control(app, clock)
-    result = runner.invoke(main, ["serve", "--demo-control"], env={"TWILIO_AUTH_TOKEN": "secret"})
+    result = runner.invoke(main, ["serve", "--demo-control"], env=public)
     assert error_lines(result)[0] == (
         "error: --demo-control is refused on a public server (TWILIO_AUTH_TOKEN is set)"
     )

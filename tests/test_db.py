@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,9 +13,12 @@ import pytest
 import sqlalchemy as sa
 
 from ivr.db import UtcDateTime
+from ivr.db import alive
 from ivr.db import from_row
 from ivr.db import make_engine
+from ivr.db import once_more_if_disconnected
 from ivr.db import one_of
+from tests import services
 from tests.conftest import T0
 
 things = sa.Table(
@@ -117,3 +122,90 @@ def test_json_columns_keep_chinese_readable_in_the_database(engine: sa.Engine) -
         stored = conn.exec_driver_sql("SELECT tags FROM things").scalar_one()
 
     assert stored == '["绿茶", "hot"]'
+
+
+# -- dead connections: noticed on checkout without a round trip, or retried once ------------
+
+
+@pytest.mark.postgres
+def test_a_pooled_postgres_connection_the_server_killed_is_replaced_without_a_ping() -> None:
+    name = f"ivr-db-{uuid.uuid4().hex[:8]}"
+    for url in services.postgres_schema_url():
+        engine = make_engine(f"{url}&application_name={name}")
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        statements: list[str] = []
+
+        def note(conn: object, cursor: object, statement: str, *_: object) -> None:
+            statements.append(statement)  # noqa: B023 (the loop runs once)
+
+        sa.event.listen(engine, "before_cursor_execute", note)
+        with services._postgres_admin().begin() as admin:
+            killed = admin.execute(
+                sa.text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = :name"
+                ),
+                {"name": name},
+            ).scalar_one()
+        time.sleep(0.2)  # the server's goodbye reaches the idle socket
+
+        with engine.connect() as conn:
+            answer = conn.execute(sa.text("SELECT 2")).scalar_one()
+        engine.dispose()
+
+        assert killed == 1
+        assert answer == 2
+        assert statements == ["SELECT 2"]  # no pre-ping, no failed first try
+
+
+def test_an_operation_whose_connection_died_runs_once_more(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tries: list[int] = []
+
+    def operation() -> str:
+        tries.append(1)
+        if len(tries) == 1:
+            raise sa.exc.OperationalError(
+                "SELECT 1", {}, Exception("gone"), connection_invalidated=True
+            )
+        return "done"
+
+    assert once_more_if_disconnected("loading call CA1", operation) == "done"
+    assert len(tries) == 2
+    assert caplog.messages == [
+        "loading call CA1: the database connection was lost; trying once more"
+    ]
+
+
+def test_an_operation_failing_otherwise_is_not_tried_again() -> None:
+    tries: list[int] = []
+
+    def operation() -> str:
+        tries.append(1)
+        raise sa.exc.OperationalError("SELECT 1", {}, Exception("locked"))
+
+    with pytest.raises(sa.exc.OperationalError):
+        once_more_if_disconnected("loading call CA1", operation)
+    assert len(tries) == 1
+
+
+def test_a_closed_driver_connection_is_not_alive() -> None:
+    @dataclass
+    class Closed:
+        closed: bool = True
+
+    @dataclass
+    class NoSocket:
+        closed: bool = False
+
+    class BrokenSocket:
+        closed = False
+
+        def fileno(self) -> int:
+            raise OSError("closed")
+
+    assert alive(Closed()) is False
+    assert alive(NoSocket()) is True
+    assert alive(BrokenSocket()) is False

@@ -16,6 +16,7 @@ from ivr.db import Base
 from ivr.db import make_engine
 from ivr.wallet import DEMO_PIN
 from ivr.wallet import Account
+from ivr.wallet import DemoSnapshot
 from ivr.wallet import PinCheck
 from ivr.wallet import Wallet
 from ivr.wallet import ensure_demo
@@ -232,7 +233,7 @@ def test_demo_pins_are_stored_hashed_and_salted(wallet: Wallet, engine: sa.Engin
 
     assert len(hashes) == 10
     assert len(set(hashes)) == 10
-    assert all(h.startswith("scrypt$") and DEMO_PIN not in h for h in hashes)
+    assert all(h.startswith("hmac-sha256$") and DEMO_PIN not in h for h in hashes)
 
 
 def test_demo_has_no_events_sms_or_other_tickets(wallet: Wallet, engine: sa.Engine) -> None:
@@ -343,3 +344,46 @@ def test_ensure_demo_leaves_an_existing_database_alone(
 
     assert ensure_demo(engine, clock) is False
     assert wallet.account(li).status == "active"
+
+
+def every_row(engine: sa.Engine) -> dict[str, list[tuple[object, ...]]]:
+    with engine.connect() as conn:
+        return {
+            t.name: [tuple(r) for r in conn.execute(t.select().order_by(t.c.id))]
+            for t in WALLET_TABLES
+        }
+
+
+def test_a_demo_snapshot_puts_back_exactly_what_was_seeded_and_numbers_new_rows_as_after_a_seed(
+    engine: sa.Engine, clock: ManualClock
+) -> None:
+    snapshot = DemoSnapshot(engine, clock)
+    snapshot.restore()
+    seeded = every_row(engine)
+    wallet = Wallet(engine, clock)
+    zhang = demo_account(wallet, ZHANG).id
+    wallet.protective_freeze(zhang, key="call-1:freeze")
+    wallet.open_ticket(kind="voicemail", summary="voicemail", key="call-1:voicemail")
+    wallet.send_sms(zhang, "hello", key="call-1:sms")
+
+    snapshot.restore()
+    restored = every_row(engine)
+    ticket = wallet.open_ticket(kind="voicemail", summary="again", key="call-2:voicemail")
+
+    assert restored == seeded
+    assert ticket.number == "10000002"
+    assert wallet.verify_pin(zhang, DEMO_PIN).ok is True
+
+
+def test_a_demo_snapshot_restored_at_another_time_seeds_for_that_time(
+    engine: sa.Engine, clock: ManualClock
+) -> None:
+    snapshot = DemoSnapshot(engine, clock)
+    snapshot.restore()
+    clock.advance(3600)
+
+    snapshot.restore()
+    wallet = Wallet(engine, clock)
+
+    locked = demo_account(wallet, LI).locked_at
+    assert locked == clock.now() - timedelta(hours=1)

@@ -734,3 +734,25 @@ def test_repeating_a_waiting_state_says_its_prompt_without_applying_anything(
     reply = call.engine.repeat(call.session)
 
     assert (reply.say, prompted(reply), reply.state, reply.step) == ((), [PAYMENTS], "payments", 2)
+
+
+def test_a_thread_keeps_its_machine_across_calls_that_reach_a_final_state(
+    machines: dict[str, CompiledFlow], recorder: FakeRecorder, clock: ManualClock
+) -> None:
+    engine = Engine(machines, Services(wallet=NoWallet(), clock=clock, recorder=recorder))
+    compiled = machines["two_option_menu"]
+
+    def call_to_the_end(key: str) -> Reply:
+        """A call of its own (its own store) that presses ``key`` and reaches goodbye."""
+        return EngineCall(engine, MemorySessionStore(clock), "two_option_menu", STRANGER).press(key)
+
+    call_to_the_end("1")  # this thread's machine exists from here on
+    built = compiled.instances_built()
+
+    first = call_to_the_end("1")
+    second = call_to_the_end("2")
+    third = call_to_the_end("1")
+
+    assert compiled.instances_built() == built
+    assert (first.state, second.state, third.state) == ("goodbye", "goodbye", "goodbye")
+    assert third.path == ("balance", "goodbye")

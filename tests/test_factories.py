@@ -17,6 +17,7 @@ from ivr.testing.factories import REPLAY_TIME
 from ivr.testing.factories import LocalSimulators
 from ivr.testing.factories import local_simulators
 from ivr.testing.factories import remote_simulators
+from tests.conftest import PIN_KEY
 from tests.simulator_apps import TwimlApp
 from tests.simulator_apps import served
 
@@ -74,6 +75,7 @@ def test_local_simulators_call_at_the_public_url_and_sign_with_the_auth_token(
         database_url=f"sqlite:///{tmp_path / 'ivr.sqlite3'}",
         public_url="https://ivr.example-tunnel.app",
         twilio_auth_token="tok",
+        pin_key=PIN_KEY,
     )
     simulators = local_simulators(settings, isolated=False, audio=False)
     simulator = simulators()

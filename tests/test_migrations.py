@@ -41,6 +41,7 @@ from ivr.wallet import Payment
 from ivr.wallet import Ticket
 from ivr.wallet import Wallet
 from ivr.web.app import create_app
+from tests.conftest import PIN_KEY
 from tests.conftest import T0
 
 LEGACY = Path(__file__).parent / "legacy_schemas"
@@ -587,8 +588,9 @@ def test_start_up_upgrades_the_embedded_default_sqlite_file_in_place_and_says_so
     write_first_release_rows(old)
     old.dispose()
 
+    keyed = settings(IVR_PIN_KEY=PIN_KEY)  # no development-key warning
     with caplog.at_level(logging.WARNING, logger="ivr.stores.migrate"):
-        app = create_app(settings(), clock=clock, environ={})
+        app = create_app(keyed, clock=clock, environ={})
     database = app.extensions["ivr"].database
 
     assert str(database.url) == f"sqlite:///{default_file}"

@@ -1,48 +1,105 @@
-"""PIN hashing: salted scrypt, a self-describing format, no PIN in the stored string."""
+"""PIN hashing: HMAC-SHA256 under a key kept outside the database, salted, self-describing;
+the old scrypt hashes still verify and are upgraded; keys rotate; a public server needs one."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import logging
+from datetime import UTC
+from datetime import datetime
+from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
-from ivr.wallet.pins import hash_pin
-from ivr.wallet.pins import pin_matches
+from ivr.clock import ManualClock
+from ivr.db import make_engine
+from ivr.errors import ConfigError
+from ivr.settings import Settings
+from ivr.stores import migrate
+from ivr.wallet import DEMO_PIN
+from ivr.wallet import Wallet
+from ivr.wallet import seed_demo
+from ivr.wallet.demo import ZHANG_WEI
+from ivr.wallet.pins import DEVELOPMENT_KEY
+from ivr.wallet.pins import PinKeys
+from ivr.wallet.pins import key_id
+from ivr.wallet.tables import AccountRow
+from ivr.web.app import pin_keys
+
+KEY = "a" * 32 + "-current"
+OLD_KEY = "b" * 32 + "-previous"
+KEYS = PinKeys.of(KEY)
 
 
-def test_hash_is_self_describing_scrypt_with_moderate_cost() -> None:
-    stored = hash_pin("123456")
+def scrypt_hash(pin: str, salt: bytes = b"0123456789abcdef") -> str:
+    """A hash in the format stored before keyed hashes: scrypt$n$r$p$salt$hash."""
+    digest = hashlib.scrypt(pin.encode(), salt=salt, n=2**14, r=8, p=1, dklen=32)
+    encoded = [base64.b64encode(x).decode() for x in (salt, digest)]
+    return "$".join(["scrypt", "16384", "8", "1", *encoded])
 
-    scheme, n, r, p, salt, digest = stored.split("$")
 
-    assert (scheme, n, r, p) == ("scrypt", "16384", "8", "1")
+def test_hash_is_self_describing_hmac_naming_its_key_not_holding_it() -> None:
+    stored = KEYS.hash("123456")
+
+    scheme, named, salt, mac = stored.split("$")
+
+    assert scheme == "hmac-sha256"
+    assert named == key_id(KEY.encode())
+    assert len(named) == 8
+    assert KEY not in stored
     assert len(base64.b64decode(salt)) == 16
-    assert len(base64.b64decode(digest)) == 32
+    assert len(base64.b64decode(mac)) == 32
 
 
 def test_hash_never_contains_the_pin() -> None:
-    stored = hash_pin("123456")
+    stored = KEYS.hash("123456")
 
-    assert stored != "123456"
     assert "123456" not in stored
 
 
 def test_same_pin_hashed_twice_gives_different_salts_and_hashes() -> None:
-    first = hash_pin("123456")
-    second = hash_pin("123456")
+    first = KEYS.hash("123456")
+    second = KEYS.hash("123456")
 
     assert first != second
-    assert first.split("$")[4] != second.split("$")[4]
-    assert pin_matches("123456", first) is True
-    assert pin_matches("123456", second) is True
+    assert first.split("$")[2] != second.split("$")[2]
+    assert KEYS.matches("123456", first) is True
+    assert KEYS.matches("123456", second) is True
 
 
 def test_right_pin_matches_and_wrong_pin_does_not() -> None:
-    stored = hash_pin("246810")
+    stored = KEYS.hash("246810")
 
-    assert pin_matches("246810", stored) is True
-    assert pin_matches("246811", stored) is False
-    assert pin_matches("", stored) is False
+    assert KEYS.matches("246810", stored) is True
+    assert KEYS.matches("246811", stored) is False
+    assert KEYS.matches("", stored) is False
+
+
+def test_a_hash_cannot_be_checked_without_its_key() -> None:
+    stored = KEYS.hash("246810")
+
+    assert PinKeys.of("c" * 40).matches("246810", stored) is False
+    assert PinKeys.for_development().matches("246810", stored) is False
+
+
+def test_a_hash_under_the_old_key_verifies_after_rotation_and_asks_for_an_upgrade() -> None:
+    stored = PinKeys.of(OLD_KEY).hash("246810")
+    rotated = PinKeys.of(KEY, [OLD_KEY])
+
+    assert rotated.matches("246810", stored) is True
+    assert rotated.matches("246811", stored) is False
+    assert rotated.needs_upgrade(stored) is True
+    assert rotated.needs_upgrade(rotated.hash("246810")) is False
+
+
+def test_an_old_scrypt_hash_verifies_and_asks_for_an_upgrade() -> None:
+    stored = scrypt_hash("246810")
+
+    assert KEYS.matches("246810", stored) is True
+    assert KEYS.matches("246811", stored) is False
+    assert KEYS.needs_upgrade(stored) is True
 
 
 @pytest.mark.parametrize(
@@ -57,7 +114,131 @@ def test_right_pin_matches_and_wrong_pin_does_not() -> None:
         "scrypt$1073741824$8$1$AAAA$AAAA",
         "scrypt$16384$8$1$!!!!$AAAA",
         "scrypt$16384$8$1$$AAAA",
+        "hmac-sha256$00000000$AAAA$AAAA",
+        f"hmac-sha256${key_id(KEY.encode())}$!!!!$AAAA",
+        f"hmac-sha256${key_id(KEY.encode())}$$AAAA",
+        f"hmac-sha256${key_id(KEY.encode())}$AAAA",
     ],
 )
 def test_malformed_stored_value_never_matches(stored: str) -> None:
-    assert pin_matches("123456", stored) is False
+    assert KEYS.matches("123456", stored) is False
+
+
+def test_keys_never_show_in_a_repr() -> None:
+    shown = repr(PinKeys.of(KEY, [OLD_KEY]))
+
+    assert KEY not in shown
+    assert OLD_KEY not in shown
+
+
+# -- the wallet upgrades stored hashes -------------------------------------------------------
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> sa.Engine:
+    engine = make_engine(f"sqlite:///{tmp_path / 'pins.sqlite3'}")
+    migrate.upgrade(engine)
+    return engine
+
+
+def stored_hash(engine: sa.Engine, phone: str) -> str:
+    with engine.connect() as conn:
+        value: str = conn.execute(
+            sa.select(AccountRow.pin_hash).where(AccountRow.phone == phone)
+        ).scalar_one()
+    return value
+
+
+def set_hash(engine: sa.Engine, phone: str, stored: str) -> None:
+    with engine.begin() as conn:
+        conn.execute(sa.update(AccountRow).where(AccountRow.phone == phone).values(pin_hash=stored))
+
+
+CLOCK = ManualClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+
+
+def test_an_scrypt_hash_is_rewritten_with_the_key_at_the_next_right_pin(engine: sa.Engine) -> None:
+    seed_demo(engine, CLOCK, KEYS)
+    wallet = Wallet(engine, CLOCK, KEYS)
+    set_hash(engine, ZHANG_WEI, scrypt_hash(DEMO_PIN))
+    account = wallet.find_by_phone(ZHANG_WEI)
+    assert account is not None
+
+    wrong = wallet.verify_pin(account.id, "000000")
+    kept = stored_hash(engine, ZHANG_WEI)
+    right = wallet.verify_pin(account.id, DEMO_PIN)
+    upgraded = stored_hash(engine, ZHANG_WEI)
+
+    assert wrong.ok is False
+    assert kept.startswith("scrypt$")
+    assert right.ok is True
+    assert right.failures == 0
+    assert upgraded.split("$")[:2] == ["hmac-sha256", KEYS.key_id]
+    assert KEYS.matches(DEMO_PIN, upgraded) is True
+    assert wallet.verify_pin(account.id, DEMO_PIN).ok is True
+    assert stored_hash(engine, ZHANG_WEI) == upgraded  # a current hash is left as it is
+
+
+def test_after_rotation_a_hash_under_the_old_key_moves_to_the_new_one(engine: sa.Engine) -> None:
+    old = PinKeys.of(OLD_KEY)
+    seed_demo(engine, CLOCK, old)
+    rotated = PinKeys.of(KEY, [OLD_KEY])
+    account = Wallet(engine, CLOCK, old).find_by_phone(ZHANG_WEI)
+    assert account is not None
+
+    check = Wallet(engine, CLOCK, rotated).verify_pin(account.id, DEMO_PIN)
+
+    assert check.ok is True
+    assert stored_hash(engine, ZHANG_WEI).split("$")[1] == KEYS.key_id
+    assert Wallet(engine, CLOCK, KEYS).verify_pin(account.id, DEMO_PIN).ok is True
+
+
+# -- where the key comes from --------------------------------------------------------------
+
+
+def test_the_key_comes_from_ivr_pin_key_and_the_old_one_from_ivr_pin_key_old() -> None:
+    settings = Settings.read({"IVR_PIN_KEY": KEY, "IVR_PIN_KEY_OLD": OLD_KEY})
+
+    keys = pin_keys(settings)
+
+    assert keys == PinKeys.of(KEY, [OLD_KEY])
+
+
+@pytest.mark.parametrize(
+    ("setting", "why"),
+    [
+        ({"TWILIO_AUTH_TOKEN": "token"}, "TWILIO_AUTH_TOKEN is set"),
+        ({"IVR_PUBLIC_URL": "https://ivr.example.com"}, "IVR_PUBLIC_URL is set"),
+    ],
+)
+def test_a_public_server_without_a_pin_key_does_not_start(
+    setting: dict[str, str], why: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        pin_keys(Settings.read(setting))
+
+    assert str(error.value).startswith(f"IVR_PIN_KEY is not set on this public server ({why})")
+
+
+def test_a_local_server_without_a_pin_key_uses_the_development_key_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="ivr.web.app"):
+        keys = pin_keys(Settings())
+
+    assert keys.development is True
+    assert keys.key == DEVELOPMENT_KEY.encode()
+    assert caplog.messages == [
+        "IVR_PIN_KEY is not set: PINs are hashed with the published development key, fit for "
+        "a local server only; set IVR_PIN_KEY before this server takes real calls"
+    ]
+
+
+def test_a_short_pin_key_is_refused_with_how_to_make_one() -> None:
+    with pytest.raises(ConfigError) as error:
+        Settings.read({"IVR_PIN_KEY": "short"})
+
+    assert str(error.value) == (
+        "IVR_PIN_KEY is too short (5 characters): use at least 32 random ones, e.g. from "
+        "`python -c 'import secrets; print(secrets.token_hex(32))'`"
+    )

@@ -29,6 +29,7 @@ from ivr.engine.inputs import CallerInput
 from ivr.errors import ConfigError
 from ivr.masking import mask_keyed_number
 from ivr.settings import Settings
+from ivr.telephony.signatures import SignatureChecker
 from ivr.telephony.signatures import well_formed
 from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import WsgiTransport
@@ -436,3 +437,46 @@ def test_serving_beyond_this_machine_without_an_agent_token_says_how_to_open_the
         "requests from this machine; set IVR_AGENT_TOKEN to open them to your agents"
     )
     assert said == (expected if notice else None)
+
+
+def test_a_webhook_signature_is_computed_once_per_request(
+    make_app: MakeApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = make_app()
+    computed: list[str] = []
+    original = RequestValidator.compute_signature
+
+    def counting(self: RequestValidator, uri: str, params: Any, algorithm: Any = None) -> str:
+        computed.append(uri)
+        return original(self, uri, params, algorithm)
+
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(
+        BASE_URL + "/voice", {"CallSid": "CAonce", "From": ZHANG_WEI}
+    )
+    monkeypatch.setattr(RequestValidator, "compute_signature", counting)
+    response = app.test_client().post(
+        "/voice",
+        data={"CallSid": "CAonce", "From": ZHANG_WEI},
+        headers={"X-Twilio-Signature": signature},
+    )
+
+    assert response.status_code == 200
+    assert computed == [BASE_URL + "/voice"]
+
+
+@pytest.mark.parametrize(
+    ("signed", "received"),
+    [
+        ("https://ivr.example.com:443/voice", "https://ivr.example.com/voice"),
+        ("https://ivr.example.com/voice", "https://ivr.example.com:443/voice"),
+    ],
+)
+def test_a_signature_over_the_url_with_or_without_its_default_port_still_matches(
+    signed: str, received: str
+) -> None:
+    form = {"CallSid": "CAport"}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(signed, form)
+    checker = SignatureChecker(AUTH_TOKEN)
+
+    assert checker.valid(received, form, signature) is True
+    assert checker.valid(received, {"CallSid": "CAother"}, signature) is False

@@ -698,3 +698,137 @@ def test_a_redis_url_opens_a_client_that_keeps_to_the_budget_and_never_retries(
     assert (kwargs["socket_timeout"], kwargs["socket_connect_timeout"]) == (0.5, 0.5)
     assert store._client.get_retry()._retries == 0
     store._client.close()
+
+
+# --- two trips per webhook ---------------------------------------------------------------------
+
+
+def one_webhook(store: SessionStore) -> CallSession:
+    """What a webhook does with its store: lock and load, move the call on, save and unlock."""
+    with store.lock(SID):
+        session = store.load(SID)
+        assert session is not None
+        session.state = "main_menu"
+        store.save(session, unlock=True)
+    return session
+
+
+@every_store
+def test_an_unlocking_save_gives_the_lock_back_and_the_next_webhook_sees_the_save(
+    make_store: MakeStore,
+) -> None:
+    store, other = make_store(), make_store()
+    store.save(new_session())
+
+    with store.lock(SID):
+        session = store.load(SID)
+        assert session is not None
+        session.state = "main_menu"
+        store.save(session, unlock=True)
+        with other.lock(SID, wait=0):  # given back already, before the block's end
+            seen = other.load(SID)
+
+    assert seen is not None
+    assert (seen.state, seen.version, session.version) == ("main_menu", 2, 2)
+    with other.lock(SID, wait=0):
+        pass
+
+
+@sql_stores
+def test_a_sql_webhook_costs_two_transactions_and_writes_what_the_companion_holds(
+    make_store: MakeStore, database_url: str, clock: ManualClock
+) -> None:
+    make_store().save(new_session())
+    engine = make_engine(database_url)
+    written: list[str] = []
+
+    class Companion:
+        def write_held(self, conn: sa.Connection, call_sid: str) -> None:
+            conn.execute(sa.update(CallLockRow).where(sa.false()).values(token="x"))
+            written.append(call_sid)
+
+        def held_written(self, call_sid: str) -> None:
+            written.append(f"{call_sid} committed")
+
+    store = SqlSessionStore(engine, clock, lease_clock=clock, companion=Companion())
+    commits: list[int] = []
+    sa.event.listen(engine, "commit", lambda conn: commits.append(1))
+
+    saved = one_webhook(store)
+
+    with engine.connect() as conn:
+        leases = conn.execute(sa.select(sa.func.count()).select_from(CallLockRow)).scalar()
+    engine.dispose()
+    assert (len(commits), saved.version, leases) == (2, 2, 0)
+    assert written == [SID, f"{SID} committed"]
+
+
+@redis_store
+def test_a_redis_webhook_costs_two_round_trips(
+    make_store: MakeStore, redis_url: str, clock: ManualClock
+) -> None:
+    other = make_store()
+    assert isinstance(other, RedisSessionStore)
+    other.save(new_session())
+    sent: list[str] = []
+
+    class Counting(redis.Redis):
+        def execute_command(self, *args: Any, **options: Any) -> Any:
+            sent.append(str(args[0]))
+            return super().execute_command(*args, **options)
+
+    client = Counting.from_url(redis_url)
+    store = RedisSessionStore(client, clock, prefix=other._prefix)
+
+    saved = one_webhook(store)
+    client.close()
+
+    assert sent == ["EVALSHA", "EVALSHA"]
+    assert saved.version == 2
+    stored = other.load(SID)
+    assert stored is not None
+    assert (stored.state, stored.version) == ("main_menu", 2)
+
+
+@every_store
+def test_an_unlocking_save_over_a_save_made_meanwhile_is_stale_and_the_lock_is_given_back(
+    make_store: MakeStore,
+) -> None:
+    store, other = make_store(), make_store()
+    store.save(new_session())
+
+    with store.lock(SID):
+        session = store.load(SID)
+        assert session is not None
+        meanwhile = other.load(SID)
+        assert meanwhile is not None
+        other.save(meanwhile)
+        with pytest.raises(StaleSession) as stale:
+            store.save(session, unlock=True)
+
+    assert (stale.value.expected, stale.value.found) == (1, 2)
+    with other.lock(SID, wait=0):
+        pass
+
+
+@every_store
+def test_an_unlocking_save_keeps_an_end_stored_meanwhile(
+    make_store: MakeStore, clock: ManualClock
+) -> None:
+    store, other = make_store(), make_store()
+    store.save(new_session())
+
+    with store.lock(SID):
+        session = store.load(SID)
+        assert session is not None
+        clock.advance(2)
+        other.end(SID)
+        session.state = "goodbye"
+        store.save(session, unlock=True)
+
+    saved = other.load(SID)
+    assert saved is not None
+    assert (saved.state, saved.version) == ("goodbye", 2)
+    assert saved.ended_at == T0 + timedelta(seconds=2)
+    with other.lock(SID, wait=0):
+        pass

@@ -26,6 +26,7 @@ from werkzeug.exceptions import HTTPException
 from ivr.clock import ManualClock
 from ivr.web import voice
 from ivr.web.app import create_app
+from tests.conftest import PIN_KEY
 
 TOKEN = "test-auth-token"
 BASE = "http://localhost"
@@ -38,6 +39,7 @@ def app(tmp_path: Path, clock: ManualClock) -> Iterator[Flask]:
         {
             "IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'ivr.sqlite3'}",
             "TWILIO_AUTH_TOKEN": TOKEN,
+            "IVR_PIN_KEY": PIN_KEY,
             "IVR_AUDIO": False,
         },
         clock=clock,

@@ -356,8 +356,8 @@ class FailingStore:
             raise self.error
         return self.inner.load(call_sid)
 
-    def save(self, session: Any) -> None:
-        self.inner.save(session)
+    def save(self, session: Any, *, unlock: bool = False) -> None:
+        self.inner.save(session, unlock=unlock)
 
     def end(self, call_sid: str) -> None:
         self.inner.end(call_sid)
@@ -612,3 +612,39 @@ def test_a_status_callback_that_is_not_final_ends_nothing(app: Flask, status: st
     assert post(app, "/voice/step?n=1", CallSid="CAlive", Digits="1").headers[
         "X-IVR-State"
     ] not in {"error", "restart", "ended"}
+
+
+def test_a_step_costs_two_database_transactions_with_its_events_written_by_the_second(
+    make_app: MakeApp,
+) -> None:
+    import sqlalchemy as sa
+
+    app = make_app()
+    post(app, "/voice", CallSid="CAtwo", From=ZHANG_WEI)
+    post(app, "/voice/step?n=1", CallSid="CAtwo", Digits="1")
+    post(app, "/voice/step?n=2", CallSid="CAtwo", Digits="123456")
+    database = runtime_of(app).database
+    statements: list[str] = []
+
+    def note(conn: object, cursor: object, statement: str, *_: object) -> None:
+        words = statement.split()
+        statements.append(" ".join(words[:3:2] if words[0] == "INSERT" else words[:1]))
+
+    sa.event.listen(database, "before_cursor_execute", note)
+    sa.event.listen(database, "commit", lambda conn: statements.append("COMMIT"))
+
+    response = post(app, "/voice/step?n=3", CallSid="CAtwo", Digits="9")
+
+    assert response.headers["X-IVR-State"] == "main_menu"
+    assert statements == [
+        "INSERT call_locks",
+        "SELECT",
+        "COMMIT",
+        "UPDATE",
+        "INSERT call_events",
+        "DELETE",
+        "COMMIT",
+    ]
+    record = runtime_of(app).services.recorder.record("CAtwo")
+    assert record is not None
+    assert [(e.seq, e.state, e.kind) for e in record.events][-1] == (3, "main_menu", "input")

@@ -420,7 +420,7 @@ def demo() -> None:
 def demo_reset(cli: CliContext) -> None:
     """Put the demo accounts back as they were (every demo PIN is 123456)."""
     runtime = runtime_of(build_app(cli.settings.with_values({"IVR_DEMO_DATA": False})))
-    reset_demo(runtime.database, runtime.services.clock)
+    reset_demo(runtime.database, runtime.services.clock, runtime.pins)
     click.echo(f"demo data reset in {runtime.database.url.render_as_string(hide_password=True)}")
 
 

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from typing import Any
+from typing import TypeVar
 
 from ivr.engine.compile import CompiledFlow
 from ivr.engine.context import CallContext
@@ -59,6 +60,7 @@ MIN_CONFIDENCE = 0.5
 SPEECH_ATTEMPTS = 2
 
 Callback = Callable[..., Any]
+_T = TypeVar("_T")
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -70,6 +72,22 @@ class Engine:
     def __init__(self, flows: Mapping[str, CompiledFlow], services: Services) -> None:
         self.flows = dict(flows)
         self.services = services
+        # What depends on the flow alone (hints, a menu's option and key lines), made once per
+        # flow object: a reloaded flow is a new object and starts a new table.
+        self._fixed: dict[str, tuple[Flow, dict[tuple[str, ...], Any]]] = {}
+
+    def _once(self, flow: Flow, key: tuple[str, ...], make: Callable[[], _T]) -> _T:
+        """``make()`` for ``flow`` and ``key``, made the first time only. Two threads may both
+        make it once; either result is the same value."""
+        held = self._fixed.get(flow.name)
+        if held is None or held[0] is not flow:
+            held = (flow, {})
+            self._fixed[flow.name] = held
+        table = held[1]
+        if key not in table:
+            table[key] = make()
+        value: _T = table[key]
+        return value
 
     def start(
         self,
@@ -161,7 +179,8 @@ class Engine:
         if state.speech == "yes_no":
             found = intents.yes_no(utterance, lang)
         else:
-            found = intents.match(utterance, _choices(state, lang), lang)
+            choices = self._once(flow, ("choices", state.id, lang), lambda: _choices(state, lang))
+            found = intents.match(utterance, choices, lang)
         sure = answer.confidence is None or answer.confidence >= MIN_CONFIDENCE
         if found.key is not None and found.clear and sure:
             return key_event(found.key)
@@ -214,7 +233,11 @@ class Engine:
             state.gather.finish_on_key,
             1,
             language(lang).recogniser,
-            intents.hints(_yes_no_choices(flow, state, lang)),
+            self._once(
+                flow,
+                ("yes_no_hints", state.id, lang),
+                lambda: intents.hints(_yes_no_choices(flow, state, lang)),
+            ),
         )
         return Reply((), listen, flow.name, state.id, session.seq, (state.id,))
 
@@ -310,8 +333,6 @@ class Engine:
             self._entered(flow, call, session.state, said)
 
         state = flow.states[session.state]
-        if state.is_final:
-            compiled.discard_instance()  # a machine that reached a final state takes no events
         if state.id != before and event not in {"no_input", "no_match"}:
             short = False
         verb = self._verb(flow, state, call, short=short)
@@ -423,14 +444,9 @@ class Engine:
             prompt = prompts.state_prompt_id(flow, state)
             for lg in langs:
                 out.extend(self._text(flow, call, state.prompt, prompt, lg))
-        for option in state.options:
-            out.append(prompts.option_line(flow, state, option, option.lang or lang))
-        # A bilingual menu (the greeting) announces the convention keys in every language.
-        for lg in flow.languages if state.bilingual else (lang,):
-            out.append(prompts.key_line(flow, "agent", lg))
-            if state.back is not None:
-                out.append(prompts.key_line(flow, "back", lg))
-            out.append(prompts.key_line(flow, "repeat", lg))
+        out.extend(
+            self._once(flow, ("menu", state.id, lang), lambda: _menu_lines(flow, state, lang))
+        )
         return out
 
     def _verb(self, flow: Flow, state: State, call: CallContext, *, short: bool) -> Verb:
@@ -439,14 +455,13 @@ class Engine:
             if not state.speech or call.session.data.get("speech_off", {}).get(state.id):
                 return Listen(prompt, state.gather.timeout, state.gather.finish_on_key, 1)
             lang = call.lang
-            choices = _choices(state, lang) if state.speech == "options" else ()
             return Listen(
                 prompt,
                 state.gather.timeout,
                 state.gather.finish_on_key,
                 1,
                 language(lang).recogniser,
-                intents.hints(choices or _yes_no_choices(flow, state, lang)),
+                self._once(flow, ("hints", state.id, lang), lambda: _menu_hints(flow, state, lang)),
             )
         if state.type == "entry":
             g = state.gather
@@ -556,6 +571,26 @@ def _choices(state: State, lang: str) -> tuple[intents.Choice, ...]:
     return tuple(
         intents.Choice(o.key, (o.label[lang],), o.synonyms.get(lang, ())) for o in state.options
     )
+
+
+def _menu_lines(flow: Flow, state: State, lang: str) -> tuple[Speech, ...]:
+    """A menu's option lines, then its convention keys (in every language for a bilingual
+    menu, the greeting): the same on every visit in ``lang``."""
+    out = [
+        prompts.option_line(flow, state, option, option.lang or lang) for option in state.options
+    ]
+    for lg in flow.languages if state.bilingual else (lang,):
+        out.append(prompts.key_line(flow, "agent", lg))
+        if state.back is not None:
+            out.append(prompts.key_line(flow, "back", lg))
+        out.append(prompts.key_line(flow, "repeat", lg))
+    return tuple(out)
+
+
+def _menu_hints(flow: Flow, state: State, lang: str) -> str:
+    """The speech ``hints`` of a menu in ``lang``: its options, or yes and no."""
+    choices = _choices(state, lang) if state.speech == "options" else ()
+    return intents.hints(choices or _yes_no_choices(flow, state, lang))
 
 
 def _yes_no_choices(flow: Flow, state: State, lang: str) -> tuple[intents.Choice, ...]:

@@ -23,7 +23,10 @@ so that it happens at most once per call.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
 from collections.abc import Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
@@ -165,6 +168,18 @@ class CallRecord:
     flow_version: str | None = None  # which wording the caller heard: ``ivr diff`` compares
 
 
+# built once: a webhook's events are written with it (keying a new statement costs CPU)
+_INSERT_EVENTS = sa.insert(CallEventRow)
+
+
+class _HeldEvents(threading.local):
+    """Events a webhook holds back (``CallRecorder.holding_events``), per call, per thread."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.rows: dict[str, list[dict[str, Any]]] = {}
+
+
 class CallRecorder:
     """Writes and reads call records. Every method is one short transaction.
 
@@ -178,6 +193,35 @@ class CallRecorder:
         self._engine = engine
         self._clock = clock
         self._waiting_ttl = waiting_ttl  # None: a waiting caller is never taken for gone
+        self._held = _HeldEvents()
+
+    @contextmanager
+    def holding_events(self) -> Iterator[None]:
+        """Within the block, ``events`` are held in this thread rather than written at once:
+        the SQL session store writes them in the transaction that saves the session
+        (``write_held``, then ``held_written``), so a webhook costs one write fewer. Whatever
+        is still held when the block ends (another store, no save) is written then, in one
+        transaction."""
+        held = self._held
+        held.depth += 1
+        try:
+            yield
+        finally:
+            held.depth -= 1
+            if held.depth == 0 and held.rows:
+                rows = [row for rows in held.rows.values() for row in rows]
+                held.rows = {}
+                with self._engine.begin() as conn:
+                    conn.execute(_INSERT_EVENTS, rows)
+
+    def write_held(self, conn: sa.Connection, call_sid: str) -> None:
+        """Write the events held for ``call_sid`` on ``conn``, in the caller's transaction."""
+        if rows := self._held.rows.get(call_sid):
+            conn.execute(_INSERT_EVENTS, rows)
+
+    def held_written(self, call_sid: str) -> None:
+        """The transaction ``write_held`` wrote in has committed: those events are stored."""
+        self._held.rows.pop(call_sid, None)
 
     def start(
         self, call_sid: str, *, flow: str, caller: str, lang: str, flow_version: str | None = None
@@ -239,8 +283,11 @@ class CallRecorder:
                     "detail": detail,
                 }
             )
+        if self._held.depth:
+            self._held.rows.setdefault(call_sid, []).extend(rows)
+            return
         with self._engine.begin() as conn:
-            conn.execute(sa.insert(CallEventRow), rows)
+            conn.execute(_INSERT_EVENTS, rows)
 
     def update(
         self, call_sid: str, *, account_id: int | None = None, lang: str | None = None

@@ -10,7 +10,13 @@ How a webhook uses a store::
     with store.lock(call_sid):          # one request of a call at a time, across processes
         session = store.load(call_sid)  # None on the call's first webhook
         ...                             # the engine moves the call on
-        store.save(session)             # StaleSession if someone saved in between
+        store.save(session, unlock=True)  # StaleSession if someone saved in between
+
+Two trips to the store per webhook, at most: ``lock`` takes the lease and reads the session
+in one (a SQL transaction, a Redis script), and the ``load`` inside the block gets what it
+read; ``save(..., unlock=True)`` writes the session and gives the lease back in the other,
+and the SQL store writes there what its ``companion`` holds too (the webhook's call-record
+events, ``ivr.stores.records``), so the block's end has nothing left to do.
 
 Every store reads and writes ``data`` as JSON, so what the engine gets back is what a
 database would give it (tuples come back as lists, integer keys as strings).
@@ -27,6 +33,7 @@ from collections.abc import Callable
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from contextlib import contextmanager
+from dataclasses import dataclass
 from dataclasses import replace
 from datetime import datetime
 from datetime import timedelta
@@ -47,6 +54,7 @@ from ivr.clock import SystemClock
 from ivr.db import Base
 from ivr.db import UtcDateTime
 from ivr.db import from_row
+from ivr.db import once_more_if_disconnected
 from ivr.engine.session import CallSession
 from ivr.errors import ConfigError
 from ivr.errors import SessionBusy
@@ -78,11 +86,12 @@ class SessionStore(Protocol):
         """The stored session of ``call_sid``, or None when there is none."""
         ...
 
-    def save(self, session: CallSession) -> None:
+    def save(self, session: CallSession, *, unlock: bool = False) -> None:
         """Insert or update ``session``; bumps ``session.version`` and stamps ``updated_at``.
 
         Raises ``StaleSession`` when the stored version is not ``session.version``. A stored
-        ``ended_at`` is never cleared by a save.
+        ``ended_at`` is never cleared by a save. ``unlock``: inside ``lock(call_sid)``, also
+        give the lock back in the same write (the last thing the block does).
         """
         ...
 
@@ -135,14 +144,64 @@ class CallLockRow(Base):
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class SaveCompanion(Protocol):
+    """What a SQL save writes in its own transaction besides the session (the call-record
+    events a webhook held back: ``ivr.stores.records.CallRecorder``)."""
+
+    def write_held(self, conn: sa.Connection, call_sid: str) -> None:
+        """Write what is held for ``call_sid`` on ``conn``, in the caller's transaction."""
+        ...
+
+    def held_written(self, call_sid: str) -> None:
+        """That transaction committed: forget what it wrote."""
+        ...
+
+
+@dataclass
+class _Held:
+    """A lock this thread holds: its lease token, the session read with it (until ``load``
+    takes it), and whether a save has given it back already."""
+
+    token: str
+    row: Any = None
+    prefetched: bool = False
+    released: bool = False
+    thread_lock: threading.Lock | None = None  # the memory store's lock
+
+
+class _HeldLocks(threading.local):
+    def __init__(self) -> None:
+        self.calls: dict[str, list[_Held]] = {}
+
+    def top(self, call_sid: str) -> _Held | None:
+        held = self.calls.get(call_sid)
+        return held[-1] if held else None
+
+    @contextmanager
+    def holding(self, call_sid: str, held: _Held) -> Iterator[_Held]:
+        stack = self.calls.setdefault(call_sid, [])
+        stack.append(held)
+        try:
+            yield held
+        finally:
+            stack.pop()
+            if not stack:
+                del self.calls[call_sid]
+
+
 class SqlSessionStore:
     """Sessions in ``call_sessions``, locks as leases in ``call_locks`` (SQLite, PostgreSQL).
 
-    Every method is its own short transaction: no write transaction stays open while the
-    caller works, which SQLite needs. Stored times come from ``clock``; waiting for a lock
-    uses real time, because waiting is real, and so do lock leases (``lease_clock``, the system
-    clock unless a test injects one): with ``IVR_CLOCK`` fixing the call clock, a lease taken
-    by a crashed process must still expire.
+    A webhook costs two short transactions: ``lock`` inserts the lease (or takes over an
+    expired one) and reads the session; ``save(..., unlock=True)`` writes the session, what
+    the ``companion`` holds (call-record events) and deletes the lease. No write transaction
+    stays open while the caller works, which SQLite needs. Either transaction is run once more
+    when its connection died under it (``ivr.db.once_more_if_disconnected``): the lease
+    statement takes our own lease again, and a save that did commit meets its own version.
+    Stored times come from ``clock``; waiting for a lock uses real time, because waiting is
+    real, and so do lock leases (``lease_clock``, the system clock unless a test injects
+    one): with ``IVR_CLOCK`` fixing the call clock, a lease taken by a crashed process must
+    still expire.
     """
 
     def __init__(
@@ -153,113 +212,101 @@ class SqlSessionStore:
         ended_ttl: timedelta = ENDED_TTL,
         idle_ttl: timedelta = IDLE_TTL,
         lease_clock: Clock | None = None,
+        companion: SaveCompanion | None = None,
     ) -> None:
         self._engine = engine
         self._clock = clock
         self._lease_clock: Clock = lease_clock or SystemClock()
         self._ended_ttl = ended_ttl
         self._idle_ttl = idle_ttl
+        self._companion = companion
+        self._held = _HeldLocks()
+        self._statements = _DialectStatements.of(engine.dialect.name)
 
     def load(self, call_sid: str) -> CallSession | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(
-                sa.select(CallSessionRow.__table__).where(CallSessionRow.call_sid == call_sid)
-            ).one_or_none()
+        held = self._held.top(call_sid)
+        if held is not None and held.prefetched:
+            held.prefetched = False  # read with the lock a moment ago; later loads read again
+            row = held.row
+        else:
+            with self._engine.connect() as conn:
+                row = conn.execute(_SELECT_SESSION, {"b_sid": call_sid}).one_or_none()
         return None if row is None else from_row(CallSession, row)
 
-    def save(self, session: CallSession) -> None:
+    def save(self, session: CallSession, *, unlock: bool = False) -> None:
         now = self._clock.now()
+        sid = session.call_sid
         values = {
-            "flow": session.flow,
-            "state": session.state,
-            "lang": session.lang,
-            "data": session.data,
-            "seq": session.seq,
-            "last_reply": session.last_reply,
-            "updated_at": now,
+            "b_sid": sid,
+            "b_flow": session.flow,
+            "b_state": session.state,
+            "b_lang": session.lang,
+            "b_data": session.data,
+            "b_seq": session.seq,
+            "b_last_reply": session.last_reply,
+            "b_updated_at": now,
+            "b_ended_at": session.ended_at,
+            "b_version": session.version,
         }
-        if session.version == 0:
-            ended_at = self._insert(session, values)
-        else:
-            ended_at = self._update(session, values)
+        held = self._held.top(sid) if unlock else None
+
+        def write() -> datetime | None:
+            with self._engine.begin() as conn:
+                if session.version == 0:
+                    values["b_created_at"] = session.created_at
+                    # ON CONFLICT DO NOTHING: a failed INSERT would abort PostgreSQL's transaction
+                    if conn.execute(self._statements.insert_session, values).first() is None:
+                        raise StaleSession(sid, 0, _stored_version(conn, sid))
+                    ended_at = session.ended_at
+                else:
+                    row = conn.execute(_UPDATE_SESSION, values).one_or_none()
+                    if row is None:
+                        raise StaleSession(sid, session.version, _stored_version(conn, sid))
+                    ended_at = row.ended_at
+                if self._companion is not None:
+                    self._companion.write_held(conn, sid)
+                if held is not None and not held.released:
+                    conn.execute(_DELETE_LEASE, {"b_sid": sid, "b_token": held.token})
+            return ended_at
+
+        ended_at = once_more_if_disconnected(f"call {sid}: saving", write)
+        if self._companion is not None:
+            self._companion.held_written(sid)
+        if held is not None:
+            held.released = True
         session.version += 1
         session.updated_at = now
         session.ended_at = ended_at
-
-    def _insert(self, session: CallSession, values: dict[str, Any]) -> datetime | None:
-        row = dict(
-            values,
-            call_sid=session.call_sid,
-            created_at=session.created_at,
-            ended_at=session.ended_at,
-            version=1,
-        )
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(sa.insert(CallSessionRow).values(row))
-        except sa.exc.IntegrityError:
-            raise StaleSession(
-                session.call_sid, 0, self._stored_version(session.call_sid)
-            ) from None
-        return session.ended_at
-
-    def _update(self, session: CallSession, values: dict[str, Any]) -> datetime | None:
-        table = CallSessionRow
-        with self._engine.begin() as conn:
-            row = conn.execute(
-                sa.update(table)
-                .where(table.call_sid == session.call_sid, table.version == session.version)
-                .values(
-                    {
-                        **values,
-                        "version": table.version + 1,
-                        # a save never clears an end recorded by end() meanwhile
-                        "ended_at": sa.func.coalesce(
-                            table.ended_at, sa.literal(session.ended_at, UtcDateTime())
-                        ),
-                    }
-                )
-                .returning(table.ended_at)
-            ).one_or_none()
-        if row is None:
-            found = self._stored_version(session.call_sid)
-            raise StaleSession(session.call_sid, session.version, found)
-        ended_at: datetime | None = row.ended_at
-        return ended_at
-
-    def _stored_version(self, call_sid: str) -> int | None:
-        with self._engine.connect() as conn:
-            version: int | None = conn.execute(
-                sa.select(CallSessionRow.version).where(CallSessionRow.call_sid == call_sid)
-            ).scalar_one_or_none()
-        return version
 
     @contextmanager
     def lock(self, call_sid: str, *, wait: float = 10.0) -> Iterator[None]:
         token = uuid.uuid4().hex
         deadline = time.monotonic() + wait
-        while not self._try_lock(call_sid, token):
+        while True:
+            taken, row = once_more_if_disconnected(
+                f"call {call_sid}: locking", lambda: self._lock_and_read(call_sid, token)
+            )
+            if taken:
+                break
             if time.monotonic() >= deadline:
                 raise SessionBusy(call_sid)
             time.sleep(RETRY_SLEEP_S)
-        try:
-            yield
-        finally:
-            self._release(call_sid, token)
+        with self._held.holding(call_sid, _Held(token, row, prefetched=True)) as held:
+            try:
+                yield
+            finally:
+                if not held.released:
+                    self._release(call_sid, token)
 
     def _release(self, call_sid: str, token: str) -> None:
         """Delete our lease. A connection killed under us (PostgreSQL's pg_terminate_backend,
         a restart) is replaced and the delete tried once more, so the call's next webhook does
         not wait for the lease to run out. Any other failure is logged, not raised: the
         webhook's answer is already decided, and the lease expires after ``LEASE``."""
-        # only our lease: if it expired and someone took over, theirs stays
-        delete = sa.delete(CallLockRow).where(
-            CallLockRow.call_sid == call_sid, CallLockRow.token == token
-        )
         for attempt in (1, 2):
             try:
                 with self._engine.begin() as conn:
-                    conn.execute(delete)
+                    conn.execute(_DELETE_LEASE, {"b_sid": call_sid, "b_token": token})
                 return
             except sa.exc.DBAPIError as exc:
                 if attempt == 1 and exc.connection_invalidated:
@@ -268,25 +315,16 @@ class SqlSessionStore:
                 log.error("call %s: lock not released (expires in %s): %s", call_sid, LEASE, exc)
                 return
 
-    def _try_lock(self, call_sid: str, token: str) -> bool:
-        """Insert our lease, or take over an expired one, in one atomic statement."""
+    def _lock_and_read(self, call_sid: str, token: str) -> tuple[bool, Any]:
+        """Insert our lease, or take over an expired one (or our own, on a second try), in one
+        atomic statement; if we got it, read the session in the same transaction."""
         now = self._lease_clock.now()
-        dialect = self._engine.dialect.name
-        if dialect == "sqlite":
-            insert: sqlite.Insert | postgresql.Insert = sqlite.insert(CallLockRow)
-        elif dialect == "postgresql":
-            insert = postgresql.insert(CallLockRow)
-        else:
-            raise ConfigError(f"session locks need SQLite or PostgreSQL, not {dialect}")
-        stmt = insert.values(call_sid=call_sid, token=token, expires_at=now + LEASE)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=[CallLockRow.call_sid],
-            set_={"token": stmt.excluded.token, "expires_at": stmt.excluded.expires_at},
-            where=CallLockRow.expires_at < now,
-        )
+        lease = {"b_sid": call_sid, "b_token": token, "b_expires": now + LEASE, "b_now": now}
         with self._engine.begin() as conn:
             # a row comes back only if we inserted or took over (rowcount is unreliable here)
-            return conn.execute(stmt.returning(CallLockRow.token)).first() is not None
+            if conn.execute(self._statements.take_lease, lease).first() is None:
+                return False, None
+            return True, conn.execute(_SELECT_SESSION, {"b_sid": call_sid}).one_or_none()
 
     def end(self, call_sid: str) -> None:
         with self._engine.begin() as conn:
@@ -317,6 +355,96 @@ class SqlSessionStore:
         read alone succeeds on a SQLite file another process holds locked)."""
         with self._engine.begin() as conn:
             conn.execute(sa.update(CallLockRow).where(sa.false()).values(token=CallLockRow.token))
+
+
+# The statements of a webhook, built once with bound parameters (``b_*``): building and keying a
+# statement per execution cost SQLAlchemy more CPU than the database took to run it.
+_SESSIONS = cast(sa.Table, CallSessionRow.__table__)
+_LOCKS = cast(sa.Table, CallLockRow.__table__)
+_SELECT_SESSION = sa.select(_SESSIONS).where(_SESSIONS.c.call_sid == sa.bindparam("b_sid"))
+_UPDATE_SESSION = (
+    sa.update(_SESSIONS)
+    .where(
+        _SESSIONS.c.call_sid == sa.bindparam("b_sid"),
+        _SESSIONS.c.version == sa.bindparam("b_version"),
+    )
+    .values(
+        flow=sa.bindparam("b_flow"),
+        state=sa.bindparam("b_state"),
+        lang=sa.bindparam("b_lang"),
+        data=sa.bindparam("b_data", type_=_SESSIONS.c.data.type),
+        seq=sa.bindparam("b_seq"),
+        last_reply=sa.bindparam("b_last_reply"),
+        updated_at=sa.bindparam("b_updated_at", type_=UtcDateTime()),
+        version=_SESSIONS.c.version + 1,
+        # a save never clears an end recorded by end() meanwhile
+        ended_at=sa.func.coalesce(
+            _SESSIONS.c.ended_at, sa.bindparam("b_ended_at", type_=UtcDateTime())
+        ),
+    )
+    .returning(_SESSIONS.c.ended_at)
+)
+# only our lease: if it expired and someone took over, theirs stays
+_DELETE_LEASE = sa.delete(_LOCKS).where(
+    _LOCKS.c.call_sid == sa.bindparam("b_sid"), _LOCKS.c.token == sa.bindparam("b_token")
+)
+_SELECT_VERSION = sa.select(_SESSIONS.c.version).where(
+    _SESSIONS.c.call_sid == sa.bindparam("b_sid")
+)
+
+
+@dataclass(frozen=True)
+class _DialectStatements:
+    """The statements that say ON CONFLICT, in one database's dialect."""
+
+    take_lease: Any
+    insert_session: Any
+
+    @classmethod
+    def of(cls, dialect: str) -> _DialectStatements:
+        if dialect == "sqlite":
+            insert: Callable[[sa.Table], Any] = sqlite.insert
+        elif dialect == "postgresql":
+            insert = postgresql.insert
+        else:
+            raise ConfigError(f"session locks need SQLite or PostgreSQL, not {dialect}")
+        lease = insert(_LOCKS).values(
+            call_sid=sa.bindparam("b_sid"),
+            token=sa.bindparam("b_token"),
+            expires_at=sa.bindparam("b_expires", type_=UtcDateTime()),
+        )
+        lease = lease.on_conflict_do_update(
+            index_elements=[_LOCKS.c.call_sid],
+            set_={"token": lease.excluded.token, "expires_at": lease.excluded.expires_at},
+            where=sa.or_(
+                _LOCKS.c.expires_at < sa.bindparam("b_now", type_=UtcDateTime()),
+                _LOCKS.c.token == sa.bindparam("b_token"),
+            ),
+        ).returning(_LOCKS.c.token)
+        session = (
+            insert(_SESSIONS)
+            .values(
+                call_sid=sa.bindparam("b_sid"),
+                flow=sa.bindparam("b_flow"),
+                state=sa.bindparam("b_state"),
+                lang=sa.bindparam("b_lang"),
+                data=sa.bindparam("b_data", type_=_SESSIONS.c.data.type),
+                seq=sa.bindparam("b_seq"),
+                last_reply=sa.bindparam("b_last_reply"),
+                created_at=sa.bindparam("b_created_at", type_=UtcDateTime()),
+                updated_at=sa.bindparam("b_updated_at", type_=UtcDateTime()),
+                ended_at=sa.bindparam("b_ended_at", type_=UtcDateTime()),
+                version=1,
+            )
+            .on_conflict_do_nothing(index_elements=[_SESSIONS.c.call_sid])
+            .returning(_SESSIONS.c.version)
+        )
+        return cls(lease, session)
+
+
+def _stored_version(conn: sa.Connection, call_sid: str) -> int | None:
+    version: int | None = conn.execute(_SELECT_VERSION, {"b_sid": call_sid}).scalar_one_or_none()
+    return version
 
 
 # --- Redis and memory share one JSON shape ---------------------------------------------------
@@ -374,14 +502,59 @@ def _saved_copy(session: CallSession, stored: CallSession | None, now: datetime)
 _WATCH_RETRIES = 50
 
 
+# KEYS: the lock, the session. ARGV: our token, the lease in ms. {1, session or nil} when the
+# lease is ours now (taken, or already ours on a second try), {0} when another request holds it.
+_LOCK_AND_READ = """
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2])
+   or redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return {1, redis.call('GET', KEYS[2])}
+end
+return {0}
+"""
+
+# KEYS: the session, the lock. ARGV: the version we loaded, the new JSON, its expiry in ms, our
+# token. {1} saved and unlocked; {0, stored version or -1} stale; {2} an end was stored
+# meanwhile, which the new JSON lacks: the caller merges it with a WATCH transaction.
+_SAVE_AND_UNLOCK = """
+local raw = redis.call('GET', KEYS[1])
+local found = -1
+if raw then
+  local stored = cjson.decode(raw)
+  found = stored['version']
+  if stored['ended_at'] ~= cjson.null then
+    return {2, found}
+  end
+end
+if (raw and found ~= tonumber(ARGV[1])) or (not raw and tonumber(ARGV[1]) ~= 0) then
+  return {0, found}
+end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+if redis.call('GET', KEYS[2]) == ARGV[4] then
+  redis.call('DEL', KEYS[2])
+end
+return {1, found}
+"""
+
+# KEYS: the lock. ARGV: our token. Deletes the lock only while it is still ours.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
 class RedisSessionStore:
     """Sessions as JSON under ``{prefix}session:{sid}``; locks under ``{prefix}lock:{sid}``.
 
-    The lock is redis-py's ``Lock``: a key set only if absent, holding a random token, that
-    expires after ``LEASE`` (a crashed holder blocks its call no longer), released by a script
-    only while it still holds our token (a late release never frees another request's lock).
-    ``save`` and ``end`` read, check and write in one ``client.transaction()`` (WATCH, MULTI,
-    EXEC), which redis-py runs again when the session changed in between.
+    A webhook costs two round trips, each one Lua script: ``lock`` sets the lock key only if
+    absent, to a random token that expires after ``LEASE`` (a crashed holder blocks its call
+    no longer), and reads the session; ``save(..., unlock=True)`` checks the version, writes
+    and deletes the lock only while it still holds our token (a late release never frees
+    another request's lock). A plain ``save`` and ``end`` read, check and write in one
+    ``client.transaction()`` (WATCH, MULTI, EXEC), which redis-py runs again when the session
+    changed in between; so does a save that finds an end stored meanwhile, to keep it.
 
     Redis expires keys itself: a session lives ``idle_ttl`` after its last save and
     ``ended_ttl`` after ``end()``, so ``purge()`` has nothing to do and returns 0. Expiry
@@ -402,15 +575,49 @@ class RedisSessionStore:
         self._prefix = prefix
         self._ended_ms = _ms(ended_ttl)
         self._idle_ms = _ms(idle_ttl)
+        self._held = _HeldLocks()
+        self._lock_and_read = client.register_script(_LOCK_AND_READ)
+        self._save_and_unlock = client.register_script(_SAVE_AND_UNLOCK)
+        self._release = client.register_script(_RELEASE)
 
     def _key(self, call_sid: str) -> str:
         return f"{self._prefix}session:{call_sid}"
 
+    def _lock_key(self, call_sid: str) -> str:
+        return f"{self._prefix}lock:{call_sid}"
+
     def load(self, call_sid: str) -> CallSession | None:
-        raw = self._client.get(self._key(call_sid))
+        held = self._held.top(call_sid)
+        if held is not None and held.prefetched:
+            held.prefetched = False  # read with the lock a moment ago; later loads read again
+            raw = held.row
+        else:
+            raw = self._client.get(self._key(call_sid))
         return None if raw is None else _from_json(raw)
 
-    def save(self, session: CallSession) -> None:
+    def save(self, session: CallSession, *, unlock: bool = False) -> None:
+        sid = session.call_sid
+        held = self._held.top(sid) if unlock else None
+        if held is None or held.released:
+            self._save_watching(session)
+            return
+        now = self._clock.now()
+        new = replace(session, updated_at=now, version=session.version + 1)
+        ttl = self._idle_ms if new.ended_at is None else self._ended_ms
+        status, found = self._save_and_unlock(
+            keys=[self._key(sid), self._lock_key(sid)],
+            args=[session.version, _to_json(new), ttl, held.token],
+        )
+        if status == 0:
+            raise StaleSession(sid, session.version, None if found == -1 else int(found))
+        if status == 2:  # an end stored meanwhile: merge it in a transaction, then unlock
+            self._save_watching(session)
+            self._release(keys=[self._lock_key(sid)], args=[held.token])
+        else:
+            session.version, session.updated_at = new.version, now
+        held.released = True
+
+    def _save_watching(self, session: CallSession) -> None:
         key = self._key(session.call_sid)
         now = self._clock.now()
 
@@ -435,24 +642,23 @@ class RedisSessionStore:
 
     @contextmanager
     def lock(self, call_sid: str, *, wait: float = 10.0) -> Iterator[None]:
-        # Imported here, not at the top: this module must import without redis installed.
-        from redis.exceptions import LockNotOwnedError
-
-        lease = self._client.lock(
-            f"{self._prefix}lock:{call_sid}",
-            timeout=LEASE.total_seconds(),
-            sleep=RETRY_SLEEP_S,
-            blocking_timeout=wait,
-        )
-        if not lease.acquire():
-            raise SessionBusy(call_sid)
-        try:
-            yield
-        finally:
+        token = uuid.uuid4().hex
+        keys = [self._lock_key(call_sid), self._key(call_sid)]
+        deadline = time.monotonic() + wait
+        while True:
+            reply = self._lock_and_read(keys=keys, args=[token, _ms(LEASE)])
+            if reply[0] == 1:
+                break
+            if time.monotonic() >= deadline:
+                raise SessionBusy(call_sid)
+            time.sleep(RETRY_SLEEP_S)
+        with self._held.holding(call_sid, _Held(token, reply[1], prefetched=True)) as held:
             try:
-                lease.release()
-            except LockNotOwnedError:
-                pass  # the lease ran out during the block; the lock may be another's by now
+                yield
+            finally:
+                if not held.released:
+                    # our lease only: if it ran out during the block, it may be another's now
+                    self._release(keys=keys[:1], args=[token])
 
     def end(self, call_sid: str) -> None:
         key = self._key(call_sid)
@@ -530,13 +736,15 @@ class MemorySessionStore:
         # One lock per call, never dropped: dropping one a thread is about to take would let
         # two threads hold "the" lock. A lock is a few dozen bytes.
         self._locks: dict[str, threading.Lock] = {}
+        self._held = _HeldLocks()
 
     def load(self, call_sid: str) -> CallSession | None:
         with self._guard:
             raw = self._sessions.get(call_sid)
         return None if raw is None else _from_json(raw)
 
-    def save(self, session: CallSession) -> None:
+    def save(self, session: CallSession, *, unlock: bool = False) -> None:
+        held = self._held.top(session.call_sid) if unlock else None
         now = self._clock.now()
         with self._guard:
             raw = self._sessions.get(session.call_sid)
@@ -551,6 +759,9 @@ class MemorySessionStore:
             new.updated_at,
             new.ended_at,
         )
+        if held is not None and held.thread_lock is not None and not held.released:
+            held.released = True
+            held.thread_lock.release()
 
     @contextmanager
     def lock(self, call_sid: str, *, wait: float = 10.0) -> Iterator[None]:
@@ -558,10 +769,12 @@ class MemorySessionStore:
             call_lock = self._locks.setdefault(call_sid, threading.Lock())
         if not call_lock.acquire(timeout=wait):
             raise SessionBusy(call_sid)
-        try:
-            yield
-        finally:
-            call_lock.release()
+        with self._held.holding(call_sid, _Held("", thread_lock=call_lock)) as held:
+            try:
+                yield
+            finally:
+                if not held.released:
+                    call_lock.release()
 
     def end(self, call_sid: str) -> None:
         with self._guard:
@@ -606,13 +819,15 @@ def open_session_store(
     clock: Clock,
     *,
     budget: StoreBudget | None = None,
+    companion: SaveCompanion | None = None,
 ) -> SessionStore:
     """The store a setting names: None or ``sql``, ``redis://…``, or ``memory``. A Redis
-    client keeps to ``budget`` (the SQL store uses ``engine``, limited by its owner)."""
+    client keeps to ``budget`` (the SQL store uses ``engine``, limited by its owner). The SQL
+    store writes what ``companion`` holds (on ``engine``) with each unlocking save."""
     if url is None or url == "sql":
         if engine is None:
             raise ConfigError("the sql session store needs a database (set the database URL)")
-        return SqlSessionStore(engine, clock)
+        return SqlSessionStore(engine, clock, companion=companion)
     if url == "memory":
         return MemorySessionStore(clock)
     if url.startswith(("redis://", "rediss://", "unix://")):

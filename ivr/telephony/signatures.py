@@ -4,17 +4,25 @@ Owns which URL a request is validated against: the configured public base URL (b
 tunnel or proxy Twilio signs ``https://public-host/...`` while the app sees
 ``http://127.0.0.1/...``) or the URL as received, and what a signature header must look like
 before anything else of the request is read (``well_formed``: base64 of an HMAC-SHA1, 28
-characters). No Flask: the web layer passes plain values.
+characters). A signature is computed once per request: for the URL as Twilio signs it in
+nearly every case; the port variants twilio's ``validate`` always computes too (Twilio adds
+or drops a default port inconsistently) only when that first one does not match. No Flask:
+the web layer passes plain values.
 """
 
 from __future__ import annotations
 
+import hmac
 import re
+from collections.abc import Iterator
 from collections.abc import Mapping
+from urllib.parse import urlparse
 from urllib.parse import urlsplit
 from urllib.parse import urlunsplit
 
 from twilio.request_validator import RequestValidator
+from twilio.request_validator import add_port
+from twilio.request_validator import remove_port
 
 # base64 of the 20 bytes of an HMAC-SHA1: 27 characters of the alphabet, then one '='.
 _SIGNATURE = re.compile(r"[A-Za-z0-9+/]{27}=")
@@ -42,6 +50,23 @@ class SignatureChecker:
         )
 
     def valid(self, url: str, params: Mapping[str, str], signature: str | None) -> bool:
+        """Whether ``signature`` is Twilio's for ``url`` (as received) and the form
+        ``params``: what ``RequestValidator.validate`` decides, usually with one HMAC."""
         if signature is None or not well_formed(signature):
             return False
-        return bool(self._validator.validate(self.public_url(url), dict(params), signature))
+        for candidate in _signed_urls(self.public_url(url)):
+            computed = self._validator.compute_signature(candidate, params)
+            if hmac.compare_digest(computed, signature):
+                return True
+        return False
+
+
+def _signed_urls(url: str) -> Iterator[str]:
+    """``url`` as received, then without and with its default port, each once."""
+    yield url
+    parsed = urlparse(url)
+    seen = {url}
+    for variant in (remove_port(parsed), add_port(parsed)):
+        if variant not in seen:
+            seen.add(variant)
+            yield variant

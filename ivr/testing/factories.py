@@ -31,6 +31,7 @@ from datetime import timedelta
 from flask import Flask
 
 from ivr.clock import ManualClock
+from ivr.clock import SystemClock
 from ivr.errors import SimulationError
 from ivr.hotline.dialer import Dialer
 from ivr.hotline.dialer import RetryPolicy
@@ -42,7 +43,7 @@ from ivr.testing.simulator import OutboundRequest
 from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import WsgiTransport
 from ivr.testing.twilio_api import FakeCallsApi
-from ivr.wallet import reset_demo
+from ivr.wallet import DemoSnapshot
 from ivr.web.app import create_app
 from ivr.web.control import CONTROL_PATH
 from ivr.web.runtime import Runtime
@@ -92,12 +93,14 @@ class LocalSimulators:
         self.reset_to = reset_to
         self.first_call = first_call
         self.made = 0
+        # the demo data as seeded at reset_to, put back before every call
+        self.demo = DemoSnapshot(self.runtime.database, clock or SystemClock(), self.runtime.pins)
 
     def __call__(self) -> Simulator:
         self.made += 1
         if self.clock is not None and self.reset_to is not None:
             self.clock.set(self.reset_to)
-            reset_demo(self.runtime.database, self.clock)
+            self.demo.restore()
             if self.runtime.callbacks is not None:
                 self.runtime.callbacks.clear()
         settings = self.runtime.settings
@@ -166,7 +169,12 @@ def local_simulators(
     if not isolated:
         return LocalSimulators(create_app(settings=settings), first_call=random_first_call())
     folder = tempfile.mkdtemp(prefix="ivr-replay-")
-    settings = dataclasses.replace(settings, database_url=f"sqlite:///{folder}/replay.sqlite3")
+    settings = dataclasses.replace(
+        settings,
+        database_url=f"sqlite:///{folder}/replay.sqlite3",
+        # a private database of demo PINs: a key of its own, known to nobody, is enough
+        pin_key=settings.pin_key or secrets.token_hex(32),
+    )
     start = replay_start(settings)
     clock = ManualClock(start)
     return LocalSimulators(create_app(settings=settings, clock=clock), clock=clock, reset_to=start)

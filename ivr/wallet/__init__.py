@@ -8,6 +8,7 @@ integer fen; times are aware UTC. Must not import Flask, the flow engine or the 
 from __future__ import annotations
 
 from ivr.wallet.demo import DEMO_PIN
+from ivr.wallet.demo import DemoSnapshot
 from ivr.wallet.demo import ensure_demo
 from ivr.wallet.demo import reset_demo
 from ivr.wallet.demo import seed_demo
@@ -25,6 +26,7 @@ from ivr.wallet.service import normalize_phone
 __all__ = [
     "DEMO_PIN",
     "Account",
+    "DemoSnapshot",
     "Limits",
     "Payment",
     "PinCheck",

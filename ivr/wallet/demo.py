@@ -1,10 +1,12 @@
 """The demo customers every scenario of the hotline can be tried with, relative to a clock.
 
 Owns the demo data set and how it is (re)loaded: ``seed_demo`` inserts it, ``reset_demo``
-wipes every wallet table and seeds again, ``ensure_demo`` seeds a database with no accounts.
+wipes every wallet table and seeds again, ``ensure_demo`` seeds a database with no accounts,
+``DemoSnapshot`` puts back a copy kept in memory (fast enough to do before every call).
 Writes only the wallet's rows; never touches call sessions or call records, and never the
 schema: the tables must exist already (``create_app`` and ``ivr db upgrade`` make them, through
-``ivr.stores.migrate``). Every demo PIN is ``DEMO_PIN``.
+``ivr.stores.migrate``). Every demo PIN is ``DEMO_PIN``, hashed with the ``PinKeys`` given
+(the development key when none are).
 
 ===============  ========  ==========================================================
 phone            name      situation
@@ -26,16 +28,16 @@ phone            name      situation
 
 from __future__ import annotations
 
-import functools
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ivr.clock import Clock
-from ivr.wallet.pins import hash_pin
+from ivr.wallet.pins import PinKeys
 from ivr.wallet.tables import WALLET_TABLES
 from ivr.wallet.tables import AccountRow
 from ivr.wallet.tables import PaymentRow
@@ -58,40 +60,43 @@ WU_LEI = "+8613800000009"
 SUN_LI = "+8613800000010"
 
 
-def seed_demo(engine: sa.Engine, clock: Clock) -> None:
+def seed_demo(engine: sa.Engine, clock: Clock, pins: PinKeys | None = None) -> None:
     """Insert the demo customers, with times relative to ``clock.now()``."""
     now = clock.now()
+    keys = pins or PinKeys.for_development()
     with Session(engine) as s, s.begin():
-        zhang = _account(now, "+8613800000001", "张伟", "Zhang Wei", 125_000, 200_000, 500_000)
-        li = _account(now, "+8613800000002", "李娜", "Li Na", 56_000, 200_000, 100_000)
+        zhang = _account(
+            keys, now, "+8613800000001", "张伟", "Zhang Wei", 125_000, 200_000, 500_000
+        )
+        li = _account(keys, now, "+8613800000002", "李娜", "Li Na", 56_000, 200_000, 100_000)
         li.status = "locked"
         li.lock_reason = "password_attempts"
         li.locked_at = now - timedelta(hours=1)
         li.self_unlock_allowed = True
         li.failed_password_attempts = 5
-        wang = _account(now, "+8613800000003", "王芳", "Wang Fang", 30_000, 200_000, 100_000)
-        liu = _account(now, "+8613800000004", "刘洋", "Liu Yang", 200_000, 200_000, 100_000)
+        wang = _account(keys, now, "+8613800000003", "王芳", "Wang Fang", 30_000, 200_000, 100_000)
+        liu = _account(keys, now, "+8613800000004", "刘洋", "Liu Yang", 200_000, 200_000, 100_000)
         liu.status = "frozen"
         liu.lock_reason = "risk_control"
         liu.lock_detail_zh = "检测到陌生设备登录"
         liu.lock_detail_en = "a login from an unrecognised device"
         liu.locked_at = now - timedelta(hours=3)
         # One failed payment per failure reason, so a call can hear each piece of advice.
-        zhao = _account(now, ZHAO_MIN, "赵敏", "Zhao Min", 12_000, 200_000, 100_000)
-        chen = _account(now, CHEN_JIE, "陈杰", "Chen Jie", 80_000, 200_000, 100_000)
-        yang = _account(now, YANG_JING, "杨静", "Yang Jing", 66_000, 200_000, 100_000)
+        zhao = _account(keys, now, ZHAO_MIN, "赵敏", "Zhao Min", 12_000, 200_000, 100_000)
+        chen = _account(keys, now, CHEN_JIE, "陈杰", "Chen Jie", 80_000, 200_000, 100_000)
+        yang = _account(keys, now, YANG_JING, "杨静", "Yang Jing", 66_000, 200_000, 100_000)
         # The states no other customer reaches: a freeze the caller asked for, a failure
         # reason the wallet does not know, a refund with no date, an unlock not allowed.
-        zhou = _account(now, ZHOU_QIANG, "周强", "Zhou Qiang", 5_000, 200_000, 100_000)
+        zhou = _account(keys, now, ZHOU_QIANG, "周强", "Zhou Qiang", 5_000, 200_000, 100_000)
         zhou.status = "frozen"
         zhou.lock_reason = "reported_stolen"
         zhou.locked_at = now - timedelta(days=1)
-        wu = _account(now, WU_LEI, "吴磊", "Wu Lei", 9_000, 200_000, 100_000)
+        wu = _account(keys, now, WU_LEI, "吴磊", "Wu Lei", 9_000, 200_000, 100_000)
         wu.status = "locked"
         wu.lock_reason = "password_attempts"
         wu.locked_at = now - timedelta(hours=2)
         wu.failed_password_attempts = 5
-        sun = _account(now, SUN_LI, "孙丽", "Sun Li", 15_000, 200_000, 100_000)
+        sun = _account(keys, now, SUN_LI, "孙丽", "Sun Li", 15_000, 200_000, 100_000)
         sun.pin_failures = 3
         sun.pin_locked_until = now + timedelta(minutes=20)
         s.add_all([zhang, li, wang, liu, zhao, chen, yang, zhou, wu, sun])
@@ -166,34 +171,82 @@ def seed_demo(engine: sa.Engine, clock: Clock) -> None:
         complaint.number = ticket_number(complaint.id)
 
 
-def reset_demo(engine: sa.Engine, clock: Clock) -> None:
+def reset_demo(engine: sa.Engine, clock: Clock, pins: PinKeys | None = None) -> None:
     """Delete every wallet row, restart the ids (so ticket numbers repeat) and seed again."""
     with engine.begin() as conn:
-        for table in reversed(WALLET_TABLES):
-            conn.execute(table.delete())
-        if conn.dialect.name == "postgresql":
-            # SQLite reuses ids of an emptied table by itself; PostgreSQL's sequences do not.
+        _wipe(conn)
+        _restart_ids(conn)
+    seed_demo(engine, clock, pins)
+
+
+class DemoSnapshot:
+    """The demo data as seeded at one moment, kept in memory and put back by ``restore``: one
+    transaction of a delete and a multi-row insert per table, instead of seeding afresh (what
+    replays do before every call). A restore at another time than the snapshot's seeds
+    afresh and snapshots that. The ids come back as they were, so ticket numbers repeat."""
+
+    def __init__(self, engine: sa.Engine, clock: Clock, pins: PinKeys | None = None) -> None:
+        self._engine = engine
+        self._clock = clock
+        self._pins = pins
+        self._taken_at: datetime | None = None
+        self._rows: dict[str, list[dict[str, Any]]] = {}
+
+    def restore(self) -> None:
+        """Put the demo data back as it was seeded at ``clock.now()``."""
+        now = self._clock.now()
+        if self._taken_at != now:
+            reset_demo(self._engine, self._clock, self._pins)
+            with self._engine.connect() as conn:
+                self._rows = {
+                    t.name: [dict(r) for r in conn.execute(t.select()).mappings()]
+                    for t in WALLET_TABLES
+                }
+            self._taken_at = now
+            return
+        with self._engine.begin() as conn:
+            _wipe(conn)
             for table in WALLET_TABLES:
-                conn.execute(
-                    sa.text("SELECT setval(pg_get_serial_sequence(:table, 'id'), 1, false)"),
-                    {"table": table.name},
-                )
-    seed_demo(engine, clock)
+                if rows := self._rows[table.name]:
+                    conn.execute(table.insert(), rows)
+            _restart_ids(conn, after_max=True)
 
 
-def ensure_demo(engine: sa.Engine, clock: Clock) -> bool:
+def _wipe(conn: sa.Connection) -> None:
+    for table in reversed(WALLET_TABLES):
+        conn.execute(table.delete())
+
+
+def _restart_ids(conn: sa.Connection, *, after_max: bool = False) -> None:
+    """Number new rows from 1 (or after the largest id present). SQLite does this by itself
+    (its ids follow the largest present); PostgreSQL's sequences need telling."""
+    if conn.dialect.name != "postgresql":
+        return
+    for table in WALLET_TABLES:
+        if after_max:
+            statement = (
+                f"SELECT setval(pg_get_serial_sequence(:table, 'id'), "
+                f"coalesce((SELECT max(id) FROM {table.name}), 0) + 1, false)"
+            )
+        else:
+            statement = "SELECT setval(pg_get_serial_sequence(:table, 'id'), 1, false)"
+        conn.execute(sa.text(statement), {"table": table.name})
+
+
+def ensure_demo(engine: sa.Engine, clock: Clock, pins: PinKeys | None = None) -> bool:
     """Seed the demo customers if there are no accounts yet; True if it seeded."""
     with Session(engine) as s:
         if s.scalar(sa.select(AccountRow.id).limit(1)) is not None:
             return False
     try:
-        seed_demo(engine, clock)
+        seed_demo(engine, clock, pins)
     except IntegrityError:
         return False  # another process seeded it between our check and our insert
     return True
 
 
 def _account(
+    pins: PinKeys,
     now: datetime,
     phone: str,
     name_zh: str,
@@ -206,7 +259,7 @@ def _account(
         phone=phone,
         name_zh=name_zh,
         name_en=name_en,
-        pin_hash=_demo_pin_hash(phone),
+        pin_hash=pins.hash(DEMO_PIN),
         status="active",
         lock_reason=None,
         lock_detail_zh=None,
@@ -247,10 +300,3 @@ def _failed(
         failure_reason=reason,
         created_at=now - timedelta(hours=hours),
     )
-
-
-@functools.cache
-def _demo_pin_hash(phone: str) -> str:
-    """The demo PIN hashed once per account and process (each with its own salt): scrypt is
-    slow on purpose, and replays reset the demo data before every scripted call."""
-    return hash_pin(DEMO_PIN)

@@ -29,8 +29,7 @@ from ivr.db import UtcDateTime
 from ivr.db import from_row
 from ivr.errors import AccountNotFound
 from ivr.phones import to_e164
-from ivr.wallet.pins import hash_pin
-from ivr.wallet.pins import pin_matches
+from ivr.wallet.pins import PinKeys
 from ivr.wallet.tables import AccountEventRow
 from ivr.wallet.tables import AccountRow
 from ivr.wallet.tables import AccountStatus
@@ -53,7 +52,7 @@ LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 PIN_ATTEMPTS = 3
 PIN_LOCKOUT = timedelta(minutes=30)
 # What a PIN keyed for an unregistered number is checked against (it matches no PIN).
-_DECOY_HASH = hash_pin("decoy-never-a-6-digit-pin")
+_DECOY_PIN = "decoy-never-a-6-digit-pin"
 
 _SEPARATORS = re.compile(r"[\s\-]+")  # in a ticket number as a caller reads it out
 
@@ -160,11 +159,17 @@ def normalize_phone(text: str) -> str | None:
 
 
 class Wallet:
-    """The wallet of every customer, on one database. Safe to share between threads."""
+    """The wallet of every customer, on one database. Safe to share between threads.
 
-    def __init__(self, engine: sa.Engine, clock: Clock) -> None:
+    ``pins`` are the keys PIN hashes are made and checked with (``IVR_PIN_KEY``); without
+    them, the published development key (``PinKeys.for_development``).
+    """
+
+    def __init__(self, engine: sa.Engine, clock: Clock, pins: PinKeys | None = None) -> None:
         self._clock = clock
         self._sessions = sessionmaker(engine, expire_on_commit=False)
+        self._pins = pins or PinKeys.for_development()
+        self._decoy = self._pins.hash(_DECOY_PIN)
 
     # -- accounts -------------------------------------------------------------------------
 
@@ -184,7 +189,9 @@ class Wallet:
         """Check ``pin``; 3 wrong in a row lock verification for 30 minutes.
 
         Counters change in one conditional UPDATE each, so concurrent checks cannot lose a
-        failure or slip past a lock another check has just set.
+        failure or slip past a lock another check has just set. A right PIN whose stored hash
+        is of an older kind (scrypt, or an old key) is hashed again with the current key in
+        that same UPDATE.
         """
         now = self._clock.now()
         with self._sessions() as s:
@@ -192,13 +199,15 @@ class Wallet:
             stored, failures, locked_until = row.pin_hash, row.pin_failures, row.pin_locked_until
         if locked_until is not None and locked_until > now:
             return PinCheck(ok=False, failures=failures, locked_until=locked_until)
-        ok = pin_matches(pin, stored)
+        ok = self._pins.matches(pin, stored)
         not_locked = sa.or_(
             AccountRow.pin_locked_until.is_(None), AccountRow.pin_locked_until <= now
         )
         changes: dict[str, Any]
         if ok:
             changes = {"pin_failures": 0, "pin_locked_until": None}
+            if self._pins.needs_upgrade(stored):
+                changes["pin_hash"] = self._pins.hash(pin)
         else:
             # With ``not_locked`` in the WHERE clause, a non-null lock here is an expired one:
             # the count starts afresh after a lockout has run its course.
@@ -237,9 +246,9 @@ class Wallet:
 
     def refuse_pin(self, pin: str) -> PinCheck:
         """A PIN keyed for a number no account is registered to: refused after the same work
-        a real check does (one scrypt), so neither the answer nor its timing tells the two
+        a real check does (one keyed hash), so neither the answer nor its timing tells the two
         apart."""
-        pin_matches(pin, _DECOY_HASH)
+        self._pins.matches(pin, self._decoy)
         return PinCheck(ok=False, failures=0, locked_until=None)
 
     def unlock(self, account_id: int, *, key: str) -> bool:
@@ -327,6 +336,7 @@ class Wallet:
             sa.select(PaymentRow)
             .where(PaymentRow.account_id == account_id, PaymentRow.status == "failed")
             .order_by(PaymentRow.created_at.desc(), PaymentRow.id.desc())
+            .limit(1)  # the newest only: the index gives it first, with no sort
         )
         with self._sessions() as s:
             row = s.scalars(stmt).first()

@@ -79,7 +79,7 @@ class PaymentRow(Base):
     __tablename__ = "payments"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))  # indexes below
     amount_fen: Mapped[int] = _fen()
     merchant_zh: Mapped[str] = mapped_column(sa.String(200))
     merchant_en: Mapped[str] = mapped_column(sa.String(200))
@@ -89,27 +89,38 @@ class PaymentRow(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
-    __table_args__ = (sa.CheckConstraint("amount_fen > 0", name="ck_payments_amount_positive"),)
+    __table_args__ = (
+        sa.CheckConstraint("amount_fen > 0", name="ck_payments_amount_positive"),
+        # self-help: the latest failed payment, today's spending (account, status, time)
+        sa.Index("ix_payments_account_status_created", "account_id", "status", "created_at", "id"),
+        # self-help: transactions since a moment (account, time)
+        sa.Index("ix_payments_account_created", "account_id", "created_at"),
+    )
 
 
 class TopUpRow(Base):
     __tablename__ = "topups"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))  # indexes below
     amount_fen: Mapped[int] = _fen()
     card_last4: Mapped[str] = mapped_column(sa.String(4))
     status: Mapped[TopUpStatus] = mapped_column(_choice(TopUpStatus, "topup_status"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
-    __table_args__ = (sa.CheckConstraint("amount_fen > 0", name="ck_topups_amount_positive"),)
+    __table_args__ = (
+        sa.CheckConstraint("amount_fen > 0", name="ck_topups_amount_positive"),
+        # self-help: open top-ups (account, status), transactions since a moment (account, time)
+        sa.Index("ix_topups_account_status_created", "account_id", "status", "created_at", "id"),
+        sa.Index("ix_topups_account_created", "account_id", "created_at"),
+    )
 
 
 class RefundRow(Base):
     __tablename__ = "refunds"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))  # indexes below
     amount_fen: Mapped[int] = _fen()
     merchant_zh: Mapped[str] = mapped_column(sa.String(200))
     merchant_en: Mapped[str] = mapped_column(sa.String(200))
@@ -117,7 +128,11 @@ class RefundRow(Base):
     requested_at: Mapped[datetime] = mapped_column(UtcDateTime)
     expected_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
-    __table_args__ = (sa.CheckConstraint("amount_fen > 0", name="ck_refunds_amount_positive"),)
+    __table_args__ = (
+        sa.CheckConstraint("amount_fen > 0", name="ck_refunds_amount_positive"),
+        # self-help: an account's refunds, newest first
+        sa.Index("ix_refunds_account_requested", "account_id", "requested_at", "id"),
+    )
 
 
 class TicketRow(Base):
@@ -127,7 +142,7 @@ class TicketRow(Base):
     # Derived from ``id`` inside the inserting transaction (see ``ticket_number``); until then
     # it holds a unique placeholder, so the column can stay NOT NULL.
     number: Mapped[str] = mapped_column(sa.String(40), unique=True)
-    account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(sa.ForeignKey("accounts.id"))  # index below
     kind: Mapped[TicketKind] = mapped_column(_choice(TicketKind, "ticket_kind"))
     status: Mapped[TicketStatus] = mapped_column(_choice(TicketStatus, "ticket_status"))
     summary: Mapped[str] = mapped_column(sa.Text)
@@ -137,16 +152,22 @@ class TicketRow(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     idempotency_key: Mapped[str | None] = mapped_column(sa.String(200), unique=True)
 
+    # self-help: an account's tickets, newest first
+    __table_args__ = (sa.Index("ix_tickets_account_created", "account_id", "created_at", "id"),)
+
 
 class SmsRow(Base):
     __tablename__ = "sms_outbox"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"), index=True)
+    account_id: Mapped[int] = mapped_column(sa.ForeignKey("accounts.id"))  # indexes below
     to_phone: Mapped[str] = mapped_column(sa.String(20))
     body: Mapped[str] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     idempotency_key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+
+    # an account's outbox, oldest first
+    __table_args__ = (sa.Index("ix_sms_outbox_account_created", "account_id", "created_at", "id"),)
 
 
 class AccountEventRow(Base):

@@ -11,7 +11,8 @@ list of problems, before any call is answered. Recorded prompts are looked up on
 which are current, and the URLs ``<Play>`` uses (``IVR_AUDIO=off`` says everything).
 Request bodies are capped and unsigned webhooks refused before their body is read
 (``ivr.web.guards``); a public server without ``IVR_AGENT_TOKEN`` is logged at start-up,
-as its agent pages will refuse everyone.
+as its agent pages will refuse everyone. A public server without ``IVR_PIN_KEY`` does not
+start; a local one uses the published development PIN key, and says so in the log.
 
 Every database connection and the session store keep to ``IVR_STORE_TIMEOUT``
 (``ivr.stores.budgets``). Start-up refuses, with a ``ConfigError`` that names the store and the
@@ -63,6 +64,7 @@ from ivr.telephony.signatures import SignatureChecker
 from ivr.voice.languages import LANGUAGES
 from ivr.wallet import Wallet
 from ivr.wallet import ensure_demo
+from ivr.wallet.pins import PinKeys
 from ivr.web import agents
 from ivr.web import audio as audio_web
 from ivr.web import guards
@@ -104,6 +106,27 @@ def _open_database(settings: Settings, instance_path: str, budget: StoreBudget) 
         database.dispose()  # start-up stops here: leave no connection behind
         raise
     return database
+
+
+def pin_keys(settings: Settings) -> PinKeys:
+    """The keys PIN hashes are made with: ``IVR_PIN_KEY`` (and ``IVR_PIN_KEY_OLD``). Without
+    one, a public server is refused (``ConfigError``) and a local one uses the published
+    development key, which the log says."""
+    if settings.pin_key:
+        old = [settings.pin_key_old] if settings.pin_key_old else []
+        return PinKeys.of(settings.pin_key, old)
+    if reasons := agents.public_because(settings):
+        raise ConfigError(
+            f"IVR_PIN_KEY is not set on this public server ({'; '.join(reasons)}): callers' "
+            "PINs need a secret key kept outside the database. Set IVR_PIN_KEY to at least "
+            "32 random characters (python -c 'import secrets; print(secrets.token_hex(32))') "
+            "and keep it with TWILIO_AUTH_TOKEN, not in the database"
+        )
+    log.warning(
+        "IVR_PIN_KEY is not set: PINs are hashed with the published development key, fit for "
+        "a local server only; set IVR_PIN_KEY before this server takes real calls"
+    )
+    return PinKeys.for_development()
 
 
 def _check_store(store: SessionStore, settings: Settings, database: sa.Engine) -> None:
@@ -157,18 +180,30 @@ def create_app(
         raise FlowValidationError(missing)
 
     clock = clock or make_clock(settings)
+    pins = pin_keys(settings)
     budget = StoreBudget(settings.store_timeout)
     database = _open_database(settings, app.instance_path, budget)
     if wallet is None:
-        wallet = Wallet(database, clock)
+        wallet = Wallet(database, clock, pins)
         if settings.demo_data:
-            ensure_demo(database, clock)
-    recorder = recorder or CallRecorder(
-        database, clock, waiting_ttl=timedelta(seconds=settings.waiting_ttl)
-    )
+            ensure_demo(database, clock, pins)
+    # A recorder built here writes to the database the SQL session store uses, so a save can
+    # write the webhook's events in its own transaction; an injected one writes on its own.
+    companion = None
+    if recorder is None:
+        recorder = companion = CallRecorder(
+            database, clock, waiting_ttl=timedelta(seconds=settings.waiting_ttl)
+        )
     callbacks = callbacks or CallbackBook(database, clock)
-    services = Services(wallet=wallet, clock=clock, recorder=recorder, callbacks=callbacks)
-    store = store or open_session_store(settings.session_store, database, clock, budget=budget)
+    services = Services(
+        wallet=wallet,
+        clock=clock,
+        recorder=recorder,
+        callbacks=callbacks,
+    )
+    store = store or open_session_store(
+        settings.session_store, database, clock, budget=budget, companion=companion
+    )
     _check_store(store, settings, database)
     token = settings.twilio_auth_token
     library = AudioLibrary.open(settings.audio_dir)
@@ -198,6 +233,7 @@ def create_app(
         audio=library,
         audio_files=library.files(),
         callbacks=callbacks,
+        pins=pins,
     )
     guards.install(app, settings)
     app.register_blueprint(webhooks.bp)

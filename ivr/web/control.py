@@ -33,12 +33,13 @@ from flask import request
 from ivr.clock import Clock
 from ivr.clock import as_utc
 from ivr.errors import ConfigError
-from ivr.wallet import reset_demo
+from ivr.wallet import DemoSnapshot
 from ivr.web.runtime import Runtime
 from ivr.web.runtime import runtime
 
 CONTROL_PATH = "/demo/control"
 EXTENSION = "ivr.demo_control"  # app.extensions key: present only where the mode is on
+SNAPSHOT = "ivr.demo_snapshot"  # app.extensions key: the demo data kept for resets
 PUBLIC_SERVER = (
     "demo control is refused on a public server (TWILIO_AUTH_TOKEN is set): it lets anyone "
     "who reaches it reset the wallet's data and move its clock"
@@ -86,6 +87,8 @@ def install_demo_control(app: Flask, clock: DemoClock) -> None:
     if rt.services.clock is not clock:
         raise ConfigError("demo control needs the app built with its DemoClock")
     app.extensions[EXTENSION] = clock
+    # replays reset the demo data before every call, mostly at one time: keep it in memory
+    app.extensions[SNAPSHOT] = DemoSnapshot(rt.database, clock, rt.pins)
     app.register_blueprint(bp)
 
 
@@ -135,5 +138,7 @@ def control() -> Response:
             return _refusal(f"at={at!r} needs its offset, like 2026-11-23T10:00:00+08:00", 400)
         clock.set(moment)
     if form.get("reset") == "1":
-        reset_demo(runtime().database, clock)
+        snapshot = current_app.extensions[SNAPSHOT]
+        assert isinstance(snapshot, DemoSnapshot)
+        snapshot.restore()
     return status()

@@ -25,6 +25,7 @@ from ivr.stores.records import CallRecorder
 from ivr.stores.sessions import SessionStore
 from ivr.telephony.render import Voices
 from ivr.telephony.signatures import SignatureChecker
+from ivr.wallet.pins import PinKeys
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class Runtime:
     audio: AudioLibrary | None = None  # the recordings folder (None: not configured)
     audio_files: Mapping[str, Path] = field(default_factory=dict)  # what /audio/ may serve
     callbacks: CallbackBook | None = None  # callback requests and the dialer's attempts
+    pins: PinKeys = field(default_factory=PinKeys.for_development)  # IVR_PIN_KEY (demo resets)
 
     def purge(self) -> tuple[int, int]:
         """Housekeeping (``ivr sessions purge``): expired sessions deleted, and waiting

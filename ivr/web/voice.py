@@ -8,7 +8,9 @@ error handler turns any unexpected error in any of its routes (a new one include
 nothing to remember) into an apology and a queue, logged with the CallSid. HTTP errors keep
 their status; a missing Twilio field (werkzeug's ``BadRequestKeyError``) is a 400 naming it.
 Twilio's PascalCase fields become snake_case once, in ``TwilioForm`` (what the caller did:
-``CallerInput.from_form``). Reads the wiring that the app factory put in
+``CallerInput.from_form``). A webhook that moves a call on costs the session store two
+trips: the lock with the session read, and the save that gives the lock back, carrying the
+call-record events the step held back. Reads the wiring that the app factory put in
 ``current_app.extensions["ivr"]``.
 """
 
@@ -255,7 +257,7 @@ def incoming() -> Response:
     form = twilio_form()
     sid, caller = form.sid, form.from_number
     log.info("call %s: incoming from %s", sid, mask_phone(caller))
-    with rt.store.lock(sid, wait=rt.settings.lock_wait):
+    with rt.records.holding_events(), rt.store.lock(sid, wait=rt.settings.lock_wait):
         stored = rt.store.load(sid)
         if stored is not None:
             if stored.ended_at is not None:
@@ -273,7 +275,7 @@ def incoming() -> Response:
             session.version = stored.version
         body, response = _respond(reply)
         session.last_reply = body
-        rt.store.save(session)
+        rt.store.save(session, unlock=True)
         return response
 
 
@@ -283,7 +285,7 @@ def _save_if_moved(session: CallSession, seq: int, reply: Reply) -> Response:
     body, response = _respond(reply)
     if session.seq != seq:
         session.last_reply = body
-        runtime().store.save(session)
+        runtime().store.save(session, unlock=True)
     return response
 
 
@@ -302,7 +304,7 @@ def step() -> Response:
     rt = runtime()
     sid = twilio_form().sid
     n = request.args.get("n", type=int)
-    with rt.store.lock(sid, wait=rt.settings.lock_wait):
+    with rt.records.holding_events(), rt.store.lock(sid, wait=rt.settings.lock_wait):
         session = rt.store.load(sid)
         if session is None:
             return _restart_once(sid)
@@ -326,7 +328,7 @@ def step() -> Response:
             return _save_if_moved(session, seq, reply)
         body, response = _respond(reply)
         session.last_reply = body
-        rt.store.save(session)
+        rt.store.save(session, unlock=True)
         return response
 
 
@@ -411,7 +413,7 @@ def queue_result() -> Response:
     waited = request.form.get("QueueTime", type=int)  # seconds in the queue (capacity)
     rt.records.handoff_status(sid, _handoff_status(result), waited_s=waited)
     n = request.args.get("n", type=int)
-    with rt.store.lock(sid, wait=rt.settings.lock_wait):
+    with rt.records.holding_events(), rt.store.lock(sid, wait=rt.settings.lock_wait):
         session = rt.store.load(sid)
         if result == "hangup" or (session is not None and session.ended_at is not None):
             return twiml(render.empty_response(), state=f"queue-{result}")
@@ -427,7 +429,7 @@ def queue_result() -> Response:
         reply = rt.engine.step(session, answer)
         body, response = _respond(reply)
         session.last_reply = body
-        rt.store.save(session)
+        rt.store.save(session, unlock=True)
         return response
 
 
