@@ -1,6 +1,6 @@
 """Composite indexes for every query self-help runs (issue 13, the hot path).
 
-Revision ID: 0007
+Revision ID: 0008
 Revises: 0006
 Create Date: 2026-11-29
 
