@@ -44,7 +44,7 @@ from ivr.web.app import create_app
 from tests.conftest import T0
 
 LEGACY = Path(__file__).parent / "legacy_schemas"
-HEAD = "0006"
+HEAD = "0007"
 SID = "CA00000000000000000000000000000001"
 ZHANG = "+8613800000001"
 

@@ -142,7 +142,7 @@ def demo_calls(cli: CliContext, day: str, count: int, seed: int) -> None:
     where = runtime.database.url.render_as_string(hide_password=True)
     click.echo(f"{summary.calls} calls placed on {when} into {where}")
     for name, n in sorted(summary.scenarios.items()):
-        click.echo(f"  {name:<15}{n:>5}")
+        click.echo(f"  {name:<22}{n:>5}")
     for queue in sorted(set(summary.answered) | set(summary.gave_up)):
         answered, gave_up = summary.answered.get(queue, 0), summary.gave_up.get(queue, 0)
         click.echo(f"  queue {queue}: {answered} answered, {gave_up} gave up")

@@ -1,0 +1,541 @@
+"""What callers do, read back from the call records: the figures of `ivr report` and `/dashboard`.
+
+Owns ``report``: read-only SQL (SQLAlchemy Core) over ``call_records``, ``call_events`` and
+``agent_handoffs`` (tables owned by ``ivr.stores.records``), and the figures it makes of them:
+calls and outcomes; containment (self-served, and no call from the same number within the
+next 24 hours); drop-off by state (where callers hang up in the menus, and where they press 0);
+abandonment in the menus against in the queue; time to an agent and time in the queue (median
+and p90); no-input and no-match answers per state (each one a reprompt, or the transfer after
+the last); speech against keys; survey scores. Every figure is given for all calls and again
+per issue type, per language and per flow version (``Report.as_json``: one document the
+command line and the dashboard both print). Writes nothing; knows nothing of Flask or flows.
+
+Counting happens in the database, each query grouped by the split it is for; only what SQL
+cannot say on both SQLite and PostgreSQL alike is done here, over narrow rows: medians and
+p90s (nearest rank), calls by hour of the line's day, and the timeline. The indexes the
+queries lean on are made by migration 0007 (``bench/report.py`` times them on a million
+events).
+
+How the records say it: an input event's detail is ``<event> <keys>`` (``key_1 1``,
+``no_match 9``, ``entered ******``), ``<event> (speech)`` when the caller spoke
+(``ivr.engine.inputs.SPOKEN``), ``no_input`` for silence; ``agent_key`` is the caller pressing
+(or saying) 0. A survey answer is a note ``satisfaction N/5`` (``SURVEY_NOTE``).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import Counter
+from collections import defaultdict
+from collections.abc import Iterable
+from collections.abc import Mapping
+from dataclasses import dataclass
+from dataclasses import field
+from datetime import date
+from datetime import datetime
+from datetime import time
+from datetime import timedelta
+from datetime import tzinfo
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.expression import FunctionElement
+
+from ivr.db import UtcDateTime
+from ivr.engine.inputs import SPOKEN
+from ivr.stores.records import OUTCOMES
+from ivr.stores.records import SURVEY_NOTE
+from ivr.stores.records import AgentHandoffRow
+from ivr.stores.records import CallEventRow
+from ivr.stores.records import CallRecordRow
+
+# The outcomes as the report names them: a call Twilio reported failed is an error.
+OUTCOME_NAMES = {"self_served": "self_served", "agent": "agent", "abandoned": "abandoned",
+                 "failed": "error"}  # fmt: skip
+REPORTED_OUTCOMES = (*(OUTCOME_NAMES[o] for o in OUTCOMES), "open")  # open: no outcome yet
+SPLITS = ("issue", "lang", "version")
+NONE = "none"  # the group of calls without an issue (or a flow version)
+REPEAT_WITHIN = timedelta(hours=24)
+TIMELINE_HOURLY_UP_TO = timedelta(days=2)  # longer periods are drawn day by day
+_calls = CallRecordRow.__table__
+_events = CallEventRow.__table__
+_handoffs = AgentHandoffRow.__table__
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which calls count: started at or after ``since`` and before ``until`` (timezone-aware;
+    None: no bound), on ``flow`` (None: every flow)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    flow: str | None = None
+
+    def __post_init__(self) -> None:
+        for bound in (self.since, self.until):
+            if bound is not None and bound.tzinfo is None:
+                raise ValueError("give timezone-aware since and until times")
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            raise ValueError(f"until {self.until.isoformat()} is not after since {self.since}")
+
+
+def period(since: str | None, until: str | None, zone: tzinfo) -> tuple[datetime | None, ...]:
+    """``since`` and ``until`` as typed (a day ``2026-11-23`` in ``zone``, or an ISO time,
+    zone-less read in ``zone``) → bounds; ``until`` as a day includes that whole day."""
+
+    def bound(text: str | None, name: str, *, end: bool) -> datetime | None:
+        if text is None or not text.strip():
+            return None
+        clean = text.strip()
+        try:
+            day = date.fromisoformat(clean)
+        except ValueError:
+            pass
+        else:
+            return datetime.combine(day + timedelta(days=1 if end else 0), time(), tzinfo=zone)
+        try:
+            when = datetime.fromisoformat(clean)
+        except ValueError:
+            raise ValueError(
+                f"{name} {text!r} is neither a day (2026-11-23) nor a time (2026-11-23T09:00)"
+            ) from None
+        return when if when.tzinfo is not None else when.replace(tzinfo=zone)
+
+    return bound(since, "since", end=False), bound(until, "until", end=True)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """Seconds over ``n`` calls: the median, and the p90 (the nearest-rank 90th percentile:
+    the smallest value at least 90% of the calls are at or under)."""
+
+    n: int
+    median_s: float | None
+    p90_s: float | None
+
+    @classmethod
+    def of(cls, seconds: Iterable[float]) -> Spread:
+        values = sorted(seconds)
+        if not values:
+            return cls(0, None, None)
+        p90 = values[math.ceil(0.9 * len(values)) - 1]
+        return cls(len(values), round(statistics.median(values), 1), round(p90, 1))
+
+
+@dataclass
+class StateFigures:
+    """One state of the flow: calls that entered it, callers who hung up there (their last
+    state, in a call that ended without an outcome), their answers there."""
+
+    entered: int = 0
+    hung_up: int = 0
+    pressed_0: int = 0
+    answers: int = 0
+    no_match: int = 0
+    no_input: int = 0
+
+    @property
+    def drop_off(self) -> float | None:
+        return _share(self.hung_up, self.entered)
+
+
+@dataclass
+class Figures:
+    """Every figure of one group of calls (all of them, one issue, one language...)."""
+
+    calls: int = 0
+    outcomes: dict[str, int] = field(default_factory=lambda: dict.fromkeys(REPORTED_OUTCOMES, 0))
+    contained: int = 0
+    queued: int = 0  # handed to an agent queue
+    answered: int = 0  # of those, bridged to an agent
+    abandoned_in_queue: int = 0  # hung up while waiting
+    left_queue: int = 0  # left the queue for a callback or voicemail
+    time_to_agent: Spread = Spread(0, None, None)  # from the call's start to the agent
+    time_in_queue: Spread = Spread(0, None, None)  # from the queue to the agent
+    states: dict[str, StateFigures] = field(default_factory=dict)
+    keys: int = 0
+    speech: int = 0
+    survey: dict[int, int] = field(default_factory=dict)  # score → answers
+
+    def state(self, name: str) -> StateFigures:
+        return self.states.setdefault(name, StateFigures())
+
+    def as_json(self) -> dict[str, Any]:
+        answers = sum(self.survey.values())
+        total = sum(score * n for score, n in self.survey.items())
+        return {
+            "calls": self.calls,
+            "outcomes": dict(self.outcomes),
+            "contained": self.contained,
+            "containment": _share(self.contained, self.calls),
+            "abandonment": {
+                "in_ivr": self.outcomes["abandoned"],
+                "in_ivr_share": _share(self.outcomes["abandoned"], self.calls),
+                "queued": self.queued,
+                "answered": self.answered,
+                "in_queue": self.abandoned_in_queue,
+                "in_queue_share": _share(self.abandoned_in_queue, self.queued),
+                "left_queue": self.left_queue,
+            },
+            "time_to_agent_s": _spread(self.time_to_agent),
+            "time_in_queue_s": _spread(self.time_in_queue),
+            "input": {
+                "keys": self.keys,
+                "speech": self.speech,
+                "speech_share": _share(self.speech, self.keys + self.speech),
+            },
+            "survey": {
+                "answers": answers,
+                "mean": None if not answers else round(total / answers, 2),
+                "scores": {str(score): self.survey.get(score, 0) for score in range(1, 6)},
+            },
+            "states": [
+                {
+                    "state": name,
+                    "entered": s.entered,
+                    "hung_up": s.hung_up,
+                    "drop_off": s.drop_off,
+                    "pressed_0": s.pressed_0,
+                    "answers": s.answers,
+                    "no_match": s.no_match,
+                    "no_input": s.no_input,
+                    "reprompt_share": _share(s.no_match + s.no_input, s.answers),
+                }
+                for name, s in sorted(self.states.items(), key=lambda kv: (-kv[1].entered, kv[0]))
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class Moment:
+    """One hour (or day) of the timeline: calls started then and what became of them."""
+
+    start: datetime
+    calls: int
+    contained: int
+    abandoned_in_ivr: int
+    queued: int
+    abandoned_in_queue: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "start": self.start.isoformat(),
+            "calls": self.calls,
+            "contained": self.contained,
+            "containment": _share(self.contained, self.calls),
+            "abandoned_in_ivr": self.abandoned_in_ivr,
+            "in_ivr_share": _share(self.abandoned_in_ivr, self.calls),
+            "queued": self.queued,
+            "abandoned_in_queue": self.abandoned_in_queue,
+            "in_queue_share": _share(self.abandoned_in_queue, self.queued),
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """The figures of every call that passed ``filters``, and split three ways."""
+
+    filters: Filters
+    timezone: str
+    total: Figures
+    splits: Mapping[str, Mapping[str, Figures]]  # issue / lang / version → group → figures
+    by_hour: tuple[int, ...]  # calls by hour of the line's day, 0 to 23
+    timeline: tuple[Moment, ...]
+    step: str  # "hour" or "day": the timeline's step
+
+    def as_json(self) -> dict[str, Any]:
+        f = self.filters
+        return {
+            "filters": {
+                "since": None if f.since is None else f.since.isoformat(),
+                "until": None if f.until is None else f.until.isoformat(),
+                "flow": f.flow,
+            },
+            "timezone": self.timezone,
+            **self.total.as_json(),
+            "by_hour": list(self.by_hour),
+            "timeline": {"step": self.step, "points": [m.as_json() for m in self.timeline]},
+            "by": {
+                split: {name: figures.as_json() for name, figures in sorted(groups.items())}
+                for split, groups in self.splits.items()
+            },
+        }
+
+
+def report(engine: sa.Engine, filters: Filters, zone: tzinfo) -> Report:
+    """Every figure of the calls that pass ``filters``; hours and days in ``zone``."""
+    keys: dict[str, sa.ColumnElement[Any]] = {
+        "total": sa.literal("all"),
+        "issue": sa.func.coalesce(_calls.c.issue, NONE),
+        "lang": _calls.c.lang,
+        "version": sa.func.coalesce(_calls.c.flow_version, NONE),
+    }
+    where = _where(filters)
+    with engine.connect() as conn:
+        groups = {split: _figures(conn, key, where) for split, key in keys.items()}
+        moments = conn.execute(
+            sa.select(
+                _calls.c.started_at,
+                _calls.c.outcome,
+                _contained().label("contained"),
+                _handoffs.c.status,
+            )
+            .select_from(_calls.outerjoin(_handoffs, _handoffs.c.call_sid == _calls.c.call_sid))
+            .where(where)
+        ).all()
+    by_hour = [0] * 24
+    for row in moments:
+        by_hour[row.started_at.astimezone(zone).hour] += 1
+    step, timeline = _timeline(moments, zone)
+    return Report(
+        filters=filters,
+        timezone=str(zone),
+        total=groups.pop("total").get("all", Figures()),
+        splits=groups,
+        by_hour=tuple(by_hour),
+        timeline=timeline,
+        step=step,
+    )
+
+
+# -- the queries --------------------------------------------------------------------------------
+
+
+def _where(filters: Filters) -> sa.ColumnElement[bool]:
+    clauses: list[sa.ColumnElement[bool]] = []
+    if filters.since is not None:
+        clauses.append(_calls.c.started_at >= sa.literal(filters.since, UtcDateTime()))
+    if filters.until is not None:
+        clauses.append(_calls.c.started_at < sa.literal(filters.until, UtcDateTime()))
+    if filters.flow is not None:
+        clauses.append(_calls.c.flow == filters.flow)
+    return sa.and_(sa.true(), *clauses)
+
+
+class _DayLater(FunctionElement[datetime]):
+    """A timestamp column plus ``REPEAT_WITHIN``, in each backend's own date arithmetic."""
+
+    type = UtcDateTime()
+    inherit_cache = True
+
+
+@compiles(_DayLater)
+def _day_later(element: _DayLater, compiler: Any, **kw: Any) -> str:
+    (column,) = element.clauses
+    hours = int(REPEAT_WITHIN.total_seconds() // 3600)
+    return f"({compiler.process(column, **kw)} + INTERVAL '{hours} hours')"
+
+
+@compiles(_DayLater, "sqlite")
+def _day_later_sqlite(element: _DayLater, compiler: Any, **kw: Any) -> str:
+    # The same text SQLAlchemy stores a DateTime as in SQLite, so the comparison is textual.
+    (column,) = element.clauses
+    hours = int(REPEAT_WITHIN.total_seconds() // 3600)
+    return f"strftime('%Y-%m-%d %H:%M:%f000', {compiler.process(column, **kw)}, '+{hours} hours')"
+
+
+def _contained() -> sa.ColumnElement[int]:
+    """1 for a self-served call with no later call from the same number within a day."""
+    repeat = _calls.alias("repeat")
+    again = sa.exists().where(
+        repeat.c.caller == _calls.c.caller,
+        repeat.c.started_at > _calls.c.started_at,
+        repeat.c.started_at < _DayLater(_calls.c.started_at),
+    )
+    return sa.case((sa.and_(_calls.c.outcome == "self_served", sa.not_(again)), 1), else_=0)
+
+
+def _figures(
+    conn: sa.Connection, key: sa.ColumnElement[Any], where: sa.ColumnElement[bool]
+) -> dict[str, Figures]:
+    """Every figure of the calls passing ``where``, per value of ``key``."""
+    groups: dict[str, Figures] = defaultdict(Figures)
+    group = key.label("group")
+    calls = conn.execute(
+        sa.select(group, _calls.c.outcome, sa.func.count(), sa.func.sum(_contained()))
+        .where(where)
+        .group_by(group, _calls.c.outcome)
+    ).all()
+    for name, outcome, n, contained in calls:
+        figures = groups[name]
+        figures.calls += n
+        figures.outcomes[OUTCOME_NAMES.get(outcome, "open")] += n
+        figures.contained += int(contained or 0)
+    queued = conn.execute(
+        sa.select(group, _handoffs.c.status, sa.func.count())
+        .select_from(_calls.join(_handoffs, _handoffs.c.call_sid == _calls.c.call_sid))
+        .where(where)
+        .group_by(group, _handoffs.c.status)
+    ).all()
+    for name, status, n in queued:
+        figures = groups[name]
+        figures.queued += n
+        figures.answered += n if status == "bridged" else 0
+        figures.abandoned_in_queue += n if status == "abandoned" else 0
+        figures.left_queue += n if status == "left" else 0
+    _times(conn, group, where, groups)
+    _states(conn, group, where, groups)
+    _surveys(conn, group, where, groups)
+    return dict(groups)
+
+
+def _times(
+    conn: sa.Connection,
+    group: sa.Label[Any],
+    where: sa.ColumnElement[bool],
+    groups: dict[str, Figures],
+) -> None:
+    """Time to an agent and in the queue, over the answered calls (a narrow read)."""
+    rows = conn.execute(
+        sa.select(group, _calls.c.started_at, _handoffs.c.enqueued_at, _handoffs.c.answered_at)
+        .select_from(_calls.join(_handoffs, _handoffs.c.call_sid == _calls.c.call_sid))
+        .where(where, _handoffs.c.answered_at.is_not(None))
+    ).all()
+    to_agent: dict[str, list[float]] = defaultdict(list)
+    in_queue: dict[str, list[float]] = defaultdict(list)
+    for name, started, enqueued, answered in rows:
+        to_agent[name].append(max(0.0, (answered - started).total_seconds()))
+        in_queue[name].append(max(0.0, (answered - enqueued).total_seconds()))
+    for name, seconds in to_agent.items():
+        groups[name].time_to_agent = Spread.of(seconds)
+        groups[name].time_in_queue = Spread.of(in_queue[name])
+
+
+def _states(
+    conn: sa.Connection,
+    group: sa.Label[Any],
+    where: sa.ColumnElement[bool],
+    groups: dict[str, Figures],
+) -> None:
+    """Per state: calls that entered, callers who hung up there, their answers there."""
+    joined = _calls.join(_events, _events.c.call_sid == _calls.c.call_sid)
+    entered = conn.execute(
+        sa.select(group, _events.c.state, sa.func.count(sa.distinct(_events.c.call_sid)))
+        .select_from(joined)
+        .where(where, _events.c.kind == "enter")
+        .group_by(group, _events.c.state)
+    ).all()
+    for name, state, n in entered:
+        groups[name].state(state).entered = n
+    last = _events.alias("last")
+    last_entered = (
+        sa.select(sa.func.max(last.c.id))
+        .where(last.c.call_sid == _calls.c.call_sid, last.c.kind == "enter")
+        .scalar_subquery()
+    )
+    hung_up = conn.execute(
+        sa.select(group, _events.c.state, sa.func.count())
+        .select_from(joined)
+        .where(where, _calls.c.outcome == "abandoned", _events.c.id == last_entered)
+        .group_by(group, _events.c.state)
+    ).all()
+    for name, state, n in hung_up:
+        groups[name].state(state).hung_up = n
+    detail = _events.c.detail
+
+    def count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
+        return sa.func.sum(sa.case((condition, 1), else_=0))
+
+    spoken = detail.like(f"% {SPOKEN}")
+    answers = conn.execute(
+        sa.select(
+            group,
+            _events.c.state,
+            sa.func.count(),
+            count(detail.like("no_match%")),
+            count(detail.like("no_input%")),
+            count(detail.like("agent_key%")),
+            count(spoken),
+            count(sa.and_(detail.like("% %"), sa.not_(spoken), detail.not_like("recorded %"))),
+        )
+        .select_from(joined)
+        .where(where, _events.c.kind == "input")
+        .group_by(group, _events.c.state)
+    ).all()
+    for name, state, n, no_match, no_input, pressed_0, speech, keys in answers:
+        figures = groups[name]
+        figures.speech += int(speech)
+        figures.keys += int(keys)
+        s = figures.state(state)
+        s.answers, s.no_match, s.no_input, s.pressed_0 = n, no_match, no_input, pressed_0
+
+
+def _surveys(
+    conn: sa.Connection,
+    group: sa.Label[Any],
+    where: sa.ColumnElement[bool],
+    groups: dict[str, Figures],
+) -> None:
+    rows = conn.execute(
+        sa.select(group, _events.c.detail, sa.func.count())
+        .select_from(_calls.join(_events, _events.c.call_sid == _calls.c.call_sid))
+        .where(where, _events.c.kind == "note", _events.c.detail.like(f"{SURVEY_NOTE} %"))
+        .group_by(group, _events.c.detail)
+    ).all()
+    for name, detail, n in rows:
+        score = _score(detail)
+        if score is not None:
+            survey = groups[name].survey
+            survey[score] = survey.get(score, 0) + n
+
+
+def _score(detail: str) -> int | None:
+    """``satisfaction 4/5`` → 4; anything else (a hand-edited row) → None."""
+    text = detail.removeprefix(SURVEY_NOTE).strip().partition("/")[0]
+    return int(text) if text.isdigit() and 1 <= int(text) <= 5 else None
+
+
+# -- in Python: the line's hours and days --------------------------------------------------------
+
+
+def _timeline(rows: Iterable[Any], zone: tzinfo) -> tuple[str, tuple[Moment, ...]]:
+    """Calls per hour (a period of up to two days) or per day, every step in between shown."""
+    rows = sorted(rows, key=lambda row: row.started_at)
+    if not rows:
+        return "hour", ()
+    first = rows[0].started_at.astimezone(zone)
+    last = rows[-1].started_at.astimezone(zone)
+    hourly = last - first <= TIMELINE_HOURLY_UP_TO
+    step = timedelta(hours=1) if hourly else timedelta(days=1)
+
+    def bucket(when: datetime) -> datetime:
+        local = when.astimezone(zone)
+        if hourly:
+            return local.replace(minute=0, second=0, microsecond=0)
+        return datetime.combine(local.date(), time(), tzinfo=zone)
+
+    counts: dict[datetime, Counter[str]] = defaultdict(Counter)
+    for row in rows:
+        tally = counts[bucket(row.started_at)]
+        tally["calls"] += 1
+        tally["contained"] += int(row.contained or 0)
+        tally["abandoned_in_ivr"] += row.outcome == "abandoned"
+        tally["queued"] += row.status is not None
+        tally["abandoned_in_queue"] += row.status == "abandoned"
+    moments = []
+    at, end = bucket(first), bucket(last)
+    while at <= end:
+        tally = counts.get(at, Counter())
+        moments.append(
+            Moment(
+                at,
+                tally["calls"],
+                tally["contained"],
+                tally["abandoned_in_ivr"],
+                tally["queued"],
+                tally["abandoned_in_queue"],
+            )
+        )
+        # a day later in wall time: past a DST change, ``bucket`` lands on the next midnight
+        at = bucket(at + step + (timedelta() if hourly else timedelta(hours=3)))
+    return ("hour" if hourly else "day"), tuple(moments)
+
+
+def _share(part: int, whole: int) -> float | None:
+    return None if not whole else round(part / whole, 4)
+
+
+def _spread(spread: Spread) -> dict[str, Any]:
+    return {"calls": spread.n, "median": spread.median_s, "p90": spread.p90_s}
