@@ -21,11 +21,9 @@ from flask import Flask
 from ivr.cli.context import CliContext
 from ivr.cli.errors import start_up_errors
 from ivr.errors import CliError
-from ivr.stores.reports import Filters
 from ivr.stores.reports import Report
-from ivr.stores.reports import period
-from ivr.stores.reports import report as make_report
 from ivr.web.app import create_app
+from ivr.web.dashboard import report_of
 from ivr.web.runtime import Runtime
 
 SPLIT_TITLES = {"issue": "issue", "lang": "language", "version": "flow version"}
@@ -67,16 +65,12 @@ def report(
 
 
 def read_report(runtime: Runtime, since: str | None, until: str | None, flow: str | None) -> Report:
-    """The report of ``runtime``'s records; the line's timezone is the flow's (the answering
-    flow's when ``flow`` is not given or not loaded)."""
-    compiled = runtime.flows.get(flow or runtime.flow_name) or runtime.flows[runtime.flow_name]
-    zone = compiled.flow.hours.timezone
+    """The report the dashboard shows for the same filters; a filter that does not read is a
+    ``CliError``."""
     try:
-        start, end = period(since, until, zone)
-        filters = Filters(start, end, flow or None)
+        return report_of(runtime, since, until, flow)
     except ValueError as exc:
         raise CliError(str(exc), "write --since 2026-11-23 --until 2026-11-29") from None
-    return make_report(runtime.database, filters, zone)
 
 
 # -- CSV: one figure a line ------------------------------------------------------------------
