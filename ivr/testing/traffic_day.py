@@ -1,11 +1,17 @@
-"""A synthetic day of calls, placed through the simulator against the app: records to plan from.
+"""A synthetic day of calls, placed through the simulator against the app: records to read.
 
 Owns ``fill_day``: draws a day's callers (the hour each calls, what each calls about), runs
 the agent queues of the day with ``ivr.planning.simulate.run_queue`` to learn who waits how
 long, who gives up and how long each agent talks, and then places every call through a
 ``Simulator`` against the in-process app, at its own moment on a shared manual clock. The
 records are written by the app itself (webhooks, engine, status callbacks), exactly as on a
-real day: ``ivr capacity`` then measures them. Used by ``ivr demo calls`` and the tests.
+real day: ``ivr report`` and ``/dashboard`` read them back, ``ivr capacity`` measures them.
+Used by ``ivr demo calls`` and the tests. The callers (``SCENARIOS``) are of every kind the
+records can tell apart: demo customers known by their number and callers on numbers of their
+own who key in an account's, in both languages, by keys and by speech; some press a wrong key
+or stay silent, some hang up mid-menu, some press 0; the self-served and the bridged answer
+the survey or let it pass. Each listens a few seconds before each step (``THINK_S``), so the
+time to an agent includes the menus.
 
 Knows the shipped hotline's menus (which keys reach which queue, for which demo caller); a
 flow with other menus needs other ``SCENARIOS``. Seeded: the same seed gives the same day.
