@@ -10,9 +10,12 @@ the last); speech against keys; survey scores. Every figure is given for all cal
 per issue type, per language and per flow version (``Report.as_json``: one document the
 command line and the dashboard both print). Writes nothing; knows nothing of Flask or flows.
 
-Counting happens in the database, each query grouped by the split it is for; only what SQL
-cannot say on both SQLite and PostgreSQL alike is done here, over narrow rows: medians and
-p90s (nearest rank), calls by hour of the line's day, and the timeline. The indexes the
+Five queries, each grouped by issue, language and flow version at once (every call is in one
+such group, so the total and each split are sums of the groups): one narrow row per call
+(its outcome, whether it was contained, its handoff), from which outcomes, queues, waits,
+hours and the timeline are tallied here (medians, p90s and local hours are not alike in
+SQLite and PostgreSQL SQL); and the events counted in SQL per state (entered, the last state
+of a caller who hung up, answers) and per survey score. The indexes the
 queries lean on are made by migration 0007 (``bench/report.py`` times them on a million
 events).
 
@@ -62,6 +65,14 @@ TIMELINE_HOURLY_UP_TO = timedelta(days=2)  # longer periods are drawn day by day
 _calls = CallRecordRow.__table__
 _events = CallEventRow.__table__
 _handoffs = AgentHandoffRow.__table__
+# The three splits of every figure, as columns of ``call_records``: each query groups by all
+# three, and ``report`` adds the groups up into the total and into each split.
+_GROUP = (
+    sa.func.coalesce(_calls.c.issue, NONE).label("issue"),
+    _calls.c.lang.label("lang"),
+    sa.func.coalesce(_calls.c.flow_version, NONE).label("version"),
+)
+Combination = tuple[str, str, str]  # issue, language, flow version
 
 
 @dataclass(frozen=True)
@@ -152,15 +163,45 @@ class Figures:
     answered: int = 0  # of those, bridged to an agent
     abandoned_in_queue: int = 0  # hung up while waiting
     left_queue: int = 0  # left the queue for a callback or voicemail
-    time_to_agent: Spread = Spread(0, None, None)  # from the call's start to the agent
-    time_in_queue: Spread = Spread(0, None, None)  # from the queue to the agent
+    to_agent_s: list[float] = field(default_factory=list)  # from the call's start to the agent
+    in_queue_s: list[float] = field(default_factory=list)  # from the queue to the agent
     states: dict[str, StateFigures] = field(default_factory=dict)
     keys: int = 0
     speech: int = 0
     survey: dict[int, int] = field(default_factory=dict)  # score → answers
 
+    @property
+    def time_to_agent(self) -> Spread:
+        return Spread.of(self.to_agent_s)
+
+    @property
+    def time_in_queue(self) -> Spread:
+        return Spread.of(self.in_queue_s)
+
     def state(self, name: str) -> StateFigures:
         return self.states.setdefault(name, StateFigures())
+
+    def add(self, other: Figures) -> Figures:
+        """Count ``other``'s calls in too (groups of different calls: every count adds up)."""
+        self.calls += other.calls
+        for name, n in other.outcomes.items():
+            self.outcomes[name] += n
+        self.contained += other.contained
+        self.queued += other.queued
+        self.answered += other.answered
+        self.abandoned_in_queue += other.abandoned_in_queue
+        self.left_queue += other.left_queue
+        self.to_agent_s.extend(other.to_agent_s)
+        self.in_queue_s.extend(other.in_queue_s)
+        for name, theirs in other.states.items():
+            mine = self.state(name)
+            for attribute in vars(theirs):
+                setattr(mine, attribute, getattr(mine, attribute) + getattr(theirs, attribute))
+        self.keys += other.keys
+        self.speech += other.speech
+        for score, n in other.survey.items():
+            self.survey[score] = self.survey.get(score, 0) + n
+        return self
 
     def as_json(self) -> dict[str, Any]:
         answers = sum(self.survey.values())
@@ -265,39 +306,65 @@ class Report:
 
 
 def report(engine: sa.Engine, filters: Filters, zone: tzinfo) -> Report:
-    """Every figure of the calls that pass ``filters``; hours and days in ``zone``."""
-    keys: dict[str, sa.ColumnElement[Any]] = {
-        "total": sa.literal("all"),
-        "issue": sa.func.coalesce(_calls.c.issue, NONE),
-        "lang": _calls.c.lang,
-        "version": sa.func.coalesce(_calls.c.flow_version, NONE),
-    }
+    """Every figure of the calls that pass ``filters``; hours and days in ``zone``.
+
+    Each query groups by the three splits at once (issue, language, flow version): every
+    call is in one such group, so the total and each split are sums of those groups."""
     where = _where(filters)
     with engine.connect() as conn:
-        groups = {split: _figures(conn, key, where) for split, key in keys.items()}
-        moments = conn.execute(
+        calls = conn.execute(
             sa.select(
+                *_GROUP,
                 _calls.c.started_at,
                 _calls.c.outcome,
                 _contained().label("contained"),
                 _handoffs.c.status,
+                _handoffs.c.enqueued_at,
+                _handoffs.c.answered_at,
             )
             .select_from(_calls.outerjoin(_handoffs, _handoffs.c.call_sid == _calls.c.call_sid))
             .where(where)
         ).all()
+        groups: dict[Combination, Figures] = defaultdict(Figures)
+        for row in calls:
+            _count_call(groups[(row.issue, row.lang, row.version)], row)
+        _states(conn, where, groups)
+        _surveys(conn, where, groups)
+    total = Figures()
+    splits: dict[str, dict[str, Figures]] = {split: {} for split in SPLITS}
+    for combination, figures in groups.items():
+        total.add(figures)
+        for split, name in zip(SPLITS, combination, strict=True):
+            splits[split].setdefault(name, Figures()).add(figures)
     by_hour = [0] * 24
-    for row in moments:
+    for row in calls:
         by_hour[row.started_at.astimezone(zone).hour] += 1
-    step, timeline = _timeline(moments, zone)
+    step, timeline = _timeline(calls, zone)
     return Report(
         filters=filters,
         timezone=str(zone),
-        total=groups.pop("total").get("all", Figures()),
-        splits=groups,
+        total=total,
+        splits=splits,
         by_hour=tuple(by_hour),
         timeline=timeline,
         step=step,
     )
+
+
+def _count_call(figures: Figures, row: Any) -> None:
+    """One call's outcome, containment, queue and waits (a row of ``report``'s first query)."""
+    figures.calls += 1
+    figures.outcomes[OUTCOME_NAMES.get(row.outcome, "open")] += 1
+    figures.contained += int(row.contained or 0)
+    if row.status is None:
+        return
+    figures.queued += 1
+    figures.answered += row.status == "bridged"
+    figures.abandoned_in_queue += row.status == "abandoned"
+    figures.left_queue += row.status == "left"
+    if row.answered_at is not None:
+        figures.to_agent_s.append(max(0.0, (row.answered_at - row.started_at).total_seconds()))
+        figures.in_queue_s.append(max(0.0, (row.answered_at - row.enqueued_at).total_seconds()))
 
 
 # -- the queries --------------------------------------------------------------------------------
@@ -347,78 +414,19 @@ def _contained() -> sa.ColumnElement[int]:
     return sa.case((sa.and_(_calls.c.outcome == "self_served", sa.not_(again)), 1), else_=0)
 
 
-def _figures(
-    conn: sa.Connection, key: sa.ColumnElement[Any], where: sa.ColumnElement[bool]
-) -> dict[str, Figures]:
-    """Every figure of the calls passing ``where``, per value of ``key``."""
-    groups: dict[str, Figures] = defaultdict(Figures)
-    group = key.label("group")
-    calls = conn.execute(
-        sa.select(group, _calls.c.outcome, sa.func.count(), sa.func.sum(_contained()))
-        .where(where)
-        .group_by(group, _calls.c.outcome)
-    ).all()
-    for name, outcome, n, contained in calls:
-        figures = groups[name]
-        figures.calls += n
-        figures.outcomes[OUTCOME_NAMES.get(outcome, "open")] += n
-        figures.contained += int(contained or 0)
-    queued = conn.execute(
-        sa.select(group, _handoffs.c.status, sa.func.count())
-        .select_from(_calls.join(_handoffs, _handoffs.c.call_sid == _calls.c.call_sid))
-        .where(where)
-        .group_by(group, _handoffs.c.status)
-    ).all()
-    for name, status, n in queued:
-        figures = groups[name]
-        figures.queued += n
-        figures.answered += n if status == "bridged" else 0
-        figures.abandoned_in_queue += n if status == "abandoned" else 0
-        figures.left_queue += n if status == "left" else 0
-    _times(conn, group, where, groups)
-    _states(conn, group, where, groups)
-    _surveys(conn, group, where, groups)
-    return dict(groups)
-
-
-def _times(
-    conn: sa.Connection,
-    group: sa.Label[Any],
-    where: sa.ColumnElement[bool],
-    groups: dict[str, Figures],
-) -> None:
-    """Time to an agent and in the queue, over the answered calls (a narrow read)."""
-    rows = conn.execute(
-        sa.select(group, _calls.c.started_at, _handoffs.c.enqueued_at, _handoffs.c.answered_at)
-        .select_from(_calls.join(_handoffs, _handoffs.c.call_sid == _calls.c.call_sid))
-        .where(where, _handoffs.c.answered_at.is_not(None))
-    ).all()
-    to_agent: dict[str, list[float]] = defaultdict(list)
-    in_queue: dict[str, list[float]] = defaultdict(list)
-    for name, started, enqueued, answered in rows:
-        to_agent[name].append(max(0.0, (answered - started).total_seconds()))
-        in_queue[name].append(max(0.0, (answered - enqueued).total_seconds()))
-    for name, seconds in to_agent.items():
-        groups[name].time_to_agent = Spread.of(seconds)
-        groups[name].time_in_queue = Spread.of(in_queue[name])
-
-
 def _states(
-    conn: sa.Connection,
-    group: sa.Label[Any],
-    where: sa.ColumnElement[bool],
-    groups: dict[str, Figures],
+    conn: sa.Connection, where: sa.ColumnElement[bool], groups: dict[Combination, Figures]
 ) -> None:
     """Per state: calls that entered, callers who hung up there, their answers there."""
     joined = _calls.join(_events, _events.c.call_sid == _calls.c.call_sid)
     entered = conn.execute(
-        sa.select(group, _events.c.state, sa.func.count(sa.distinct(_events.c.call_sid)))
+        sa.select(*_GROUP, _events.c.state, sa.func.count(sa.distinct(_events.c.call_sid)))
         .select_from(joined)
         .where(where, _events.c.kind == "enter")
-        .group_by(group, _events.c.state)
+        .group_by(*_GROUP, _events.c.state)
     ).all()
-    for name, state, n in entered:
-        groups[name].state(state).entered = n
+    for *combination, state, n in entered:
+        groups[_key(combination)].state(state).entered = n
     last = _events.alias("last")
     last_entered = (
         sa.select(sa.func.max(last.c.id))
@@ -426,13 +434,13 @@ def _states(
         .scalar_subquery()
     )
     hung_up = conn.execute(
-        sa.select(group, _events.c.state, sa.func.count())
+        sa.select(*_GROUP, _events.c.state, sa.func.count())
         .select_from(joined)
         .where(where, _calls.c.outcome == "abandoned", _events.c.id == last_entered)
-        .group_by(group, _events.c.state)
+        .group_by(*_GROUP, _events.c.state)
     ).all()
-    for name, state, n in hung_up:
-        groups[name].state(state).hung_up = n
+    for *combination, state, n in hung_up:
+        groups[_key(combination)].state(state).hung_up = n
     detail = _events.c.detail
 
     def count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
@@ -441,7 +449,7 @@ def _states(
     spoken = detail.like(f"% {SPOKEN}")
     answers = conn.execute(
         sa.select(
-            group,
+            *_GROUP,
             _events.c.state,
             sa.func.count(),
             count(detail.like("no_match%")),
@@ -452,10 +460,10 @@ def _states(
         )
         .select_from(joined)
         .where(where, _events.c.kind == "input")
-        .group_by(group, _events.c.state)
+        .group_by(*_GROUP, _events.c.state)
     ).all()
-    for name, state, n, no_match, no_input, pressed_0, speech, keys in answers:
-        figures = groups[name]
+    for issue, lang, version, state, n, no_match, no_input, pressed_0, speech, keys in answers:
+        figures = groups[(issue, lang, version)]
         figures.speech += int(speech)
         figures.keys += int(keys)
         s = figures.state(state)
@@ -463,22 +471,24 @@ def _states(
 
 
 def _surveys(
-    conn: sa.Connection,
-    group: sa.Label[Any],
-    where: sa.ColumnElement[bool],
-    groups: dict[str, Figures],
+    conn: sa.Connection, where: sa.ColumnElement[bool], groups: dict[Combination, Figures]
 ) -> None:
     rows = conn.execute(
-        sa.select(group, _events.c.detail, sa.func.count())
+        sa.select(*_GROUP, _events.c.detail, sa.func.count())
         .select_from(_calls.join(_events, _events.c.call_sid == _calls.c.call_sid))
         .where(where, _events.c.kind == "note", _events.c.detail.like(f"{SURVEY_NOTE} %"))
-        .group_by(group, _events.c.detail)
+        .group_by(*_GROUP, _events.c.detail)
     ).all()
-    for name, detail, n in rows:
+    for issue, lang, version, detail, n in rows:
         score = _score(detail)
         if score is not None:
-            survey = groups[name].survey
+            survey = groups[(issue, lang, version)].survey
             survey[score] = survey.get(score, 0) + n
+
+
+def _key(values: list[Any]) -> Combination:
+    issue, lang, version = values
+    return issue, lang, version
 
 
 def _score(detail: str) -> int | None:

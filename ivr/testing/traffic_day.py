@@ -251,12 +251,17 @@ def _place(
         if fate.answered:
             call.agent_answers(max(1, round(fate.talk_s)))
             day.answered[scenario.queue] = day.answered.get(scenario.queue, 0) + 1
-            if not call.ended and call.waiting_for == "gather":
+            if _asks(call):
                 _take(call, "survey", rng)  # the flow asks for a score after the agent
         else:
             day.gave_up[scenario.queue] = day.gave_up.get(scenario.queue, 0) + 1
     if not call.ended:
         call.hangup()
+
+
+def _asks(call: Call) -> bool:
+    """The call goes on with a question (after the agent: the flow's survey)."""
+    return not call.ended and call.waiting_for == "gather"
 
 
 def _take(call: Call, step: str, rng: random.Random) -> None:
