@@ -33,6 +33,7 @@ from collections import Counter
 from collections import defaultdict
 from collections.abc import Iterable
 from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
 from datetime import date
@@ -67,10 +68,11 @@ _events = CallEventRow.__table__
 _handoffs = AgentHandoffRow.__table__
 # The three splits of every figure, as columns of ``call_records``: each query groups by all
 # three, and ``report`` adds the groups up into the total and into each split.
+# Plain columns (no expression to evaluate per event row): ``_key`` names a NULL ``NONE``.
 _GROUP = (
-    sa.func.coalesce(_calls.c.issue, NONE).label("issue"),
+    _calls.c.issue.label("issue"),
     _calls.c.lang.label("lang"),
-    sa.func.coalesce(_calls.c.flow_version, NONE).label("version"),
+    _calls.c.flow_version.label("version"),
 )
 Combination = tuple[str, str, str]  # issue, language, flow version
 
@@ -327,7 +329,7 @@ def report(engine: sa.Engine, filters: Filters, zone: tzinfo) -> Report:
         ).all()
         groups: dict[Combination, Figures] = defaultdict(Figures)
         for row in calls:
-            _count_call(groups[(row.issue, row.lang, row.version)], row)
+            _count_call(groups[_key((row.issue, row.lang, row.version))], row)
         _states(conn, where, groups)
         _surveys(conn, where, groups)
     total = Figures()
@@ -419,25 +421,39 @@ def _states(
 ) -> None:
     """Per state: calls that entered, callers who hung up there, their answers there."""
     joined = _calls.join(_events, _events.c.call_sid == _calls.c.call_sid)
+    # Each (call, state) once: read in the order of the index (call_sid, kind, state), so the
+    # database de-duplicates as it goes instead of sorting a million rows.
+    visits = (
+        sa.select(_events.c.call_sid, _events.c.state)
+        .where(_events.c.kind == "enter")
+        .distinct()
+        .subquery("visits")
+    )
     entered = conn.execute(
-        sa.select(*_GROUP, _events.c.state, sa.func.count(sa.distinct(_events.c.call_sid)))
-        .select_from(joined)
-        .where(where, _events.c.kind == "enter")
-        .group_by(*_GROUP, _events.c.state)
+        sa.select(*_GROUP, visits.c.state, sa.func.count())
+        .select_from(_calls.join(visits, visits.c.call_sid == _calls.c.call_sid))
+        .where(where)
+        .group_by(*_GROUP, visits.c.state)
     ).all()
     for *combination, state, n in entered:
         groups[_key(combination)].state(state).entered = n
-    last = _events.alias("last")
-    last_entered = (
-        sa.select(sa.func.max(last.c.id))
-        .where(last.c.call_sid == _calls.c.call_sid, last.c.kind == "enter")
-        .scalar_subquery()
-    )
-    hung_up = conn.execute(
-        sa.select(*_GROUP, _events.c.state, sa.func.count())
+    # The state a caller who hung up was last in: their call's last 'enter' event.
+    gone = (
+        sa.select(_events.c.call_sid, sa.func.max(_events.c.id).label("last"))
         .select_from(joined)
-        .where(where, _calls.c.outcome == "abandoned", _events.c.id == last_entered)
-        .group_by(*_GROUP, _events.c.state)
+        .where(where, _calls.c.outcome == "abandoned", _events.c.kind == "enter")
+        .group_by(_events.c.call_sid)
+        .subquery("gone")
+    )
+    last = _events.alias("last")
+    hung_up = conn.execute(
+        sa.select(*_GROUP, last.c.state, sa.func.count())
+        .select_from(
+            _calls.join(gone, gone.c.call_sid == _calls.c.call_sid).join(
+                last, last.c.id == gone.c.last
+            )
+        )
+        .group_by(*_GROUP, last.c.state)
     ).all()
     for *combination, state, n in hung_up:
         groups[_key(combination)].state(state).hung_up = n
@@ -463,7 +479,7 @@ def _states(
         .group_by(*_GROUP, _events.c.state)
     ).all()
     for issue, lang, version, state, n, no_match, no_input, pressed_0, speech, keys in answers:
-        figures = groups[(issue, lang, version)]
+        figures = groups[_key((issue, lang, version))]
         figures.speech += int(speech)
         figures.keys += int(keys)
         s = figures.state(state)
@@ -482,13 +498,14 @@ def _surveys(
     for issue, lang, version, detail, n in rows:
         score = _score(detail)
         if score is not None:
-            survey = groups[(issue, lang, version)].survey
+            survey = groups[_key((issue, lang, version))].survey
             survey[score] = survey.get(score, 0) + n
 
 
-def _key(values: list[Any]) -> Combination:
+def _key(values: Sequence[str | None]) -> Combination:
+    """A group's name in each split: NULL (no issue chosen, no flow version) is ``NONE``."""
     issue, lang, version = values
-    return issue, lang, version
+    return issue or NONE, lang or NONE, version or NONE
 
 
 def _score(detail: str) -> int | None:
