@@ -105,7 +105,12 @@ class FakeRecorder:
         self.events_written.extend(events)
 
     def update(
-        self, call_sid: str, *, account_id: int | None = None, lang: str | None = None
+        self,
+        call_sid: str,
+        *,
+        account_id: int | None = None,
+        lang: str | None = None,
+        issue: str | None = None,
     ) -> None:
         pass
 

@@ -45,7 +45,7 @@ from tests.conftest import PIN_KEY
 from tests.conftest import T0
 
 LEGACY = Path(__file__).parent / "legacy_schemas"
-HEAD = "0008"
+HEAD = "0009"
 SID = "CA00000000000000000000000000000001"
 ZHANG = "+8613800000001"
 

@@ -122,8 +122,10 @@ def capacity(
 @click.option("--seed", default=16, show_default=True, help="The same seed, the same day.")
 @click.pass_obj
 def demo_calls(cli: CliContext, day: str, count: int, seed: int) -> None:
-    """Place a synthetic day of calls through the simulator into the records, for
-    `ivr capacity` to measure (the configured database: IVR_DATABASE_URL)."""
+    """Place a synthetic day of calls through the simulator into the records (the configured
+    database: IVR_DATABASE_URL): callers of every demo kind, by keys and by speech, some
+    hanging up mid-menu or pressing 0, surveys; for `ivr report`, /dashboard and
+    `ivr capacity`."""
     when = _date(day, "--day")
     if count < 1:
         raise CliError(f"--calls {count}: a day needs 1 call or more", "give --calls 300")
@@ -142,10 +144,12 @@ def demo_calls(cli: CliContext, day: str, count: int, seed: int) -> None:
     where = runtime.database.url.render_as_string(hide_password=True)
     click.echo(f"{summary.calls} calls placed on {when} into {where}")
     for name, n in sorted(summary.scenarios.items()):
-        click.echo(f"  {name:<15}{n:>5}")
+        click.echo(f"  {name:<22}{n:>5}")
     for queue in sorted(set(summary.answered) | set(summary.gave_up)):
         answered, gave_up = summary.answered.get(queue, 0), summary.gave_up.get(queue, 0)
         click.echo(f"  queue {queue}: {answered} answered, {gave_up} gave up")
+    click.echo(f"→ ivr report --since {when} --until {when}")
+    click.echo("→ ivr serve, then open http://127.0.0.1:5000/dashboard/ (the same figures)")
     click.echo(f"→ ivr capacity --from {when} --to {when}")
 
 

@@ -38,6 +38,7 @@ from ivr.cli.graph import graph
 from ivr.cli.load import load
 from ivr.cli.prompts import prompts
 from ivr.cli.reload import serve_with_reload
+from ivr.cli.report import report
 from ivr.cli.schema import echo_actions
 from ivr.cli.schema import schema
 from ivr.cli.scripts import scripts
@@ -668,6 +669,7 @@ demo.add_command(demo_calls)
 
 main.add_command(scripts)
 main.add_command(load)
+main.add_command(report)
 
 
 if __name__ == "__main__":  # `python -m ivr.cli.main`, as `ivr serve --reload` runs its server

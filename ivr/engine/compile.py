@@ -226,6 +226,7 @@ def _set_issue(issue: str) -> Callback:
     def set_issue(call: CallContext) -> None:
         call.issue = issue
         call.tried(issue)
+        call.services.recorder.update(call.call_sid, issue=issue)  # ``ivr report`` per issue
 
     return set_issue
 

@@ -36,7 +36,12 @@ class Recorder(Protocol):
     def events(self, call_sid: str, events: Sequence[tuple[int, str, str, str]]) -> None: ...
 
     def update(
-        self, call_sid: str, *, account_id: int | None = None, lang: str | None = None
+        self,
+        call_sid: str,
+        *,
+        account_id: int | None = None,
+        lang: str | None = None,
+        issue: str | None = None,
     ) -> None: ...
 
     def finish(

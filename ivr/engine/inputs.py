@@ -19,6 +19,9 @@ from dataclasses import dataclass
 _KEYPAD = re.compile(r"[0-9*#]{1,64}")
 TWILIO_RECORDINGS = ("https://api.twilio.com/",)
 _URL_TEXT = re.compile(r"[\x21-\x7e]{1,1000}")  # printable ASCII: no space, no control character
+# How a spoken answer shows in the call's record (``key_1 (speech)``): the words are not kept,
+# only that the caller spoke; ``ivr report`` counts speech against keys by it.
+SPOKEN = "(speech)"
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from typing import TypeVar
 from ivr.engine.compile import CompiledFlow
 from ivr.engine.context import CallContext
 from ivr.engine.context import Services
+from ivr.engine.inputs import SPOKEN
 from ivr.engine.inputs import CallerInput
 from ivr.engine.reply import Hangup
 from ivr.engine.reply import Listen
@@ -407,6 +408,8 @@ class Engine:
             shown = mask_keyed_number(shown)  # a mobile number identifies the caller
         elif answer.recording_url:
             shown = f"recording {answer.recording_duration}s"
+        elif answer.speech and not shown:
+            shown = SPOKEN  # the words are not kept (they may say anything); that they spoke is
         call.note(state_id, "input", f"{event} {shown}".strip())
 
     # -- words and verbs -----------------------------------------------------------------------

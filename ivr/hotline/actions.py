@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from ivr.engine.context import CallContext
 from ivr.engine.registry import Registry
+from ivr.stores.records import SURVEY_NOTE
 from ivr.voice.reading import Count
 from ivr.voice.reading import DateOnly
 from ivr.voice.reading import DigitString
@@ -473,5 +474,5 @@ def record_survey(call: CallContext, score: int) -> None:
         seq=call.step,
         state="survey",
         kind="note",
-        detail=f"satisfaction {int(score)}/5",
+        detail=f"{SURVEY_NOTE} {int(score)}/5",
     )

@@ -44,6 +44,7 @@ from ivr.db import one_of
 
 OUTCOMES = ("self_served", "agent", "abandoned", "failed")
 EVENT_KINDS = ("enter", "input", "note")
+SURVEY_NOTE = "satisfaction"  # a survey answer's note: ``satisfaction 4/5`` (``ivr report``)
 RESTART_NOTE = "restart"  # the detail of the event that notes a call's one restart
 HANDOFF_STATUSES = ("waiting", "bridged", "left", "abandoned", "failed")
 # Twilio's final CallStatus values, and the outcome of a call that ended without one.
@@ -75,6 +76,12 @@ class CallRecordRow(Base):
     # The flow's version (``ivr.flow.version``) the call ran on; None for calls before 0004.
     # Last, where the migration adds it, so a migrated table and a new one are the same.
     flow_version: Mapped[str | None] = mapped_column(sa.String(16))
+    # What the caller chose to call about (a key of the flow's ``issues``); None until they
+    # chose. Added by 0007 for ``ivr report``'s figures per issue type.
+    issue: Mapped[str | None] = mapped_column(sa.String(64))
+
+    # ``ivr report``: a repeat call from the same caller within a day (containment).
+    __table_args__ = (sa.Index("ix_call_records_caller_started", "caller", "started_at"),)
 
 
 class CallEventRow(Base):
@@ -89,6 +96,9 @@ class CallEventRow(Base):
     state: Mapped[str] = mapped_column(sa.String(128))
     kind: Mapped[str] = mapped_column(one_of(EVENT_KINDS, name="call_events_kind", length=8))
     detail: Mapped[str] = mapped_column(sa.Text)
+
+    # ``ivr report``: per-state counts of a period's calls read this index, not the table.
+    __table_args__ = (sa.Index("ix_call_events_call_kind_state", "call_sid", "kind", "state"),)
 
 
 class AgentHandoffRow(Base):
@@ -166,6 +176,7 @@ class CallRecord:
     events: list[CallEvent]
     handoff: Handoff | None
     flow_version: str | None = None  # which wording the caller heard: ``ivr diff`` compares
+    issue: str | None = None  # what the caller chose to call about (a key of the flow's issues)
 
 
 # built once: a webhook's events are written with it (keying a new statement costs CPU)
@@ -290,14 +301,22 @@ class CallRecorder:
             conn.execute(_INSERT_EVENTS, rows)
 
     def update(
-        self, call_sid: str, *, account_id: int | None = None, lang: str | None = None
+        self,
+        call_sid: str,
+        *,
+        account_id: int | None = None,
+        lang: str | None = None,
+        issue: str | None = None,
     ) -> None:
-        """Set the identified account and/or the language; None leaves a field as it is."""
+        """Set the identified account, the language and/or the issue the caller chose; None
+        leaves a field as it is."""
         values: dict[str, Any] = {}
         if account_id is not None:
             values["account_id"] = account_id
         if lang is not None:
             values["lang"] = lang
+        if issue is not None:
+            values["issue"] = issue
         if values:
             self._update_record(call_sid, values)
 

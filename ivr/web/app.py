@@ -67,6 +67,7 @@ from ivr.wallet import ensure_demo
 from ivr.wallet.pins import PinKeys
 from ivr.web import agents
 from ivr.web import audio as audio_web
+from ivr.web import dashboard
 from ivr.web import guards
 from ivr.web import home
 from ivr.web import voice as webhooks
@@ -240,6 +241,7 @@ def create_app(
     app.register_blueprint(audio_web.bp)
     app.register_blueprint(agents.bp)
     app.register_blueprint(home.bp)
+    app.register_blueprint(dashboard.bp)
     if settings.trust_proxy:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_proto=1, x_host=1, x_port=1, x_prefix=1)  # type: ignore[method-assign]
 

@@ -1,7 +1,7 @@
 """Composite indexes for every query self-help runs (issue 13, the hot path).
 
 Revision ID: 0008
-Revises: 0006
+Revises: 0007
 Create Date: 2026-11-29
 
 With 20k payments on one account, "payment failed" read them all through the account's index
