@@ -42,6 +42,7 @@ from ivr.cli.scripts import scripts
 from ivr.cli.server import access_notice
 from ivr.cli.server import waitress_options
 from ivr.cli.twilio import twilio
+from ivr.clock import Clock
 from ivr.engine.catalog import check_flows
 from ivr.engine.compile import CompiledFlow
 from ivr.engine.vocabulary import describe
@@ -57,6 +58,8 @@ from ivr.hotline.checks import wallet_checks
 from ivr.media.durations import RecordedLengths
 from ivr.media.recordings import AudioLibrary
 from ivr.settings import Settings
+from ivr.testing.console import CallTimeClock
+from ivr.testing.console_web import install_phone
 from ivr.testing.factories import SimulatorFactory
 from ivr.testing.factories import local_simulators
 from ivr.testing.factories import remote_simulators
@@ -105,7 +108,7 @@ def main(ctx: click.Context) -> None:
     ctx.obj = CliContext(settings, twilio_http=given, color=color)
 
 
-def build_app(settings: Settings, clock: DemoClock | None = None) -> Flask:
+def build_app(settings: Settings, clock: Clock | None = None) -> Flask:
     """The app, or a ``CliError`` saying why it could not start."""
     with start_up_errors():
         return create_app(settings=settings, clock=clock)
@@ -167,11 +170,15 @@ def serve(
         child += ["--demo-control"] if demo_control else []
         serve_with_reload(child, watched, echo=click.echo)
         return
-    clock = DemoClock(make_clock(settings)) if demo_control else None
-    app = build_app(settings, clock)
+    # The browser phone places a call at a chosen time through this clock; demo control
+    # (which fixes the whole server's time) wraps it.
+    call_time = CallTimeClock(make_clock(settings))
+    clock = DemoClock(call_time) if demo_control else None
+    app = build_app(settings, clock or call_time)
     if clock is not None:
         with start_up_errors():
             install_demo_control(app, clock)
+    install_phone(app, call_time)
     _check_can_listen(host, port)  # on our own socket: waitress leaks its own on failure
     try:
         options = waitress_options(settings, host=host, port=port, threads=threads)
@@ -187,6 +194,7 @@ def serve(
         f"     point your Twilio number's voice webhook at {url}/voice (via a public tunnel)"
     )
     click.echo("     or call it from another terminal: ivr call --url " + url)
+    click.echo(f"     or from this browser: {url}/phone/ (waiting callers: {url}/agent/)")
     if notice := access_notice(settings, host):
         click.echo(notice)
     if clock is not None:

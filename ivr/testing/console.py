@@ -283,6 +283,11 @@ class PhoneCalls:
         if phone.call.ended and phone.effects is None:
             phone.effects = self._changes(phone)
 
+    def waiting(self, call_sid: str) -> bool:
+        """Whether ``call_sid`` is a browser call still up (the agent page lists it when its
+        hand-off waits)."""
+        return any(p.call.call_sid == call_sid and not p.call.ended for p in self._all())
+
     def bridge(self, call_sid: str, queue: str) -> bool:
         """An agent picks up the browser call ``call_sid`` waiting in ``queue`` from the agent
         page: through the real pickup document. False when no browser call is waiting so."""
