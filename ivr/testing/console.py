@@ -406,6 +406,7 @@ def call_json(phone: PhoneCall, since: int = 0) -> dict[str, Any]:
         if index >= since:
             turns.append(turn_json(turn, audio))
     outcome = result.outcome
+    spec = call.gather
     return {
         "id": phone.id,
         "call_sid": call.call_sid,
@@ -416,6 +417,15 @@ def call_json(phone: PhoneCall, since: int = 0) -> dict[str, Any]:
         "state": call.state,
         "path": list(result.states),
         "waiting_for": call.waiting_for,
+        # How the page collects keys before sending them, as Twilio's <Gather> would.
+        "gather": None
+        if spec is None or call.waiting_for != "gather"
+        else {
+            "input": list(spec.input),
+            "num_digits": spec.num_digits,
+            "finish_on_key": spec.finish_on_key,
+            "timeout": spec.timeout,
+        },
         "ended": call.ended,
         "outcome": None
         if outcome is None

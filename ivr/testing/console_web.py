@@ -37,6 +37,7 @@ from flask import request
 from ivr.engine.diagram import flow_diagram
 from ivr.engine.diagram import to_mermaid
 from ivr.errors import SimulationError
+from ivr.flow.names import INCOMING
 from ivr.testing.console import CallTimeClock
 from ivr.testing.console import PhoneCall
 from ivr.testing.console import PhoneCalls
@@ -63,6 +64,15 @@ class _Bridge:
 
     def bridge(self, call_sid: str, queue: str) -> bool:
         return self.calls.bridge(call_sid, queue)
+
+
+def browser_mermaid(source: str) -> str:
+    """``ivr graph``'s Mermaid, as the vendored mermaid 11 parses it: its class for where the
+    call comes in is named ``call``, a Mermaid keyword (click callbacks), which fails the whole
+    diagram; here it is ``incoming``."""
+    return source.replace("    classDef call ", "    classDef incoming ").replace(
+        f"    class {INCOMING} call\n", f"    class {INCOMING} incoming\n"
+    )
 
 
 def install_phone(app: Flask, clock: CallTimeClock | None = None) -> PhoneCalls:
@@ -111,7 +121,7 @@ def setup() -> Response:
                 {"phone": c.phone, "name": c.name, "name_en": c.name_en, "status": c.status}
                 for c in calls.callers()
             ],
-            "diagram": to_mermaid(flow_diagram(compiled)),
+            "diagram": browser_mermaid(to_mermaid(flow_diagram(compiled))),
             "states": sorted(flow.states),
             "can_choose_time": calls.clock is not None,
             "now": calls.runtime.services.clock.now().isoformat(),
