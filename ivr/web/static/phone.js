@@ -344,18 +344,54 @@
     if (svg) scale(($("diagram").clientWidth - 4) / svg.viewBox.baseVal.width);
   }
 
+  // Mermaid puts each class's style on the shapes inline (with !important), so the path and
+  // the current state are painted inline too, over the style it gave (kept to put back).
+  const PATH_STYLE = { stroke: "#7c3aed", "stroke-width": "4px" };
+  const EDGE_STYLE = { stroke: "#7c3aed", "stroke-width": "4px", "stroke-dasharray": "none" };
+  const CURRENT_STYLE = { stroke: "#dc2626", "stroke-width": "7px", fill: "#fee2e2" };
+
+  function paint(g, style) {
+    const shapes = g.matches("path") ? [g] : g.querySelectorAll("rect, polygon, circle, ellipse, path");
+    shapes.forEach((shape) => {
+      if (shape.dataset.style === undefined) shape.dataset.style = shape.getAttribute("style") || "";
+      shape.setAttribute("style", shape.dataset.style);
+      for (const [name, value] of Object.entries(style || {})) {
+        shape.style.setProperty(name, value, "important");
+      }
+    });
+  }
+
   function highlight(path, state) {
-    nodes.forEach((g) => g.classList.remove("on-path", "is-current"));
-    edges.forEach(([, p]) => p.classList.remove("on-path"));
-    const way = ["_incoming", ...(path || [])];
-    for (const id of way) if (nodes.has(id)) nodes.get(id).classList.add("on-path");
+    nodes.forEach((g) => {
+      if (g.classList.contains("on-path")) paint(g, null);
+      g.classList.remove("on-path", "is-current");
+    });
+    edges.forEach(([, p]) => {
+      if (p.classList.contains("on-path")) paint(p, null);
+      p.classList.remove("on-path");
+    });
+    // States the diagram has (the hold music reports "hold", which is no state of the flow).
+    const way = ["_incoming", ...(path || [])].filter((id) => nodes.has(id));
+    for (const id of way) {
+      const g = nodes.get(id);
+      if (g) {
+        g.classList.add("on-path");
+        paint(g, id === state ? CURRENT_STYLE : PATH_STYLE);
+      }
+    }
     for (let i = 1; i < way.length; i++) {
       const tag = `L_${way[i - 1]}_${way[i]}_`;
-      for (const [id, p] of edges) if (id.includes(tag)) p.classList.add("on-path");
+      for (const [id, p] of edges) {
+        if (id.includes(tag)) {
+          p.classList.add("on-path");
+          paint(p, EDGE_STYLE);
+        }
+      }
     }
     const current = nodes.get(state);
     if (current) {
       current.classList.add("is-current");
+      paint(current, CURRENT_STYLE);
       const box = $("diagram");
       const at = current.getBoundingClientRect();
       const frame = box.getBoundingClientRect();
