@@ -417,6 +417,7 @@ def call_json(phone: PhoneCall, since: int = 0) -> dict[str, Any]:
         "state": call.state,
         "path": list(result.states),
         "waiting_for": call.waiting_for,
+        "in_queue": call.in_queue,
         # How the page collects keys before sending them, as Twilio's <Gather> would.
         "gather": None
         if spec is None or call.waiting_for != "gather"

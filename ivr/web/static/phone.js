@@ -430,11 +430,18 @@
   $("zoom-fit").addEventListener("click", fit);
   $("mute").addEventListener("change", () => { if ($("mute").checked) stopSound(); });
 
+  // While the caller waits, the hold music plays on: a hold cycle every HOLD_MS, and a
+  // question in it (a callback offer) times out, as Twilio's <Gather> does, unless answered.
   setInterval(() => {
     if (!call || call.ended) return;
-    if (call.waiting_for === "queue" && Date.now() - lastHold > HOLD_MS) {
+    const quiet = Date.now() - lastHold;
+    if (call.waiting_for === "queue" && quiet > HOLD_MS) {
       lastHold = Date.now();
       act("hold");
+    } else if (call.in_queue && call.waiting_for === "gather" && !keys
+               && quiet > HOLD_MS + (call.gather ? call.gather.timeout * 1000 : 0)) {
+      lastHold = Date.now();
+      act("silence");
     } else {
       serial(refresh);
     }
