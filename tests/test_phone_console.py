@@ -438,3 +438,54 @@ def test_the_front_page_links_the_browser_phone_where_it_is_installed(client: Fl
     assert client.get("/", headers={"Accept": "application/json"}).get_json()["phone"] == "/phone/"
     page = client.get("/", headers={"Accept": "text/html"}).get_data(as_text=True)
     assert '<a href="/phone/">/phone/</a>' in page
+
+
+def test_recordings_play_in_the_page_from_the_servers_own_path(tmp_path: Path) -> None:
+    clock = CallTimeClock(ManualClock(T0))
+    built = hotline_app(tmp_path, clock, IVR_AUDIO="all", IVR_AGENT_TOKEN=TOKEN)
+    install_phone(built, clock)
+    call = dial(built.test_client(), LI_NA, lang=None)
+    played = [t for t in call["turns"] if t["kind"] == "play"]
+    assert played
+    assert all(t["audio"].startswith("/audio/") for t in played)
+    assert played[0]["text"] == "您好，欢迎致电数字钱包客服热线。"
+    runtime_of(built).database.dispose()
+
+
+def test_a_stranger_who_hangs_up_in_the_queue_left_only_the_handoff(client: FlaskClient) -> None:
+    call = dial(client, "+8613912345678")
+    call = act(client, call, "press", "0")
+    assert call["in_queue"] is True
+    call = act(client, call, "hangup")
+    assert call["effects"] == ["handed to an agent in general: abandoned"]
+    assert call["outcome"]["kind"] == "queued"
+
+
+def test_an_agent_cannot_take_a_browser_call_from_another_queue(client: FlaskClient) -> None:
+    call = dial(client, "+8613912345678")
+    call = act(client, call, "press", "0")
+    reply = client.post(
+        "/agent/answer", json={"call_sid": call["call_sid"], "queue": "security"}, headers=AUTH
+    )
+    assert reply.status_code == 409
+    assert reply.get_json() == {
+        "error": f"call {call['call_sid']} could not be taken from 'security'"
+    }
+
+
+def test_the_phone_refuses_a_call_it_does_not_hold_and_an_action_it_does_not_know(
+    app: Flask,
+) -> None:
+    calls: PhoneCalls = app.extensions["ivr.phone"]
+    with pytest.raises(LookupError):
+        calls.act("nope", "press", "1")
+    phone = calls.dial(LI_NA)
+    with pytest.raises(SimulationError, match="unknown action 'dance'"):
+        calls.act(phone.id, "dance")
+    assert calls.bridge("CA-none", "general") is False
+    assert calls.bridge(phone.call.call_sid, "general") is False  # at a menu, not in a queue
+
+
+def test_an_issue_tried_reads_as_its_label(app: Flask) -> None:
+    flow = runtime_of(app).flows["hotline"].flow
+    assert readable_step(flow, "complaint") == "complaint"

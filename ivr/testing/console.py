@@ -206,7 +206,11 @@ class PhoneCalls:
 
         def heard(url: str) -> str | None:
             current = phone.sim.last_call
-            phone.played[len(current.result.transcript) if current is not None else 0] = url
+            where = len(current.result.transcript) if current is not None else 0
+            # The simulator fetches the app's own URL; the page, on whatever host it was
+            # opened, fetches the path.
+            parts = urllib.parse.urlsplit(url)
+            phone.played[where] = parts.path + (f"?{parts.query}" if parts.query else "")
             return words(url)
 
         return heard
