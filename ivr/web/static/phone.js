@@ -126,7 +126,7 @@
       seen = 0;
       apply(call);
       $("say").value = "";
-      document.querySelector(".keypad .key").focus();
+      document.querySelector(".keypad .key").focus({ preventScroll: true });
     } catch (error) {
       showError(error);
     } finally {
@@ -178,8 +178,9 @@
       where.textContent = turn.state;
       item.append(where);
     }
-    $("transcript").append(item);
-    item.scrollIntoView({ block: "nearest" });
+    const list = $("transcript");
+    list.append(item);
+    list.scrollTop = list.scrollHeight; // the list scrolls, not the page
     if (turn.speaker === "ivr") speak(turn);
   }
 
