@@ -176,41 +176,45 @@ class PhoneCalls:
             )
         if at is not None and self.clock is None:
             raise SimulationError("this server cannot place a call at another time")
-        sim = self._factory()
+        with self._lock:  # the factory numbers CallSids: one at a time
+            sim = self._factory()
         sim.clock.set(as_utc(at) if at is not None else self.runtime.services.clock.now())
-        call_id = secrets.token_urlsafe(9)
+        played: dict[int, str] = {}
+        sim.play_text = self._player(sim, played)
+        before = self._snapshot(caller)
+        placed = sim.clock.now()
+        with _at(sim.clock if at is not None else None):
+            call = sim.dial(caller)
         phone = PhoneCall(
-            id=call_id,
+            id=secrets.token_urlsafe(9),
             sim=sim,
-            call=None,  # type: ignore[arg-type]  # set below, once the dial has run
+            call=call,
             caller=caller,
             lang=lang,
-            at=sim.clock.now(),
+            at=placed,
             timed=at is not None,
-            before=self._snapshot(caller),
+            before=before,
+            played=played,
         )
-        sim.play_text = self._player(phone)
+        key = self._language_key(lang)
         with phone.driving():
-            phone.call = sim.dial(caller)
-            key = self._language_key(lang)
-            call = phone.call
             if key is not None and call.waiting_for == "gather" and call.state == self.flow.start:
                 self._act(phone, "press", key)
         self._keep(phone)
         return phone
 
-    def _player(self, phone: PhoneCall) -> Callable[[str], str | None]:
-        """The simulator's ``play_text``, noting which turn played which URL (the page plays
-        the recording itself)."""
+    def _player(self, sim: Simulator, played: dict[int, str]) -> Callable[[str], str | None]:
+        """The simulator's ``play_text``, noting in ``played`` which turn played which URL
+        (the page plays the recording itself)."""
         words = self.runtime.play_text
 
         def heard(url: str) -> str | None:
-            current = phone.sim.last_call
+            current = sim.last_call
             where = len(current.result.transcript) if current is not None else 0
             # The simulator fetches the app's own URL; the page, on whatever host it was
             # opened, fetches the path.
             parts = urllib.parse.urlsplit(url)
-            phone.played[where] = parts.path + (f"?{parts.query}" if parts.query else "")
+            played[where] = parts.path + (f"?{parts.query}" if parts.query else "")
             return words(url)
 
         return heard
