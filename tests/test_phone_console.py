@@ -301,6 +301,21 @@ def test_a_queued_browser_call_is_picked_up_from_the_agent_page_and_hears_the_su
     assert "  - hold: 1\n" in script
 
 
+def test_words_that_look_like_yaml_are_saved_quoted_and_replay(
+    client: FlaskClient, runner: CliRunner, tmp_path: Path
+) -> None:
+    call = dial(client, LI_NA)
+    call = act(client, call, "press", "123456")
+    call = act(client, call, "say", 'locked: "help" # now')
+    call = act(client, call, "hangup")
+    text = client.get(f"/phone/api/calls/{call['id']}/script", headers=AUTH).get_data(as_text=True)
+    assert '  - say: "locked: \\"help\\" # now"\n' in text
+    saved = tmp_path / "quoted.yaml"
+    saved.write_text(text, encoding="utf-8")
+    result = runner.invoke(main, ["replay", str(saved)])
+    assert result.exit_code == 0, result.output
+
+
 def test_the_hold_music_and_its_question_are_steps_of_the_script(app: Flask) -> None:
     calls: PhoneCalls = app.extensions["ivr.phone"]
     phone = calls.dial(LI_NA, lang="zh-CN")

@@ -468,7 +468,9 @@ def saved_script(phone: PhoneCall, flow: Flow, name: str | None = None) -> str:
     ]
     heard, states = _per_step(phone)
     for index, step in enumerate([None, *phone.steps]):
-        if step is not None:
+        if isinstance(step, Say):  # quoted: what a person typed may look like YAML
+            lines.append(f"  - say: {_quote(step.text)}")
+        elif step is not None:
             lines.append(f"  - {step.describe()}")
         text = _fixed_text_heard(flow, lang, heard[index], states[index])
         if text is not None:

@@ -88,7 +88,7 @@ def test_a_demo_caller_keys_and_speaks_through_a_call_saved_as_a_script_that_rep
     page.click("#save")
     page.wait_for_selector("#script:not([hidden])")
     script = page.inner_text("#script")
-    assert "  - say: my account is locked\n" in script
+    assert '  - say: "my account is locked"\n' in script
     assert '  - account: {phone: "+8613800000002", status: active}\n' in script
     saved = tmp_path / "saved_from_the_browser.yaml"
     saved.write_text(script, encoding="utf-8")
