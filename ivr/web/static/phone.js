@@ -448,5 +448,16 @@
     }
   }, POLL_MS);
 
+  // Closing the page hangs the call up, so that no caller is left waiting for an agent.
+  window.addEventListener("pagehide", () => {
+    if (!call || call.ended) return;
+    fetch(`/phone/api/calls/${call.id}/hangup`, {
+      method: "POST",
+      keepalive: true,
+      headers: Object.assign({ "Content-Type": "application/json" }, auth),
+      body: "{}",
+    }).catch(() => {});
+  });
+
   setup().catch(showError);
 })();
