@@ -63,8 +63,31 @@ from ivr.testing.scripts import squash
 from ivr.testing.simulator import Call
 from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import Turn
+from ivr.wallet.demo import CHEN_JIE
+from ivr.wallet.demo import LI_NA
+from ivr.wallet.demo import LIU_YANG
+from ivr.wallet.demo import SUN_LI
+from ivr.wallet.demo import WANG_FANG
+from ivr.wallet.demo import WU_LEI
+from ivr.wallet.demo import YANG_JING
+from ivr.wallet.demo import ZHANG_WEI
+from ivr.wallet.demo import ZHAO_MIN
+from ivr.wallet.demo import ZHOU_QIANG
 from ivr.web.runtime import Runtime
 
+#: The callers the page offers, in the demo data's order.
+DEMO_CALLERS = (
+    ZHANG_WEI,
+    LI_NA,
+    WANG_FANG,
+    LIU_YANG,
+    ZHAO_MIN,
+    CHEN_JIE,
+    YANG_JING,
+    ZHOU_QIANG,
+    WU_LEI,
+    SUN_LI,
+)
 #: Calls kept at once; the oldest is dropped (hung up first) beyond it.
 MAX_CALLS = 50
 #: How long an agent talks to a browser caller picked up from the agent page (simulated).
@@ -152,14 +175,12 @@ class PhoneCalls:
     # -- who can call ------------------------------------------------------------------------
 
     def callers(self) -> list[Caller]:
-        """The wallet's demo customers (every account whose number is a demo number)."""
+        """The demo customers (``ivr.wallet.demo``) the wallet holds."""
         found = []
-        for number in range(1, 100):
-            phone = f"+86138000000{number:02d}"
+        for phone in DEMO_CALLERS:
             account = self.runtime.services.wallet.find_by_phone(phone)
-            if account is None:
-                break
-            found.append(Caller(phone, account.name_zh, account.name_en, account.status))
+            if account is not None:
+                found.append(Caller(phone, account.name_zh, account.name_en, account.status))
         return found
 
     # -- placing and driving -----------------------------------------------------------------
