@@ -139,7 +139,12 @@ def test_queue_json_lists_waiting_callers_most_urgent_first_with_masked_numbers(
             "name_en": "Zhang Wei",
             "issue": "account stolen or unauthorised transactions",
             "steps_tried": ["stolen", "protective freeze applied"],
+            "steps": [
+                "a stolen account or transactions you did not make",
+                "protective freeze applied",
+            ],
             "reason": "account reported stolen",
+            "can_pickup": False,
         },
         {
             "call_sid": li.call_sid,
@@ -155,7 +160,9 @@ def test_queue_json_lists_waiting_callers_most_urgent_first_with_masked_numbers(
             "name_en": "Li Na",
             "issue": None,
             "steps_tried": [],
+            "steps": [],
             "reason": "caller asked for an agent",
+            "can_pickup": False,
         },
         {
             "call_sid": stranger.call_sid,
@@ -171,7 +178,9 @@ def test_queue_json_lists_waiting_callers_most_urgent_first_with_masked_numbers(
             "name_en": None,
             "issue": None,
             "steps_tried": [],
+            "steps": [],
             "reason": "caller asked for an agent",
+            "can_pickup": False,
         },
     ]
 
@@ -196,7 +205,7 @@ def test_a_caller_who_hung_up_or_was_bridged_is_no_longer_listed(
     assert [entry["call_sid"] for entry in listed] == [stranger.call_sid]
 
 
-def test_queue_page_refreshes_itself_and_shows_chinese_names_as_they_are(
+def test_queue_page_refreshes_itself_ticks_and_shows_chinese_names_and_readable_steps(
     app: Flask, clock: ManualClock
 ) -> None:
     three_callers_waiting(app, clock)
@@ -204,19 +213,32 @@ def test_queue_page_refreshes_itself_and_shows_chinese_names_as_they_are(
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     body = response.get_data(as_text=True)
-    assert '<meta http-equiv="refresh" content="5">' in body
+    assert '<noscript><meta http-equiv="refresh" content="5"></noscript>' in body
     assert "<title>Waiting callers (3)</title>" in body
     assert (
-        '<tr class="urgent">\n<td>2:00</td>\n<td>security</td>\n<td>10</td>\n'
+        '<tr class="urgent">\n<td class="waited tick" data-waited="120">2:00</td>\n'
+        "<td>security</td>\n<td>10</td>\n"
         "<td>+86*******0001</td>\n<td>张伟 (Zhang Wei)</td>\n<td>yes</td>\n<td>zh-CN</td>\n"
         "<td>account stolen or unauthorised transactions</td>\n"
-        "<td>stolen, protective freeze applied</td>\n<td>account reported stolen</td>\n</tr>"
+        "<td>a stolen account or transactions you did not make, protective freeze applied</td>\n"
+        "<td>account reported stolen</td>\n<td></td>\n</tr>"
     ) in body
     assert (
-        "<tr>\n<td>1:00</td>\n<td>general</td>\n<td>0</td>\n<td>+86*******0009</td>\n"
+        '<tr>\n<td class="waited tick" data-waited="60">1:00</td>\n<td>general</td>\n'
+        "<td>0</td>\n<td>+86*******0009</td>\n"
         "<td>—</td>\n<td>no</td>\n<td>en-US</td>\n<td>—</td>\n<td>—</td>\n"
-        "<td>caller asked for an agent</td>\n</tr>"
+        "<td>caller asked for an agent</td>\n<td></td>\n</tr>"
     ) in body
+    assert (
+        '<div class="card busy" data-queue="security">\n<span>security</span><strong>1</strong>\n'
+        '<span class="muted">waiting, 1 urgent; longest '
+        '<span class="tick" data-waited="120">2:00</span></span>'
+    ) in body
+    assert (
+        '<div class="card busy" data-queue="general">\n<span>general</span><strong>2</strong>\n'
+        '<span class="muted">waiting; longest <span class="tick" data-waited="90">1:30</span>'
+    ) in body
+    assert '<div class="card" data-queue="payments">' in body
     assert app.test_client().get("/agent/queue.html").get_data(as_text=True) == body
 
 

@@ -49,6 +49,7 @@ from ivr.cli.workers import gunicorn_missing
 from ivr.cli.workers import gunicorn_options
 from ivr.cli.workers import refuse_workers
 from ivr.cli.workers import serve_workers
+from ivr.clock import Clock
 from ivr.engine.catalog import check_flows
 from ivr.engine.compile import CompiledFlow
 from ivr.engine.vocabulary import describe
@@ -64,6 +65,8 @@ from ivr.hotline.checks import wallet_checks
 from ivr.media.durations import RecordedLengths
 from ivr.media.recordings import AudioLibrary
 from ivr.settings import Settings
+from ivr.testing.console import CallTimeClock
+from ivr.testing.console_web import install_phone
 from ivr.testing.factories import SimulatorFactory
 from ivr.testing.factories import local_simulators
 from ivr.testing.factories import remote_simulators
@@ -113,7 +116,7 @@ def main(ctx: click.Context) -> None:
     ctx.obj = CliContext(settings, twilio_http=given, color=color)
 
 
-def build_app(settings: Settings, clock: DemoClock | None = None) -> Flask:
+def build_app(settings: Settings, clock: Clock | None = None) -> Flask:
     """The app, or a ``CliError`` saying why it could not start."""
     with start_up_errors():
         return create_app(settings=settings, clock=clock)
@@ -220,11 +223,15 @@ def serve(  # noqa: C901 - one branch per option
         child += ["--demo-control"] if demo_control else []
         serve_with_reload(child, watched, echo=click.echo)
         return
-    clock = DemoClock(make_clock(settings)) if demo_control else None
-    app = build_app(settings, clock)
+    # The browser phone places a call at a chosen time through this clock; demo control
+    # (which fixes the whole server's time) wraps it.
+    call_time = CallTimeClock(make_clock(settings))
+    clock = DemoClock(call_time) if demo_control else None
+    app = build_app(settings, clock or call_time)
     if clock is not None:
         with start_up_errors():
             install_demo_control(app, clock)
+    install_phone(app, call_time)
     _check_can_listen(host, port)  # on our own socket: waitress leaks its own on failure
     try:
         options = waitress_options(settings, host=host, port=port, threads=threads)
@@ -232,6 +239,7 @@ def serve(  # noqa: C901 - one branch per option
     except (OSError, ValueError) as exc:  # waitress: ValueError for a host it cannot resolve
         raise _listen_error(host, port, exc) from exc
     url = _announce(app, settings, host, port)
+    click.echo(f"     or from this browser: {url}/phone/ (waiting callers: {url}/agent/)")
     if clock is not None:
         click.echo(f"     demo control is on: ivr replay --url {url} may reset the demo data")
     try:
@@ -276,6 +284,8 @@ def _serve_workers(
     _announce(app, settings, host, port, f" with {workers} workers (gunicorn)")
     if note:
         click.echo(note)
+    # The browser phone keeps each call's simulator in its process: it needs one process.
+    click.echo("     the browser phone (/phone/) is served by `ivr serve` without --workers")
     built: Flask | None = app
     if not preload:
         runtime_of(app).database.dispose()  # each worker builds its own app and pool

@@ -649,6 +649,11 @@ class Call:
         return "queue" if self._queue is not None else None
 
     @property
+    def in_queue(self) -> bool:
+        """Whether the caller is in a queue (holding, or at a Gather of its hold music)."""
+        return self._queue is not None and not self.ended
+
+    @property
     def gather(self) -> GatherSpec | None:
         return self._pending.gather if self._pending is not None else None
 

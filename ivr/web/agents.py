@@ -3,8 +3,15 @@
 Owns the ``/agent`` blueprint (part of the web shell, so it may use Flask):
 
 - ``GET /agent/queue``: the waiting callers as JSON; ``GET /agent/`` (``/agent/queue.html``)
-  the same as a page that refreshes itself every few seconds. Phone numbers are masked;
+  the same as a page (``templates/agents.html``, ``static/agents.js``): totals per queue,
+  each caller's waiting time ticking, the steps they tried in words (the flow's option and
+  issue labels, not state names), refreshed every few seconds. Phone numbers are masked;
   PINs are never stored, so never shown.
+- ``POST /agent/answer`` (JSON ``{"call_sid", "queue"}``): the page's pick-up button. Only a
+  call the app can bridge itself answers to it: a browser phone call (``/phone``), through the
+  ``Bridge`` that ``ivr serve`` puts in ``app.extensions[BRIDGE]``; a real caller is taken by
+  the agent's phone (``/agent/pickup``). JSON only, so another site cannot post it from a
+  form (a cross-site JSON request needs a CORS preflight, which is never granted).
 - ``GET|POST /agent/pickup?queue=Q``: the TwiML an agent's phone runs to take the caller at
   the front of queue Q (``<Dial><Queue url=/agent/connecting>``). Q must be a queue of the
   flow; anything else (control characters included) is a 400 that never reaches TwiML.
@@ -35,15 +42,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import wraps
 from typing import Any
+from typing import Protocol
 from typing import TypeVar
 
 from flask import Blueprint
 from flask import Response
+from flask import current_app
 from flask import jsonify
-from flask import render_template_string
+from flask import render_template
 from flask import request
 from flask import url_for
 
+from ivr.flow.spec import Flow
 from ivr.phones import mask_phone
 from ivr.settings import Settings
 from ivr.stores.records import Handoff
@@ -52,7 +62,9 @@ from ivr.telephony.signatures import well_formed
 from ivr.web.runtime import runtime
 
 log = logging.getLogger(__name__)
-bp = Blueprint("agents", __name__, url_prefix="/agent")
+bp = Blueprint("agents", __name__, url_prefix="/agent", template_folder="templates")
+#: ``app.extensions`` key of the ``Bridge`` that lets the page pick up a call itself.
+BRIDGE = "ivr.agent_bridge"
 
 F = TypeVar("F", bound=Callable[..., Response])
 
@@ -194,6 +206,23 @@ def for_twilio(view: F) -> F:
 # -- who is waiting -----------------------------------------------------------------------------
 
 
+class Bridge(Protocol):
+    """Calls the app itself places (the browser phone) and can put through to an agent."""
+
+    def bridgeable(self, call_sid: str) -> bool:
+        """Whether ``call_sid`` is such a call, waiting in a queue."""
+        ...
+
+    def bridge(self, call_sid: str, queue: str) -> bool:
+        """An agent takes ``call_sid`` from ``queue``; False when it could not be taken."""
+        ...
+
+
+def _bridge() -> Bridge | None:
+    found: Bridge | None = current_app.extensions.get(BRIDGE)
+    return found
+
+
 @dataclass(frozen=True)
 class Waiting:
     """One waiting caller as an agent sees them."""
@@ -203,6 +232,8 @@ class Waiting:
     lang: str | None
     name_en: str | None
     waited_s: int
+    steps: tuple[str, ...] = ()  # steps_tried, read as the flow's labels
+    can_pickup: bool = False  # the page can bridge it (a browser phone call)
 
     def as_json(self) -> dict[str, Any]:
         h = self.handoff
@@ -220,7 +251,9 @@ class Waiting:
             "name_en": self.name_en,
             "issue": h.issue,
             "steps_tried": list(h.steps_tried),
+            "steps": list(self.steps),
             "reason": h.reason,
+            "can_pickup": self.can_pickup,
         }
 
 
@@ -229,6 +262,8 @@ def waiting_callers() -> list[Waiting]:
     rt = runtime()
     recorder = rt.records
     now = rt.services.clock.now()
+    flow = rt.flows[rt.flow_name].flow
+    bridge = _bridge()
     found: list[Waiting] = []
     for handoff in recorder.waiting():
         record = recorder.record(handoff.call_sid)
@@ -239,9 +274,56 @@ def waiting_callers() -> list[Waiting]:
                 lang=record.lang if record else None,
                 name_en=_english_name(handoff.account_id),
                 waited_s=_seconds_between(handoff.enqueued_at, now),
+                steps=tuple(readable_step(flow, step) for step in handoff.steps_tried),
+                can_pickup=bridge is not None and bridge.bridgeable(handoff.call_sid),
             )
         )
     return found
+
+
+def readable_step(flow: Flow, step: str, lang: str = "en-US") -> str:
+    """A step a caller tried, as an agent reads it: the label of the menu option that leads to
+    that state, or of that issue; a state no option names by its name in words. Steps the
+    hotline wrote in words (``protective freeze applied``) stay as they are."""
+    for state in flow.states.values():
+        for option in state.options:
+            if option.goto == step and option.label:
+                return _in(option.label, lang)
+    if step in flow.issues:
+        return _in(flow.issues[step].label, lang)
+    return step.replace("_", " ")
+
+
+def _in(text: Any, lang: str) -> str:
+    return str(text.get(lang) or next(iter(text.values())))
+
+
+@dataclass(frozen=True)
+class QueueTotal:
+    """One queue on the agent page: how many wait, how many of them urgent, the longest."""
+
+    queue: str
+    waiting: int
+    urgent: int
+    longest_s: int
+
+
+def queue_totals(callers: list[Waiting]) -> list[QueueTotal]:
+    """Totals per queue of the flow (every queue, empty ones too), by name."""
+    rt = runtime()
+    names = sorted(set(rt.flows[rt.flow_name].flow.queues) | {w.handoff.queue for w in callers})
+    totals = []
+    for name in names:
+        here = [w for w in callers if w.handoff.queue == name]
+        totals.append(
+            QueueTotal(
+                queue=name,
+                waiting=len(here),
+                urgent=sum(w.handoff.priority > 0 for w in here),
+                longest_s=max((w.waited_s for w in here), default=0),
+            )
+        )
+    return totals
 
 
 def _english_name(account_id: int | None) -> str | None:
@@ -264,58 +346,47 @@ def queue_json() -> Response:
     return jsonify([w.as_json() for w in waiting_callers()])
 
 
-PAGE = """<!doctype html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="refresh" content="{{ refresh }}">
-<title>Waiting callers ({{ callers|length }})</title>
-<style>
-body { font-family: system-ui, sans-serif; margin: 1.5rem; }
-table { border-collapse: collapse; }
-th, td { border-bottom: 1px solid #ccc; padding: .4rem .6rem; text-align: left;
-  vertical-align: top; }
-.urgent { background: #fde8e8; }
-</style>
-</head>
-<body>
-<h1>Waiting callers ({{ callers|length }})</h1>
-{% if callers %}
-<table>
-<thead><tr><th>Waited</th><th>Queue</th><th>Priority</th><th>Caller</th><th>Name</th>
-<th>Verified</th><th>Language</th><th>Issue</th><th>Tried</th><th>Reason</th></tr></thead>
-<tbody>
-{% for w in callers %}
-<tr{% if w.handoff.priority > 0 %} class="urgent"{% endif %}>
-<td>{{ '%d:%02d' % (w.waited_s // 60, w.waited_s % 60) }}</td>
-<td>{{ w.handoff.queue }}</td>
-<td>{{ w.handoff.priority }}</td>
-<td>{{ w.caller }}</td>
-<td>{{ w.handoff.caller_name or '—' }}{% if w.name_en %} ({{ w.name_en }}){% endif %}</td>
-<td>{{ 'yes' if w.handoff.verified else 'no' }}</td>
-<td>{{ w.lang or '—' }}</td>
-<td>{{ w.handoff.issue or '—' }}</td>
-<td>{{ w.handoff.steps_tried|join(', ') or '—' }}</td>
-<td>{{ w.handoff.reason or '—' }}</td>
-</tr>
-{% endfor %}
-</tbody>
-</table>
-{% else %}
-<p>Nobody is waiting.</p>
-{% endif %}
-</body>
-</html>
-"""
-
-
 @bp.get("/")
 @bp.get("/queue.html")
 @for_people
 def queue_page() -> Response:
-    # render_template_string autoescapes every value: names and reasons cannot inject HTML.
-    body = render_template_string(PAGE, callers=waiting_callers(), refresh=REFRESH_SECONDS)
+    # Jinja autoescapes every value in an .html template: names cannot inject HTML.
+    callers = waiting_callers()
+    body = render_template(
+        "agents.html",
+        callers=callers,
+        totals=queue_totals(callers),
+        refresh=REFRESH_SECONDS,
+        bridging=_bridge() is not None,
+    )
     return Response(body, mimetype="text/html")
+
+
+@bp.post("/answer")
+@for_people
+def answer() -> Response:
+    """The page's pick-up button: bridge a browser phone call waiting in a queue."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        return _json_error('send JSON: {"call_sid": ..., "queue": ...}', 400)
+    sid, queue = str(body.get("call_sid", "")), str(body.get("queue", ""))
+    bridge = _bridge()
+    if bridge is None or not bridge.bridgeable(sid):
+        return _json_error(
+            f"call {sid or '(none)'} is not a browser phone call waiting in a queue: take real "
+            "callers with your phone's pickup URL, /agent/pickup?queue=<queue>",
+            409,
+        )
+    if not bridge.bridge(sid, queue):
+        return _json_error(f"call {sid} could not be taken from {queue!r}", 409)
+    log.info("agent page: picked up %s from %s", sid, queue)
+    return jsonify({"bridged": sid, "queue": queue})
+
+
+def _json_error(message: str, status: int) -> Response:
+    reply = jsonify({"error": message})
+    reply.status_code = status
+    return reply
 
 
 # -- taking a caller ----------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """``GET /``: what a person who opens the server's address in a browser finds.
 
 Owns the front page: the flow that answers, and where to go next (``/health``, the agents'
-view at ``/agent/``, the webhook URL for Twilio, the README). JSON for programs, a short page
+view at ``/agent/``, the browser phone at ``/phone/`` where ``ivr serve`` installed it, the
+webhook URL for Twilio, the README). JSON for programs, a short page
 for browsers. Reads the ``Runtime``; no call logic.
 """
 
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 from flask import Response
+from flask import current_app
 from flask import jsonify
 from flask import render_template_string
 from flask import request
@@ -26,6 +28,8 @@ _PAGE = """<!doctype html>
 <ul>
   <li><a href="/health">/health</a>: is it up</li>
   <li><a href="/agent/">/agent/</a>: callers waiting for an agent</li>
+  {% if phone %}<li><a href="/phone/">/phone/</a>: call the hotline from this browser</li>
+  {% endif %}
   <li>point your Twilio number's voice webhook at <code>{{ webhook }}</code></li>
   <li>docs: {{ docs }}</li>
 </ul>
@@ -44,9 +48,12 @@ def front_page() -> Response | str:
         "webhook": f"{base}/voice",
         "docs": DOCS_URL,
     }
+    phone = "phone" in current_app.blueprints  # the browser phone: ``ivr serve`` installs it
+    if phone:
+        facts["phone"] = "/phone/"
     if request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html":
         return render_template_string(
-            _PAGE, flow=rt.flow_name, webhook=facts["webhook"], docs=DOCS_URL
+            _PAGE, flow=rt.flow_name, webhook=facts["webhook"], docs=DOCS_URL, phone=phone
         )
     return jsonify(facts)
 
