@@ -13,6 +13,7 @@ Must not import anything above the kernel (``ivr.errors``): no Flask, no click.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,6 +68,21 @@ def _audio_mode(name: str, raw: str) -> str:
 
 def _folder(name: str, raw: str) -> Path:
     return Path(raw)
+
+
+MATCHERS = ("auto", "rules", "trained")
+
+
+def _matcher(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in MATCHERS:
+        raise ConfigError(f"{name}={raw!r}: expected one of {', '.join(MATCHERS)}")
+    return value
+
+
+def _user_cache() -> Path:
+    """Where per-user caches go: $XDG_CACHE_HOME, else ~/.cache."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 
 
 def _session_store(name: str, raw: str) -> str:
@@ -243,6 +259,20 @@ class Settings:
         "IVR_VOICE_EN", "Polly.Joanna-Neural", _text, "Twilio voice for English prompts"
     )
     log_level: str = _setting("IVR_LOG_LEVEL", "INFO", _log_level, "logging level")
+    matcher: str = _setting(
+        "IVR_MATCHER",
+        "auto",
+        _matcher,
+        "what understands speech in menus: rules, trained (needs the extra ivr[nlu]), or auto "
+        "(trained when ivr[nlu] is installed)",
+    )
+    nlu_cache: Path = _setting(
+        "IVR_NLU_CACHE",
+        _user_cache() / "ivr" / "nlu",
+        _folder,
+        "folder of trained speech models, named by the hash of the flow data they learnt",
+        Path,
+    )
     # Time budgets: Twilio waits 15 s for a webhook, so no store may hold one up for long.
     store_timeout: float = _setting(
         "IVR_STORE_TIMEOUT",

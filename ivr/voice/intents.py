@@ -113,6 +113,9 @@ class Choice:
     key: str
     labels: tuple[str, ...]
     synonyms: tuple[str, ...] = ()
+    examples: tuple[
+        str, ...
+    ] = ()  # whole phrases: the trained matcher learns them, rules ignore them
 
 
 @dataclass(frozen=True)
@@ -125,13 +128,15 @@ class Match:
     score: float
     runner_up: float
     heard: str
+    route_at: float = CLEAR_SCORE  # the trained matcher brings its own (cross-validated)
+    margin: float = CLEAR_MARGIN
 
     @property
     def clear(self) -> bool:
         return (
             self.key is not None
-            and self.score >= CLEAR_SCORE
-            and round(self.score - self.runner_up, 4) >= CLEAR_MARGIN  # 0.5 - 0.4 < 0.1 in floats
+            and self.score >= self.route_at
+            and round(self.score - self.runner_up, 4) >= self.margin  # 0.5 - 0.4 < 0.1 in floats
         )
 
 
@@ -299,6 +304,11 @@ def english_words(f: WordFile) -> EnglishWords:
 
 
 # ----------------------------------------------------------------------------- normalising
+
+
+def rule_set(lang: str) -> str:
+    """The rule set (``ZH`` or ``EN``) that speech in ``lang`` is matched by."""
+    return _language(lang)
 
 
 def _language(lang: str) -> str:
