@@ -13,7 +13,8 @@ whose options have no ``examples`` in a language keeps the rules there.
 
 Models are trained by ``prepare`` when the flow is loaded, or read from the cache folder where
 an earlier start or ``ivr intents train`` left them (keyed by the hash of the training data,
-which is the flow's own text), so start-up stays fast. Depends on ``flow`` and ``voice``.
+which is the flow's own text), so start-up stays fast. A model read from the cache needs
+neither scikit-learn nor pypinyin. Depends on ``flow`` and ``voice``.
 """
 
 from __future__ import annotations
@@ -125,19 +126,26 @@ def trainable(flow: Flow) -> list[tuple[State, str]]:
 
 
 def prepare(flow: Flow, matcher: str = AUTO, cache: Path | None = None) -> Understanding:
-    """The flow's understanding with ``matcher``: ``rules``; ``trained`` (an error without the
-    extra ``ivr[nlu]``); ``auto``, trained when the extra is installed."""
+    """The flow's understanding with ``matcher``: ``rules``; ``trained`` (models read from
+    ``cache``, or trained there, which needs the extra ``ivr[nlu]``); ``auto``: trained when
+    the extra is installed or every model is in the cache already, else the rules."""
     if matcher not in MATCHERS:
         raise ValueError(f"unknown matcher {matcher!r}; known: {', '.join(MATCHERS)}")
-    if matcher == RULES or (matcher == AUTO and not classifier.available()):
+    if matcher == RULES:
         return Understanding(flow)
-    if not classifier.available():
-        raise RuntimeError("the trained matcher needs the extra: pip install 'ivr[nlu]'")
+    can_train = classifier.available()
     models = {}
     for state, lang in trainable(flow):
         data = training_data(flow, state, lang)
-        models[(state.id, data.lang)] = classifier.cached(data, cache)
-    classifier.warm(models)
+        try:
+            models[(state.id, data.lang)] = classifier.cached(data, cache, train_missing=can_train)
+        except LookupError:
+            if matcher == TRAINED:
+                raise RuntimeError(
+                    "the trained matcher needs the extra ivr[nlu] (pip install 'ivr[nlu]') "
+                    "or models trained ahead of time (ivr intents train)"
+                ) from None
+            return Understanding(flow)
     return Understanding(flow, models)
 
 
