@@ -121,7 +121,7 @@ def report(
     for name, folder in SETS.items():
         phrases = evaluation.read_phrases(folder / f"{lang}.yaml")
         said += [p.say for p in phrases.menu]
-        score = evaluation.score_menu(phrases.menu, lambda u: found.menu(menu, u, lang), keys)
+        score = evaluation.score_menu(phrases.menu, lambda u: found.menu(menu, u, lang=lang), keys)
         answers = evaluation.score_yes_no(phrases.yes_no, lambda u: intents.yes_no(u, lang))
         print(f"   {name} ({len(phrases.menu)} menu phrases, {len(phrases.yes_no)} yes/no)")
         for line in evaluation.menu_lines(score) + evaluation.yes_no_lines(answers):
@@ -133,7 +133,7 @@ def report(
     for _ in range(rounds):
         for utterance in said:
             start = time.process_time()
-            found.menu(menu, utterance, lang)
+            found.menu(menu, utterance, lang=lang)
             times.append(time.process_time() - start)
     median = statistics.median(times) * 1e3
     p95 = statistics.quantiles(times, n=20)[18] * 1e3

@@ -157,7 +157,7 @@ class Engine:
                 return classify(flow, state, CallerInput(digits=keys.agent))[0]
             found = intents.yes_no(utterance, lang)
         else:
-            found = understanding.menu(state, utterance, lang)
+            found = understanding.menu(state, utterance, lang=lang)
         sure = answer.confidence is None or answer.confidence >= MIN_CONFIDENCE
         if found.key is not None and found.clear and sure:
             _heard(session, found, "route")

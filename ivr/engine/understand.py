@@ -72,7 +72,7 @@ class Understanding:
             spoken.agent_examples.get(lang, ()),
         )
 
-    def menu(self, state: State, utterance: str, lang: str) -> Match:
+    def menu(self, state: State, utterance: str, *, lang: str) -> Match:
         """What ``utterance`` means in a menu matching options: a key (an option's or the
         agent's), clear or to be confirmed, or nothing. A key said aloud wins outright."""
         said = intents.spoken_key(utterance, lang)
