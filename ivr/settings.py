@@ -13,7 +13,6 @@ Must not import anything above the kernel (``ivr.errors``): no Flask, no click.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -78,11 +77,6 @@ def _matcher(name: str, raw: str) -> str:
     if value not in MATCHERS:
         raise ConfigError(f"{name}={raw!r}: expected one of {', '.join(MATCHERS)}")
     return value
-
-
-def _user_cache() -> Path:
-    """Where per-user caches go: $XDG_CACHE_HOME, else ~/.cache."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
 
 
 def _session_store(name: str, raw: str) -> str:
@@ -268,7 +262,7 @@ class Settings:
     )
     nlu_cache: Path = _setting(
         "IVR_NLU_CACHE",
-        _user_cache() / "ivr" / "nlu",
+        Path.home() / ".cache" / "ivr" / "nlu",
         _folder,
         "folder of trained speech models, named by the hash of the flow data they learnt",
         Path,

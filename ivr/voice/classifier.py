@@ -51,16 +51,18 @@ from ivr.voice.intents import Match
 NONE = "none"
 """The class of sentences no choice serves: a match to it is no match (asked again)."""
 
-FORMAT = 2
+FORMAT = 3
 """Bumped when features or training change, so older cache files are not used."""
 
 FOLDS = 5
-ROUTE_PRECISION = 0.95
+ROUTE_PRECISION = 0.9
 """Route at the lowest probability at which, in cross-validation, at least this share of the
 answers routed went to the right choice (out-of-scope sentences routed count as wrong)."""
 CONFIRM_PRECISION = 0.75
 """Confirm ("did you mean …?") at the lowest probability at which this share of the answers
 confirmed or routed were right; below it, ask again."""
+NONE_TAKEN = 0.25
+"""...and at which at most this share of the out-of-scope sentences are confirmed or routed."""
 LOWEST_ROUTE = 0.35
 LOWEST_CONFIRM = 0.15
 
@@ -177,7 +179,8 @@ class TrainingData:
 
     def digest(self) -> str:
         """The cache key: what the model is trained on, and how."""
-        blob = json.dumps([FORMAT, self.lang, self.texts], ensure_ascii=False)
+        how = [FORMAT, FOLDS, ROUTE_PRECISION, CONFIRM_PRECISION, NONE_TAKEN, LOWEST_ROUTE]
+        blob = json.dumps([*how, LOWEST_CONFIRM, self.lang, self.texts], ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
     def pairs(self) -> tuple[list[str], list[str]]:
@@ -335,19 +338,25 @@ def _thresholds(
         if whole:
             best = max(range(len(classes)), key=lambda i: (row[i], -i))
             predicted.append((float(row[best]), classes[best], truth))
-    route_at = _lowest(predicted, ROUTE_PRECISION, LOWEST_ROUTE)
-    confirm_at = _lowest(predicted, CONFIRM_PRECISION, LOWEST_CONFIRM)
+    route_at = _lowest(predicted, ROUTE_PRECISION, LOWEST_ROUTE, 1.0)
+    confirm_at = _lowest(predicted, CONFIRM_PRECISION, LOWEST_CONFIRM, NONE_TAKEN)
     return route_at, min(confirm_at, route_at)
 
 
-def _lowest(predicted: list[tuple[float, str, str]], precision: float, floor: float) -> float:
+def _lowest(
+    predicted: list[tuple[float, str, str]], precision: float, floor: float, none_taken: float
+) -> float:
     """The lowest threshold (in steps of 0.05, at least ``floor``) at which the answers taken
     (probability at or above it, class not ``NONE``) are right at least ``precision`` of the
-    time; an out-of-scope sentence taken is wrong."""
+    time, an out-of-scope sentence taken counting as wrong, and at most ``none_taken`` of the
+    out-of-scope sentences are taken."""
     steps = [round(floor + 0.05 * i, 2) for i in range(int((1 - floor) / 0.05) + 1)]
+    out_of_scope = sum(t == NONE for _, _, t in predicted)
     for at in steps:
         taken = [(c, t) for p, c, t in predicted if p >= at and c != NONE]
-        if not taken or sum(c == t for c, t in taken) / len(taken) >= precision:
+        right = not taken or sum(c == t for c, t in taken) / len(taken) >= precision
+        wrongly = sum(t == NONE for _, t in taken)
+        if right and wrongly <= none_taken * out_of_scope:
             return at
     return 1.0
 
