@@ -7,6 +7,8 @@ of what ``ivr`` knows about them. Depends on nothing else in ``ivr``.
 
 from __future__ import annotations
 
+import re
+
 
 def mask_digits(digits: str) -> str:
     """Hide keyed-in digits (PINs, card numbers) entirely: one ``*`` per character."""
@@ -25,3 +27,13 @@ def mask_keyed_number(keys: str) -> str:
     if len(keys) < MIN_DIGITS_TO_SHOW or not tail.isdigit():
         return mask_digits(keys)
     return "*" * (len(keys) - SHOWN_DIGITS) + tail
+
+
+_DIGIT_RUN = re.compile(r"\d(?:[\s-]*\d){3,}")
+
+
+def mask_spoken(text: str) -> str:
+    """Hide numbers said aloud in a transcript (an account, card or phone number may identify
+    someone): every run of four or more digits, spaces and dashes between them included,
+    becomes one ``*`` per digit. "卡号6222 0201 1234" → "卡号************"."""
+    return _DIGIT_RUN.sub(lambda m: "*" * sum(ch.isdigit() for ch in m.group()), text)

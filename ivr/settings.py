@@ -69,6 +69,16 @@ def _folder(name: str, raw: str) -> Path:
     return Path(raw)
 
 
+MATCHERS = ("auto", "rules", "trained")
+
+
+def _matcher(name: str, raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in MATCHERS:
+        raise ConfigError(f"{name}={raw!r}: expected one of {', '.join(MATCHERS)}")
+    return value
+
+
 def _session_store(name: str, raw: str) -> str:
     if raw not in {"sql", "memory"} and not raw.startswith(("redis://", "rediss://")):
         raise ConfigError(f"{name}={raw!r} is not understood: use sql, memory or a redis:// URL")
@@ -294,6 +304,20 @@ class Settings:
         "IVR_VOICE_EN", "Polly.Joanna-Neural", _text, "Twilio voice for English prompts"
     )
     log_level: str = _setting("IVR_LOG_LEVEL", "INFO", _log_level, "logging level")
+    matcher: str = _setting(
+        "IVR_MATCHER",
+        "auto",
+        _matcher,
+        "what understands speech in menus: rules, trained (needs the extra ivr[nlu]), or auto "
+        "(trained when ivr[nlu] is installed)",
+    )
+    nlu_cache: Path = _setting(
+        "IVR_NLU_CACHE",
+        Path.home() / ".cache" / "ivr" / "nlu",
+        _folder,
+        "folder of trained speech models, named by the hash of the flow data they learnt",
+        Path,
+    )
     # Time budgets: Twilio waits 15 s for a webhook, so no store may hold one up for long.
     store_timeout: float = _setting(
         "IVR_STORE_TIMEOUT",

@@ -36,6 +36,8 @@ from ivr.cli.errors import SETTING_HINT
 from ivr.cli.errors import start_up_errors
 from ivr.cli.graph import graph
 from ivr.cli.load import load
+from ivr.cli.intents import intents
+from ivr.cli.intents import report_speech
 from ivr.cli.prompts import prompts
 from ivr.cli.reload import serve_with_reload
 from ivr.cli.report import report
@@ -387,6 +389,7 @@ def check(
         summary = f"flow {name!r}, {len(states)} states, {len(transitions)} transitions"
         click.echo(click.style("✓ ", fg="green") + f"{flow.flow.file}: {summary}")
         broken += len(report_budgets(flow.flow, lengths, strict=strict, table=table))
+        report_speech(flow.flow, cli.settings)
     if problems:
         click.echo(f"{len(problems)} problem(s) found.", err=True)
         sys.exit(1)
@@ -680,6 +683,7 @@ demo.add_command(demo_calls)
 main.add_command(scripts)
 main.add_command(load)
 main.add_command(report)
+main.add_command(intents)
 
 
 if __name__ == "__main__":  # `python -m ivr.cli.main`, as `ivr serve --reload` runs its server

@@ -7,11 +7,13 @@ app factory at start-up and by ``ivr check``. Depends on ``flow.loader``, ``flow
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from ivr.engine.compile import CompiledFlow
 from ivr.engine.compile import compile_flow
 from ivr.engine.registry import Registry
+from ivr.engine.understand import prepare
 from ivr.errors import FlowValidationError
 from ivr.errors import Problem
 from ivr.flow.loader import parse_flow
@@ -59,9 +61,18 @@ def check_flows(folder: Path, registry: Registry) -> tuple[dict[str, CompiledFlo
     return compiled, problems
 
 
-def load_flows(folder: Path, registry: Registry) -> dict[str, CompiledFlow]:
-    """Compile every flow or raise ``FlowValidationError`` listing every problem."""
+def load_flows(
+    folder: Path, registry: Registry, *, matcher: str = "rules", cache: Path | None = None
+) -> dict[str, CompiledFlow]:
+    """Compile every flow or raise ``FlowValidationError`` listing every problem. Speech is
+    understood by ``matcher`` (``understand.MATCHERS``): models are trained now, or read from
+    ``cache``."""
     compiled, problems = check_flows(folder, registry)
     if problems:
         raise FlowValidationError(problems)
-    return compiled
+    if matcher == "rules":
+        return compiled
+    return {
+        name: dataclasses.replace(c, understanding=prepare(c.flow, matcher, cache))
+        for name, c in compiled.items()
+    }

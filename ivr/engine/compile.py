@@ -24,6 +24,8 @@ from statemachine.io import create_machine_class_from_definition
 
 from ivr.engine.context import CallContext
 from ivr.engine.registry import Registry
+from ivr.engine.understand import Understanding
+from ivr.engine.understand import rules_only
 from ivr.errors import FlowValidationError
 from ivr.errors import Problem
 from ivr.flow.names import INCOMING
@@ -44,6 +46,7 @@ class CompiledFlow:
     machine: type[Any]
     registry: Registry
     version: str = ""  # ``flow.version.flow_version``: the hash of the flow's file
+    understanding: Understanding | None = None  # speech in menus; None: the rules (see below)
     _local: threading.local = field(default_factory=threading.local, compare=False, repr=False)
 
     def instance(self, state: str) -> tuple[Any, _Model]:
@@ -65,6 +68,11 @@ class CompiledFlow:
         """How many machines this thread has built for this flow (tests and benchmarks)."""
         built: int = getattr(self._local, "built", 0)
         return built
+
+    @property
+    def speech(self) -> Understanding:
+        """How the flow's menus understand speech (``catalog.load_flows`` may train models)."""
+        return self.understanding or rules_only(self.flow)
 
     def discard_instance(self) -> None:
         """Forget this thread's machine (after an error left it in an unknown condition)."""

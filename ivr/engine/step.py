@@ -18,6 +18,7 @@ Events of the compiled machine::
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from collections.abc import Iterable
@@ -46,6 +47,7 @@ from ivr.flow.spec import State
 from ivr.flow.spec import Text
 from ivr.masking import mask_digits
 from ivr.masking import mask_keyed_number
+from ivr.masking import mask_spoken
 from ivr.voice import intents
 from ivr.voice import reading as speech
 from ivr.voice.languages import language
@@ -138,7 +140,7 @@ class Engine:
         if state.type == "transfer":
             return self._after_queue(compiled, session, state, answer)
         if answer.speech and state.type == "menu":
-            heard = self._understand(flow, state, session, answer)
+            heard = self._understand(compiled, state, session, answer)
             if isinstance(heard, Reply):
                 return heard
             event, value = heard, None
@@ -163,9 +165,11 @@ class Engine:
     # -- speech -----------------------------------------------------------------------------
 
     def _understand(
-        self, flow: Flow, state: State, session: CallSession, answer: CallerInput
+        self, compiled: CompiledFlow, state: State, session: CallSession, answer: CallerInput
     ) -> str | Reply:
-        """What the caller's words mean in a menu: an event, or a confirmation question."""
+        """What the caller's words mean in a menu: an event, or a confirmation question. What
+        was said and what it was matched to go into the call record (``_note_input``)."""
+        flow = compiled.flow
         utterance = answer.speech or ""
         lang = session.lang
         keys = flow.keys
@@ -174,26 +178,38 @@ class Engine:
         pending = session.data.get("confirm")
         if pending:
             return self._confirmed(flow, state, session, answer)
+        understanding = compiled.speech
         spoken = intents.spoken_key(utterance, lang)
         if spoken in {keys.agent, keys.repeat, keys.back}:
             return classify(flow, state, CallerInput(digits=spoken))[0]
         if state.speech == "yes_no":
+            if understanding.agent_asked(utterance, lang):
+                _heard(session, intents.Match(keys.agent, 1.0, 0.0, utterance), "route")
+                return classify(flow, state, CallerInput(digits=keys.agent))[0]
             found = intents.yes_no(utterance, lang)
         else:
-            choices = self._once(flow, ("choices", state.id, lang), lambda: _choices(state, lang))
-            found = intents.match(utterance, choices, lang)
+            found = understanding.menu(state, utterance, lang=lang)
         sure = answer.confidence is None or answer.confidence >= MIN_CONFIDENCE
         if found.key is not None and found.clear and sure:
+            _heard(session, found, "route")
+            if found.key == keys.agent:
+                return classify(flow, state, CallerInput(digits=keys.agent))[0]
             return key_event(found.key)
         if found.key is not None and flow.phrases.confirm is not None:
             session.data["confirm"] = {"state": state.id, "key": found.key}
+            self.services.recorder.events(
+                session.call_sid,
+                [(session.seq, state.id, "input", speech_detail("confirm", found, "confirm"))],
+            )
             return self._ask_to_confirm(flow, state, session, found.key)
+        _heard(session, found, "reprompt")
         return self._speech_failed(state, session)
 
     def _confirmed(
         self, flow: Flow, state: State, session: CallSession, answer: CallerInput
     ) -> str:
-        """The answer to "Did you mean …?": the option's event, or a failure."""
+        """The answer to "Did you mean …?": the option's event, or a failure (a correction,
+        noted in the call record)."""
         pending = session.data.pop("confirm", None) or {}
         if pending.get("state") != state.id:
             return classify(flow, state, answer)[0]
@@ -204,7 +220,10 @@ class Engine:
             yes = intents.yes_no(answer.speech, session.lang).key == "1"
         else:
             return "no_input"
-        return key_event(key) if yes else self._speech_failed(state, session)
+        if yes:
+            return key_event(key)
+        _heard(session, intents.Match(key, 0.0, 0.0, answer.speech or ""), "corrected")
+        return self._speech_failed(state, session)
 
     def _speech_failed(self, state: State, session: CallSession) -> str:
         """A misunderstanding counts as an invalid answer; the second one switches the menu
@@ -409,7 +428,13 @@ class Engine:
         elif answer.recording_url:
             shown = f"recording {answer.recording_duration}s"
         elif answer.speech and not shown:
-            shown = SPOKEN  # the words are not kept (they may say anything); that they spoke is
+            shown = SPOKEN  # what was said is kept below only when it was matched (masked)
+        heard = call.session.data.pop(HEARD, None)
+        if heard is not None:
+            call.note(
+                state_id, "input", f"{event} {SPEECH} {json.dumps(heard, ensure_ascii=False)}"
+            )
+            return
         call.note(state_id, "input", f"{event} {shown}".strip())
 
     # -- words and verbs -----------------------------------------------------------------------
@@ -567,6 +592,29 @@ def _digit_groups(value: object, lang: str) -> tuple[str, ...]:
 
 def _transitions(compiled: CompiledFlow, state_id: str) -> list[Any]:
     return list(compiled.machine.states_map[state_id].transitions)
+
+
+HEARD = "heard"  # session data: what was said in this step and what it was matched to
+SPEECH = "speech"  # marks an input event's detail as speech: "<event> speech {json}"
+
+
+def speech_detail(event: str, found: intents.Match, outcome: str) -> str:
+    """An input event's detail for speech: the event, then what was said (numbers masked)
+    and what it was matched to, as JSON (``ivr intents review`` reads it)."""
+    return f"{event} {SPEECH} {json.dumps(_heard_value(found, outcome), ensure_ascii=False)}"
+
+
+def _heard_value(found: intents.Match, outcome: str) -> dict[str, Any]:
+    return {
+        "said": mask_spoken(found.heard),
+        "key": found.key,
+        "score": found.score,
+        "outcome": outcome,
+    }
+
+
+def _heard(session: CallSession, found: intents.Match, outcome: str) -> None:
+    session.data[HEARD] = _heard_value(found, outcome)
 
 
 def _choices(state: State, lang: str) -> tuple[intents.Choice, ...]:

@@ -37,6 +37,7 @@ from ivr.flow.spec import Queue
 from ivr.flow.spec import RecordSpec
 from ivr.flow.spec import Retry
 from ivr.flow.spec import Route
+from ivr.flow.spec import Spoken
 from ivr.flow.spec import State
 from ivr.flow.spec import Text
 from ivr.flow.spec import Waiting
@@ -51,6 +52,7 @@ TOP_KEYS = (
     "keys",
     "phrases",
     "hints",
+    "spoken",
     "retry",
     "issues",
     "queues",
@@ -84,7 +86,7 @@ STATE_KEYS: Mapping[str, tuple[str, ...]] = {
     "transfer": ("prompt", "do", "queue", "priority", "reason"),
     "hangup": ("prompt", "do"),
 }
-OPTION_KEYS = ("key", "label", "line", "goto", "do", "issue", "lang", "synonyms")
+OPTION_KEYS = ("key", "label", "line", "goto", "do", "issue", "lang", "synonyms", "examples")
 ROUTE_KEYS = ("goto", "when", "do", "reason")
 GATHER_KEYS = ("timeout", "finish_on_key", "min_digits", "max_digits")
 RETRY_KEYS = ("attempts", "no_input", "no_match", "exhausted")
@@ -92,6 +94,7 @@ KEYS_KEYS = ("agent", "repeat", "back", "finish")
 PHRASE_KEYS = ("option", "agent", "repeat", "back", "confirm", *ANSWERING_PHRASES)
 REQUIRED_PHRASES = ("option", "agent", "repeat", "back")
 HINT_KEYS = ("yes_no",)
+SPOKEN_KEYS = ("agent", "agent_examples", "none")
 RECORD_KEYS = ("max_length", "finish_on_key", "timeout", "status_callback")
 QUEUE_TEXT_KEYS = ("hold",)
 QUEUE_ALL_KEYS = ("hold", "hours", "dial", *QUEUE_KEYS)
@@ -316,6 +319,7 @@ def _read_flow(r: _Reader, document: Any, default_name: str) -> Flow | None:
         queue_results=_read_queue_results(r, top.get("queue_results", {})),
         lines=r.lines,
         hints=_read_hints(r, top["hints"], languages) if "hints" in top else Hints(),
+        spoken=_read_spoken(r, top["spoken"], languages) if "spoken" in top else Spoken(),
         messages=_read_messages(r, top.get("messages", {}), languages),
         budgets=_read_budgets(r, top["budgets"]) if "budgets" in top else Budgets(),
     )
@@ -361,6 +365,12 @@ def _read_hints(r: _Reader, value: Any, languages: tuple[str, ...]) -> Hints:
     data = r.mapping(value, "hints", HINT_KEYS)
     found = {k: _read_words(r, v, f"hints.{k}", languages) for k, v in data.items()}
     return Hints(**found)
+
+
+def _read_spoken(r: _Reader, value: Any, languages: tuple[str, ...]) -> Spoken:
+    data = r.mapping(value, "spoken", SPOKEN_KEYS)
+    found = {k: _read_words(r, v, f"spoken.{k}", languages) for k, v in data.items()}
+    return Spoken(**found)
 
 
 def _read_messages(r: _Reader, value: Any, languages: tuple[str, ...]) -> dict[str, Text]:
@@ -566,6 +576,7 @@ def _read_options(
                 issue=r.string(data["issue"], f"{opath}.issue") if "issue" in data else None,
                 lang=r.string(data["lang"], f"{opath}.lang") if "lang" in data else None,
                 synonyms=_read_words(r, data.get("synonyms", {}), f"{opath}.synonyms", languages),
+                examples=_read_words(r, data.get("examples", {}), f"{opath}.examples", languages),
                 line=r.text(data["line"], f"{opath}.line", languages) if "line" in data else {},
                 path=opath,
             )

@@ -27,6 +27,7 @@ from ivr.flow.loader import RECORD_KEYS
 from ivr.flow.loader import RETRY_KEYS
 from ivr.flow.loader import ROUTE_KEYS
 from ivr.flow.loader import SPEECH_MODES
+from ivr.flow.loader import SPOKEN_KEYS
 from ivr.flow.loader import STATE_KEYS
 from ivr.flow.loader import STATE_TYPES
 from ivr.flow.loader import TOP_KEYS
@@ -129,6 +130,7 @@ _FIELDS: dict[str, Schema] = {
     "issue": {"type": "string", "description": "what the caller calls about (issues:)"},
     "lang": {"enum": list(CODES), "description": "announce this option in this language"},
     "synonyms": {**_WORDS, "description": "other words a caller may say for this option"},
+    "examples": {**_WORDS, "description": "whole phrases callers say for this option (training)"},
     "when": {"$ref": "#/$defs/guard"},
     "timeout": _counts("seconds of silence before a no-input"),
     "finish_on_key": {**_KEY, "description": "the key that ends the input"},
@@ -243,6 +245,15 @@ def flow_schema(actions: Mapping[str, str], guards: Mapping[str, str]) -> Schema
             },
         ),
         "hints": _object(HINT_KEYS, "words that bias speech recognition"),
+        "spoken": _object(
+            SPOKEN_KEYS,
+            "what callers say besides a menu's options: asking for a person, out of scope",
+            fields={
+                "agent": {**_WORDS, "description": "words asking for a person (the agent key)"},
+                "agent_examples": {**_WORDS, "description": "whole phrases asking for a person"},
+                "none": {**_WORDS, "description": "sentences no menu option serves (training)"},
+            },
+        ),
         "retry": {"$ref": "#/$defs/retry"},
         "issues": {
             "type": "object",

@@ -59,6 +59,8 @@ class Option:
     issue: str | None = None
     lang: str | None = None  # announce this option in this language whatever the caller's
     synonyms: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # whole phrases callers say for this option, per language: the trained matcher learns them
+    examples: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     # The option's own announcement in some languages ("If that is right, press {key}."), where
     # the flow's ``phrases.option`` template would not read well with its label.
     line: Text = field(default_factory=dict)
@@ -164,6 +166,17 @@ class Hints:
 
 
 @dataclass(frozen=True)
+class Spoken:
+    """What callers say besides a menu's options, per language: how they ask for a person
+    (``agent``: words, ``agent_examples``: whole phrases; the agent key in every menu that takes
+    speech) and sentences no option serves (``none``: the trained matcher's "none of these")."""
+
+    agent: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    agent_examples: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    none: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Issue:
     """What a caller can call about: its label (for agents and records) and its queue."""
 
@@ -229,6 +242,7 @@ class Flow:
     waiting: Waiting | None = None
     queue_results: Mapping[str, str] = field(default_factory=dict)
     hints: Hints = Hints()
+    spoken: Spoken = Spoken()
     # Texts sent to the caller (an SMS), not said: name -> text per language.
     messages: Mapping[str, Text] = field(default_factory=dict)
     budgets: Budgets = Budgets()

@@ -275,6 +275,23 @@ class CallRecorder:
         with self._engine.begin() as conn:
             conn.execute(sa.insert(CallEventRow).values(row))
 
+    def speech_inputs(self, marker: str) -> list[tuple[str, str, str]]:
+        """(the call's language, state, detail) of every input event whose detail holds
+        ``marker``, oldest first: what callers said and what it was matched to, as the engine
+        noted it (``ivr intents review`` reads them)."""
+        events, records = (
+            sa.inspect(CallEventRow).local_table,
+            sa.inspect(CallRecordRow).local_table,
+        )
+        query = (
+            sa.select(records.c.lang, events.c.state, events.c.detail)
+            .join(records, records.c.call_sid == events.c.call_sid)
+            .where(events.c.kind == "input", events.c.detail.contains(marker, autoescape=True))
+            .order_by(events.c.id)
+        )
+        with self._engine.connect() as conn:
+            return [(str(a), str(b), str(c)) for a, b, c in conn.execute(query)]
+
     def events(self, call_sid: str, events: Sequence[tuple[int, str, str, str]]) -> None:
         """Append several events, each ``(seq, state, kind, detail)``, in one transaction:
         a webhook's whole path costs one write."""

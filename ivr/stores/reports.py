@@ -49,6 +49,7 @@ from sqlalchemy.sql.expression import FunctionElement
 
 from ivr.db import UtcDateTime
 from ivr.engine.inputs import SPOKEN
+from ivr.engine.step import SPEECH
 from ivr.stores.records import OUTCOMES
 from ivr.stores.records import SURVEY_NOTE
 from ivr.stores.records import AgentHandoffRow
@@ -462,7 +463,7 @@ def _states(
     def count(condition: sa.ColumnElement[bool]) -> sa.ColumnElement[int]:
         return sa.func.sum(sa.case((condition, 1), else_=0))
 
-    spoken = detail.like(f"% {SPOKEN}")
+    spoken = sa.or_(detail.like(f"% {SPOKEN}"), detail.like(f"% {SPEECH} {{%"))
     answers = conn.execute(
         sa.select(
             *_GROUP,

@@ -113,6 +113,9 @@ class Choice:
     key: str
     labels: tuple[str, ...]
     synonyms: tuple[str, ...] = ()
+    examples: tuple[
+        str, ...
+    ] = ()  # whole phrases: the trained matcher learns them, rules ignore them
 
 
 @dataclass(frozen=True)
@@ -125,13 +128,15 @@ class Match:
     score: float
     runner_up: float
     heard: str
+    route_at: float = CLEAR_SCORE  # the trained matcher brings its own (cross-validated)
+    margin: float = CLEAR_MARGIN
 
     @property
     def clear(self) -> bool:
         return (
             self.key is not None
-            and self.score >= CLEAR_SCORE
-            and round(self.score - self.runner_up, 4) >= CLEAR_MARGIN  # 0.5 - 0.4 < 0.1 in floats
+            and self.score >= self.route_at
+            and round(self.score - self.runner_up, 4) >= self.margin  # 0.5 - 0.4 < 0.1 in floats
         )
 
 
@@ -160,7 +165,9 @@ class MandarinWords:
     same_word: tuple[tuple[str, str], ...]
     yes_no: Lexicon
     yes_alone: frozenset[str]
+    no_alone: frozenset[str]
     hesitation: re.Pattern[str]
+    yes_negations: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -177,7 +184,9 @@ class EnglishWords:
     irregular: dict[str, str]
     yes_no: Lexicon
     yes_alone: frozenset[str]
+    no_alone: frozenset[str]
     hesitation: frozenset[str]
+    yes_negations: frozenset[str]
 
 
 class WordFile:
@@ -277,7 +286,9 @@ def mandarin_words(f: WordFile) -> MandarinWords:
         same_word=tuple(f.mapping("same_word").items()),
         yes_no=f.lexicon(),
         yes_alone=frozenset(f.words("yes_no.yes_alone")),
+        no_alone=frozenset(f.words("yes_no.no_alone")),
         hesitation=re.compile(f"[{''.join(f.characters('yes_no.hesitation'))}]"),
+        yes_negations=frozenset(f.characters("yes_no.negations")),
     )
 
 
@@ -294,11 +305,18 @@ def english_words(f: WordFile) -> EnglishWords:
         irregular=f.mapping("irregular"),
         yes_no=f.lexicon(),
         yes_alone=frozenset(f.words("yes_no.yes_alone")),
+        no_alone=frozenset(f.words("yes_no.no_alone")),
         hesitation=frozenset(f.words("yes_no.hesitation")),
+        yes_negations=frozenset(f.words("yes_no.negations")),
     )
 
 
 # ----------------------------------------------------------------------------- normalising
+
+
+def rule_set(lang: str) -> str:
+    """The rule set (``ZH`` or ``EN``) that speech in ``lang`` is matched by."""
+    return _language(lang)
 
 
 def _language(lang: str) -> str:
@@ -578,20 +596,27 @@ def yes_no(utterance: str, lang: str) -> Match:
     if said_key in (_YES, _NO):
         return Match(said_key, EXACT_SCORE, 0.0, heard)
     said: Sequence[str]
+    words: MandarinWords | EnglishWords
     if lang == ZH:
-        zh = mandarin()
-        if heard in zh.yes_alone:
-            return Match(_YES, EXACT_SCORE, 0.0, heard)
+        words = zh = mandarin()
         said = zh.hesitation.sub("", heard.replace(" ", ""))
-        found = _phrases_said(said, zh.yes_no, zh=True)
     else:
-        en = english()
-        if heard in en.yes_alone:
-            return Match(_YES, EXACT_SCORE, 0.0, heard)
+        words = en = english()
         said = tuple(w for w in heard.split() if w not in en.hesitation)
-        found = _phrases_said(said, en.yes_no, zh=False)
+    if heard in words.yes_alone:
+        return Match(_YES, EXACT_SCORE, 0.0, heard)
+    if heard in words.no_alone:
+        return Match(_NO, EXACT_SCORE, 0.0, heard)
+    found = _phrases_said(said, words.yes_no, zh=lang == ZH)
+    # A yes right after a negation is a no: 没弄好, "not working".
+    found = [
+        (s, e, _NO if a == _YES and s > 0 and said[s - 1] in words.yes_negations else a)
+        for s, e, a in found
+    ]
     answers = [f for f in found if f[2] != _IGNORE]
     if not answers:
+        return Match(None, 0.0, 0.0, heard)
+    if any(a is _UNSURE for _, _, a in answers):  # a hedge anywhere: asked again
         return Match(None, 0.0, 0.0, heard)
 
     def score(start: int, end: int) -> float:

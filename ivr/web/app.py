@@ -170,13 +170,16 @@ def create_app(
     app.config.update(test_config or {})
     app.config.update(settings.as_config())
 
-    flows = load_flows(settings.flows_dir, registry or hotline)
+    flows = load_flows(
+        settings.flows_dir, registry or hotline, matcher=settings.matcher, cache=settings.nlu_cache
+    )
     flow_name = settings.flow
     if flow_name not in flows:
         raise ConfigError(
             f"IVR_FLOW={flow_name!r} is not one of the flows: {', '.join(sorted(flows))}"
         )
     answering = flows[flow_name].flow
+    log.info("speech in menus: %s matcher", flows[flow_name].speech.matcher)
     if missing := answering_problems(answering):
         raise FlowValidationError(missing)
 

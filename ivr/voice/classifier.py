@@ -1,0 +1,392 @@
+"""The trained matcher: a linear model over character n-grams that says which menu option an
+utterance means, behind the same ``Match`` as the rule matcher (``ivr.voice.intents``).
+
+Owns training a menu's classifier from its own data (each choice's labels, synonyms and
+``examples``, the agent's words and examples, and a "none of these" class), choosing its
+route and confirm thresholds by cross-validation on that data, matching with it, and saving it
+to / loading it from a cache file keyed by what it was trained on.
+
+Features, per language:
+
+- zh-CN: TF-IDF over character 1–3-grams of the cleaned text (fillers kept: the model weighs
+  them), plus TF-IDF over toneless pinyin syllables (1–2-grams; each character's first
+  reading), so a recogniser's
+  homophone (冲值, 体现, 米码) meets the word it stands for (充值, 提现, 密码); Latin words in a
+  sentence (code-mixing: "account被freeze了") are tokens of their own.
+- en-US: TF-IDF over the stemmed words (1–2-grams, ``intents.normalise``) plus character
+  3–5-grams of the words run together, so a word the recogniser split ("pass word", "re fund")
+  still meets it.
+
+The model is scikit-learn's ``LogisticRegression`` (balanced classes). Once fitted it is
+exported to plain data (``Classifier``: each term's IDF and class weights, and the pinyin of
+the characters whose sound it knows) and saved as JSON, so matching needs neither scikit-learn
+nor pypinyin: a worker loads a few hundred KB and adds a few MB of memory. Training needs both,
+the optional extra ``ivr[nlu]``; ``available()`` says whether it is installed, and nothing here
+imports them until a model is trained. Nothing is downloaded: both ship their data inside their
+wheels.
+
+Deterministic: the folds and the solver are seeded, so the same data gives the same model and
+thresholds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from collections.abc import Mapping
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ivr.voice import intents
+from ivr.voice.intents import Choice
+from ivr.voice.intents import Match
+
+NONE = "none"
+"""The class of sentences no choice serves: a match to it is no match (asked again)."""
+
+FORMAT = 3
+"""Bumped when features or training change, so older cache files are not used."""
+
+FOLDS = 5
+ROUTE_PRECISION = 0.9
+"""Route at the lowest probability at which, in cross-validation, at least this share of the
+answers routed went to the right choice (out-of-scope sentences routed count as wrong)."""
+CONFIRM_PRECISION = 0.75
+"""Confirm ("did you mean …?") at the lowest probability at which this share of the answers
+confirmed or routed were right; below it, ask again."""
+NONE_TAKEN = 0.25
+"""...and at which at most this share of the out-of-scope sentences are confirmed or routed."""
+LOWEST_ROUTE = 0.35
+LOWEST_CONFIRM = 0.15
+
+
+def available() -> bool:
+    """Whether the optional extra ``ivr[nlu]`` (scikit-learn, pypinyin) is installed."""
+    return all(importlib.util.find_spec(name) is not None for name in ("sklearn", "pypinyin"))
+
+
+# ----------------------------------------------------------------------------- features
+
+Syllable = Callable[[str], "str | None"]
+
+
+def _zh_units(text: str) -> list[str]:
+    """The characters of the cleaned text, a run of Latin letters and digits as one unit."""
+    units: list[str] = []
+    latin = ""
+    for ch in intents.clean(text, intents.ZH):
+        if ch.isascii() and ch.isalnum():
+            latin += ch
+            continue
+        if latin:
+            units.append(latin)
+            latin = ""
+        if not ch.isspace():
+            units.append(ch)
+    if latin:
+        units.append(latin)
+    return units
+
+
+def _grams(units: Sequence[str], sizes: Sequence[int], joiner: str) -> list[str]:
+    return [joiner.join(units[i : i + n]) for n in sizes for i in range(len(units) - n + 1)]
+
+
+def features(text: str, lang: str, syllable: Syllable) -> tuple[list[str], ...]:
+    """The tokens of each feature set of ``lang`` (see the module docstring). ``syllable``
+    gives a character's toneless pinyin, or None for one the model has no use for."""
+    if lang == intents.ZH:
+        units = _zh_units(text)
+        sounds = []
+        for unit in units:
+            sound = unit if len(unit) > 1 or unit.isascii() else syllable(unit)
+            sounds.append(sound or "?")
+        return _grams(units, (1, 2, 3), ""), [
+            g for g in _grams(sounds, (1, 2), "_") if "?" not in g.split("_")
+        ]
+    words = intents.normalise(text, intents.EN).split()
+    joined = "".join(intents.clean(text, intents.EN).split())
+    return _grams(words, (1, 2), "_"), _grams(joined, (3, 4, 5), "")
+
+
+def _pinyin_table() -> dict[str, str]:
+    """Every character pypinyin knows → its first reading, toneless (training only)."""
+    from pypinyin import Style
+    from pypinyin.pinyin_dict import pinyin_dict
+    from pypinyin.style import convert
+
+    table = {}
+    for code, readings in pinyin_dict.items():
+        first = readings.split(",")[0]
+        table[chr(code)] = convert(first, Style.NORMAL, strict=False)
+    return table
+
+
+def _model() -> Any:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(C=20.0, class_weight="balanced", max_iter=2000, random_state=0)
+
+
+def _pipeline(lang: str, syllable: Syllable) -> Any:
+    """The scikit-learn pipeline trained (and cross-validated) for ``lang``."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.pipeline import FeatureUnion
+    from sklearn.pipeline import make_pipeline
+
+    def part(i: int) -> Any:
+        return TfidfVectorizer(
+            analyzer=lambda text: features(text, lang, syllable)[i],
+            sublinear_tf=True,
+            lowercase=False,
+        )
+
+    return make_pipeline(FeatureUnion([(f"part{i}", part(i)) for i in (0, 1)]), _model())
+
+
+# ----------------------------------------------------------------------------- the matcher
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What a menu's classifier learns from, in one language: (class, text, whole phrase?) for
+    every label, synonym and example of each choice (a class is a choice's key) and every
+    out-of-scope sentence (class ``NONE``). Thresholds are scored on whole phrases only:
+    single words are not what callers say."""
+
+    lang: str
+    texts: tuple[tuple[str, str, bool], ...]
+
+    @classmethod
+    def of(cls, choices: Sequence[Choice], none: Sequence[str], lang: str) -> TrainingData:
+        texts: dict[tuple[str, str], bool] = {}
+        for c in choices:
+            for text in (*c.labels, *c.synonyms):
+                texts.setdefault((c.key, text), False)
+            for text in c.examples:
+                texts[(c.key, text)] = True
+        for text in none:
+            texts[(NONE, text)] = True
+        found = tuple((key, text, whole) for (key, text), whole in texts.items() if text)
+        return cls(intents.rule_set(lang), found)
+
+    def digest(self) -> str:
+        """The cache key: what the model is trained on, and how."""
+        how = [FORMAT, FOLDS, ROUTE_PRECISION, CONFIRM_PRECISION, NONE_TAKEN, LOWEST_ROUTE]
+        blob = json.dumps([*how, LOWEST_CONFIRM, self.lang, self.texts], ensure_ascii=False)
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
+
+    def pairs(self) -> tuple[list[str], list[str]]:
+        return [t for _, t, _ in self.texts], [k for k, _, _ in self.texts]
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """A trained menu, exported from scikit-learn to plain data: per feature set, each term's
+    IDF and class weights; the class intercepts; for Mandarin, the pinyin of the characters
+    whose sound the model knows. Matching needs neither scikit-learn nor pypinyin.
+
+    ``match`` gives the likeliest class and its probability. It routes at ``route_at`` or
+    above, confirms from ``confirm_at``, and asks again below that or when the likeliest class
+    is ``NONE``."""
+
+    lang: str
+    classes: tuple[str, ...]
+    intercept: tuple[float, ...]
+    terms: tuple[Mapping[str, tuple[float, ...]], ...]  # per feature set: term → (idf, *weights)
+    sounds: Mapping[str, str]  # character → toneless pinyin (zh)
+    route_at: float
+    confirm_at: float
+    digest: str
+
+    def probabilities(self, utterance: str) -> list[float]:
+        """The probability of each class (``classes``), as scikit-learn's ``predict_proba``."""
+        scores = list(self.intercept)
+        found = features(utterance[: intents.MAX_HEARD * 2], self.lang, self.sounds.get)
+        for tokens, terms in zip(found, self.terms, strict=True):
+            counts: dict[str, int] = {}
+            for token in tokens:
+                if token in terms:
+                    counts[token] = counts.get(token, 0) + 1
+            values = {t: (1 + math.log(n)) * terms[t][0] for t, n in counts.items()}
+            norm = math.sqrt(sum(v * v for v in values.values()))
+            for token, value in values.items():
+                weights = terms[token]
+                for c in range(len(scores)):
+                    scores[c] += value / norm * weights[c + 1]
+        if len(self.classes) == 2:  # one weight row: the second class's log-odds
+            p = 1 / (1 + math.exp(-scores[0]))
+            return [1 - p, p]
+        top = max(scores)
+        exps = [math.exp(x - top) for x in scores]
+        total = sum(exps)
+        return [e / total for e in exps]
+
+    def match(self, utterance: str) -> Match:
+        heard = intents.clean(utterance, self.lang)
+        if not heard:
+            return Match(None, 0.0, 0.0, heard)
+        probabilities = self.probabilities(utterance)
+        ranked = sorted(range(len(self.classes)), key=lambda i: (-probabilities[i], i))
+        score = round(probabilities[ranked[0]], 4)
+        runner_up = round(probabilities[ranked[1]], 4) if len(ranked) > 1 else 0.0
+        key = self.classes[ranked[0]]
+        if key == NONE or score < self.confirm_at:
+            return Match(None, score, runner_up, heard)
+        return Match(key, score, runner_up, heard, route_at=self.route_at, margin=0.0)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "lang": self.lang,
+            "classes": list(self.classes),
+            "intercept": list(self.intercept),
+            "terms": [{t: list(w) for t, w in part.items()} for part in self.terms],
+            "sounds": _compact(self.sounds),
+            "route_at": self.route_at,
+            "confirm_at": self.confirm_at,
+            "digest": self.digest,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Classifier:
+        if data.get("format") != FORMAT:
+            raise ValueError(f"model format {data.get('format')!r}, expected {FORMAT}")
+        return cls(
+            lang=str(data["lang"]),
+            classes=tuple(data["classes"]),
+            intercept=tuple(float(x) for x in data["intercept"]),
+            terms=tuple(
+                {t: tuple(float(x) for x in w) for t, w in part.items()} for part in data["terms"]
+            ),
+            sounds={ch: sound for sound, chars in data["sounds"].items() for ch in chars},
+            route_at=float(data["route_at"]),
+            confirm_at=float(data["confirm_at"]),
+            digest=str(data["digest"]),
+        )
+
+
+def _compact(sounds: Mapping[str, str]) -> dict[str, str]:
+    """Character → sound as sound → its characters, sorted (a smaller, stable file)."""
+    by_sound: dict[str, list[str]] = {}
+    for ch, sound in sounds.items():
+        by_sound.setdefault(sound, []).append(ch)
+    return {sound: "".join(sorted(chars)) for sound, chars in sorted(by_sound.items())}
+
+
+def train(data: TrainingData) -> Classifier:
+    """Fit the model on every text, after cross-validation has chosen its thresholds, and
+    export it."""
+    table = _pinyin_table() if data.lang == intents.ZH else {}
+    xs, ys = data.pairs()
+    route_at, confirm_at = _thresholds(data, table.get, xs, ys)
+    pipeline = _pipeline(data.lang, table.get)
+    pipeline.fit(xs, ys)
+    return export(pipeline, data, table, route_at, confirm_at)
+
+
+def export(
+    pipeline: Any, data: TrainingData, table: Mapping[str, str], route_at: float, confirm_at: float
+) -> Classifier:
+    """A fitted pipeline as plain data (see ``Classifier``)."""
+    union, model = pipeline.steps[0][1], pipeline.steps[1][1]
+    coef, offset = model.coef_, 0
+    terms = []
+    for _, vectoriser in union.transformer_list:
+        part = {}
+        for term, column in vectoriser.vocabulary_.items():
+            weights = [float(x) for x in coef[:, offset + column]]
+            part[str(term)] = (float(vectoriser.idf_[column]), *weights)
+        terms.append(part)
+        offset += len(vectoriser.vocabulary_)
+    known = {t for part in terms for t in part}
+    sounds = {ch: sound for ch, sound in table.items() if sound in known}
+    return Classifier(
+        lang=data.lang,
+        classes=tuple(str(c) for c in model.classes_),
+        intercept=tuple(float(x) for x in model.intercept_),
+        terms=tuple(terms),
+        sounds=sounds,
+        route_at=route_at,
+        confirm_at=confirm_at,
+        digest=data.digest(),
+    )
+
+
+def _thresholds(
+    data: TrainingData, syllable: Syllable, xs: list[str], ys: list[str]
+) -> tuple[float, float]:
+    """The route and confirm thresholds: the lowest probabilities that keep, over out-of-fold
+    predictions of the whole phrases, ``ROUTE_PRECISION`` and ``CONFIRM_PRECISION``."""
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import cross_val_predict
+
+    smallest = min(sum(y == c for y in ys) for c in set(ys))
+    folds = StratifiedKFold(n_splits=max(2, min(FOLDS, smallest)), shuffle=True, random_state=0)
+    pipeline = _pipeline(data.lang, syllable)
+    probabilities = cross_val_predict(pipeline, xs, ys, cv=folds, method="predict_proba")
+    classes = sorted(set(ys))
+    predicted = []
+    for row, (truth, _, whole) in zip(probabilities, data.texts, strict=True):
+        if whole:
+            best = max(range(len(classes)), key=lambda i: (row[i], -i))
+            predicted.append((float(row[best]), classes[best], truth))
+    route_at = _lowest(predicted, ROUTE_PRECISION, LOWEST_ROUTE, 1.0)
+    confirm_at = _lowest(predicted, CONFIRM_PRECISION, LOWEST_CONFIRM, NONE_TAKEN)
+    return route_at, min(confirm_at, route_at)
+
+
+def _lowest(
+    predicted: list[tuple[float, str, str]], precision: float, floor: float, none_taken: float
+) -> float:
+    """The lowest threshold (in steps of 0.05, at least ``floor``) at which the answers taken
+    (probability at or above it, class not ``NONE``) are right at least ``precision`` of the
+    time, an out-of-scope sentence taken counting as wrong, and at most ``none_taken`` of the
+    out-of-scope sentences are taken."""
+    steps = [round(floor + 0.05 * i, 2) for i in range(int((1 - floor) / 0.05) + 1)]
+    out_of_scope = sum(t == NONE for _, _, t in predicted)
+    for at in steps:
+        taken = [(c, t) for p, c, t in predicted if p >= at and c != NONE]
+        right = not taken or sum(c == t for c, t in taken) / len(taken) >= precision
+        wrongly = sum(t == NONE for _, t in taken)
+        if right and wrongly <= none_taken * out_of_scope:
+            return at
+    return 1.0
+
+
+# ----------------------------------------------------------------------------- the cache
+
+
+def cache_file(data: TrainingData, folder: Path) -> Path:
+    return folder / f"intents-{data.lang}-{data.digest()}.json"
+
+
+def cached(data: TrainingData, folder: Path | None, *, train_missing: bool = True) -> Classifier:
+    """The classifier for ``data``: read from ``folder`` when trained before on the same data,
+    else trained (needs the extra ``ivr[nlu]``) and written there, atomically: workers may
+    start together. ``train_missing=False`` raises ``LookupError`` instead of training."""
+    if folder is not None:
+        path = cache_file(data, folder)
+        try:
+            found = Classifier.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError):
+            found = None
+        if found is not None and found.digest == data.digest():
+            return found
+    if not train_missing:
+        raise LookupError(f"no trained model for this flow's data ({data.digest()})")
+    model = train(data)
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(model.to_json(), f, ensure_ascii=False, separators=(",", ":"))
+        os.replace(tmp, cache_file(data, folder))
+    return model
