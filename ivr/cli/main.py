@@ -35,9 +35,9 @@ from ivr.cli.diff import diff
 from ivr.cli.errors import SETTING_HINT
 from ivr.cli.errors import start_up_errors
 from ivr.cli.graph import graph
-from ivr.cli.load import load
 from ivr.cli.intents import intents
 from ivr.cli.intents import report_speech
+from ivr.cli.load import load
 from ivr.cli.prompts import prompts
 from ivr.cli.reload import serve_with_reload
 from ivr.cli.report import report
