@@ -29,6 +29,7 @@ from ivr.clock import ManualClock
 from ivr.db import Base
 from ivr.db import make_engine
 from ivr.errors import DialProblem
+from ivr.errors import ScriptError
 from ivr.errors import SimulationError
 from ivr.flow.spec import Flow
 from ivr.hotline.dialer import Dialer
@@ -40,6 +41,11 @@ from ivr.telephony.calls import DryRunPlacer
 from ivr.telephony.calls import OutboundCall
 from ivr.telephony.calls import TwilioPlacer
 from ivr.telephony.numbers import Credentials
+from ivr.testing.factories import LocalSimulators
+from ivr.testing.replay import format_result
+from ivr.testing.scripts import ScriptResult
+from ivr.testing.scripts import parse_script
+from ivr.testing.scripts import run_script
 from ivr.testing.simulator import OutboundRequest
 from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import WsgiTransport
@@ -944,3 +950,101 @@ def test_callbacks_list_shows_preferred_times_retries_and_tickets(
         "#1 pending   +86*******0001 general (no issue), from 2026-11-24 09:00, 0 attempt(s)\n"
     )
     assert runner.invoke(main, ["callbacks", "list"], env=env).output.startswith("#1 pending")
+
+
+# -- call scripts with a callback ---------------------------------------------------------
+
+FIRST_CALL = {
+    "name": "Zhang Wei asks to be called back",
+    "from": ZHANG_WEI,
+    "lang": "en-US",
+    "steps": [{"press": "2"}, {"press": "123456#"}, {"press": "0"}, "hold", {"press": "1"}],
+}
+
+
+def replayed(make_app: MakeApp, clock: ManualClock, data: dict[str, Any]) -> ScriptResult:
+    app = make_app()
+    simulator = LocalSimulators(app, clock=clock)()
+    return run_script(parse_script(data, "call.yaml"), simulator)
+
+
+@pytest.mark.parametrize(
+    ("callback", "key", "message"),
+    [
+        ({"steps": "press"}, "callback.steps", "must be a list of steps, not the text 'press'"),
+        ({"answer": "robot"}, "callback.answer", "unknown value 'robot'"),
+        ({"after": 0}, "callback.after", "must be a whole number of at least 1"),
+        ({"outcome": {"kind": "x"}}, "callback.outcome.kind", "unknown value 'x'"),
+        ({"when": 1}, "callback.when", "unknown key 'when'"),
+    ],
+)
+def test_a_malformed_callback_section_names_its_key(
+    callback: dict[str, Any], key: str, message: str
+) -> None:
+    with pytest.raises(ScriptError) as caught:
+        parse_script({**FIRST_CALL, "callback": callback}, "call.yaml")
+    assert caught.value.key == key
+    assert message in caught.value.message
+
+
+def test_a_script_with_a_callback_needs_a_simulator_that_runs_the_dialer(
+    make_app: MakeApp, clock: ManualClock
+) -> None:
+    script = parse_script({**FIRST_CALL, "callback": {"steps": []}}, "call.yaml")
+    result = run_script(script, person(make_app(), clock))
+    assert result.failure is not None
+    assert result.failure.message == (
+        "this script describes a callback; replay it in-process, where the dialer runs"
+    )
+
+
+def test_a_script_whose_caller_booked_no_callback_fails_its_callback(
+    make_app: MakeApp, clock: ManualClock
+) -> None:
+    data = {**FIRST_CALL, "steps": [{"press": "2"}, "hangup"], "callback": {"after": 60}}
+    result = replayed(make_app, clock, data)
+    assert result.failure is not None
+    assert result.failure.message == (
+        "expected the dialer to call +8613800000001 back once, it placed 0"
+    )
+
+
+def test_a_callback_step_that_fails_is_reported_as_the_callbacks(
+    make_app: MakeApp, clock: ManualClock
+) -> None:
+    data = {**FIRST_CALL, "callback": {"steps": [{"expect": "Good evening"}]}}
+    result = replayed(make_app, clock, data)
+    assert result.failure is not None
+    assert (result.failure.step_index, result.failure.step) == (
+        None,
+        "callback: expect: Good evening",
+    )
+    assert result.callback is not None
+    assert result.callback.states[0] == "offer_by_name"
+
+
+def test_a_callback_that_ends_otherwise_than_expected_fails_the_script(
+    make_app: MakeApp, clock: ManualClock
+) -> None:
+    data = {**FIRST_CALL, "callback": {"answer": "no-answer", "outcome": {"kind": "hangup"}}}
+    result = replayed(make_app, clock, data)
+    assert result.failure is not None
+    assert result.failure.step == "callback: outcome: {kind: hangup}"
+    assert result.failure.message == (
+        "expected the call to end hangup, but it ended unanswered (no-answer)"
+    )
+
+
+def test_replay_prints_the_call_back_after_the_call(make_app: MakeApp, clock: ManualClock) -> None:
+    data = {**FIRST_CALL, "callback": {"steps": [{"press": "2"}]}}
+    result = replayed(make_app, clock, data)
+    assert result.passed
+    text = format_result(result, color=False)
+    called_back = text[text.index("    called back") :]
+    assert called_back.splitlines()[1] == "    · offer_by_name"
+    assert called_back.splitlines()[-4:] == [
+        "    caller presses 2",
+        "    · cancelled",
+        "    IVR    Your call back is cancelled. Thank you, goodbye.",
+        "    outcome: ended hangup",
+    ]
