@@ -580,6 +580,9 @@ def test_a_callback_in_chinese_greets_by_name_says_why_and_puts_the_person_throu
     call.agent_answers(talk_seconds=120)
     assert call.heard() == "感谢您的耐心等待，祝您生活愉快，再见。"
     assert call.ended
+    record = rt.records.record(call.call_sid)  # the callback call has its record, like any
+    assert record is not None
+    assert (record.flow, record.caller, record.lang) == ("callback", ZHANG_WEI, "zh-CN")
     done = book_of(rt).by_id(request.id)
     assert done is not None
     assert done.status == "done"
