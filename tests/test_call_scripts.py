@@ -28,6 +28,7 @@ import pytest
 
 from ivr.clock import ManualClock
 from ivr.hotline.checks import wallet_checks
+from ivr.testing.factories import LocalSimulators
 from ivr.testing.replay import CoverageReport
 from ivr.testing.replay import FlowShape
 from ivr.testing.replay import coverage_report
@@ -38,11 +39,7 @@ from ivr.testing.scripts import ScriptResult
 from ivr.testing.scripts import discover
 from ivr.testing.scripts import load_script
 from ivr.testing.scripts import run_script
-from ivr.testing.simulator import Simulator
-from ivr.testing.simulator import WsgiTransport
 from ivr.web.runtime import Runtime
-from tests.conftest import AUTH_TOKEN
-from tests.conftest import BASE_URL
 from tests.conftest import T0
 from tests.conftest import hotline_app
 from tests.conftest import runtime_of
@@ -95,13 +92,9 @@ class Replays:
         clock = ManualClock(T0)
         app = hotline_app(folder, clock, IVR_AUDIO_DIR=str(self._recordings))
         runtime = runtime_of(app)
-        simulator = Simulator(
-            WsgiTransport(app),
-            base_url=BASE_URL,
-            auth_token=AUTH_TOKEN,
-            clock=clock,
-            play_text=runtime.play_text,  # a played prompt reads as the text it was recorded from
-        )
+        # Signed with the app's token, at its URL; a played prompt reads as the text it was
+        # recorded from; the app's callback dialer wired in (a script's `callback:`).
+        simulator = LocalSimulators(app, clock=clock)()
         checks = wallet_checks(runtime.services.wallet, runtime.services.recorder)
         result = run_script(load_script(path), simulator, checks=checks)
         runtime.database.dispose()  # closes the file; a later read opens it again

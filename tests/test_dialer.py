@@ -10,6 +10,7 @@ person who answers is ``Simulator.answer`` driving the real app in-process. Time
 from __future__ import annotations
 
 import dataclasses
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import UTC
@@ -20,19 +21,31 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
+from twilio.http import HttpClient
 
 import ivr.stores.schema  # noqa: F401  (registers every table on Base)
 from ivr.cli.main import main
 from ivr.clock import ManualClock
 from ivr.db import Base
 from ivr.db import make_engine
+from ivr.errors import DialProblem
+from ivr.errors import ScriptError
+from ivr.errors import SimulationError
 from ivr.flow.spec import Flow
 from ivr.hotline.dialer import Dialer
 from ivr.hotline.dialer import RetryPolicy
 from ivr.stores.callbacks import CallbackBook
 from ivr.stores.callbacks import CallbackRequest
+from ivr.stores.callbacks import Claim
+from ivr.telephony.calls import DryRunPlacer
+from ivr.telephony.calls import OutboundCall
 from ivr.telephony.calls import TwilioPlacer
 from ivr.telephony.numbers import Credentials
+from ivr.testing.factories import LocalSimulators
+from ivr.testing.replay import format_result
+from ivr.testing.scripts import ScriptResult
+from ivr.testing.scripts import parse_script
+from ivr.testing.scripts import run_script
 from ivr.testing.simulator import OutboundRequest
 from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import WsgiTransport
@@ -567,6 +580,9 @@ def test_a_callback_in_chinese_greets_by_name_says_why_and_puts_the_person_throu
     call.agent_answers(talk_seconds=120)
     assert call.heard() == "感谢您的耐心等待，祝您生活愉快，再见。"
     assert call.ended
+    record = rt.records.record(call.call_sid)  # the callback call has its record, like any
+    assert record is not None
+    assert (record.flow, record.caller, record.lang) == ("callback", ZHANG_WEI, "zh-CN")
     done = book_of(rt).by_id(request.id)
     assert done is not None
     assert done.status == "done"
@@ -764,3 +780,274 @@ def test_callbacks_run_needs_a_public_url_and_a_number_to_call_from(
     bad_sid = runner.invoke(main, ["callbacks", "run", "--once"], obj=api, env=env)
     assert bad_sid.exit_code == 2
     assert "is not an Account SID" in bad_sid.output
+
+
+# -- the pieces, at their edges -----------------------------------------------------------
+
+
+def test_a_dry_run_reports_each_due_callback_once_and_claims_nothing(
+    rt: Runtime, clock: ManualClock
+) -> None:
+    placer = DryRunPlacer()
+    dialer = make_dialer(rt, clock, FakeCallsApi(SID, TOKEN), placer=placer)
+    ask(rt, "CA1")
+    ask(rt, "CA2", LI_NA)  # payments has one agent: one call at a time
+    [would] = dialer.run_once()
+    assert (would.request.call_sid, would.call_sid, would.attempt.id) == ("CA1", None, 0)
+    assert would.describe().startswith("would call +86*******0001 for payments")
+    assert dialer.run_once() == []  # said once
+    assert [r.status for r in book_of(rt).pending()] == ["pending", "pending"]
+    assert placer.status("DRY1") is None
+    assert placer.place(dialer.outbound(Claim(would.request, would.attempt))).startswith("DRY")
+
+
+def test_run_repeats_rounds_until_max_time(
+    rt: Runtime, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    dialer = make_dialer(rt, clock, api)
+    rounds: list[int] = []
+    ask(rt, "CA1")
+    assert dialer.run(max_time=30, poll=10, report=lambda p: rounds.append(len(p))) == 1
+    assert rounds == [1, 0, 0, 0]  # at 0, 10, 20 and 30 seconds
+    assert clock.now() == T0 + timedelta(seconds=30)
+
+
+def test_a_lease_run_out_while_twilio_cannot_be_asked_is_asked_again_later(
+    rt: Runtime, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    request = ask(rt, "CA1")
+    make_dialer(rt, clock, api, name="killed").run_once()
+    clock.advance(121)
+    api.fail_next(500, 20500, "Internal Server Error")
+    restarted = make_dialer(rt, clock, api, name="restarted")
+    assert restarted.recover() == []
+    held = book_of(rt).by_id(request.id)
+    assert held is not None
+    assert held.status == "dialing"
+    api.statuses[api.requests[0].call_sid] = "no-answer"
+    [settled] = restarted.recover()
+    assert (settled.outcome, settled.status) == ("no-answer", "pending")
+
+
+def test_a_dry_run_lease_expiry_keeps_the_claim_when_the_status_cannot_be_known(
+    rt: Runtime, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    request = ask(rt, "CA1")
+    [placed] = make_dialer(rt, clock, api).run_once()
+    clock.advance(121)
+    dry = make_dialer(rt, clock, api, placer=DryRunPlacer())
+    assert dry.recover() == []
+    held = book_of(rt).by_id(request.id)
+    assert held is not None
+    assert (held.status, held.lease_until) == ("dialing", clock.now() + timedelta(minutes=2))
+    assert placed.call_sid is not None
+
+
+def test_twilio_placer_reports_refusals_and_unknown_calls_as_dial_problems(
+    api: FakeCallsApi,
+) -> None:
+    placer = TwilioPlacer(Credentials(SID, TOKEN), http_client=api)
+    call = OutboundCall("12345", OUR_NUMBER, "https://ivr.example.com/voice/callback", "x")
+    with pytest.raises(DialProblem, match="error 21211") as refused:
+        placer.place(call)
+    assert refused.value.retry is False
+    with pytest.raises(DialProblem, match="look up call CA") as unknown:
+        placer.status("CA" + "0" * 32)
+    assert unknown.value.retry is False
+    wrong = TwilioPlacer(Credentials(SID, "wrong"), http_client=api)
+    with pytest.raises(DialProblem, match="error 20003"):
+        wrong.place(dataclasses.replace(call, to=ZHANG_WEI))
+    no_url = dataclasses.replace(call, to=ZHANG_WEI, url="")
+    with pytest.raises(DialProblem, match="error 21205"):
+        placer.place(no_url)
+
+
+class Offline(HttpClient):  # type: ignore[misc]  # twilio ships no type hints
+    def __init__(self) -> None:
+        super().__init__(logger=logging.getLogger("offline"), is_async=False)
+
+    def request(self, method: str, uri: str, **kwargs: Any) -> Any:
+        raise ConnectionError("Name or service not known")
+
+
+def test_twilio_placer_says_when_twilio_cannot_be_reached() -> None:
+    placer = TwilioPlacer(Credentials(SID, TOKEN), http_client=Offline())
+    call = OutboundCall(ZHANG_WEI, OUR_NUMBER, "https://ivr.example.com/voice/callback", "x")
+    with pytest.raises(DialProblem, match="cannot reach Twilio's API to place a call") as down:
+        placer.place(call)
+    assert down.value.retry is True
+    with pytest.raises(DialProblem, match="cannot reach Twilio's API to look up a call"):
+        placer.status("CA" + "0" * 32)
+
+
+def test_the_simulator_answers_only_as_twilio_can(make_app: MakeApp, clock: ManualClock) -> None:
+    network = person(make_app(), clock)
+    request = OutboundRequest("CA" + "1" * 32, ZHANG_WEI, OUR_NUMBER, BASE_URL + "/voice/callback")
+    with pytest.raises(SimulationError, match="network must be one of busy"):
+        network.answer(request, network="engaged")
+    with pytest.raises(SimulationError, match="answered_by must be one of human"):
+        network.answer(request, answered_by="robot")
+
+
+def test_without_machine_detection_no_answered_by_is_sent_and_a_person_is_assumed(
+    make_app: MakeApp, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    app = make_app()
+    ask(runtime_of(app), "CA1")
+    request = dataclasses.replace(place_one(app, clock, api), machine_detection=None)
+    call = person(app, clock).answer(request)
+    url, form = call.result.requests[0]
+    assert url == "http://localhost/voice/callback?attempt=1"
+    assert "AnsweredBy" not in form
+    assert (form["Direction"], form["From"], form["To"]) == ("outbound-api", OUR_NUMBER, ZHANG_WEI)
+    assert call.state == "offer_by_name"
+
+
+def test_a_webhook_for_a_callback_call_that_ended_hangs_up(
+    make_app: MakeApp, clock: ManualClock, api: FakeCallsApi
+) -> None:
+    app = make_app()
+    ask(runtime_of(app), "CA1")
+    request = place_one(app, clock, api)
+    call = person(app, clock).answer(request)
+    call.press("9")  # heard again: the call has moved on from its first step
+    path = request.url.removeprefix(BASE_URL)
+    repeated = post(app, path, CallSid=request.call_sid, From=OUR_NUMBER, To=ZHANG_WEI)
+    assert repeated.headers["X-IVR-State"] == "offer_by_name"
+    call.press("2")
+    ended = post(app, path, CallSid=request.call_sid, From=OUR_NUMBER, To=ZHANG_WEI)
+    assert ended.headers["X-IVR-State"] == "ended"
+
+
+def test_settling_an_unknown_or_unanswered_attempt_changes_nothing(rt: Runtime) -> None:
+    book = book_of(rt)
+    assert book.settle(99, "busy", retry_after=timedelta(0), max_attempts=3) is None
+    assert book.answered(99, "CA9", "human", lease=timedelta(hours=1)) is None
+    ask(rt, "CA1")
+    [claim] = book.claim("d", lease=timedelta(minutes=2), due=lambda r: True, cap=lambda q: 9)
+    with pytest.raises(ValueError, match="not a final call status: 'ringing'"):
+        book.settle(claim.attempt.id, "ringing", retry_after=timedelta(0), max_attempts=3)
+
+
+def test_callbacks_list_shows_preferred_times_retries_and_tickets(
+    runner: CliRunner, cli_env: dict[str, str | None]
+) -> None:
+    env = {"IVR_CLOCK": NOW}
+    runner.invoke(main, ["callbacks", "list"], env=env)
+    for book in cli_book(cli_env):
+        opening = datetime(2026, 11, 24, 1, 0, tzinfo=UTC)
+        book.request(
+            "CA1", phone=ZHANG_WEI, account_id=1, issue=None, queue="general", preferred_at=opening
+        )
+        book.request("CA2", phone=LI_NA, account_id=2, issue=None, queue="general")
+        [claim] = book.claim(
+            "d", lease=timedelta(minutes=2), due=lambda r: r.call_sid == "CA2", cap=lambda q: 9
+        )
+        book.settle(claim.attempt.id, "busy", retry_after=timedelta(minutes=10), max_attempts=1)
+        book.note_ticket(claim.request.id, "T-1")
+    listed = runner.invoke(main, ["callbacks", "list", "--all"], env=env)
+    assert listed.output == (
+        "#2 failed    +86*******0002 general (no issue), as soon as possible, 1 attempt(s), "
+        "ticket T-1\n"
+        "    attempt 1 10:00:00 by d: busy\n"
+        "#1 pending   +86*******0001 general (no issue), from 2026-11-24 09:00, 0 attempt(s)\n"
+    )
+    assert runner.invoke(main, ["callbacks", "list"], env=env).output.startswith("#1 pending")
+
+
+# -- call scripts with a callback ---------------------------------------------------------
+
+FIRST_CALL = {
+    "name": "Zhang Wei asks to be called back",
+    "from": ZHANG_WEI,
+    "lang": "en-US",
+    "steps": [{"press": "2"}, {"press": "123456#"}, {"press": "0"}, "hold", {"press": "1"}],
+}
+
+
+def replayed(make_app: MakeApp, clock: ManualClock, data: dict[str, Any]) -> ScriptResult:
+    app = make_app()
+    simulator = LocalSimulators(app, clock=clock)()
+    return run_script(parse_script(data, "call.yaml"), simulator)
+
+
+@pytest.mark.parametrize(
+    ("callback", "key", "message"),
+    [
+        ({"steps": "press"}, "callback.steps", "must be a list of steps, not the text 'press'"),
+        ({"answer": "robot"}, "callback.answer", "unknown value 'robot'"),
+        ({"after": 0}, "callback.after", "must be a whole number of at least 1"),
+        ({"outcome": {"kind": "x"}}, "callback.outcome.kind", "unknown value 'x'"),
+        ({"when": 1}, "callback.when", "unknown key 'when'"),
+    ],
+)
+def test_a_malformed_callback_section_names_its_key(
+    callback: dict[str, Any], key: str, message: str
+) -> None:
+    with pytest.raises(ScriptError) as caught:
+        parse_script({**FIRST_CALL, "callback": callback}, "call.yaml")
+    assert caught.value.key == key
+    assert message in caught.value.message
+
+
+def test_a_script_with_a_callback_needs_a_simulator_that_runs_the_dialer(
+    make_app: MakeApp, clock: ManualClock
+) -> None:
+    script = parse_script({**FIRST_CALL, "callback": {"steps": []}}, "call.yaml")
+    result = run_script(script, person(make_app(), clock))
+    assert result.failure is not None
+    assert result.failure.message == (
+        "this script describes a callback; replay it in-process, where the dialer runs"
+    )
+
+
+def test_a_script_whose_caller_booked_no_callback_fails_its_callback(
+    make_app: MakeApp, clock: ManualClock
+) -> None:
+    data = {**FIRST_CALL, "steps": [{"press": "2"}, "hangup"], "callback": {"after": 60}}
+    result = replayed(make_app, clock, data)
+    assert result.failure is not None
+    assert result.failure.message == (
+        "expected the dialer to call +8613800000001 back once, it placed 0"
+    )
+
+
+def test_a_callback_step_that_fails_is_reported_as_the_callbacks(
+    make_app: MakeApp, clock: ManualClock
+) -> None:
+    data = {**FIRST_CALL, "callback": {"steps": [{"expect": "Good evening"}]}}
+    result = replayed(make_app, clock, data)
+    assert result.failure is not None
+    assert (result.failure.step_index, result.failure.step) == (
+        None,
+        "callback: expect: Good evening",
+    )
+    assert result.callback is not None
+    assert result.callback.states[0] == "offer_by_name"
+
+
+def test_a_callback_that_ends_otherwise_than_expected_fails_the_script(
+    make_app: MakeApp, clock: ManualClock
+) -> None:
+    data = {**FIRST_CALL, "callback": {"answer": "no-answer", "outcome": {"kind": "hangup"}}}
+    result = replayed(make_app, clock, data)
+    assert result.failure is not None
+    assert result.failure.step == "callback: outcome: {kind: hangup}"
+    assert result.failure.message == (
+        "expected the call to end hangup, but it ended unanswered (no-answer)"
+    )
+
+
+def test_replay_prints_the_call_back_after_the_call(make_app: MakeApp, clock: ManualClock) -> None:
+    data = {**FIRST_CALL, "callback": {"steps": [{"press": "2"}]}}
+    result = replayed(make_app, clock, data)
+    assert result.passed
+    text = format_result(result, color=False)
+    called_back = text[text.index("    called back") :]
+    assert called_back.splitlines()[1] == "    · offer_by_name"
+    assert called_back.splitlines()[-4:] == [
+        "    caller presses 2",
+        "    · cancelled",
+        "    IVR    Your call back is cancelled. Thank you, goodbye.",
+        "    outcome: ended hangup",
+    ]

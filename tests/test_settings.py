@@ -97,6 +97,22 @@ def test_flask_keys_in_a_test_config_are_not_settings_and_are_left_alone() -> No
             {"IVR_DEMO_DATA": "maybe"},
             "IVR_DEMO_DATA='maybe': expected 1 or 0 (true/false, on/off)",
         ),
+        (
+            {"IVR_DIAL_RATE": "fast"},
+            "IVR_DIAL_RATE='fast': expected calls per second, more than 0 and at most 100",
+        ),
+        (
+            {"IVR_DIAL_RATE": "0"},
+            "IVR_DIAL_RATE='0': expected calls per second, more than 0 and at most 100",
+        ),
+        (
+            {"IVR_CALLBACK_ATTEMPTS": "many"},
+            "IVR_CALLBACK_ATTEMPTS='many': expected a whole number of attempts from 1 to 20",
+        ),
+        (
+            {"IVR_CALLBACK_ATTEMPTS": "0"},
+            "IVR_CALLBACK_ATTEMPTS='0': expected a whole number of attempts from 1 to 20",
+        ),
     ],
 )
 def test_a_malformed_setting_is_refused_saying_what_is_wanted(
