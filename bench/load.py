@@ -16,6 +16,7 @@ and its callers press as many keys per call as the IVR's scripts do on average. 
 figures, the ratios and the commands; `--json FILE` writes them.
 
     python bench/load.py [--quick] [--callers N] [--seconds S] [--json FILE]
+                         [--scripts PATH...] [--phases cost throughput callers]
 
 Needs PostgreSQL and Redis (IVR_TEST_POSTGRES_URL / IVR_TEST_REDIS_URL, default the local
 ones) and gunicorn + Locust (`pip install 'ivr[server,load]'`).
@@ -180,14 +181,14 @@ def measured(
     }
 
 
-def actions_per_call() -> int:
+def actions_per_call(scripts: list[str]) -> int:
     from ivr.testing.scripts import Expect
     from ivr.testing.scripts import ExpectState
     from ivr.testing.scripts import load_script
 
     counts = [
         sum(not isinstance(s, Expect | ExpectState) for s in load_script(ROOT / p).steps)
-        for p in SCRIPTS
+        for p in scripts
     ]
     return round(sum(counts) / len(counts))
 
@@ -198,6 +199,15 @@ def main() -> None:
     parser.add_argument("--callers", type=int, help="concurrent callers (default 500; 20 quick)")
     parser.add_argument("--seconds", type=float, help="seconds of arrivals per phase")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument(
+        "--scripts", nargs="+", default=SCRIPTS, help="the IVR's call scripts (default: 4)"
+    )
+    parser.add_argument(
+        "--phases",
+        nargs="+",
+        choices=["cost", "throughput", "callers"],
+        default=["cost", "throughput", "callers"],
+    )
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
@@ -225,7 +235,7 @@ def main() -> None:
     )
     load_env = dict(base, TWILIO_AUTH_TOKEN=TOKEN)
 
-    keys = actions_per_call()
+    keys = actions_per_call(args.scripts)
     bare_script = folder / "bare.yaml"
     steps = "".join('  - press: "1"\n' for _ in range(keys))
     head = f'name: the bare endpoint, {keys} keys\nfrom: "+8613800000001"\nlang: en-US\n'
@@ -252,10 +262,10 @@ def main() -> None:
     )
     # One call of each kind first: the workers' first-call costs are not measured.
     warm = {"rate": 5, "calls": 4, "think": "0-0", "seed": 1}
-    run_load(ivr_url, SCRIPTS, load_env, folder / "w.json", **warm)
+    run_load(ivr_url, args.scripts, load_env, folder / "w.json", **warm)
     run_load(bare_url, [str(bare_script)], load_env, folder / "w.json", **warm)
 
-    targets = {"ivr": (ivr, ivr_url, SCRIPTS), "bare": (bare, bare_url, [str(bare_script)])}
+    targets = {"ivr": (ivr, ivr_url, args.scripts), "bare": (bare, bare_url, [str(bare_script)])}
     # A call with no think time takes well under a second: 4 calls/s is a steady, light load.
     cost_rate = 2 if args.quick else 4
     # Mean call length with 2-6 s before each key: the arrival rate for N concurrent callers.
@@ -281,7 +291,8 @@ def main() -> None:
     }
     results: dict[str, dict[str, Any]] = {}
     try:
-        for phase, options in phases.items():
+        for phase in args.phases:
+            options = phases[phase]
             for name, (process, url, scripts) in targets.items():
                 out = folder / f"{phase}-{name}.json"
                 results[f"{phase}/{name}"] = measured(
@@ -296,22 +307,30 @@ def main() -> None:
         admin.dispose()
 
     def ratio(phase: str, key: str) -> float | None:
+        if f"{phase}/ivr" not in results:
+            return None
         a, b = results[f"{phase}/ivr"][key], results[f"{phase}/bare"][key]
         return round(a / b, 2) if a and b else None
 
+    def figure(phase: str, target: str, key: str) -> Any:
+        return results.get(f"{phase}/{target}", {}).get(key)
+
+    cost = results.get("cost/ivr")
     summary = {
         "cpu_per_request_ratio": ratio("cost", "cpu_ms_per_request"),
         "throughput_ratio": ratio("throughput", "rps"),
-        "ivr_cpu_ms_per_request": results["cost/ivr"]["cpu_ms_per_request"],
-        "bare_cpu_ms_per_request": results["cost/bare"]["cpu_ms_per_request"],
-        "ivr_calls_per_cpu_second": round(
-            results["cost/ivr"]["calls"]["placed"] / results["cost/ivr"]["server_cpu_s"], 2
-        )
-        if results["cost/ivr"]["server_cpu_s"]
+        "ivr_cpu_ms_per_request": figure("cost", "ivr", "cpu_ms_per_request"),
+        "bare_cpu_ms_per_request": figure("cost", "bare", "cpu_ms_per_request"),
+        "ivr_calls_per_cpu_second": round(cost["calls"]["placed"] / cost["server_cpu_s"], 2)
+        if cost and cost["server_cpu_s"]
+        else None,
+        "ivr_requests_per_call": round(cost["requests"] / cost["calls"]["placed"], 2)
+        if cost and cost["calls"]["placed"]
         else None,
         "callers": callers,
         "callers_rate": callers_rate,
-        "callers_p99_ms": results["callers/ivr"]["p99_ms"],
+        "callers_p99_ms": figure("callers", "ivr", "p99_ms"),
+        "bare_callers_p99_ms": figure("callers", "bare", "p99_ms"),
         "keys_per_call": keys,
         "cores": os.cpu_count(),
     }
@@ -321,8 +340,8 @@ def main() -> None:
         f"{summary['bare_cpu_ms_per_request']} ms: {summary['cpu_per_request_ratio']}x"
     )
     print(
-        f"throughput: ivr {results['throughput/ivr']['rps']} req/s, bare "
-        f"{results['throughput/bare']['rps']} req/s: {summary['throughput_ratio']} of the bare"
+        f"throughput: ivr {figure('throughput', 'ivr', 'rps')} req/s, bare "
+        f"{figure('throughput', 'bare', 'rps')} req/s: {summary['throughput_ratio']} of the bare"
     )
     print(f"p99 with {callers} callers thinking 2-6 s: {summary['callers_p99_ms']} ms")
     if args.json:
