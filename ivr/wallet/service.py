@@ -17,6 +17,7 @@ from datetime import datetime
 from datetime import time
 from datetime import timedelta
 from typing import Any
+from typing import cast
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
@@ -167,6 +168,7 @@ class Wallet:
 
     def __init__(self, engine: sa.Engine, clock: Clock, pins: PinKeys | None = None) -> None:
         self._clock = clock
+        self._engine = engine
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._pins = pins or PinKeys.for_development()
         self._decoy = self._pins.hash(_DECOY_PIN)
@@ -177,13 +179,13 @@ class Wallet:
         number = normalize_phone(phone)
         if number is None:
             return None
-        with self._sessions() as s:
-            row = s.scalars(sa.select(AccountRow).where(AccountRow.phone == number)).first()
-            return None if row is None else from_row(Account, row)
+        with self._engine.connect() as conn:
+            row = conn.execute(_ACCOUNT_BY_PHONE, {"b_phone": number}).first()
+        return None if row is None else from_row(Account, row)
 
     def account(self, account_id: int) -> Account:
-        with self._sessions() as s:
-            return from_row(Account, _get_account(s, account_id))
+        with self._engine.connect() as conn:
+            return from_row(Account, _account_row(conn, account_id))
 
     def verify_pin(self, account_id: int, pin: str) -> PinCheck:
         """Check ``pin``; 3 wrong in a row lock verification for 30 minutes.
@@ -194,44 +196,26 @@ class Wallet:
         that same UPDATE.
         """
         now = self._clock.now()
-        with self._sessions() as s:
-            row = _get_account(s, account_id)
-            stored, failures, locked_until = row.pin_hash, row.pin_failures, row.pin_locked_until
+        with self._engine.connect() as conn:
+            row = _account_row(conn, account_id)
+        stored, failures, locked_until = row.pin_hash, row.pin_failures, row.pin_locked_until
         if locked_until is not None and locked_until > now:
             return PinCheck(ok=False, failures=failures, locked_until=locked_until)
         ok = self._pins.matches(pin, stored)
-        not_locked = sa.or_(
-            AccountRow.pin_locked_until.is_(None), AccountRow.pin_locked_until <= now
-        )
-        changes: dict[str, Any]
-        if ok:
-            changes = {"pin_failures": 0, "pin_locked_until": None}
-            if self._pins.needs_upgrade(stored):
-                changes["pin_hash"] = self._pins.hash(pin)
+        params: dict[str, Any] = {"b_id": account_id, "b_now": now}
+        if not ok:
+            stmt = _PIN_WRONG
+            params["b_lock_until"] = now + PIN_LOCKOUT
+        elif self._pins.needs_upgrade(stored):
+            stmt = _PIN_RIGHT_REHASHED
+            params["b_hash"] = self._pins.hash(pin)
         else:
-            # With ``not_locked`` in the WHERE clause, a non-null lock here is an expired one:
-            # the count starts afresh after a lockout has run its course.
-            failures_after = sa.case(
-                (AccountRow.pin_locked_until.is_not(None), 1),
-                else_=AccountRow.pin_failures + 1,
-            )
-            lock = sa.case(
-                (failures_after >= PIN_ATTEMPTS, sa.literal(now + PIN_LOCKOUT, UtcDateTime())),
-                else_=sa.null(),
-            )
-            changes = {"pin_failures": failures_after, "pin_locked_until": lock}
-        stmt = (
-            sa.update(AccountRow)
-            .where(AccountRow.id == account_id, not_locked)
-            .values(changes)
-            .returning(AccountRow.pin_failures, AccountRow.pin_locked_until)
-            .execution_options(synchronize_session=False)
-        )
-        with self._sessions.begin() as s:
-            updated = s.execute(stmt).first()
+            stmt = _PIN_RIGHT
+        with self._engine.begin() as conn:
+            updated = conn.execute(stmt, params).first()
             if updated is None:
                 # Another check locked verification (or the account vanished) meanwhile.
-                row = _get_account(s, account_id)
+                row = _account_row(conn, account_id)
                 return PinCheck(
                     ok=False, failures=row.pin_failures, locked_until=row.pin_locked_until
                 )
@@ -240,8 +224,8 @@ class Wallet:
     def pin_locked_until(self, account_id: int) -> datetime | None:
         """When PIN checks on the account open again, while they are locked; else None."""
         now = self._clock.now()
-        with self._sessions() as s:
-            locked_until = _get_account(s, account_id).pin_locked_until
+        with self._engine.connect() as conn:
+            locked_until = _account_row(conn, account_id).pin_locked_until
         return locked_until if locked_until is not None and locked_until > now else None
 
     def refuse_pin(self, pin: str) -> PinCheck:
@@ -511,6 +495,45 @@ def start_of_local_day(now: datetime) -> datetime:
     """Midnight (Asia/Shanghai) of the day ``now`` falls in, as a UTC datetime."""
     local_date = now.astimezone(LOCAL_ZONE).date()
     return datetime.combine(local_date, time(0), tzinfo=LOCAL_ZONE).astimezone(UTC)
+
+
+# What every call runs (who is calling, the PIN check), built once with bound parameters: building
+# and keying a statement per call cost more CPU than the database took to run it.
+_ACCOUNTS = cast(sa.Table, AccountRow.__table__)
+_ACCOUNT = sa.select(_ACCOUNTS).where(_ACCOUNTS.c.id == sa.bindparam("b_id"))
+_ACCOUNT_BY_PHONE = sa.select(_ACCOUNTS).where(_ACCOUNTS.c.phone == sa.bindparam("b_phone"))
+# A non-null lock that passes this is an expired one.
+_PIN_NOT_LOCKED = sa.or_(
+    _ACCOUNTS.c.pin_locked_until.is_(None),
+    _ACCOUNTS.c.pin_locked_until <= sa.bindparam("b_now", type_=UtcDateTime()),
+)
+_PIN_CHECK = (
+    sa.update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == sa.bindparam("b_id"), _PIN_NOT_LOCKED)
+    .returning(_ACCOUNTS.c.pin_failures, _ACCOUNTS.c.pin_locked_until)
+)
+_PIN_RIGHT = _PIN_CHECK.values(pin_failures=0, pin_locked_until=None)
+_PIN_RIGHT_REHASHED = _PIN_CHECK.values(
+    pin_failures=0, pin_locked_until=None, pin_hash=sa.bindparam("b_hash")
+)
+# After an expired lockout the count starts afresh.
+_FAILURES_AFTER = sa.case(
+    (_ACCOUNTS.c.pin_locked_until.is_not(None), 1), else_=_ACCOUNTS.c.pin_failures + 1
+)
+_PIN_WRONG = _PIN_CHECK.values(
+    pin_failures=_FAILURES_AFTER,
+    pin_locked_until=sa.case(
+        (_FAILURES_AFTER >= PIN_ATTEMPTS, sa.bindparam("b_lock_until", type_=UtcDateTime())),
+        else_=sa.null(),
+    ),
+)
+
+
+def _account_row(conn: sa.Connection, account_id: int) -> sa.Row[Any]:
+    row = conn.execute(_ACCOUNT, {"b_id": account_id}).first()
+    if row is None:
+        raise AccountNotFound(account_id)
+    return row
 
 
 def _get_account(s: Session, account_id: int) -> AccountRow:
