@@ -45,7 +45,7 @@ ZONE = ZoneInfo("Asia/Shanghai")
 START = datetime(2026, 11, 1, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 ISSUES = {"1": "frozen", "2": "payment_failed", "3": "topup", "4": "refund", "7": "login"}
-INDEXES = ("ix_call_records_caller_started", "ix_call_events_call_kind_state")
+INDEXES = ("ix_call_records_caller_started", "ix_call_events_report")
 
 
 def calls(n: int, seed: int = 12) -> Iterator[tuple[dict[str, Any], list[dict[str, Any]], Any]]:
