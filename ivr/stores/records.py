@@ -97,8 +97,8 @@ class CallEventRow(Base):
     kind: Mapped[str] = mapped_column(one_of(EVENT_KINDS, name="call_events_kind", length=8))
     detail: Mapped[str] = mapped_column(sa.Text)
 
-    # ``ivr report``: per-state counts of a period's calls read this index, not the table.
-    __table_args__ = (sa.Index("ix_call_events_call_kind_state", "call_sid", "kind", "state"),)
+    # ``ivr report``: the per-state counts of a period's calls read this index, not the table.
+    __table_args__ = (sa.Index("ix_call_events_report", "call_sid", "kind", "state", "detail"),)
 
 
 class AgentHandoffRow(Base):

@@ -41,6 +41,7 @@ from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import WsgiTransport
 from ivr.wallet.demo import CHEN_JIE
 from ivr.wallet.demo import DEMO_PIN
+from ivr.wallet.demo import LI_NA
 from ivr.wallet.demo import LIU_YANG
 from ivr.wallet.demo import WANG_FANG
 from ivr.wallet.demo import YANG_JING
@@ -78,7 +79,8 @@ SCENARIOS: Mapping[str, Scenario] = {
     "topup_said": Scenario(None, (*_by_phone(WANG_FANG), "say:充值", "1", "1", "survey")),
     "payment_said": Scenario(None, (*_by_phone(YANG_JING), "say:支付失败", "1", "survey")),
     "password_said_en": Scenario(None, (*_by_phone(CHEN_JIE, "2"), "say:password", "1", "survey")),
-    "wrong_key_then_login": Scenario(None, (*_by_phone(ZHANG_WEI), "9", "7", "1", "survey")),
+    "wrong_key_then_login": Scenario(None, (*_by_phone(ZHANG_WEI), "*", "7", "1", "survey")),
+    "unclear_then_keys": Scenario(None, (*_by_phone(LI_NA), "say:天气怎么样", "7", "1", "survey")),
     "silent_then_limits": Scenario(None, (*_by_phone(ZHANG_WEI), "wait", "8", "1", "survey")),
     "menu_hangup": Scenario(ZHANG_WEI, ("1",), outcome="abandoned"),
     "hangup_at_greeting": Scenario(None, (), outcome="abandoned"),
@@ -93,13 +95,14 @@ SCENARIOS: Mapping[str, Scenario] = {
 MIX: Mapping[str, float] = {
     "self_served": 0.06,
     "self_served_en": 0.03,
-    "login_by_phone": 0.12,
+    "login_by_phone": 0.09,
     "refund_by_phone": 0.07,
     "payment_by_phone_en": 0.05,
     "topup_said": 0.05,
     "payment_said": 0.05,
     "password_said_en": 0.03,
     "wrong_key_then_login": 0.04,
+    "unclear_then_keys": 0.03,
     "silent_then_limits": 0.03,
     "menu_hangup": 0.03,
     "hangup_at_greeting": 0.03,
