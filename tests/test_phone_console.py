@@ -119,6 +119,7 @@ def test_a_browser_call_runs_through_the_webhooks_and_presses_the_chosen_languag
     assert call["caller"] == LI_NA
     assert call["at"] == "2026-11-23T02:00:00+00:00"
     assert call["turns"][0]["lang"] == "cmn-CN"
+    assert call["turns"][0]["language"] == "zh-CN"
     assert call["turns"][0]["audio"] is None
 
 

@@ -63,6 +63,7 @@ from ivr.testing.scripts import squash
 from ivr.testing.simulator import Call
 from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import Turn
+from ivr.voice.languages import language
 from ivr.wallet.demo import CHEN_JIE
 from ivr.wallet.demo import LI_NA
 from ivr.wallet.demo import LIU_YANG
@@ -409,11 +410,14 @@ class PhoneCalls:
 
 
 def turn_json(turn: Turn, audio: str | None) -> dict[str, Any]:
+    """One turn for the page: ``lang`` as Twilio was told (``cmn-CN``), ``language`` as the
+    flow and the browser name it (``zh-CN``; None when not said in a known language)."""
     return {
         "speaker": turn.speaker,
         "kind": turn.kind,
         "text": turn.text,
         "lang": turn.lang,
+        "language": _code(turn.lang),
         "state": turn.state,
         "audio": audio,
         "cut": turn.cut,
@@ -554,17 +558,19 @@ def _fixed_texts(flow: Flow, lang: str) -> list[tuple[str | None, str]]:
 
 
 def _language_of(call: Call, default: str) -> str:
-    langs = [t.lang for t in call.result.transcript if t.speaker == "ivr" and t.lang]
-    if not langs:
-        return default
-    spoken = langs[-1]
-    return (
-        "zh-CN"
-        if spoken.startswith(("cmn", "zh"))
-        else "en-US"
-        if spoken.startswith("en")
-        else default
-    )
+    """The language the IVR spoke last, as the flow names it."""
+    codes = [_code(t.lang) for t in call.result.transcript if t.speaker == "ivr"]
+    return next((code for code in reversed(codes) if code is not None), default)
+
+
+def _code(lang: str | None) -> str | None:
+    """Twilio's name for a language (``cmn-CN``) as the flow's code (``zh-CN``)."""
+    if not lang:
+        return None
+    try:
+        return language(lang).code
+    except ValueError:
+        return None
 
 
 def _quote(text: str) -> str:

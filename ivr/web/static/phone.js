@@ -170,7 +170,7 @@
     who.textContent = turn.speaker === "ivr" ? "IVR" : "You";
     const text = document.createElement("span");
     text.textContent = describeTurn(turn);
-    if (turn.lang) text.lang = turn.lang.startsWith("cmn") ? "zh-CN" : turn.lang;
+    if (turn.language) text.lang = turn.language;
     item.append(who, text);
     if (turn.state) {
       const where = document.createElement("span");
@@ -277,7 +277,7 @@
   function speak(turn) {
     if ($("mute").checked) return;
     if (turn.kind === "play" && turn.audio) sounds.push({ url: turn.audio });
-    else if (turn.kind === "say" && turn.text) sounds.push({ text: turn.text, lang: turn.lang });
+    else if (turn.kind === "say" && turn.text) sounds.push({ text: turn.text, lang: turn.language });
     else return;
     if (!playing) next();
   }
@@ -293,7 +293,7 @@
       audio.play().catch(done); // autoplay refused, or no sound device: go on silently
     } else if ("speechSynthesis" in window) {
       const said = new SpeechSynthesisUtterance(item.text);
-      said.lang = item.lang && item.lang.startsWith("cmn") ? "zh-CN" : item.lang || "zh-CN";
+      if (item.lang) said.lang = item.lang; // else the browser's own language
       said.onend = said.onerror = done;
       speechSynthesis.speak(said);
       // Some browsers never end an utterance they cannot voice: go on after its length.
