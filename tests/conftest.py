@@ -51,6 +51,9 @@ def hotline_app(folder: Path, clock: Clock, **overrides: Any) -> Flask:
     settings = {
         "IVR_DATABASE_URL": f"sqlite:///{folder / 'ivr.sqlite3'}",
         "IVR_LOG_LEVEL": "WARNING",
+        # The rule matcher: a test flow edited in a temporary folder would train a model of its
+        # own. tests/test_understanding.py tests the trained one; the replay gate runs it.
+        "IVR_MATCHER": "rules",
         "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
         "IVR_PIN_KEY": PIN_KEY,
         **overrides,
@@ -120,6 +123,7 @@ def cli_env(tmp_path: Path) -> dict[str, str | None]:
     env: dict[str, str | None] = dict.fromkeys([*SETTINGS, "NO_COLOR"])
     env["IVR_DATABASE_URL"] = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
     env["IVR_LOG_LEVEL"] = "WARNING"
+    env["IVR_MATCHER"] = "rules"  # as hotline_app: no test trains a model unless it asks to
     return env
 
 
