@@ -509,3 +509,16 @@ def test_the_phone_refuses_a_call_it_does_not_hold_and_an_action_it_does_not_kno
 def test_an_issue_tried_reads_as_its_label(app: Flask) -> None:
     flow = runtime_of(app).flows["hotline"].flow
     assert readable_step(flow, "complaint") == "complaint"
+
+
+def test_a_public_server_without_an_agent_token_never_serves_the_phone(tmp_path: Path) -> None:
+    clock = CallTimeClock(ManualClock(T0))
+    built = hotline_app(tmp_path, clock, IVR_AUDIO="off")  # TWILIO_AUTH_TOKEN is set
+    install_phone(built, clock)
+    client = built.test_client()
+    for path in ("/phone/", "/phone/api/setup"):
+        reply = client.get(path)
+        assert reply.status_code == 403
+        assert "TWILIO_AUTH_TOKEN is set" in reply.get_data(as_text=True)
+    assert client.post("/phone/api/calls", json={"from": LI_NA}).status_code == 403
+    runtime_of(built).database.dispose()
