@@ -4,6 +4,7 @@ queued browser call up from the agent page."""
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -522,3 +523,10 @@ def test_a_public_server_without_an_agent_token_never_serves_the_phone(tmp_path:
         assert "TWILIO_AUTH_TOKEN is set" in reply.get_data(as_text=True)
     assert client.post("/phone/api/calls", json={"from": LI_NA}).status_code == 403
     runtime_of(built).database.dispose()
+
+
+def test_the_pages_templates_ship_with_the_package() -> None:
+    data = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text("utf-8"))
+    shipped = data["tool"]["setuptools"]["package-data"]["ivr"]
+    assert "web/templates/*.html" in shipped
+    assert "web/static/**/*" in shipped
