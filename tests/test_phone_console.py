@@ -4,6 +4,7 @@ queued browser call up from the agent page."""
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -157,8 +158,11 @@ def test_keys_speech_and_silence_each_return_only_the_new_turns(client: FlaskCli
     assert len(shown.get_json()["turns"]) == 1
 
 
-def test_a_call_placed_at_a_chosen_time_takes_the_after_hours_way(client: FlaskClient) -> None:
-    call = dial(client, LI_NA, at="2026-11-23T23:10:00+08:00")
+@pytest.mark.parametrize("at", ["2026-11-23T23:10:00+08:00", "2026-11-23T23:10"])
+def test_a_call_placed_at_a_chosen_time_takes_the_after_hours_way(
+    client: FlaskClient, at: str
+) -> None:
+    call = dial(client, LI_NA, at=at)  # without an offset: the hotline's own time
     call = act(client, call, "press", "123456")
     call = act(client, call, "press", "0")
     assert call["state"] == "after_hours"
@@ -349,7 +353,6 @@ def test_the_pickup_button_is_only_for_browser_calls(client: FlaskClient) -> Non
         ({"from": "not a number"}, 400, "is not a phone number"),
         ({"from": LI_NA, "lang": "fr-FR"}, 400, "is not a language of the flow"),
         ({"from": LI_NA, "at": "tomorrow"}, 400, "is not an ISO 8601 time"),
-        ({"from": LI_NA, "at": "2026-11-23T23:10:00"}, 400, "needs its offset"),
     ],
 )
 def test_a_call_the_page_cannot_place_is_refused_saying_why(
@@ -399,6 +402,8 @@ def test_the_page_and_its_setup_name_the_callers_languages_and_diagram(
     }
     assert len(setup["callers"]) == 10
     assert setup["can_choose_time"] is True
+    assert setup["timezone"] == "Asia/Shanghai"
+    assert setup["now"] == "2026-11-23T10:00+08:00"
     assert "    classDef incoming fill:#111827,color:#fff,stroke:#111827\n" in setup["diagram"]
     assert "    class _incoming incoming\n" in setup["diagram"]
     assert "classDef call " not in setup["diagram"]
@@ -505,3 +510,23 @@ def test_the_phone_refuses_a_call_it_does_not_hold_and_an_action_it_does_not_kno
 def test_an_issue_tried_reads_as_its_label(app: Flask) -> None:
     flow = runtime_of(app).flows["hotline"].flow
     assert readable_step(flow, "complaint") == "complaint"
+
+
+def test_a_public_server_without_an_agent_token_never_serves_the_phone(tmp_path: Path) -> None:
+    clock = CallTimeClock(ManualClock(T0))
+    built = hotline_app(tmp_path, clock, IVR_AUDIO="off")  # TWILIO_AUTH_TOKEN is set
+    install_phone(built, clock)
+    client = built.test_client()
+    for path in ("/phone/", "/phone/api/setup"):
+        reply = client.get(path)
+        assert reply.status_code == 403
+        assert "TWILIO_AUTH_TOKEN is set" in reply.get_data(as_text=True)
+    assert client.post("/phone/api/calls", json={"from": LI_NA}).status_code == 403
+    runtime_of(built).database.dispose()
+
+
+def test_the_pages_templates_ship_with_the_package() -> None:
+    data = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text("utf-8"))
+    shipped = data["tool"]["setuptools"]["package-data"]["ivr"]
+    assert "web/templates/*.html" in shipped
+    assert "web/static/**/*" in shipped

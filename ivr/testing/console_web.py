@@ -9,7 +9,8 @@ page's ``Bridge`` (``ivr.web.agents.BRIDGE``), so an agent can pick a queued bro
 - ``GET /phone/api/setup``: the demo callers, the flow's languages, its diagram (Mermaid
   source from ``ivr.engine.diagram``, the data ``ivr graph`` draws), whether a time may be
   chosen.
-- ``POST /phone/api/calls`` ``{"from", "lang", "at"}``: place a call; ``GET
+- ``POST /phone/api/calls`` ``{"from", "lang", "at"}``: place a call (``at`` without an
+  offset is the hotline's wall-clock time, in its flow's timezone); ``GET
   /phone/api/calls/<id>?since=n``: its turns from ``n``, state, path, outcome, effects;
   ``POST /phone/api/calls/<id>/<action>`` ``{"value"}``: press, say, silence, record, hold,
   dial, hangup; ``GET /phone/api/calls/<id>/script``: the call as a YAML call script.
@@ -124,7 +125,11 @@ def setup() -> Response:
             "diagram": browser_mermaid(to_mermaid(flow_diagram(compiled))),
             "states": sorted(flow.states),
             "can_choose_time": calls.clock is not None,
-            "now": calls.runtime.services.clock.now().isoformat(),
+            # A time of call is the hotline's wall-clock time, in its own timezone.
+            "timezone": flow.hours.timezone.key,
+            "now": calls.runtime.services.clock.now()
+            .astimezone(flow.hours.timezone)
+            .isoformat(timespec="minutes"),
         }
     )
 
@@ -141,8 +146,8 @@ def dial() -> Response:
             at = datetime.fromisoformat(str(body["at"]))
         except ValueError:
             return _refusal(f"at={body['at']!r} is not an ISO 8601 time", 400)
-        if at.tzinfo is None:
-            return _refusal(f"at={body['at']!r} needs its offset, like +08:00", 400)
+        if at.tzinfo is None:  # a wall-clock time where the hotline is
+            at = at.replace(tzinfo=_calls().flow.hours.timezone)
     try:
         phone = _calls().dial(
             str(body.get("from", "")).strip(), lang=body.get("lang") or None, at=at

@@ -33,6 +33,13 @@ def _place(page: Any, caller: str, lang: str) -> None:
     page.wait_for_selector("#transcript li.caller")
 
 
+def _hang_up(page: Any) -> None:
+    """End the call, so that the page stops asking the server about it before the server
+    stops (a request to a stopped server is an error in the console)."""
+    page.click("#hangup")
+    page.wait_for_selector("#ended:not([hidden])")
+
+
 def _replay(script: Path) -> subprocess.CompletedProcess[str]:
     """``ivr replay`` as a person runs it: this checkout, no setting from the environment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IVR_", "TWILIO_"))}
@@ -117,8 +124,7 @@ def test_at_a_phones_width_the_page_fits_and_shows_chinese(
     for button in phone_page.locator("button").all():
         label = button.get_attribute("aria-label") or button.inner_text()
         assert label.strip(), "every button has a label"
-    phone_page.click("#hangup")
-    phone_page.wait_for_selector("#ended:not([hidden])")
+    _hang_up(phone_page)
     assert phone_page.inner_text("#outcome") == "ended caller-hangup"
 
 
@@ -159,3 +165,19 @@ def test_a_queued_browser_call_shows_on_the_agent_page_and_is_picked_up_there(
     agents.wait_for_selector("text=Nobody is waiting.", timeout=15_000)
     assert errors == []
     agents.close()
+    _hang_up(page)
+
+
+def test_a_call_at_a_chosen_evening_time_hears_the_after_hours_menu(
+    page: Any, live_server: str
+) -> None:
+    _open_phone(page, live_server)
+    assert page.inner_text("#at-zone") == "(Asia/Shanghai, optional)"
+    page.fill("#at", "2026-11-23T23:10")
+    _place(page, LI_NA, "en-US")
+    page.keyboard.type("123456")
+    page.wait_for_selector("#transcript li:has-text('pressed 123456')")
+    page.keyboard.type("0")
+    page.wait_for_selector("#transcript li:has-text('The line is closed now')")
+    assert page.inner_text("#state") == "after_hours"
+    _hang_up(page)

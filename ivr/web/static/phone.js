@@ -85,6 +85,9 @@
     const lang = $("lang");
     for (const code of data.languages) lang.add(new Option(LANG_NAMES[code] || code, code));
     lang.add(new Option("Choose at the menu", ""));
+    $("at-zone").textContent = `(${data.timezone}, optional)`;
+    $("at").value = "";
+    $("at").placeholder = data.now.slice(0, 16);
     if (!data.can_choose_time) {
       $("at").disabled = true;
       $("at-help").textContent = "This server cannot place a call at another time.";
@@ -97,13 +100,8 @@
   }
 
   function chosenTime() {
-    const value = $("at").value;
-    if (!value) return null;
-    const local = new Date(value);
-    const offset = -local.getTimezoneOffset();
-    const sign = offset >= 0 ? "+" : "-";
-    const pad = (n) => String(Math.floor(Math.abs(n))).padStart(2, "0");
-    return `${value.length === 16 ? value + ":00" : value}${sign}${pad(offset / 60)}:${pad(offset % 60)}`;
+    // The hotline's wall-clock time: the server reads it in the flow's timezone.
+    return $("at").value || null;
   }
 
   async function dial(event) {
