@@ -64,8 +64,8 @@ flowchart LR
     find -->|"next"| agent
     known -->|"next"| goodbye
     agent -.->|"queue closed"| goodbye
-    classDef call fill:#111827,color:#fff,stroke:#111827
-    class _incoming call
+    classDef incoming fill:#111827,color:#fff,stroke:#111827
+    class _incoming incoming
     classDef menu fill:#dbeafe,stroke:#1d4ed8
     class welcome menu
     classDef entry fill:#e0e7ff,stroke:#4338ca

@@ -188,8 +188,10 @@ def to_mermaid(diagram: Diagram, highlight: Iterable[str] = ()) -> str:
         if kind == "changed":
             members = sorted(set(highlight))
         if members:
-            lines.append(f"    classDef {kind} {style}")
-            lines.append(f"    class {','.join(members)} {kind}")
+            # "call" is a Mermaid keyword (click callbacks): mermaid 11 refuses it as a class
+            name = "incoming" if kind == "call" else kind
+            lines.append(f"    classDef {name} {style}")
+            lines.append(f"    class {','.join(members)} {name}")
     for kind, style in _MERMAID_EDGE_STYLES.items():
         if kind in by_style:
             lines.append(f"    linkStyle {','.join(map(str, by_style[kind]))} {style}")
