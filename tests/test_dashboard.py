@@ -121,6 +121,8 @@ def test_the_heat_map_fills_the_states_callers_reached_by_their_drop_off(app: Fl
     rt = runtime_of(app)
     document = report(rt.database, Filters(), SHANGHAI).as_json()
 
+    document["states"].append({"state": "retired_state", "entered": 4, "drop_off": 0.5})
+
     source = heat_map(rt.flows["hotline"], document)
 
     assert "flowchart TD" in source
@@ -129,6 +131,7 @@ def test_the_heat_map_fills_the_states_callers_reached_by_their_drop_off(app: Fl
     assert "classDef incoming" in source
     assert not re.search(r"^\s*classDef call\b", source, re.MULTILINE)
     assert "ask_phone" not in source  # no call entered it
+    assert "retired_state" not in source  # an older version's state: not in this diagram
 
 
 def test_the_static_files_are_served(app: Flask) -> None:

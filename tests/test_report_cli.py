@@ -126,6 +126,8 @@ def test_flow_and_until_filter_the_calls(runner: CliRunner, records: str) -> Non
         (["--since", "2026-12-01"], "no calls in the records from 2026-12-01T00:00:00+08:00",
          "ivr demo calls --day 2026-11-23"),
         (["--flow", "nothing"], "no calls in the records of flow nothing", "ivr demo calls"),
+        (["--until", "2026-11-01"], "no calls in the records before 2026-11-02T00:00:00+08:00",
+         "widen --since/--until"),
     ],
 )  # fmt: skip
 def test_a_slip_says_what_to_do_next(

@@ -15,9 +15,8 @@ such group, so the total and each split are sums of the groups): one narrow row 
 (its outcome, whether it was contained, its handoff), from which outcomes, queues, waits,
 hours and the timeline are tallied here (medians, p90s and local hours are not alike in
 SQLite and PostgreSQL SQL); and the events counted in SQL per state (entered, the last state
-of a caller who hung up, answers) and per survey score. The indexes the
-queries lean on are made by migration 0007 (``bench/report.py`` times them on a million
-events).
+of a caller who hung up, answers) and per survey score. The indexes the queries lean on are
+made by migration 0007 (``bench/report.py`` times them on a million events).
 
 How the records say it: an input event's detail is ``<event> <keys>`` (``key_1 1``,
 ``no_match 9``, ``entered ******``), ``<event> (speech)`` when the caller spoke
@@ -68,8 +67,8 @@ _calls = CallRecordRow.__table__
 _events = CallEventRow.__table__
 _handoffs = AgentHandoffRow.__table__
 # The three splits of every figure, as columns of ``call_records``: each query groups by all
-# three, and ``report`` adds the groups up into the total and into each split.
-# Plain columns (no expression to evaluate per event row): ``_key`` names a NULL ``NONE``.
+# three, and ``report`` adds the groups up into the total and into each split. Plain columns
+# (no expression to evaluate per event row): ``_key`` names a NULL ``NONE``.
 _GROUP = (
     _calls.c.issue.label("issue"),
     _calls.c.lang.label("lang"),
