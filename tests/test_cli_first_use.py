@@ -274,12 +274,14 @@ def test_the_front_page_points_to_health_the_agents_and_the_docs(tmp_path: Path)
         "flow": "hotline",
         "health": "/health",
         "agents": "/agent/",
+        "dashboard": "/dashboard/",
         "webhook": "http://localhost/voice",
         "docs": "README.md in the project folder",
     }
     page = client.get("/", headers={"Accept": "text/html"}).get_data(as_text=True)
     assert '<a href="/health">/health</a>' in page
     assert '<a href="/agent/">/agent/</a>' in page
+    assert '<a href="/dashboard/">/dashboard/</a>' in page
 
 
 def _wait_for(url: str, seconds: float) -> bytes:

@@ -28,6 +28,7 @@ _PAGE = """<!doctype html>
 <ul>
   <li><a href="/health">/health</a>: is it up</li>
   <li><a href="/agent/">/agent/</a>: callers waiting for an agent</li>
+  <li><a href="/dashboard/">/dashboard/</a>: what callers do (outcomes, drop-off, waits)</li>
   {% if phone %}<li><a href="/phone/">/phone/</a>: call the hotline from this browser</li>
   {% endif %}
   <li>point your Twilio number's voice webhook at <code>{{ webhook }}</code></li>
@@ -45,6 +46,7 @@ def front_page() -> Response | str:
         "flow": rt.flow_name,
         "health": "/health",
         "agents": "/agent/",
+        "dashboard": "/dashboard/",
         "webhook": f"{base}/voice",
         "docs": DOCS_URL,
     }
