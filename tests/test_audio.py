@@ -70,6 +70,11 @@ def hotline_prompts(flows: Path = FLOWS) -> list[Prompt]:
     return flow_prompts(load_flow(flows / "hotline.yaml"))
 
 
+def shipped_prompts(flows: Path = FLOWS) -> list[Prompt]:
+    """Every prompt of every flow in ``flows`` (the hotline and the callback call)."""
+    return [p for path in sorted(flows.glob("*.yaml")) for p in flow_prompts(load_flow(path))]
+
+
 def record(root: Path, prompts: Iterable[Prompt], *, voice: str = PERSON) -> bytes:
     """Put a recording of each prompt in ``root`` and note its text in the manifest."""
     library = AudioLibrary.open(root)

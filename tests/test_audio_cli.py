@@ -23,6 +23,7 @@ from tests.test_audio import FLOWS
 from tests.test_audio import hotline_prompts
 from tests.test_audio import only
 from tests.test_audio import record
+from tests.test_audio import shipped_prompts
 from tests.test_audio import wav
 
 MAIN_MENU_ZH = "请选择您要咨询的问题。"
@@ -236,7 +237,7 @@ def test_adopt_with_nothing_to_adopt_says_what_to_drop_in_and_what_to_pass(
     assert result.output.splitlines() == [
         "0 recording(s) adopted",
         f"  → no recording waits to be adopted: drop a person's recording into {audio_dir} "
-        "named <language>/<prompt id>.wav or .mp3 (e.g. zh-CN/hotline.welcome.prompt.wav), "
+        "named <language>/<prompt id>.wav or .mp3 (e.g. zh-CN/callback.offer_by_name.prompt.0.wav), "
         "then run this again;",
         "    to adopt one re-recorded after its text changed, name it: "
         "`ivr prompts adopt <prompt id>` (`ivr prompts status --all` lists the ids)",
@@ -292,7 +293,7 @@ def test_an_mp3_dropped_in_beside_a_rendered_wav_is_found_for_adoption(
 def test_check_warns_about_stale_and_missing_recordings_but_passes(
     runner: CliRunner, audio_dir: Path
 ) -> None:
-    prompts = hotline_prompts()
+    prompts = shipped_prompts()
     record(audio_dir, [p for p in prompts if p.id != "hotline.main_menu.prompt"])
     library = AudioLibrary.open(audio_dir)
     library.record("en-US/hotline.welcome.prompt.wav", "Welcome, old words.", "espeak-ng en-us")
@@ -310,7 +311,7 @@ def test_check_warns_about_stale_and_missing_recordings_but_passes(
 
 
 def test_check_says_all_recordings_are_current(runner: CliRunner, audio_dir: Path) -> None:
-    prompts = hotline_prompts()
+    prompts = shipped_prompts()
     record(audio_dir, prompts)
     result = runner.invoke(main, ["check"])
     assert result.exit_code == 0

@@ -214,7 +214,7 @@ def test_a_guard_may_not_be_used_as_an_action(tmp_path: Path) -> None:
     (problem,) = validate(flow, hotline.signatures())
     assert problem.path == "states.main_menu.do"
     assert problem.message.startswith(
-        "unknown action 'verified'; known actions: book_callback, count, "
+        "unknown action 'verified'; known actions: book_callback, cancel_callback, count, "
     )
     assert "verified" not in problem.message.split("known actions: ")[1].split(", ")
 
