@@ -613,3 +613,30 @@ def test_intents_train_needs_a_menu_with_examples(runner: CliRunner) -> None:
     result = runner.invoke(main, ["intents", "train", "--flow", str(small)])
     assert result.exit_code == 2
     assert "has no speech menu with examples" in result.output
+
+
+def test_a_corrected_match_and_an_unsure_agent_request_are_recorded_for_review(
+    runner: CliRunner, cli_env: dict[str, str | None], tmp_path: Path
+) -> None:
+    clock = ManualClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+    app = hotline_app(
+        tmp_path, clock, IVR_DATABASE_URL=str(cli_env["IVR_DATABASE_URL"]), IVR_MATCHER="rules"
+    )
+    sim = Simulator(WsgiTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, clock=clock)
+    call = sim.dial(WANG_FANG)
+    call.press("1")
+    call.press("123456")
+    call.say("我想查一下退款", confidence=0.3)
+    assert "您是说“查询退款进度”吗" in call.heard()
+    call.press("2")
+    call.say("帮我转人工", confidence=0.2)  # unsure: asked again, never confirmed
+    assert "抱歉" in call.heard()
+    runtime_of(app).database.dispose()
+    result = runner.invoke(main, ["intents", "review"], env={"IVR_MATCHER": "rules"})
+    assert result.exit_code == 0, result.output
+    assert '  - {say: "我想查一下退款", intent: ""}  # 2× zh-CN: confirm 1, corrected 1' in (
+        result.output.splitlines()
+    )
+    assert (
+        '  - {say: "帮我转人工", intent: ""}  # 1× zh-CN: reprompt 1' in result.output.splitlines()
+    )
