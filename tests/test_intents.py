@@ -5,8 +5,9 @@ and at yes/no questions), then exact unit tests: normalisation, keys said aloud,
 cases, hints.
 
 ``CHOICES`` holds the synonyms proposed for the main menu of ``flows/hotline.yaml``, shaped as
-each option's ``synonyms:`` key there (issue id → language → words). ``bench/intents.py``
-imports it and the phrase sets from here.
+each option's ``synonyms:`` key there (issue id → language → words). The matchers as the
+engine uses them (the flow's own synonyms, examples and agent words, rules or trained) are
+scored in tests/test_understanding.py and bench/intents.py.
 """
 
 from __future__ import annotations

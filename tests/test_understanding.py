@@ -508,3 +508,135 @@ def test_the_review_file_reads_back_speech_details() -> None:
     assert _heard(detail) == {"said": "嗯", "key": None, "score": 0.0, "outcome": "reprompt"}
     assert _heard("no_match speech [1]") is None
     assert json.loads(detail.split(" speech ", 1)[1])["outcome"] == "reprompt"
+
+
+def test_the_agent_key_said_aloud_is_the_agent(cache_dir: Path) -> None:
+    found = understand.Understanding(hotline()).menu(
+        hotline().states["main_menu"], "按零", lang="zh-CN"
+    )
+    assert (found.key, found.clear) == ("0", True)
+
+
+def test_check_names_the_trained_matcher_and_options_with_too_few_examples(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = _flow_copy(tmp_path)
+    path = folder / "hotline.yaml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("        examples:\n          zh-CN: [我的账户被冻结了怎么解冻")
+    end = text.index("\n", text.index("          en-US:", start))
+    path.write_text(text[:start] + "        examples: {}" + text[end:], encoding="utf-8")
+    monkeypatch.setattr(classifier, "available", lambda: True)
+    result = runner.invoke(
+        main, ["check"], env={"IVR_FLOWS_DIR": str(folder), "IVR_MATCHER": "auto"}
+    )
+    lines = result.output.splitlines()
+    assert "✓ speech in menus: trained (scikit-learn installed), with rules matcher" in lines
+    assert (
+        f"! {path}: states.main_menu.options[0].examples.zh-CN: 0 example(s); at least 5 "
+        "teach the trained matcher this option"
+    ) in lines
+    monkeypatch.setattr(classifier, "available", lambda: False)
+    result = runner.invoke(
+        main, ["check"], env={"IVR_FLOWS_DIR": str(folder), "IVR_MATCHER": "auto"}
+    )
+    assert "✓ speech in menus: rules (install ivr[nlu] for the trained matcher) matcher" in (
+        result.output.splitlines()
+    )
+
+
+def test_intents_eval_reads_the_held_out_sets_by_default(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["intents", "eval"], env={"IVR_MATCHER": "rules"})
+    assert result.exit_code == 0, result.output
+    assert "tests/speech/heldout/zh-CN.yaml (zh-CN): 193 menu phrases" in result.output
+    assert "  hedges asked again           20/20  (0 taken as yes)" in result.output
+
+
+def test_intents_eval_without_phrase_files_says_where_they_go(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(
+        main, ["intents", "eval", "--flow", str(HOTLINE)], env={"IVR_MATCHER": "rules"}
+    )
+    assert result.exit_code == 2
+    assert "no phrase files given" in result.output
+
+
+def test_intents_commands_refuse_a_broken_phrase_file_or_flow(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    broken = tmp_path / "zh-CN.yaml"
+    broken.write_text("intents: [{say: x}]\n", encoding="utf-8")
+    env = {"IVR_MATCHER": "rules"}
+    assert "expected {say" in runner.invoke(main, ["intents", "eval", str(broken)], env=env).output
+    learned = runner.invoke(main, ["intents", "learn", str(broken), "--lang", "zh-CN"], env=env)
+    assert learned.exit_code == 2
+    missing = runner.invoke(
+        main, ["intents", "train", "--flow", str(tmp_path / "no.yaml")], env=env
+    )
+    assert missing.exit_code == 2
+    assert "cannot read the flow" in missing.output
+
+
+def test_intents_learn_refuses_a_block_list(runner: CliRunner, tmp_path: Path) -> None:
+    folder = _flow_copy(tmp_path)
+    path = folder / "hotline.yaml"
+    text = path.read_text(encoding="utf-8")
+    start = text.index("  none:\n    zh-CN: [")
+    end = text.index("\n", start + len("  none:\n"))
+    path.write_text(
+        text[:start] + "  none:\n    zh-CN:\n      - 天气" + text[end:], encoding="utf-8"
+    )
+    labelled = tmp_path / "labelled.yaml"
+    labelled.write_text("intents:\n  - {say: 怎么买基金, intent: none}\n", encoding="utf-8")
+    result = runner.invoke(
+        main,
+        ["intents", "learn", str(labelled), "--lang", "zh-CN"],
+        env={"IVR_FLOWS_DIR": str(folder)},
+    )
+    assert result.exit_code == 2
+    assert "spoken.none.zh-CN: no one-line list to add to" in result.output
+
+
+def test_intents_train_without_the_extra_is_an_error(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _hide_the_extra(monkeypatch)
+    result = runner.invoke(main, ["intents", "train"], env={"IVR_NLU_CACHE": str(tmp_path)})
+    assert result.exit_code == 2
+    assert "ivr[nlu]" in result.output
+
+
+def test_intents_train_needs_a_menu_with_examples(runner: CliRunner) -> None:
+    small = sorted((HERE / "flows" / "small").glob("*.yaml"))[0]
+    result = runner.invoke(main, ["intents", "train", "--flow", str(small)])
+    assert result.exit_code == 2
+    assert "has no speech menu with examples" in result.output
+
+
+def test_a_corrected_match_and_an_unsure_agent_request_are_recorded_for_review(
+    runner: CliRunner, cli_env: dict[str, str | None], tmp_path: Path
+) -> None:
+    clock = ManualClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+    app = hotline_app(
+        tmp_path, clock, IVR_DATABASE_URL=str(cli_env["IVR_DATABASE_URL"]), IVR_MATCHER="rules"
+    )
+    sim = Simulator(WsgiTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, clock=clock)
+    call = sim.dial(WANG_FANG)
+    call.press("1")
+    call.press("123456")
+    call.say("我想查一下退款", confidence=0.3)
+    assert "您是说“查询退款进度”吗" in call.heard()
+    call.press("2")
+    call.say("帮我转人工", confidence=0.2)  # unsure: asked again, never confirmed
+    assert "抱歉" in call.heard()
+    runtime_of(app).database.dispose()
+    result = runner.invoke(main, ["intents", "review"], env={"IVR_MATCHER": "rules"})
+    assert result.exit_code == 0, result.output
+    assert '  - {say: "我想查一下退款", intent: ""}  # 2× zh-CN: confirm 1, corrected 1' in (
+        result.output.splitlines()
+    )
+    assert (
+        '  - {say: "帮我转人工", intent: ""}  # 1× zh-CN: reprompt 1' in result.output.splitlines()
+    )

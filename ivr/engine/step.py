@@ -195,8 +195,10 @@ class Engine:
             if found.key == keys.agent:
                 return classify(flow, state, CallerInput(digits=keys.agent))[0]
             return key_event(found.key)
-        if found.key is not None and flow.phrases.confirm is not None:
-            session.data["confirm"] = {"state": state.id, "key": found.key}
+        # The agent has no option label to confirm with: unsure, it is asked again.
+        if found.key not in (None, keys.agent) and flow.phrases.confirm is not None:
+            said = mask_spoken(found.heard)
+            session.data["confirm"] = {"state": state.id, "key": found.key, "said": said}
             self.services.recorder.events(
                 session.call_sid,
                 [(session.seq, state.id, "input", speech_detail("confirm", found, "confirm"))],
@@ -222,7 +224,8 @@ class Engine:
             return "no_input"
         if yes:
             return key_event(key)
-        _heard(session, intents.Match(key, 0.0, 0.0, answer.speech or ""), "corrected")
+        said = str(pending.get("said", ""))
+        _heard(session, intents.Match(key, 0.0, 0.0, said), "corrected")
         return self._speech_failed(state, session)
 
     def _speech_failed(self, state: State, session: CallSession) -> str:
