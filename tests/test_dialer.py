@@ -57,6 +57,7 @@ from ivr.web.runtime import Runtime
 from tests import services
 from tests.conftest import AUTH_TOKEN
 from tests.conftest import BASE_URL
+from tests.conftest import PIN_KEY
 from tests.conftest import T0
 from tests.conftest import MakeApp
 from tests.conftest import post
@@ -725,7 +726,13 @@ def test_callbacks_run_without_credentials_is_a_dry_run_saying_who_it_would_call
     off = runner.invoke(
         main,
         ["callbacks", "run", "--once"],
-        env={**env, "IVR_DIAL": "off", "TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN},
+        env={
+            **env,
+            "IVR_DIAL": "off",
+            "TWILIO_ACCOUNT_SID": SID,
+            "TWILIO_AUTH_TOKEN": TOKEN,
+            "IVR_PIN_KEY": PIN_KEY,
+        },
     )
     assert off.output.splitlines()[0] == "dry run (IVR_DIAL is off): no call is placed"
     listed = runner.invoke(main, ["callbacks", "list"], env=env)
@@ -742,6 +749,7 @@ def test_callbacks_run_places_calls_through_twilio_and_list_shows_the_attempts(
         "IVR_CLOCK": NOW,
         "TWILIO_ACCOUNT_SID": SID,
         "TWILIO_AUTH_TOKEN": TOKEN,
+        "IVR_PIN_KEY": PIN_KEY,
         "IVR_PUBLIC_URL": "https://ivr.example.com",
         "IVR_CALLBACK_FROM": OUR_NUMBER,
     }
@@ -768,7 +776,7 @@ def test_callbacks_run_places_calls_through_twilio_and_list_shows_the_attempts(
 def test_callbacks_run_needs_a_public_url_and_a_number_to_call_from(
     runner: CliRunner, api: FakeCallsApi
 ) -> None:
-    env = {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN}
+    env = {"TWILIO_ACCOUNT_SID": SID, "TWILIO_AUTH_TOKEN": TOKEN, "IVR_PIN_KEY": PIN_KEY}
     no_url = runner.invoke(main, ["callbacks", "run", "--once"], obj=api, env=env)
     assert no_url.exit_code == 2
     assert "no public URL for Twilio to fetch the callback call from" in no_url.output
