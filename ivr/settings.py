@@ -313,9 +313,10 @@ class Settings:
     )
     nlu_cache: Path = _setting(
         "IVR_NLU_CACHE",
-        Path.home() / ".cache" / "ivr" / "nlu",
+        PROJECT_ROOT / "flows" / "nlu",
         _folder,
-        "folder of trained speech models, named by the hash of the flow data they learnt",
+        "folder of trained speech models, named by the hash of the flow data they learnt "
+        "(the shipped flow's are committed there, so a fresh clone starts without training)",
         Path,
     )
     # Time budgets: Twilio waits 15 s for a webhook, so no store may hold one up for long.

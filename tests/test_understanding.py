@@ -30,6 +30,7 @@ from ivr.engine.step import speech_detail
 from ivr.flow.loader import load_flow
 from ivr.flow.spec import Flow
 from ivr.masking import mask_spoken
+from ivr.settings import Settings
 from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import WsgiTransport
 from ivr.voice import classifier
@@ -640,3 +641,18 @@ def test_a_corrected_match_and_an_unsure_agent_request_are_recorded_for_review(
     assert (
         '  - {say: "帮我转人工", intent: ""}  # 1× zh-CN: reprompt 1' in result.output.splitlines()
     )
+
+
+def test_the_shipped_flows_models_are_committed_so_a_fresh_clone_starts_without_training() -> None:
+    # After changing a speech menu's words: `ivr intents train`, and commit flows/nlu/.
+    shipped = Settings.read({}).nlu_cache
+    flow = load_flow(Path(__file__).resolve().parents[1] / "flows" / "hotline.yaml")
+    for state, lang in understand.trainable(flow):
+        data = understand.training_data(flow, state, lang)
+        model = classifier.cached(data, shipped, train_missing=False)
+        assert model.digest == data.digest()
+    stale = {p.name for p in shipped.glob("intents-*.json")} - {
+        classifier.cache_file(understand.training_data(flow, s, lang), shipped).name
+        for s, lang in understand.trainable(flow)
+    }
+    assert stale == set(), "remove models no flow uses any more"
