@@ -29,7 +29,6 @@ from ivr.cli import load as cli_load
 from ivr.cli.main import main
 from ivr.errors import TwimlError
 from ivr.testing.load import Callers
-from ivr.testing.load import HttpStatusError
 from ivr.testing.load import LoadPlan
 from ivr.testing.load import MeasuredTransport
 from ivr.testing.load import Tally
@@ -242,8 +241,8 @@ def test_an_http_error_status_is_a_failed_request() -> None:
     transport.send("POST", "http://h/voice", {}, {})
 
     ((*_, error),) = requests
-    assert isinstance(error, HttpStatusError)
-    assert str(error) == "HTTP 503"
+    assert isinstance(error, TwimlError)
+    assert str(error) == "http://h/voice: HTTP 503"
 
 
 def test_a_connection_failure_is_reported_then_raised() -> None:
