@@ -495,3 +495,58 @@ def test_a_master_hands_the_plan_to_its_worker_and_gathers_the_figures(
 
     assert (tally.placed, tally.passed, tally.failed) == (2, 2, 0)
     assert env.stats.entries[("/voice", "POST")].num_requests == 2
+
+
+def test_load_starts_again_patched_unless_gevent_patched_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gevent import monkey
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(cli_load.os, "execv", lambda exe, argv: started.append(argv))
+    monkeypatch.setattr(sys, "argv", ["ivr", "load", "http://x", "a.yaml"])
+    monkeypatch.setattr(monkey, "is_module_patched", lambda name: True)
+    cli_load.restart_patched()
+    assert started == []
+
+    monkeypatch.setattr(monkey, "is_module_patched", lambda name: False)
+    cli_load.restart_patched()
+
+    ((_, flag, code, *rest),) = started
+    assert flag == "-c"
+    assert code.startswith("from gevent import monkey\nmonkey.patch_all()\n")
+    assert rest == ["load", "http://x", "a.yaml"]
+
+
+@pytest.mark.usefixtures("patched")
+def test_a_worker_waits_for_its_master(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    joined: list[dict[str, Any]] = []
+    monkeypatch.setattr(cli_load, "_run_worker", lambda cli, options: joined.append(options))
+
+    result = runner.invoke(main, ["load", "--worker", "--master-host", "10.0.0.9"])
+
+    assert result.exit_code == 0, result.output
+    ((options,),) = [joined]
+    assert (options["master_host"], options["master_port"]) == ("10.0.0.9", 5557)
+
+
+def test_with_a_broken_recordings_library_played_prompts_are_not_read_as_text(tmp_path: Path) -> None:
+    from ivr.cli.context import CliContext
+    from ivr.settings import Settings
+
+    (tmp_path / "manifest.yaml").write_text("recordings: [\n")  # not YAML
+    cli = CliContext(Settings(audio_dir=tmp_path))
+
+    assert cli_load._play_text(cli) is None
+
+
+def test_the_table_lists_why_calls_failed(capsys: pytest.CaptureFixture[str]) -> None:
+    tally = Tally(placed=1, failed=1, failures=["x.yaml: expected the IVR to say 'hi'"])
+    report = figures({}, _Entry(0, 0), tally, seconds=1.0, plan=_plan())
+
+    cli_load._echo(report)
+
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        "calls: 1 placed (1.0/s), 0 passed, 1 failed their script, 0 cut at the end (1.0 s; percentiles in ms)",
+        "  ✗ x.yaml: expected the IVR to say 'hi'",
+    ]
