@@ -530,7 +530,9 @@ def test_a_worker_waits_for_its_master(runner: CliRunner, monkeypatch: pytest.Mo
     assert (options["master_host"], options["master_port"]) == ("10.0.0.9", 5557)
 
 
-def test_with_a_broken_recordings_library_played_prompts_are_not_read_as_text(tmp_path: Path) -> None:
+def test_with_a_broken_recordings_library_played_prompts_are_not_read_as_text(
+    tmp_path: Path,
+) -> None:
     from ivr.cli.context import CliContext
     from ivr.settings import Settings
 
