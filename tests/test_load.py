@@ -3,8 +3,8 @@ the apologies and failed scripts counted, and short runs on Locust against a liv
 
 Locust imports gevent, which patches the process that imports it; in this process it is
 imported unpatched (``LOCUST_SKIP_MONKEY_PATCH``), so the in-process run below blocks on
-each request, which a short run does not mind. The command line itself runs in a
-subprocess (marked ``slow``), alone and as a master with a worker.
+each request, which a short run does not mind. A master and a worker also run as
+``ivr load`` processes (marked ``slow``).
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import waitress
 from click.testing import CliRunner
 from flask import Flask
+from werkzeug.serving import make_server
 
 from ivr.cli import load as cli_load
 from ivr.cli.main import main
@@ -357,9 +357,6 @@ def patched(monkeypatch: pytest.MonkeyPatch) -> None:
         ([], "ivr load needs the IVR's URL first, got None"),
         (["127.0.0.1:5000", ZHANG], "needs the IVR's URL first, got '127.0.0.1:5000'"),
         (["http://127.0.0.1:5000"], "no call scripts given"),
-        (["http://127.0.0.1:5000", "ivr/cli"], "no call scripts in ivr/cli"),
-        (["http://127.0.0.1:5000", f"{ZHANG}=x"], "could not convert string to float"),
-        (["http://127.0.0.1:5000", "nowhere.yaml"], "no such file"),
         (["http://127.0.0.1:5000", ZHANG, "--think", "6-2"], "give 0 <= MIN <= MAX"),
         (["http://127.0.0.1:5000", ZHANG, "--think", "a-b"], "give seconds as MIN-MAX"),
     ],
@@ -374,6 +371,35 @@ def test_load_says_what_is_wrong_with_its_arguments(
     assert said in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["ivr/cli"], "no call scripts in ivr/cli"),
+        ([f"{ZHANG}=x"], "could not convert string to float"),
+        (["nowhere.yaml"], "no such file"),
+    ],
+)
+@pytest.mark.usefixtures("patched")
+def test_load_says_what_is_wrong_with_its_scripts(
+    runner: CliRunner, live: str, args: list[str], said: str
+) -> None:
+    result = runner.invoke(main, ["load", live, *args])
+
+    assert result.exit_code == 2
+    assert said in result.output
+
+
+@pytest.mark.usefixtures("patched")
+def test_load_says_when_no_server_answers_at_the_url(runner: CliRunner) -> None:
+    url = f"http://127.0.0.1:{_free_port()}"
+
+    result = runner.invoke(main, ["load", url, ZHANG])
+
+    assert result.exit_code == 2
+    assert f"error: no server answers at {url} (connection failed:" in result.output
+    assert "start it with `ivr serve`" in result.output
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -382,15 +408,17 @@ def _free_port() -> int:
 
 @pytest.fixture
 def live(make_app: MakeApp) -> Iterator[str]:
-    """The hotline served by waitress on a thread of this process."""
+    """The hotline served over HTTP on a thread of this process (werkzeug's server: it stops
+    cleanly)."""
     app: Flask = make_app(TWILIO_AUTH_TOKEN=None, IVR_AUDIO=False)
-    server = waitress.create_server(app, host="127.0.0.1", port=_free_port(), threads=2)
-    thread = threading.Thread(target=server.run, daemon=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.effective_port}"
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
-        server.close()
+        server.shutdown()
+        server.server_close()
         thread.join(5)
 
 
