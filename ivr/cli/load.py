@@ -315,7 +315,8 @@ def _run_worker(cli: CliContext, options: dict[str, Any]) -> None:
             processes=sent["processes"],
             concurrency=sent["concurrency"],
             auth_token=cli.settings.twilio_auth_token,
-            seed=sent["seed"],
+            # Each worker its own draws: the same seed would repeat one worker's calls in all.
+            seed=None if sent["seed"] is None else sent["seed"] + environment.runner.worker_index,
             play_text=play_text,
         )
 
