@@ -3,8 +3,8 @@ the apologies and failed scripts counted, and short runs on Locust against a liv
 
 Locust imports gevent, which patches the process that imports it; in this process it is
 imported unpatched (``LOCUST_SKIP_MONKEY_PATCH``), so the in-process run below blocks on
-each request, which a short run does not mind. The command line itself runs in a
-subprocess (marked ``slow``), alone and as a master with a worker.
+each request, which a short run does not mind. A master and a worker also run as
+``ivr load`` processes (marked ``slow``).
 """
 
 from __future__ import annotations
@@ -21,15 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import waitress
 from click.testing import CliRunner
 from flask import Flask
+from werkzeug.serving import make_server
 
 from ivr.cli import load as cli_load
 from ivr.cli.main import main
 from ivr.errors import TwimlError
 from ivr.testing.load import Callers
-from ivr.testing.load import HttpStatusError
 from ivr.testing.load import LoadPlan
 from ivr.testing.load import MeasuredTransport
 from ivr.testing.load import Tally
@@ -242,8 +241,8 @@ def test_an_http_error_status_is_a_failed_request() -> None:
     transport.send("POST", "http://h/voice", {}, {})
 
     ((*_, error),) = requests
-    assert isinstance(error, HttpStatusError)
-    assert str(error) == "HTTP 503"
+    assert isinstance(error, TwimlError)
+    assert str(error) == "http://h/voice: HTTP 503"
 
 
 def test_a_connection_failure_is_reported_then_raised() -> None:
@@ -358,9 +357,6 @@ def patched(monkeypatch: pytest.MonkeyPatch) -> None:
         ([], "ivr load needs the IVR's URL first, got None"),
         (["127.0.0.1:5000", ZHANG], "needs the IVR's URL first, got '127.0.0.1:5000'"),
         (["http://127.0.0.1:5000"], "no call scripts given"),
-        (["http://127.0.0.1:5000", "ivr/cli"], "no call scripts in ivr/cli"),
-        (["http://127.0.0.1:5000", f"{ZHANG}=x"], "could not convert string to float"),
-        (["http://127.0.0.1:5000", "nowhere.yaml"], "no such file"),
         (["http://127.0.0.1:5000", ZHANG, "--think", "6-2"], "give 0 <= MIN <= MAX"),
         (["http://127.0.0.1:5000", ZHANG, "--think", "a-b"], "give seconds as MIN-MAX"),
     ],
@@ -375,6 +371,35 @@ def test_load_says_what_is_wrong_with_its_arguments(
     assert said in result.output
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["ivr/cli"], "no call scripts in ivr/cli"),
+        ([f"{ZHANG}=x"], "could not convert string to float"),
+        (["nowhere.yaml"], "no such file"),
+    ],
+)
+@pytest.mark.usefixtures("patched")
+def test_load_says_what_is_wrong_with_its_scripts(
+    runner: CliRunner, live: str, args: list[str], said: str
+) -> None:
+    result = runner.invoke(main, ["load", live, *args])
+
+    assert result.exit_code == 2
+    assert said in result.output
+
+
+@pytest.mark.usefixtures("patched")
+def test_load_says_when_no_server_answers_at_the_url(runner: CliRunner) -> None:
+    url = f"http://127.0.0.1:{_free_port()}"
+
+    result = runner.invoke(main, ["load", url, ZHANG])
+
+    assert result.exit_code == 2
+    assert f"error: no server answers at {url} (connection failed:" in result.output
+    assert "start it with `ivr serve`" in result.output
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -383,15 +408,17 @@ def _free_port() -> int:
 
 @pytest.fixture
 def live(make_app: MakeApp) -> Iterator[str]:
-    """The hotline served by waitress on a thread of this process."""
+    """The hotline served over HTTP on a thread of this process (werkzeug's server: it stops
+    cleanly)."""
     app: Flask = make_app(TWILIO_AUTH_TOKEN=None, IVR_AUDIO=False)
-    server = waitress.create_server(app, host="127.0.0.1", port=_free_port(), threads=2)
-    thread = threading.Thread(target=server.run, daemon=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.effective_port}"
+        yield f"http://127.0.0.1:{server.server_port}"
     finally:
-        server.close()
+        server.shutdown()
+        server.server_close()
         thread.join(5)
 
 
@@ -496,3 +523,60 @@ def test_a_master_hands_the_plan_to_its_worker_and_gathers_the_figures(
 
     assert (tally.placed, tally.passed, tally.failed) == (2, 2, 0)
     assert env.stats.entries[("/voice", "POST")].num_requests == 2
+
+
+def test_load_starts_again_patched_unless_gevent_patched_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gevent import monkey
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(cli_load.os, "execv", lambda exe, argv: started.append(argv))
+    monkeypatch.setattr(sys, "argv", ["ivr", "load", "http://x", "a.yaml"])
+    monkeypatch.setattr(monkey, "is_module_patched", lambda name: True)
+    cli_load.restart_patched()
+    assert started == []
+
+    monkeypatch.setattr(monkey, "is_module_patched", lambda name: False)
+    cli_load.restart_patched()
+
+    ((_, flag, code, *rest),) = started
+    assert flag == "-c"
+    assert code.startswith("from gevent import monkey\nmonkey.patch_all()\n")
+    assert rest == ["load", "http://x", "a.yaml"]
+
+
+@pytest.mark.usefixtures("patched")
+def test_a_worker_waits_for_its_master(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    joined: list[dict[str, Any]] = []
+    monkeypatch.setattr(cli_load, "_run_worker", lambda cli, options: joined.append(options))
+
+    result = runner.invoke(main, ["load", "--worker", "--master-host", "10.0.0.9"])
+
+    assert result.exit_code == 0, result.output
+    ((options,),) = [joined]
+    assert (options["master_host"], options["master_port"]) == ("10.0.0.9", 5557)
+
+
+def test_with_a_broken_recordings_library_played_prompts_are_not_read_as_text(
+    tmp_path: Path,
+) -> None:
+    from ivr.cli.context import CliContext
+    from ivr.settings import Settings
+
+    (tmp_path / "manifest.yaml").write_text("recordings: [\n")  # not YAML
+    cli = CliContext(Settings(audio_dir=tmp_path))
+
+    assert cli_load._play_text(cli) is None
+
+
+def test_the_table_lists_why_calls_failed(capsys: pytest.CaptureFixture[str]) -> None:
+    tally = Tally(placed=1, failed=1, failures=["x.yaml: expected the IVR to say 'hi'"])
+    report = figures({}, _Entry(0, 0), tally, seconds=1.0, plan=_plan())
+
+    cli_load._echo(report)
+
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        "calls: 1 placed (1.0/s), 0 passed, 1 failed their script, 0 cut at the end (1.0 s; percentiles in ms)",
+        "  ✗ x.yaml: expected the IVR to say 'hi'",
+    ]

@@ -395,10 +395,12 @@ def _workers_per_call(access: Path) -> list[set[str]]:
 @pytest.mark.slow
 @pytest.mark.postgres
 @pytest.mark.redis
+@pytest.mark.parametrize("sessions", ["redis", "sql"])
 def test_calls_whose_webhooks_land_on_different_workers_go_on_as_scripted(
-    tmp_path: Path, postgres_url: str, redis_url: str
+    tmp_path: Path, postgres_url: str, redis_url: str, sessions: str
 ) -> None:
-    process, url, access = _serve(tmp_path, postgres_url, redis_url)
+    store = redis_url if sessions == "redis" else "sql"  # sql: the sessions in PostgreSQL too
+    process, url, access = _serve(tmp_path, postgres_url, store)
     try:
         failed = _drive(url)
     finally:

@@ -26,12 +26,14 @@ from ivr.cli.context import CliContext
 from ivr.errors import CliError
 from ivr.errors import ConfigError
 from ivr.errors import ScriptError
+from ivr.errors import TwimlError
 from ivr.media.recordings import AudioLibrary
 from ivr.testing.load import LoadPlan
 from ivr.testing.load import Tally
 from ivr.testing.load import caller_class
 from ivr.testing.load import figures
 from ivr.testing.load import read_mix
+from ivr.testing.simulator import HttpTransport
 
 # gevent must patch the standard library before anything imports ssl or threading: ``ivr load``
 # starts again in a process that patches first, then runs the same command line.
@@ -170,6 +172,15 @@ def _plan(
         )
     if not scripts:
         raise CliError("no call scripts given", "give call scripts (files or folders) after URL")
+    think = _think(options["think"])
+    base = url.rstrip("/")
+    try:
+        HttpTransport(timeout=5).send("GET", base + "/health", {}, {})
+    except TwimlError as exc:
+        raise CliError(
+            f"no server answers at {base} ({str(exc).removeprefix(exc.url + ': ')})",
+            "start it with `ivr serve` (or check the URL you gave)",
+        ) from exc
     try:
         mix = read_mix(scripts)
     except (ScriptError, ValueError) as exc:
@@ -177,10 +188,10 @@ def _plan(
     if not mix:
         raise CliError(f"no call scripts in {', '.join(scripts)}", "give *.yaml call scripts")
     return LoadPlan(
-        url=url.rstrip("/"),
+        url=base,
         mix=mix,
         rate=options["rate"],
-        think=_think(options["think"]),
+        think=think,
         calls=options["calls"],
         duration=options["duration"],
         drain=options["drain"],
@@ -304,7 +315,8 @@ def _run_worker(cli: CliContext, options: dict[str, Any]) -> None:
             processes=sent["processes"],
             concurrency=sent["concurrency"],
             auth_token=cli.settings.twilio_auth_token,
-            seed=sent["seed"],
+            # Each worker its own draws: the same seed would repeat one worker's calls in all.
+            seed=None if sent["seed"] is None else sent["seed"] + environment.runner.worker_index,
             play_text=play_text,
         )
 

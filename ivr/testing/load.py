@@ -57,10 +57,6 @@ KEPT_FAILURES = 5
 RequestHook = Callable[[str, str, float, int, BaseException | None], None]
 
 
-class HttpStatusError(Exception):
-    """A webhook answered with an HTTP error status (Locust counts it as a failure)."""
-
-
 @dataclass(frozen=True)
 class Weighted:
     """A call script and how often it is picked, relative to the others."""
@@ -186,7 +182,8 @@ class MeasuredTransport:
         except TwimlError as exc:
             self.hook(method, name, (time.perf_counter() - started) * 1000, 0, exc)
             raise
-        problem = HttpStatusError(f"HTTP {reply.status}") if reply.status >= 400 else None
+        # An HTTP error status: a failed request for Locust (the simulator then does as Twilio).
+        problem = TwimlError(url, "", f"HTTP {reply.status}") if reply.status >= 400 else None
         self.hook(method, name, reply.elapsed * 1000, len(reply.body), problem)
         if reply.headers.get("x-ivr-state") in APOLOGY_STATES:
             self.tally.apologies[f"{method} {name}"] += 1
