@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
+from ivr.cli.main import main
 from ivr.clock import ManualClock
 from ivr.db import make_engine
 from ivr.errors import ConfigError
@@ -241,4 +243,16 @@ def test_a_short_pin_key_is_refused_with_how_to_make_one() -> None:
     assert str(error.value) == (
         "IVR_PIN_KEY is too short (5 characters): use at least 32 random ones, e.g. from "
         "`python -c 'import secrets; print(secrets.token_hex(32))'`"
+    )
+
+
+def test_a_command_on_a_public_server_without_a_pin_key_says_what_to_set(
+    runner: CliRunner,
+) -> None:
+    result = runner.invoke(main, ["demo", "reset"], env={"TWILIO_AUTH_TOKEN": "secret"})
+
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.stderr.splitlines()[0].startswith(
+        "error: IVR_PIN_KEY is not set on this public server (TWILIO_AUTH_TOKEN is set)"
     )
