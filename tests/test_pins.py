@@ -256,3 +256,15 @@ def test_a_command_on_a_public_server_without_a_pin_key_says_what_to_set(
     assert result.stderr.splitlines()[0].startswith(
         "error: IVR_PIN_KEY is not set on this public server (TWILIO_AUTH_TOKEN is set)"
     )
+
+
+def test_settings_never_show_their_secrets_in_a_repr() -> None:
+    settings = Settings.read(
+        {"IVR_PIN_KEY": KEY, "IVR_PIN_KEY_OLD": OLD_KEY, "TWILIO_AUTH_TOKEN": "twilio-secret"}
+    )
+
+    shown = repr(settings)
+
+    assert KEY not in shown
+    assert OLD_KEY not in shown
+    assert "twilio-secret" not in shown
