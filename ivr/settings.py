@@ -179,11 +179,19 @@ def _attempts(name: str, raw: str) -> int:
     return value
 
 
-def _setting(name: str, default: Any, parse: Parse, description: str, kind: type = str) -> Any:
+def _setting(
+    name: str,
+    default: Any,
+    parse: Parse,
+    description: str,
+    kind: type = str,
+    *,
+    secret: bool = False,
+) -> Any:
     """A field of ``Settings`` read from the environment variable ``name``; ``kind`` is the
-    type a test config may give instead of text."""
+    type a test config may give instead of text. A ``secret`` never shows in a repr."""
     metadata = {"name": name, "parse": parse, "description": description, "kind": kind}
-    return field(default=default, metadata=metadata)
+    return field(default=default, metadata=metadata, repr=not secret)
 
 
 @dataclass(frozen=True)
@@ -225,6 +233,7 @@ class Settings:
         None,
         _optional_text,
         "when set, every webhook must carry a valid X-Twilio-Signature",
+        secret=True,
     )
     twilio_account_sid: str | None = _setting(
         "TWILIO_ACCOUNT_SID",
@@ -239,6 +248,7 @@ class Settings:
         "secret key PIN hashes are made with (HMAC-SHA256), kept outside the database; "
         "required on a public server; without it a local server uses a published "
         "development key",
+        secret=True,
     )
     pin_key_old: str | None = _setting(
         "IVR_PIN_KEY_OLD",
@@ -246,6 +256,7 @@ class Settings:
         _secret_key,
         "the previous IVR_PIN_KEY while rotating: its hashes still verify and are rewritten "
         "with IVR_PIN_KEY at the next correct entry",
+        secret=True,
     )
     agent_token: str | None = _setting(
         "IVR_AGENT_TOKEN",
@@ -253,6 +264,7 @@ class Settings:
         _optional_text,
         "the /agent pages need it (Bearer token or ?token=); without it they answer only "
         "local requests on a server that is not public",
+        secret=True,
     )
     max_body_bytes: int = _setting(
         "IVR_MAX_BODY_BYTES",

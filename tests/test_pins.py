@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 
+from ivr.cli.main import main
 from ivr.clock import ManualClock
 from ivr.db import make_engine
 from ivr.errors import ConfigError
@@ -242,3 +244,27 @@ def test_a_short_pin_key_is_refused_with_how_to_make_one() -> None:
         "IVR_PIN_KEY is too short (5 characters): use at least 32 random ones, e.g. from "
         "`python -c 'import secrets; print(secrets.token_hex(32))'`"
     )
+
+
+def test_a_command_on_a_public_server_without_a_pin_key_says_what_to_set(
+    runner: CliRunner,
+) -> None:
+    result = runner.invoke(main, ["demo", "reset"], env={"TWILIO_AUTH_TOKEN": "secret"})
+
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    assert result.stderr.splitlines()[0].startswith(
+        "error: IVR_PIN_KEY is not set on this public server (TWILIO_AUTH_TOKEN is set)"
+    )
+
+
+def test_settings_never_show_their_secrets_in_a_repr() -> None:
+    settings = Settings.read(
+        {"IVR_PIN_KEY": KEY, "IVR_PIN_KEY_OLD": OLD_KEY, "TWILIO_AUTH_TOKEN": "twilio-secret"}
+    )
+
+    shown = repr(settings)
+
+    assert KEY not in shown
+    assert OLD_KEY not in shown
+    assert "twilio-secret" not in shown

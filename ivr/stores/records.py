@@ -23,6 +23,7 @@ so that it happens at most once per call.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Iterator
 from collections.abc import Sequence
@@ -353,7 +354,7 @@ class CallRecorder:
         values: dict[str, Any] = {}
         if outcome is not None:
             _check(outcome, OUTCOMES, "outcome")
-            values["outcome"] = sa.func.coalesce(CallRecordRow.outcome, outcome)
+            values["outcome"] = outcome  # the first outcome stays (``_update_record``)
         if reason is not None:
             values["reason"] = reason
         if queue is not None:
@@ -601,12 +602,24 @@ class CallRecorder:
         return [from_row(Handoff, row) for row in rows]
 
     def _update_record(self, call_sid: str, values: dict[str, Any]) -> None:
+        """Set ``values`` on the call's record; an ``outcome`` only where none is set yet."""
+        params = {f"b_{name}": value for name, value in values.items()}
+        params["b_call_sid"] = call_sid
         with self._engine.begin() as conn:
-            conn.execute(
-                sa.update(CallRecordRow).where(CallRecordRow.call_sid == call_sid).values(values)
-            )
+            conn.execute(_record_update(tuple(sorted(values))), params)
 
 
 def _check(value: str, allowed: Sequence[str], what: str) -> None:
     if value not in allowed:
         raise ValueError(f"unknown {what} {value!r}; allowed: {', '.join(allowed)}")
+
+
+@functools.cache
+def _record_update(names: tuple[str, ...]) -> sa.Update:
+    """The UPDATE of a call record setting the columns ``names`` from bound parameters
+    (``b_<name>``), built once per set of columns; ``outcome`` keeps a set one."""
+    values: dict[str, Any] = {name: sa.bindparam(f"b_{name}") for name in names}
+    if "outcome" in values:
+        values["outcome"] = sa.func.coalesce(CallRecordRow.outcome, values["outcome"])
+    where = CallRecordRow.call_sid == sa.bindparam("b_call_sid")
+    return sa.update(CallRecordRow).where(where).values(values)

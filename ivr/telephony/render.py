@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from dataclasses import field
 from typing import Protocol
+from xml.sax.saxutils import escape
 
 from twilio.twiml.voice_response import Dial
 from twilio.twiml.voice_response import Gather
@@ -115,6 +116,10 @@ class Voices:
     by_lang: Mapping[str, Voice] = field(default_factory=default_voices)
     recordings: Recordings | None = None
     announcements: Announcements = Announcements()  # what is said outside the flow's states
+    # documents rendered with their URLs left as tokens, by what they say (``render``)
+    rendered: dict[tuple[object, ...], _Template] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def for_lang(self, lang: str) -> Voice:
         return self.by_lang.get(lang) or Voice(lang, "")
@@ -234,8 +239,70 @@ def _ssml_nodes(parts: list[Part]) -> list[tuple[str, str]]:
     return [n for n in nodes if n[0] != "text" or n[1]]
 
 
+# Documents kept per ``Voices``; more distinct ones than this (said values: balances, dates)
+# start the table afresh.
+MAX_RENDERED = 2048
+
+
+@dataclass(frozen=True)
+class _Template:
+    """A rendered document whose URLs are tokens, and the calls that give each its URL."""
+
+    body: str
+    urls: tuple[tuple[str, str, tuple[str, ...]], ...]  # (token, Urls method, its arguments)
+
+
+class _UrlTokens:
+    """``Urls`` that answers each call with a token and notes the call, so a rendered
+    document can be kept and its URLs filled in per request."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str, tuple[str, ...]]] = []
+
+    def _token(self, method: str, *args: str) -> str:
+        token = f"@@ivr-url-{len(self.calls)}@@"
+        self.calls.append((token, method, args))
+        return token
+
+    def voice(self) -> str:
+        return self._token("voice")
+
+    def step(self, n: int) -> str:
+        return self._token("step")  # the step comes from the reply when filled in
+
+    def hold(self, queue: str) -> str:
+        return self._token("hold", queue)
+
+    def queue_result(self, n: int) -> str:
+        return self._token("queue_result")
+
+    def recording_status(self) -> str:
+        return self._token("recording_status")
+
+
 def render(reply: Reply, urls: Urls, voices: Voices) -> str:
-    """The TwiML document for ``reply``."""
+    """The TwiML document for ``reply``. What it says is rendered once per ``voices`` (the
+    menus, prompts and hold messages of a flow repeat on every call); the URLs, which carry
+    the step, are filled in each time."""
+    key = (reply.say, reply.verb)
+    template = voices.rendered.get(key)
+    if template is None:
+        tokens = _UrlTokens()
+        template = _Template(_render(reply, tokens, voices), tuple(tokens.calls))
+        if len(voices.rendered) >= MAX_RENDERED:
+            voices.rendered.clear()
+        voices.rendered[key] = template
+    body = template.body
+    for token, method, args in template.urls:
+        if method in ("step", "queue_result"):
+            url = getattr(urls, method)(reply.step)
+        else:
+            url = getattr(urls, method)(*args)
+        body = body.replace(token, escape(url, {'"': "&quot;"}), 1)
+    return body
+
+
+def _render(reply: Reply, urls: Urls, voices: Voices) -> str:
     response = VoiceResponse()
     _say(response, reply.say, voices)
     verb = reply.verb
