@@ -540,7 +540,8 @@ def replay(
     if url:
         factory = remote(url, cli.settings, control=True)
         skip_effects = (
-            "its lasting effects can be checked only in-process (`ivr replay` without --url)"
+            "lasting effects and call backs are checked only in-process "
+            "(`ivr replay` without --url)"
         )
         if coverage:
             click.echo("note: --coverage works in-process only; ignoring it with --url", err=True)

@@ -394,9 +394,11 @@ def replay(
         except ScriptError as exc:
             result: Reported = ScriptLoadFailure(str(path), exc)
         else:
-            if skip_effects is not None and script.effects:
-                names = ", ".join(sorted({effect.name for effect in script.effects}))
-                result = ScriptSkipped(str(path), script.name, f"checks {names}: {skip_effects}")
+            if skip_effects is not None and (script.effects or script.callback):
+                names = sorted({effect.name for effect in script.effects})
+                names += ["a call back (the dialer)"] if script.callback else []
+                why = f"checks {', '.join(names)}: {skip_effects}"
+                result = ScriptSkipped(str(path), script.name, why)
             else:
                 result = run_script(script, simulator_factory(), checks=checks)
         results.append(result)
