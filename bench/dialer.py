@@ -120,7 +120,10 @@ def main() -> None:
     parser.add_argument("--callbacks", type=int, default=300)
     parser.add_argument("--dialers", type=int, default=4)
     parser.add_argument("--postgres", default=DEFAULT_POSTGRES)
+    parser.add_argument("--quick", action="store_true", help="60 callbacks, 2 dialers (CI)")
     args = parser.parse_args()
+    if args.quick:
+        args.callbacks, args.dialers = 60, 2
     print(f"{args.callbacks} callbacks, at {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
     with TemporaryDirectory() as folder:
         print("SQLite: " + run(f"sqlite:///{folder}/bench.sqlite3", args.callbacks, 1))
