@@ -232,6 +232,7 @@ def main() -> None:
         IVR_SESSION_STORE=REDIS,
         IVR_CLOCK=CLOCK,
         TWILIO_AUTH_TOKEN=TOKEN,
+        IVR_PIN_KEY="bench-pin-key-" + "k" * 32,  # a public server needs its PIN key
     )
     load_env = dict(base, TWILIO_AUTH_TOKEN=TOKEN)
 

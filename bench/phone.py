@@ -46,6 +46,7 @@ def main() -> None:
             "IVR_AUDIO": "off",
             "IVR_LOG_LEVEL": "WARNING",
             "TWILIO_AUTH_TOKEN": "bench-twilio-token",
+            "IVR_PIN_KEY": "bench-pin-key-" + "k" * 32,
             "IVR_AGENT_TOKEN": TOKEN,
         },
         clock=clock,
