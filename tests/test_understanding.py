@@ -263,13 +263,18 @@ def test_a_two_class_model_uses_the_logistic_function() -> None:
     assert model.match("hello").score == 0.5
 
 
-def test_thresholds_are_the_lowest_that_keep_the_precision() -> None:
-    predicted = [(0.9, "1", "1"), (0.6, "2", "1"), (0.4, "1", "1"), (0.8, "1", "none")]
-    assert classifier._lowest(predicted, 0.4, 0.35, 1.0) == 0.35
-    assert classifier._lowest(predicted, 0.6, 0.35, 1.0) == 0.85
-    assert classifier._lowest(predicted, 0.6, 0.35, 0.0) == 0.85
-    assert classifier._lowest([(0.9, "1", "2")], 0.9, 0.35, 1.0) == 0.95
-    assert classifier._lowest([(0.5, "none", "none")], 0.9, 0.35, 0.0) == 0.35
+def test_route_at_the_lowest_safe_threshold_and_confirm_where_most_are_right_within_one() -> None:
+    predicted = [
+        (0.9, "1", "1"),
+        (0.6, "2", "1"),  # routed wrong below 0.65
+        (0.4, "1", "1"),
+        (0.2, "1", "1"),
+        (0.8, "1", "none"),  # an out-of-scope sentence routed below 0.85
+        (0.3, "none", "none"),
+    ]
+    assert classifier.choose(predicted) == (0.85, 0.2)
+    assert classifier.choose([(0.9, "1", "1")]) == (0.35, 0.35)
+    assert classifier.choose([(1.0, "2", "1")]) == (1.0, 1.0)
 
 
 # ----------------------------------------------------------------------------- the fallback

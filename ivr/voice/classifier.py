@@ -51,20 +51,22 @@ from ivr.voice.intents import Match
 NONE = "none"
 """The class of sentences no choice serves: a match to it is no match (asked again)."""
 
-FORMAT = 3
+FORMAT = 4
 """Bumped when features or training change, so older cache files are not used."""
 
 FOLDS = 5
-ROUTE_PRECISION = 0.9
-"""Route at the lowest probability at which, in cross-validation, at least this share of the
-answers routed went to the right choice (out-of-scope sentences routed count as wrong)."""
-CONFIRM_PRECISION = 0.75
-"""Confirm ("did you mean …?") at the lowest probability at which this share of the answers
-confirmed or routed were right; below it, ask again."""
-NONE_TAKEN = 0.25
-"""...and at which at most this share of the out-of-scope sentences are confirmed or routed."""
+WRONG_ROUTED = 0.02
+"""Route at the lowest probability at which, in cross-validation, at most this share of the
+in-scope whole phrases is routed to a wrong choice..."""
+NONE_ROUTED = 0.25
+"""...and at most this share of the out-of-scope sentences (``NONE``) is routed. The flow's
+out-of-scope sentences are mostly traps (a menu word inside an unrelated question), each unlike
+the others, so their cross-validated rate is pessimistic: a looser cap than the wrong-branch one."""
 LOWEST_ROUTE = 0.35
 LOWEST_CONFIRM = 0.15
+"""Confirm ("did you mean …?") from the probability, between this and the route threshold, at
+which the most in-scope whole phrases are right within one confirmation in cross-validation (the
+highest such one). A confirmed out-of-scope sentence costs a "no", not a wrong route."""
 
 
 def available() -> bool:
@@ -179,8 +181,8 @@ class TrainingData:
 
     def digest(self) -> str:
         """The cache key: what the model is trained on, and how."""
-        how = [FORMAT, FOLDS, ROUTE_PRECISION, CONFIRM_PRECISION, NONE_TAKEN, LOWEST_ROUTE]
-        blob = json.dumps([*how, LOWEST_CONFIRM, self.lang, self.texts], ensure_ascii=False)
+        how = [FORMAT, FOLDS, WRONG_ROUTED, NONE_ROUTED, LOWEST_ROUTE, LOWEST_CONFIRM]
+        blob = json.dumps([*how, self.lang, self.texts], ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
     def pairs(self) -> tuple[list[str], list[str]]:
@@ -323,8 +325,8 @@ def export(
 def _thresholds(
     data: TrainingData, syllable: Syllable, xs: list[str], ys: list[str]
 ) -> tuple[float, float]:
-    """The route and confirm thresholds: the lowest probabilities that keep, over out-of-fold
-    predictions of the whole phrases, ``ROUTE_PRECISION`` and ``CONFIRM_PRECISION``."""
+    """The route and confirm thresholds, from out-of-fold predictions of the whole phrases (see
+    ``WRONG_ROUTED``, ``NONE_ROUTED`` and ``LOWEST_CONFIRM``)."""
     from sklearn.model_selection import StratifiedKFold
     from sklearn.model_selection import cross_val_predict
 
@@ -338,27 +340,37 @@ def _thresholds(
         if whole:
             best = max(range(len(classes)), key=lambda i: (row[i], -i))
             predicted.append((float(row[best]), classes[best], truth))
-    route_at = _lowest(predicted, ROUTE_PRECISION, LOWEST_ROUTE, 1.0)
-    confirm_at = _lowest(predicted, CONFIRM_PRECISION, LOWEST_CONFIRM, NONE_TAKEN)
-    return route_at, min(confirm_at, route_at)
+    return choose(predicted)
 
 
-def _lowest(
-    predicted: list[tuple[float, str, str]], precision: float, floor: float, none_taken: float
-) -> float:
-    """The lowest threshold (in steps of 0.05, at least ``floor``) at which the answers taken
-    (probability at or above it, class not ``NONE``) are right at least ``precision`` of the
-    time, an out-of-scope sentence taken counting as wrong, and at most ``none_taken`` of the
-    out-of-scope sentences are taken."""
-    steps = [round(floor + 0.05 * i, 2) for i in range(int((1 - floor) / 0.05) + 1)]
-    out_of_scope = sum(t == NONE for _, _, t in predicted)
-    for at in steps:
-        taken = [(c, t) for p, c, t in predicted if p >= at and c != NONE]
-        right = not taken or sum(c == t for c, t in taken) / len(taken) >= precision
-        wrongly = sum(t == NONE for _, t in taken)
-        if right and wrongly <= none_taken * out_of_scope:
-            return at
-    return 1.0
+def _steps(low: float, high: float) -> list[float]:
+    return [round(low + 0.05 * i, 2) for i in range(int(round((high - low) / 0.05)) + 1)]
+
+
+def choose(predicted: Sequence[tuple[float, str, str]]) -> tuple[float, float]:
+    """(route_at, confirm_at) from (probability, likeliest class, true class) of out-of-fold
+    whole phrases: route at the lowest probability (in steps of 0.05, from ``LOWEST_ROUTE``)
+    at which at most ``WRONG_ROUTED`` of the in-scope phrases go to a wrong choice and at most
+    ``NONE_ROUTED`` of the out-of-scope ones are routed; confirm from the probability, at or
+    below that, at which the most in-scope phrases are right within one confirmation (the
+    highest such, so as few as needed are asked "did you mean …?")."""
+    in_scope = [(p, c, t) for p, c, t in predicted if t != NONE]
+    out_of_scope = [(p, c) for p, c, t in predicted if t == NONE]
+
+    def taken(at: float) -> tuple[int, int, int]:
+        right = sum(p >= at and c == t for p, c, t in in_scope)
+        wrong = sum(p >= at and c not in (t, NONE) for p, c, t in in_scope)
+        none = sum(p >= at and c != NONE for p, c in out_of_scope)
+        return right, wrong, none
+
+    route_at = 1.0
+    for at in _steps(LOWEST_ROUTE, 1.0):
+        _, wrong, none = taken(at)
+        if wrong <= WRONG_ROUTED * len(in_scope) and none <= NONE_ROUTED * len(out_of_scope):
+            route_at = at
+            break
+    confirm_at = max(reversed(_steps(LOWEST_CONFIRM, route_at)), key=lambda at: taken(at)[0])
+    return route_at, confirm_at
 
 
 # ----------------------------------------------------------------------------- the cache
