@@ -41,6 +41,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,11 @@ LOWEST_CONFIRM = 0.15
 """Confirm ("did you mean …?") from the probability, between this and the route threshold, at
 which the most in-scope whole phrases are right within one confirmation in cross-validation (the
 highest such one). A confirmed out-of-scope sentence costs a "no", not a wrong route."""
+AGREE_PRECISION = 0.9
+"""A synonym said whole (the rules) routes, below the route threshold, when the model agrees
+with a probability at or above the lowest at which, in cross-validation, the answers that adds
+are right at least this share of the time (an out-of-scope sentence routed counting as wrong)
+and the caps above still hold."""
 
 
 def available() -> bool:
@@ -165,6 +171,7 @@ class TrainingData:
 
     lang: str
     texts: tuple[tuple[str, str, bool], ...]
+    choices: tuple[Choice, ...] = field(default=(), compare=False)  # for the rules' answers
 
     @classmethod
     def of(cls, choices: Sequence[Choice], none: Sequence[str], lang: str) -> TrainingData:
@@ -177,12 +184,12 @@ class TrainingData:
         for text in none:
             texts[(NONE, text)] = True
         found = tuple((key, text, whole) for (key, text), whole in texts.items() if text)
-        return cls(intents.rule_set(lang), found)
+        return cls(intents.rule_set(lang), found, tuple(choices))
 
     def digest(self) -> str:
         """The cache key: what the model is trained on, and how."""
         how = [FORMAT, FOLDS, WRONG_ROUTED, NONE_ROUTED, LOWEST_ROUTE, LOWEST_CONFIRM]
-        blob = json.dumps([*how, self.lang, self.texts], ensure_ascii=False)
+        blob = json.dumps([*how, AGREE_PRECISION, self.lang, self.texts], ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
     def pairs(self) -> tuple[list[str], list[str]]:
@@ -207,6 +214,7 @@ class Classifier:
     route_at: float
     confirm_at: float
     digest: str
+    agree_at: float = 1.0  # a whole synonym the model agrees with routes from here (see above)
 
     def probabilities(self, utterance: str) -> list[float]:
         """The probability of each class (``classes``), as scikit-learn's ``predict_proba``."""
@@ -254,6 +262,7 @@ class Classifier:
             "sounds": _compact(self.sounds),
             "route_at": self.route_at,
             "confirm_at": self.confirm_at,
+            "agree_at": self.agree_at,
             "digest": self.digest,
         }
 
@@ -272,6 +281,7 @@ class Classifier:
             route_at=float(data["route_at"]),
             confirm_at=float(data["confirm_at"]),
             digest=str(data["digest"]),
+            agree_at=float(data["agree_at"]),
         )
 
 
@@ -288,14 +298,19 @@ def train(data: TrainingData) -> Classifier:
     export it."""
     table = _pinyin_table() if data.lang == intents.ZH else {}
     xs, ys = data.pairs()
-    route_at, confirm_at = _thresholds(data, table.get, xs, ys)
+    thresholds = _thresholds(data, table.get, xs, ys)
     pipeline = _pipeline(data.lang, table.get)
     pipeline.fit(xs, ys)
-    return export(pipeline, data, table, route_at, confirm_at)
+    return export(pipeline, data, table, *thresholds)
 
 
 def export(
-    pipeline: Any, data: TrainingData, table: Mapping[str, str], route_at: float, confirm_at: float
+    pipeline: Any,
+    data: TrainingData,
+    table: Mapping[str, str],
+    route_at: float,
+    confirm_at: float,
+    agree_at: float = 1.0,
 ) -> Classifier:
     """A fitted pipeline as plain data (see ``Classifier``)."""
     union, model = pipeline.steps[0][1], pipeline.steps[1][1]
@@ -319,14 +334,16 @@ def export(
         route_at=route_at,
         confirm_at=confirm_at,
         digest=data.digest(),
+        agree_at=agree_at,
     )
 
 
 def _thresholds(
     data: TrainingData, syllable: Syllable, xs: list[str], ys: list[str]
-) -> tuple[float, float]:
-    """The route and confirm thresholds, from out-of-fold predictions of the whole phrases (see
-    ``WRONG_ROUTED``, ``NONE_ROUTED`` and ``LOWEST_CONFIRM``)."""
+) -> tuple[float, float, float]:
+    """The route, confirm and agree thresholds, from out-of-fold predictions of the whole
+    phrases and the rules' answers to them (see ``WRONG_ROUTED``, ``NONE_ROUTED``,
+    ``LOWEST_CONFIRM`` and ``AGREE_PRECISION``)."""
     from sklearn.model_selection import StratifiedKFold
     from sklearn.model_selection import cross_val_predict
 
@@ -336,10 +353,14 @@ def _thresholds(
     probabilities = cross_val_predict(pipeline, xs, ys, cv=folds, method="predict_proba")
     classes = sorted(set(ys))
     predicted = []
-    for row, (truth, _, whole) in zip(probabilities, data.texts, strict=True):
+    for row, (truth, text, whole) in zip(probabilities, data.texts, strict=True):
         if whole:
             best = max(range(len(classes)), key=lambda i: (row[i], -i))
-            predicted.append((float(row[best]), classes[best], truth))
+            ruled = intents.match(text, data.choices, data.lang)
+            agrees = ruled.clear and ruled.score >= intents.CONTAINS_SCORE
+            predicted.append(
+                (float(row[best]), classes[best], truth, agrees and ruled.key == classes[best])
+            )
     return choose(predicted)
 
 
@@ -347,30 +368,45 @@ def _steps(low: float, high: float) -> list[float]:
     return [round(low + 0.05 * i, 2) for i in range(int(round((high - low) / 0.05)) + 1)]
 
 
-def choose(predicted: Sequence[tuple[float, str, str]]) -> tuple[float, float]:
-    """(route_at, confirm_at) from (probability, likeliest class, true class) of out-of-fold
-    whole phrases: route at the lowest probability (in steps of 0.05, from ``LOWEST_ROUTE``)
-    at which at most ``WRONG_ROUTED`` of the in-scope phrases go to a wrong choice and at most
-    ``NONE_ROUTED`` of the out-of-scope ones are routed; confirm from the probability, at or
-    below that, at which the most in-scope phrases are right within one confirmation (the
-    highest such, so as few as needed are asked "did you mean …?")."""
-    in_scope = [(p, c, t) for p, c, t in predicted if t != NONE]
-    out_of_scope = [(p, c) for p, c, t in predicted if t == NONE]
+def choose(predicted: Sequence[tuple[float, str, str, bool]]) -> tuple[float, float, float]:
+    """(route_at, confirm_at, agree_at) from (probability, likeliest class, true class, whether
+    the rules route a synonym said whole to that class) of out-of-fold whole phrases, in steps
+    of 0.05: route at the lowest probability (from ``LOWEST_ROUTE``) at which at most
+    ``WRONG_ROUTED`` of the in-scope phrases go to a wrong choice and at most ``NONE_ROUTED``
+    of the out-of-scope ones are routed; confirm from the probability, at or below that, at
+    which the most in-scope phrases are right within one confirmation (the highest such, so as
+    few as needed are asked "did you mean …?"); let the rules route from the lowest probability
+    between the two at which the routes that adds are right at least ``AGREE_PRECISION`` of the
+    time and both caps still hold."""
+    in_scope = sum(t != NONE for _, _, t, _ in predicted)
+    out_of_scope = len(predicted) - in_scope
 
-    def taken(at: float) -> tuple[int, int, int]:
-        right = sum(p >= at and c == t for p, c, t in in_scope)
-        wrong = sum(p >= at and c not in (t, NONE) for p, c, t in in_scope)
-        none = sum(p >= at and c != NONE for p, c in out_of_scope)
-        return right, wrong, none
+    def routed(route_at: float, agree_at: float) -> list[tuple[str, str]]:
+        return [
+            (c, t)
+            for p, c, t, agrees in predicted
+            if c != NONE and (p >= route_at or (agrees and p >= agree_at))
+        ]
 
-    route_at = 1.0
-    for at in _steps(LOWEST_ROUTE, 1.0):
-        _, wrong, none = taken(at)
-        if wrong <= WRONG_ROUTED * len(in_scope) and none <= NONE_ROUTED * len(out_of_scope):
-            route_at = at
+    def safe(taken: list[tuple[str, str]]) -> bool:
+        wrong = sum(t not in (c, NONE) for c, t in taken)
+        none = sum(t == NONE for _, t in taken)
+        return wrong <= WRONG_ROUTED * in_scope and none <= NONE_ROUTED * out_of_scope
+
+    route_at = next((at for at in _steps(LOWEST_ROUTE, 1.0) if safe(routed(at, math.inf))), 1.0)
+
+    def right(at: float) -> int:
+        return sum(p >= at and c == t for p, c, t, _ in predicted if t != NONE)
+
+    confirm_at = max(reversed(_steps(LOWEST_CONFIRM, route_at)), key=right)
+    agree_at = route_at
+    for at in _steps(confirm_at, route_at):
+        taken = routed(route_at, at)
+        added = [(c, t) for p, c, t, agrees in predicted if agrees and at <= p < route_at]
+        if safe(taken) and sum(c == t for c, t in added) >= AGREE_PRECISION * len(added):
+            agree_at = at
             break
-    confirm_at = max(reversed(_steps(LOWEST_CONFIRM, route_at)), key=lambda at: taken(at)[0])
-    return route_at, confirm_at
+    return route_at, confirm_at, agree_at
 
 
 # ----------------------------------------------------------------------------- the cache
