@@ -93,7 +93,8 @@ def main() -> None:
                 for (state, rules), model in sorted(found.models.items()):
                     print(
                         f"   {state} {rules}: route at {model.route_at}, confirm from "
-                        f"{model.confirm_at} (cross-validated)"
+                        f"{model.confirm_at}, rules agreed with from {model.agree_at} "
+                        "(cross-validated)"
                     )
             for lang in LANGUAGES:
                 report(found, menu, lang, keys, rounds, args.misses)

@@ -348,6 +348,7 @@ def train(cli: CliContext, flow_file: Path | None) -> None:
     for (state_id, rules), model in sorted(found.models.items()):
         click.echo(
             f"{state_id} {rules}: {len(model.classes)} classes, route at {model.route_at}, "
-            f"confirm from {model.confirm_at}"
+            f"confirm from {model.confirm_at}, a whole synonym the model agrees with routes "
+            f"from {model.agree_at}"
         )
     click.echo(f"models in {cli.settings.nlu_cache}")

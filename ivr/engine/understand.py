@@ -7,9 +7,10 @@ menu that takes speech), the matcher that is active (``rules``: ``ivr.voice.inte
 ``menu``/``yes_no``: an utterance to a ``Match`` as the engine acts on it.
 
 The trained matcher is combined with the rules: a synonym said whole (a rule score of
-``intents.CONTAINS_SCORE`` or more, clear) routes at once when the model agrees; anything else
-is the model's answer (route, confirm or ask again by its cross-validated thresholds). A menu
-whose options have no ``examples`` in a language keeps the rules there.
+``intents.CONTAINS_SCORE`` or more, clear) routes at once when the model agrees with at least
+its cross-validated ``agree_at`` probability; anything else is the model's answer (route,
+confirm or ask again by its cross-validated thresholds). A menu whose options have no
+``examples`` in a language keeps the rules there.
 
 Models are trained by ``prepare`` when the flow is loaded, or read from the cache folder where
 an earlier start or ``ivr intents train`` left them (keyed by the hash of the training data,
@@ -84,7 +85,8 @@ class Understanding:
         if model is None or (said is not None and ruled.key == said):
             return self._agent_is_not_confirmed(ruled)
         learned = model.match(utterance)
-        if ruled.clear and ruled.score >= intents.CONTAINS_SCORE and learned.key == ruled.key:
+        agrees = learned.key == ruled.key and learned.score >= model.agree_at
+        if ruled.clear and ruled.score >= intents.CONTAINS_SCORE and agrees:
             return ruled
         return self._agent_is_not_confirmed(learned)
 

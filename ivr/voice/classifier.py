@@ -41,6 +41,7 @@ from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -51,20 +52,27 @@ from ivr.voice.intents import Match
 NONE = "none"
 """The class of sentences no choice serves: a match to it is no match (asked again)."""
 
-FORMAT = 3
+FORMAT = 4
 """Bumped when features or training change, so older cache files are not used."""
 
 FOLDS = 5
-ROUTE_PRECISION = 0.9
-"""Route at the lowest probability at which, in cross-validation, at least this share of the
-answers routed went to the right choice (out-of-scope sentences routed count as wrong)."""
-CONFIRM_PRECISION = 0.75
-"""Confirm ("did you mean …?") at the lowest probability at which this share of the answers
-confirmed or routed were right; below it, ask again."""
-NONE_TAKEN = 0.25
-"""...and at which at most this share of the out-of-scope sentences are confirmed or routed."""
+WRONG_ROUTED = 0.02
+"""Route at the lowest probability at which, in cross-validation, at most this share of the
+in-scope whole phrases is routed to a wrong choice..."""
+NONE_ROUTED = 0.25
+"""...and at most this share of the out-of-scope sentences (``NONE``) is routed. The flow's
+out-of-scope sentences are mostly traps (a menu word inside an unrelated question), each unlike
+the others, so their cross-validated rate is pessimistic: a looser cap than the wrong-branch one."""
 LOWEST_ROUTE = 0.35
 LOWEST_CONFIRM = 0.15
+"""Confirm ("did you mean …?") from the probability, between this and the route threshold, at
+which the most in-scope whole phrases are right within one confirmation in cross-validation (the
+highest such one). A confirmed out-of-scope sentence costs a "no", not a wrong route."""
+AGREE_PRECISION = 0.9
+"""A synonym said whole (the rules) routes, below the route threshold, when the model agrees
+with a probability at or above the lowest at which, in cross-validation, the answers that adds
+are right at least this share of the time (an out-of-scope sentence routed counting as wrong)
+and the caps above still hold."""
 
 
 def available() -> bool:
@@ -163,6 +171,7 @@ class TrainingData:
 
     lang: str
     texts: tuple[tuple[str, str, bool], ...]
+    choices: tuple[Choice, ...] = field(default=(), compare=False)  # for the rules' answers
 
     @classmethod
     def of(cls, choices: Sequence[Choice], none: Sequence[str], lang: str) -> TrainingData:
@@ -175,12 +184,12 @@ class TrainingData:
         for text in none:
             texts[(NONE, text)] = True
         found = tuple((key, text, whole) for (key, text), whole in texts.items() if text)
-        return cls(intents.rule_set(lang), found)
+        return cls(intents.rule_set(lang), found, tuple(choices))
 
     def digest(self) -> str:
         """The cache key: what the model is trained on, and how."""
-        how = [FORMAT, FOLDS, ROUTE_PRECISION, CONFIRM_PRECISION, NONE_TAKEN, LOWEST_ROUTE]
-        blob = json.dumps([*how, LOWEST_CONFIRM, self.lang, self.texts], ensure_ascii=False)
+        how = [FORMAT, FOLDS, WRONG_ROUTED, NONE_ROUTED, LOWEST_ROUTE, LOWEST_CONFIRM]
+        blob = json.dumps([*how, AGREE_PRECISION, self.lang, self.texts], ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
     def pairs(self) -> tuple[list[str], list[str]]:
@@ -205,6 +214,7 @@ class Classifier:
     route_at: float
     confirm_at: float
     digest: str
+    agree_at: float = 1.0  # a whole synonym the model agrees with routes from here (see above)
 
     def probabilities(self, utterance: str) -> list[float]:
         """The probability of each class (``classes``), as scikit-learn's ``predict_proba``."""
@@ -252,6 +262,7 @@ class Classifier:
             "sounds": _compact(self.sounds),
             "route_at": self.route_at,
             "confirm_at": self.confirm_at,
+            "agree_at": self.agree_at,
             "digest": self.digest,
         }
 
@@ -270,6 +281,7 @@ class Classifier:
             route_at=float(data["route_at"]),
             confirm_at=float(data["confirm_at"]),
             digest=str(data["digest"]),
+            agree_at=float(data["agree_at"]),
         )
 
 
@@ -286,14 +298,19 @@ def train(data: TrainingData) -> Classifier:
     export it."""
     table = _pinyin_table() if data.lang == intents.ZH else {}
     xs, ys = data.pairs()
-    route_at, confirm_at = _thresholds(data, table.get, xs, ys)
+    thresholds = _thresholds(data, table.get, xs, ys)
     pipeline = _pipeline(data.lang, table.get)
     pipeline.fit(xs, ys)
-    return export(pipeline, data, table, route_at, confirm_at)
+    return export(pipeline, data, table, *thresholds)
 
 
 def export(
-    pipeline: Any, data: TrainingData, table: Mapping[str, str], route_at: float, confirm_at: float
+    pipeline: Any,
+    data: TrainingData,
+    table: Mapping[str, str],
+    route_at: float,
+    confirm_at: float,
+    agree_at: float = 1.0,
 ) -> Classifier:
     """A fitted pipeline as plain data (see ``Classifier``)."""
     union, model = pipeline.steps[0][1], pipeline.steps[1][1]
@@ -317,14 +334,16 @@ def export(
         route_at=route_at,
         confirm_at=confirm_at,
         digest=data.digest(),
+        agree_at=agree_at,
     )
 
 
 def _thresholds(
     data: TrainingData, syllable: Syllable, xs: list[str], ys: list[str]
-) -> tuple[float, float]:
-    """The route and confirm thresholds: the lowest probabilities that keep, over out-of-fold
-    predictions of the whole phrases, ``ROUTE_PRECISION`` and ``CONFIRM_PRECISION``."""
+) -> tuple[float, float, float]:
+    """The route, confirm and agree thresholds, from out-of-fold predictions of the whole
+    phrases and the rules' answers to them (see ``WRONG_ROUTED``, ``NONE_ROUTED``,
+    ``LOWEST_CONFIRM`` and ``AGREE_PRECISION``)."""
     from sklearn.model_selection import StratifiedKFold
     from sklearn.model_selection import cross_val_predict
 
@@ -334,31 +353,60 @@ def _thresholds(
     probabilities = cross_val_predict(pipeline, xs, ys, cv=folds, method="predict_proba")
     classes = sorted(set(ys))
     predicted = []
-    for row, (truth, _, whole) in zip(probabilities, data.texts, strict=True):
+    for row, (truth, text, whole) in zip(probabilities, data.texts, strict=True):
         if whole:
             best = max(range(len(classes)), key=lambda i: (row[i], -i))
-            predicted.append((float(row[best]), classes[best], truth))
-    route_at = _lowest(predicted, ROUTE_PRECISION, LOWEST_ROUTE, 1.0)
-    confirm_at = _lowest(predicted, CONFIRM_PRECISION, LOWEST_CONFIRM, NONE_TAKEN)
-    return route_at, min(confirm_at, route_at)
+            ruled = intents.match(text, data.choices, data.lang)
+            agrees = ruled.clear and ruled.score >= intents.CONTAINS_SCORE
+            predicted.append(
+                (float(row[best]), classes[best], truth, agrees and ruled.key == classes[best])
+            )
+    return choose(predicted)
 
 
-def _lowest(
-    predicted: list[tuple[float, str, str]], precision: float, floor: float, none_taken: float
-) -> float:
-    """The lowest threshold (in steps of 0.05, at least ``floor``) at which the answers taken
-    (probability at or above it, class not ``NONE``) are right at least ``precision`` of the
-    time, an out-of-scope sentence taken counting as wrong, and at most ``none_taken`` of the
-    out-of-scope sentences are taken."""
-    steps = [round(floor + 0.05 * i, 2) for i in range(int((1 - floor) / 0.05) + 1)]
-    out_of_scope = sum(t == NONE for _, _, t in predicted)
-    for at in steps:
-        taken = [(c, t) for p, c, t in predicted if p >= at and c != NONE]
-        right = not taken or sum(c == t for c, t in taken) / len(taken) >= precision
-        wrongly = sum(t == NONE for _, t in taken)
-        if right and wrongly <= none_taken * out_of_scope:
-            return at
-    return 1.0
+def _steps(low: float, high: float) -> list[float]:
+    return [round(low + 0.05 * i, 2) for i in range(int(round((high - low) / 0.05)) + 1)]
+
+
+def choose(predicted: Sequence[tuple[float, str, str, bool]]) -> tuple[float, float, float]:
+    """(route_at, confirm_at, agree_at) from (probability, likeliest class, true class, whether
+    the rules route a synonym said whole to that class) of out-of-fold whole phrases, in steps
+    of 0.05: route at the lowest probability (from ``LOWEST_ROUTE``) at which at most
+    ``WRONG_ROUTED`` of the in-scope phrases go to a wrong choice and at most ``NONE_ROUTED``
+    of the out-of-scope ones are routed; confirm from the probability, at or below that, at
+    which the most in-scope phrases are right within one confirmation (the highest such, so as
+    few as needed are asked "did you mean …?"); let the rules route from the lowest probability
+    between the two at which the routes that adds are right at least ``AGREE_PRECISION`` of the
+    time and both caps still hold."""
+    in_scope = sum(t != NONE for _, _, t, _ in predicted)
+    out_of_scope = len(predicted) - in_scope
+
+    def routed(route_at: float, agree_at: float) -> list[tuple[str, str]]:
+        return [
+            (c, t)
+            for p, c, t, agrees in predicted
+            if c != NONE and (p >= route_at or (agrees and p >= agree_at))
+        ]
+
+    def safe(taken: list[tuple[str, str]]) -> bool:
+        wrong = sum(t not in (c, NONE) for c, t in taken)
+        none = sum(t == NONE for _, t in taken)
+        return wrong <= WRONG_ROUTED * in_scope and none <= NONE_ROUTED * out_of_scope
+
+    route_at = next((at for at in _steps(LOWEST_ROUTE, 1.0) if safe(routed(at, math.inf))), 1.0)
+
+    def right(at: float) -> int:
+        return sum(p >= at and c == t for p, c, t, _ in predicted if t != NONE)
+
+    confirm_at = max(reversed(_steps(LOWEST_CONFIRM, route_at)), key=right)
+    agree_at = route_at
+    for at in _steps(confirm_at, route_at):
+        taken = routed(route_at, at)
+        added = [(c, t) for p, c, t, agrees in predicted if agrees and at <= p < route_at]
+        if safe(taken) and sum(c == t for c, t in added) >= AGREE_PRECISION * len(added):
+            agree_at = at
+            break
+    return route_at, confirm_at, agree_at
 
 
 # ----------------------------------------------------------------------------- the cache
