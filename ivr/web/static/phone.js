@@ -27,6 +27,7 @@
   let drawn = null; // the flow drawn now
   let ring = null; // the callback ringing the page, as the server described it
   let ringSince = 0;
+  let awaited = 0; // callbacks of the chosen caller still to be placed or in progress
   const RING_OUT_MS = 30000; // Twilio rings a callback this long before no-answer
   let edges = []; // [source, target, element]
 
@@ -200,6 +201,7 @@
       list.append(item);
     }
     const waiting = data.callbacks.filter((c) => c.status === "pending" || c.status === "dialing");
+    awaited = waiting.length;
     $("callbacks-status").textContent = !data.callbacks.length
       ? "No callback booked for this caller."
       : waiting.length
@@ -531,9 +533,10 @@
   // question in it (a callback offer) times out, as Twilio's <Gather> does, unless answered.
   setInterval(() => {
     if (!call || call.ended) {
-      // Between calls the page listens for a callback ringing it; unanswered, it rings out.
+      // Between calls, while a callback of the caller waits, the page listens for it
+      // ringing (another dialer may place it); unanswered, it rings out.
       if (ring && Date.now() - ringSince > RING_OUT_MS) pickUp("no-answer");
-      else serial(() => callbacks("/callbacks").catch(() => {}));
+      else if (awaited) serial(() => callbacks("/callbacks").catch(() => {}));
       return;
     }
     const quiet = Date.now() - lastHold;
