@@ -212,10 +212,12 @@
 
   function showRinging(next) {
     const free = !call || call.ended;
-    if (next && (!ring || ring.call_sid !== next.call_sid)) ringSince = Date.now();
+    const fresh = next && (!ring || ring.call_sid !== next.call_sid);
+    if (fresh) ringSince = Date.now();
     ring = next && free ? next : null;
     $("ringing").hidden = !ring;
     if (!ring) return;
+    if (fresh) $("ringing").scrollIntoView({ block: "center" });
     $("ringing-from").textContent = ring.from;
     $("ringing-about").textContent = `The hotline calls back (callback #${ring.callback}, attempt ${ring.attempt}).`;
     $("status").textContent = "Ringing: a callback.";
