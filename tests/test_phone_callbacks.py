@@ -5,6 +5,7 @@ answer or a machine each run through the real ``/voice/callback`` webhooks."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from ivr.clock import ManualClock
+from ivr.errors import SimulationError
 from ivr.testing.console import CallTimeClock
+from ivr.testing.console import PhoneCalls
 from ivr.testing.console_web import install_phone
 from ivr.wallet.demo import ZHANG_WEI
 from tests.conftest import T0
@@ -239,3 +242,27 @@ def test_the_setup_names_the_callback_flows_diagram(client: FlaskClient) -> None
     setup = client.get("/phone/api/setup", headers=AUTH).get_json()
     assert list(setup["diagrams"]) == ["callback"]
     assert setup["diagrams"]["callback"].splitlines()[1] == "flowchart LR"
+
+
+def test_the_phone_object_refuses_an_unknown_way_and_a_server_without_callbacks(
+    app: Flask,
+) -> None:
+    calls: PhoneCalls = app.extensions["ivr.phone"]
+    with pytest.raises(SimulationError, match="a ringing phone can answer, decline"):
+        calls.pick_up("CA1", "shout")
+    calls.runtime = dataclasses.replace(calls.runtime, callbacks=None)
+    assert calls.callbacks(STRANGER) == []
+    with pytest.raises(SimulationError, match="this server books no callbacks"):
+        calls.run_dialer(STRANGER)
+
+
+def test_a_callback_twilio_refuses_rings_nothing_and_becomes_a_ticket(
+    client: FlaskClient, app: Flask
+) -> None:
+    book_after_hours(client, STRANGER, "zh-CN", "0", "2")
+    calls: PhoneCalls = app.extensions["ivr.phone"]
+    calls.api.fail_next(400, 21216, "Account not allowed to call this number")
+    listed = run(client, STRANGER, until_due=True)
+    assert listed["ringing"] == []
+    (callback,) = listed["callbacks"]
+    assert (callback["status"], callback["attempts"][0]["outcome"]) == ("failed", "failed")
