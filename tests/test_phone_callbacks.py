@@ -266,3 +266,16 @@ def test_a_callback_twilio_refuses_rings_nothing_and_becomes_a_ticket(
     assert listed["ringing"] == []
     (callback,) = listed["callbacks"]
     assert (callback["status"], callback["attempts"][0]["outcome"]) == ("failed", "failed")
+
+
+def test_a_page_dials_its_own_callers_callbacks_only(client: FlaskClient) -> None:
+    book_after_hours(client, STRANGER, "zh-CN", "0", "2")
+    book_after_hours(client, ZHANG_WEI, "en-US", "123456#", "0", "2")
+    (ringing,) = run(client, STRANGER, until_due=True)["ringing"]
+    assert ringing["to"] == STRANGER
+    (other,) = listed_for(client, ZHANG_WEI).get_json()["callbacks"]
+    assert (other["status"], other["attempts"]) == ("pending", [])
+    # The queue's one agent is on the stranger's callback: the cap holds Zhang Wei's back.
+    assert run(client, ZHANG_WEI)["ringing"] == []
+    pick_up(client, ringing["call_sid"], "decline")
+    assert [r["to"] for r in run(client, ZHANG_WEI)["ringing"]] == [ZHANG_WEI]

@@ -181,6 +181,18 @@ class PhoneCall:
             yield
 
 
+@dataclass
+class PageDialer(Dialer):
+    """The app's dialer, as a page runs it: the same due, pacing, cap and retry rules, but
+    for the number the page calls from only (``only``), so that a page never rings another
+    person's callback."""
+
+    only: str | None = None
+
+    def due(self, request: CallbackRequest) -> bool:
+        return (self.only is None or request.phone == self.only) and super().due(request)
+
+
 @dataclass(frozen=True)
 class Ringing:
     """A callback the dialer placed, ringing the browser phone of ``request.to``."""
@@ -208,7 +220,7 @@ class PhoneCalls:
         self.api = FakeCallsApi(
             DIAL_ACCOUNT.account_sid, DIAL_ACCOUNT.auth_token, first_call=random_first_call()
         )
-        self._dialer: Dialer | None = None
+        self._dialer: PageDialer | None = None
 
     @property
     def flow(self) -> Flow:
@@ -383,14 +395,14 @@ class PhoneCalls:
     # -- callbacks ringing the page ------------------------------------------------------------
 
     @property
-    def dialer(self) -> Dialer:
+    def dialer(self) -> PageDialer:
         """The app's callback dialer, placing calls through the fake REST API (``api``) at
         the dialer's time. ``SimulationError`` when the app books no callbacks."""
         rt = self.runtime
         if rt.callbacks is None:
             raise SimulationError("this server books no callbacks (no callback store)")
         if self._dialer is None:
-            self._dialer = Dialer(
+            self._dialer = PageDialer(
                 book=rt.callbacks,
                 wallet=rt.services.wallet,
                 flow=self.flow,
@@ -435,8 +447,8 @@ class PhoneCalls:
         self, phone: str, *, advance: float = 0, until_due: bool = False
     ) -> list[Ringing]:
         """Let ``advance`` seconds pass (or, ``until_due``, until the first pending callback
-        of ``phone`` is due), then run one round of the dialer: each call it places rings the
-        page of its number. What rings ``phone`` now."""
+        of ``phone`` is due), then run one round of the dialer for ``phone``'s callbacks: each
+        call it places rings the page. What rings ``phone`` now."""
         dialer = self.dialer
         if (advance or until_due) and self.clock is None:
             raise SimulationError("this server cannot move time: run the dialer now instead")
@@ -451,6 +463,7 @@ class PhoneCalls:
                 at = max(at, due)
             self.dial_clock.set(at + timedelta(seconds=advance))
             before = len(self.api.created)
+            dialer.only = phone
             with _at(self.dial_clock if self.clock is not None else None):
                 placed = dialer.run_once()
             requests = {r.call_sid: r for r in self.api.requests[before:]}
