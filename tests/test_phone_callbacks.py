@@ -279,3 +279,19 @@ def test_a_page_dials_its_own_callers_callbacks_only(client: FlaskClient) -> Non
     assert run(client, ZHANG_WEI)["ringing"] == []
     pick_up(client, ringing["call_sid"], "decline")
     assert [r["to"] for r in run(client, ZHANG_WEI)["ringing"]] == [ZHANG_WEI]
+
+
+def test_a_callback_booked_while_waiting_rings_when_the_dialer_runs_now(
+    client: FlaskClient,
+) -> None:
+    reply = client.post("/phone/api/calls", json={"from": ZHANG_WEI, "lang": "en-US"}, headers=AUTH)
+    call = press(client, reply.get_json(), "123456#", "0")
+    held = client.post(
+        f"/phone/api/calls/{call['id']}/hold", json={"since": call["next"]}, headers=AUTH
+    ).get_json()
+    booked = press(client, held, "1")
+    assert turns(booked)[-1][3].startswith("Your call back is booked.")
+    (ringing,) = run(client, ZHANG_WEI)["ringing"]
+    assert ringing["attempt"] == 1
+    back = pick_up(client, ringing["call_sid"], "answer")
+    assert turns(back) == [("ivr", "say", "offer_by_name", OFFER_EN)]
