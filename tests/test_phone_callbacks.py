@@ -121,6 +121,7 @@ def test_a_callback_booked_after_hours_rings_at_the_opening_and_is_connected(
             "status": "pending",
             "requested_at": "2026-11-23T15:10:08+00:00",
             "earliest": "2026-11-24T01:00:00+00:00",
+            "earliest_local": "2026-11-24T09:00+08:00",
             "attempts": [],
             "ticket": None,
         }

@@ -35,8 +35,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
+from datetime import UTC
 from datetime import datetime
 from datetime import timedelta
+from datetime import tzinfo
 from typing import Any
 
 from flask import Flask
@@ -690,8 +692,11 @@ def call_json(phone: PhoneCall, since: int = 0) -> dict[str, Any]:
     }
 
 
-def callback_json(request: CallbackRequest, attempts: list[CallbackAttempt]) -> dict[str, Any]:
-    """A booked callback for the page: where it stands and every attempt."""
+def callback_json(
+    request: CallbackRequest, attempts: list[CallbackAttempt], zone: tzinfo = UTC
+) -> dict[str, Any]:
+    """A booked callback for the page: where it stands and every attempt; ``earliest_local``
+    is its earliest time in ``zone`` (the hotline's)."""
     return {
         "id": request.id,
         "queue": request.queue,
@@ -699,6 +704,7 @@ def callback_json(request: CallbackRequest, attempts: list[CallbackAttempt]) -> 
         "status": request.status,
         "requested_at": request.requested_at.isoformat(),
         "earliest": request.earliest().isoformat(),
+        "earliest_local": request.earliest().astimezone(zone).isoformat(timespec="minutes"),
         "attempts": [
             {"number": a.number, "outcome": a.outcome, "answered_by": a.answered_by}
             for a in attempts

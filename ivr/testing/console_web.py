@@ -236,7 +236,7 @@ def _callbacks_of(phone: str) -> Response:
     return jsonify(
         {
             "phone": phone,
-            "callbacks": [callback_json(r, a) for r, a in calls.callbacks(phone)],
+            "callbacks": [callback_json(r, a, zone) for r, a in calls.callbacks(phone)],
             "ringing": [ringing_json(r) for r in calls.ringing(phone)],
             "dial_time": calls.dial_clock.now().astimezone(zone).isoformat(timespec="minutes"),
             "next_due": None if due is None else due.astimezone(zone).isoformat(),

@@ -196,7 +196,7 @@
       const item = document.createElement("li");
       const tries = c.attempts.map((a) => a.outcome || "ringing").join(", ");
       item.textContent = `#${c.id} for ${c.queue}${c.issue ? " about " + c.issue : ""}: ${c.status}`
-        + (c.status === "pending" ? `, from ${c.earliest.slice(0, 16).replace("T", " ")} UTC` : "")
+        + (c.status === "pending" ? `, from ${c.earliest_local.replace("T", " ")}` : "")
         + (tries ? ` (attempts: ${tries})` : "") + (c.ticket ? `, ticket ${c.ticket}` : "");
       list.append(item);
     }
