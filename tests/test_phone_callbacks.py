@@ -156,6 +156,15 @@ def test_a_callback_booked_after_hours_rings_at_the_opening_and_is_connected(
         (back["call_sid"], "general", True)
     ]
     assert listed_for(client, STRANGER).get_json()["ringing"] == []
+    picked = client.post(
+        "/agent/answer", json={"call_sid": back["call_sid"], "queue": "general"}, headers=AUTH
+    )
+    assert picked.get_json() == {"bridged": back["call_sid"], "queue": "general"}
+    back = client.get(f"/phone/api/calls/{back['id']}?since={back['next']}", headers=AUTH)
+    assert turns(back.get_json())[:2] == [
+        ("caller", "agent", "agent", "60s"),
+        ("ivr", "say", None, "现在为您接通人工客服。"),
+    ]
 
 
 def test_a_declined_callback_and_a_machine_are_attempts_retried_until_a_ticket(
