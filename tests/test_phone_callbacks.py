@@ -305,3 +305,14 @@ def test_a_callback_booked_while_waiting_rings_when_the_dialer_runs_now(
     assert ringing["attempt"] == 1
     back = pick_up(client, ringing["call_sid"], "answer")
     assert turns(back) == [("ivr", "say", "offer_by_name", OFFER_EN)]
+
+
+def test_a_callback_nobody_meets_rings_out_as_no_answer(client: FlaskClient, app: Flask) -> None:
+    book_after_hours(client, STRANGER, "zh-CN", "0", "2")
+    assert len(run(client, STRANGER, until_due=True)["ringing"]) == 1
+    calls: PhoneCalls = app.extensions["ivr.phone"]
+    calls.ring_out = 0  # the page was closed; Twilio's ring time has passed
+    listed = listed_for(client, STRANGER).get_json()
+    assert listed["ringing"] == []
+    (callback,) = listed["callbacks"]
+    assert (callback["status"], callback["attempts"][0]["outcome"]) == ("pending", "no-answer")

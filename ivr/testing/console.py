@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextvars
 import secrets
 import threading
+import time
 import urllib.parse
 from collections import OrderedDict
 from collections.abc import Callable
@@ -55,6 +56,7 @@ from ivr.phones import is_caller_id
 from ivr.stores.callbacks import CallbackAttempt
 from ivr.stores.callbacks import CallbackBook
 from ivr.stores.callbacks import CallbackRequest
+from ivr.telephony.calls import RING_TIMEOUT
 from ivr.telephony.calls import TwilioPlacer
 from ivr.telephony.numbers import Credentials
 from ivr.testing.factories import LocalSimulators
@@ -203,6 +205,7 @@ class Ringing:
     callback: CallbackRequest
     attempt: int  # the attempt's number (1 for the first call)
     at: datetime  # when it started ringing (the dialer's clock)
+    since: float = field(default_factory=time.monotonic)  # when, in real time
 
 
 class PhoneCalls:
@@ -223,6 +226,8 @@ class PhoneCalls:
             DIAL_ACCOUNT.account_sid, DIAL_ACCOUNT.auth_token, first_call=random_first_call()
         )
         self._dialer: PageDialer | None = None
+        #: Real seconds a callback rings before it rings out (no-answer), page open or not.
+        self.ring_out = float(RING_TIMEOUT)
 
     @property
     def flow(self) -> Flow:
@@ -480,7 +485,17 @@ class PhoneCalls:
         return self.ringing(phone)
 
     def ringing(self, phone: str) -> list[Ringing]:
-        """The callbacks ringing ``phone``'s page, first placed first."""
+        """The callbacks ringing ``phone``'s page, first placed first. Any callback that has
+        rung ``ring_out`` seconds unanswered (its page closed, say) rings out first: a
+        no-answer attempt, retried by the dialer's rules."""
+        now = time.monotonic()
+        with self._dial_lock:
+            old = [sid for sid, r in self._ringing.items() if now - r.since >= self.ring_out]
+        for sid in old:
+            try:
+                self.pick_up(sid, "no-answer")
+            except LookupError:  # pragma: no cover - met by its page meanwhile
+                pass
         with self._dial_lock:
             return [r for r in self._ringing.values() if r.request.to == phone]
 

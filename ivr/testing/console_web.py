@@ -232,12 +232,13 @@ def script(call_id: str) -> Response:
 def _callbacks_of(phone: str) -> Response:
     calls = _calls()
     zone = calls.flow.hours.timezone
+    ringing = calls.ringing(phone)  # first: what rang out is an attempt in the list
     due = calls.next_due(phone)
     return jsonify(
         {
             "phone": phone,
             "callbacks": [callback_json(r, a, zone) for r, a in calls.callbacks(phone)],
-            "ringing": [ringing_json(r) for r in calls.ringing(phone)],
+            "ringing": [ringing_json(r) for r in ringing],
             "dial_time": calls.dial_clock.now().astimezone(zone).isoformat(timespec="minutes"),
             "next_due": None if due is None else due.astimezone(zone).isoformat(),
             "can_move_time": calls.clock is not None,

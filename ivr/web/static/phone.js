@@ -26,9 +26,7 @@
   let mainFlow = null; // the flow an inbound call runs
   let drawn = null; // the flow drawn now
   let ring = null; // the callback ringing the page, as the server described it
-  let ringSince = 0;
   let awaited = 0; // callbacks of the chosen caller still to be placed or in progress
-  const RING_OUT_MS = 30000; // Twilio rings a callback this long before no-answer
   let edges = []; // [source, target, element]
 
   // -- talking to the server ---------------------------------------------------------------
@@ -58,6 +56,7 @@
     if (!call) return;
     stopSound(); // the caller acting cuts the prompt off, as on a phone
     return serial(async () => {
+      if (!call || call.ended) return; // ended while this waited its turn (a hold, say)
       try {
         showError("");
         apply(await api("POST", `/calls/${call.id}/${action}`, { value: value || "", since: seen }));
@@ -213,7 +212,6 @@
   function showRinging(next) {
     const free = !call || call.ended;
     const fresh = next && (!ring || ring.call_sid !== next.call_sid);
-    if (fresh) ringSince = Date.now();
     ring = next && free ? next : null;
     $("ringing").hidden = !ring;
     if (!ring) return;
@@ -536,9 +534,8 @@
   setInterval(() => {
     if (!call || call.ended) {
       // Between calls, while a callback of the caller waits, the page listens for it
-      // ringing (another dialer may place it); unanswered, it rings out.
-      if (ring && Date.now() - ringSince > RING_OUT_MS) pickUp("no-answer");
-      else if (awaited) serial(() => callbacks("/callbacks").catch(() => {}));
+      // ringing; unanswered, the server rings it out after Twilio's ring time.
+      if (awaited) serial(() => callbacks("/callbacks").catch(() => {}));
       return;
     }
     const quiet = Date.now() - lastHold;
