@@ -316,3 +316,18 @@ def test_a_callback_nobody_meets_rings_out_as_no_answer(client: FlaskClient, app
     assert listed["ringing"] == []
     (callback,) = listed["callbacks"]
     assert (callback["status"], callback["attempts"][0]["outcome"]) == ("pending", "no-answer")
+
+
+def test_a_callback_ringing_when_the_server_restarted_is_settled_as_not_answered(
+    client: FlaskClient, app: Flask
+) -> None:
+    book_after_hours(client, STRANGER, "zh-CN", "0", "2")
+    assert len(run(client, STRANGER, until_due=True)["ringing"]) == 1
+    clock = app.extensions["ivr.phone"].clock
+    restarted = PhoneCalls(app, clock=clock)  # a new server process: nothing rings on it
+    lease = runtime_of(app).settings.callback_lease
+    # Once the claim's lease has run out, the dialer asks the (new) fake API about the call.
+    assert restarted.run_dialer(STRANGER, advance=86400 + lease) == []
+    ((callback, attempts),) = restarted.callbacks(STRANGER)
+    assert (callback.status, [a.outcome for a in attempts]) == ("pending", ["no-answer"])
+    assert [r.attempt for r in restarted.run_dialer(STRANGER, until_due=True)] == [2]

@@ -47,6 +47,7 @@ from flask import Flask
 from ivr.clock import Clock
 from ivr.clock import ManualClock
 from ivr.clock import as_utc
+from ivr.errors import DialProblem
 from ivr.errors import SimulationError
 from ivr.flow import prompts
 from ivr.flow.spec import Flow
@@ -195,6 +196,17 @@ class PageDialer(Dialer):
 
     def due(self, request: CallbackRequest) -> bool:
         return (self.only is None or request.phone == self.only) and super().due(request)
+
+
+class PagePlacer(TwilioPlacer):
+    """Places a page's callbacks through its fake REST API. A call that API does not know
+    rang on a page before the server restarted: it is over, and nobody met it."""
+
+    def status(self, call_sid: str) -> str | None:
+        try:
+            return super().status(call_sid)
+        except DialProblem:
+            return "no-answer"
 
 
 @dataclass(frozen=True)
@@ -413,7 +425,7 @@ class PhoneCalls:
                 book=rt.callbacks,
                 wallet=rt.services.wallet,
                 flow=self.flow,
-                placer=TwilioPlacer(DIAL_ACCOUNT, http_client=self.api),
+                placer=PagePlacer(DIAL_ACCOUNT, http_client=self.api),
                 clock=self.dial_clock,
                 base_url=rt.settings.public_url or "http://localhost",
                 from_number=self._factory().to,
