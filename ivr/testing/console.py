@@ -28,6 +28,7 @@ from __future__ import annotations
 import contextvars
 import secrets
 import threading
+import time
 import urllib.parse
 from collections import OrderedDict
 from collections.abc import Callable
@@ -35,18 +36,30 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from dataclasses import field
+from datetime import UTC
 from datetime import datetime
+from datetime import timedelta
+from datetime import tzinfo
 from typing import Any
 
 from flask import Flask
 
 from ivr.clock import Clock
+from ivr.clock import ManualClock
 from ivr.clock import as_utc
+from ivr.errors import DialProblem
 from ivr.errors import SimulationError
 from ivr.flow import prompts
 from ivr.flow.spec import Flow
+from ivr.hotline.dialer import Dialer
+from ivr.hotline.dialer import RetryPolicy
 from ivr.phones import is_caller_id
+from ivr.stores.callbacks import CallbackAttempt
 from ivr.stores.callbacks import CallbackBook
+from ivr.stores.callbacks import CallbackRequest
+from ivr.telephony.calls import RING_TIMEOUT
+from ivr.telephony.calls import TwilioPlacer
+from ivr.telephony.numbers import Credentials
 from ivr.testing.factories import LocalSimulators
 from ivr.testing.factories import random_first_call
 from ivr.testing.scripts import Agent
@@ -61,8 +74,10 @@ from ivr.testing.scripts import Wait
 from ivr.testing.scripts import describe_outcome
 from ivr.testing.scripts import squash
 from ivr.testing.simulator import Call
+from ivr.testing.simulator import OutboundRequest
 from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import Turn
+from ivr.testing.twilio_api import FakeCallsApi
 from ivr.voice.languages import language
 from ivr.wallet.demo import CHEN_JIE
 from ivr.wallet.demo import LI_NA
@@ -95,6 +110,17 @@ MAX_CALLS = 50
 TALK_SECONDS = 60
 #: Seconds a browser caller speaks into a recording (voicemail).
 RECORD_SECONDS = 5
+#: The account of the fake Twilio REST API the browser phone's dialer places calls through.
+DIAL_ACCOUNT = Credentials("AC" + "e" * 32, "browser-phone")
+#: How a ringing callback can be met, as ``Simulator.answer`` plays it: (answered_by,
+#: network). Declining a call on a mobile phone reaches Twilio as ``busy``.
+PICK_UPS: dict[str, tuple[str, str | None]] = {
+    "answer": ("human", None),
+    "decline": ("human", "busy"),
+    "busy": ("human", "busy"),
+    "no-answer": ("human", "no-answer"),
+    "machine": ("machine_end_beep", None),
+}
 
 _call_time: contextvars.ContextVar[Clock | None] = contextvars.ContextVar(
     "ivr_phone_call_time", default=None
@@ -150,12 +176,48 @@ class PhoneCall:
     played: dict[int, str] = field(default_factory=dict)  # transcript index -> media URL
     effects: list[str] | None = None
     lock: threading.RLock = field(default_factory=threading.RLock)
+    callback: int | None = None  # the callback request this outbound call is an attempt of
+    flow: str | None = None  # the flow answering the call (None: the app's hotline)
 
     @contextmanager
     def driving(self) -> Iterator[None]:
         """Hold the call's lock; its webhooks see its clock when it was placed at a time."""
         with self.lock, _at(self.sim.clock if self.timed else None):
             yield
+
+
+@dataclass
+class PageDialer(Dialer):
+    """The app's dialer, as a page runs it: the same due, pacing, cap and retry rules, but
+    for the number the page calls from only (``only``), so that a page never rings another
+    person's callback."""
+
+    only: str | None = None
+
+    def due(self, request: CallbackRequest) -> bool:
+        return (self.only is None or request.phone == self.only) and super().due(request)
+
+
+class PagePlacer(TwilioPlacer):
+    """Places a page's callbacks through its fake REST API. A call that API does not know
+    rang on a page before the server restarted: it is over, and nobody met it."""
+
+    def status(self, call_sid: str) -> str | None:
+        try:
+            return super().status(call_sid)
+        except DialProblem:
+            return "no-answer"
+
+
+@dataclass(frozen=True)
+class Ringing:
+    """A callback the dialer placed, ringing the browser phone of ``request.to``."""
+
+    request: OutboundRequest
+    callback: CallbackRequest
+    attempt: int  # the attempt's number (1 for the first call)
+    at: datetime  # when it started ringing (the dialer's clock)
+    since: float = field(default_factory=time.monotonic)  # when, in real time
 
 
 class PhoneCalls:
@@ -168,6 +230,16 @@ class PhoneCalls:
         self._factory = LocalSimulators(app, first_call=random_first_call())
         self._calls: OrderedDict[str, PhoneCall] = OrderedDict()
         self._lock = threading.Lock()
+        self._ringing: OrderedDict[str, Ringing] = OrderedDict()
+        self._dial_lock = threading.Lock()
+        #: The dialer's time: moved on by the page ("let time pass"), never back.
+        self.dial_clock = ManualClock(self.runtime.services.clock.now())
+        self.api = FakeCallsApi(
+            DIAL_ACCOUNT.account_sid, DIAL_ACCOUNT.auth_token, first_call=random_first_call()
+        )
+        self._dialer: PageDialer | None = None
+        #: Real seconds a callback rings before it rings out (no-answer), page open or not.
+        self.ring_out = float(RING_TIMEOUT)
 
     @property
     def flow(self) -> Flow:
@@ -310,8 +382,7 @@ class PhoneCalls:
         else:
             phone.steps.append(step)
             phone.marks.append(mark)
-        if phone.call.ended and phone.effects is None:
-            phone.effects = self._changes(phone)
+        self._ended(phone)
 
     def waiting(self, call_sid: str) -> bool:
         """Whether ``call_sid`` is a browser call still up (the agent page lists it when its
@@ -339,6 +410,165 @@ class PhoneCalls:
             saved = "/agent/pickup?" + urllib.parse.urlencode({"queue": queue})
             self._note(phone, Agent(seconds=TALK_SECONDS, pickup=saved), mark)
         return True
+
+    # -- callbacks ringing the page ------------------------------------------------------------
+
+    @property
+    def dialer(self) -> PageDialer:
+        """The app's callback dialer, placing calls through the fake REST API (``api``) at
+        the dialer's time. ``SimulationError`` when the app books no callbacks."""
+        rt = self.runtime
+        if rt.callbacks is None:
+            raise SimulationError("this server books no callbacks (no callback store)")
+        if self._dialer is None:
+            self._dialer = PageDialer(
+                book=rt.callbacks,
+                wallet=rt.services.wallet,
+                flow=self.flow,
+                placer=PagePlacer(DIAL_ACCOUNT, http_client=self.api),
+                clock=self.dial_clock,
+                base_url=rt.settings.public_url or "http://localhost",
+                from_number=self._factory().to,
+                name="browser-phone",
+                rate=rt.settings.dial_rate,
+                policy=RetryPolicy.of(rt.settings),
+                lease=timedelta(seconds=rt.settings.callback_lease),
+                sleep=self.dial_clock.advance,
+            )
+        return self._dialer
+
+    def callbacks(self, phone: str) -> list[tuple[CallbackRequest, list[CallbackAttempt]]]:
+        """The callbacks booked for ``phone`` (any status), each with its attempts."""
+        book = self.runtime.callbacks
+        if book is None:
+            return []
+        return [(r, book.attempts(r.id)) for r in book.listed() if r.phone == phone]
+
+    def _dial_time(self, phone: str) -> datetime:
+        """Now for the dialer: never before its last run, the server's clock, or the end of
+        any browser call of ``phone`` (one placed at a chosen time books from then)."""
+        times = [self.dial_clock.now(), self.runtime.services.clock.now()]
+        times += [p.sim.clock.now() for p in self._all() if p.caller == phone]
+        return max(times)
+
+    def next_due(self, phone: str) -> datetime | None:
+        """When the first pending callback of ``phone`` becomes due (its booked time or retry
+        delay past, and its queue open), from the dialer's time; None when none is pending."""
+        now = self._dial_time(phone)
+        moments = []
+        for request, _ in self.callbacks(phone):
+            if request.status == "pending":
+                hours = self.flow.hours_of(request.queue)
+                moments.append(hours.next_opening(max(now, request.earliest())))
+        return as_utc(min(moments)) if moments else None
+
+    def run_dialer(
+        self, phone: str, *, advance: float = 0, until_due: bool = False
+    ) -> list[Ringing]:
+        """Let ``advance`` seconds pass (or, ``until_due``, until the first pending callback
+        of ``phone`` is due), then run one round of the dialer for ``phone``'s callbacks: each
+        call it places rings the page. What rings ``phone`` now."""
+        dialer = self.dialer
+        if (advance or until_due) and self.clock is None:
+            raise SimulationError("this server cannot move time: run the dialer now instead")
+        if advance < 0:
+            raise SimulationError("time passes forwards only")
+        with self._dial_lock:
+            at = self._dial_time(phone)
+            if until_due:
+                due = self.next_due(phone)
+                if due is None:
+                    raise SimulationError(f"no callback of {phone} is waiting to be placed")
+                at = max(at, due)
+            self.dial_clock.set(at + timedelta(seconds=advance))
+            before = len(self.api.created)
+            dialer.only = phone
+            with _at(self.dial_clock if self.clock is not None else None):
+                placed = dialer.run_once()
+            requests = {r.call_sid: r for r in self.api.requests[before:]}
+            for done in placed:
+                if done.call_sid is not None and done.call_sid in requests:
+                    self._ringing[done.call_sid] = Ringing(
+                        requests[done.call_sid],
+                        done.request,
+                        done.attempt.number,
+                        self.dial_clock.now(),
+                    )
+        return self.ringing(phone)
+
+    def ringing(self, phone: str) -> list[Ringing]:
+        """The callbacks ringing ``phone``'s page, first placed first. Any callback that has
+        rung ``ring_out`` seconds unanswered (its page closed, say) rings out first: a
+        no-answer attempt, retried by the dialer's rules."""
+        now = time.monotonic()
+        with self._dial_lock:
+            old = [sid for sid, r in self._ringing.items() if now - r.since >= self.ring_out]
+        for sid in old:
+            try:
+                self.pick_up(sid, "no-answer")
+            except LookupError:  # pragma: no cover - met by its page meanwhile
+                pass
+        with self._dial_lock:
+            return [r for r in self._ringing.values() if r.request.to == phone]
+
+    def pick_up(self, call_sid: str, how: str) -> PhoneCall:
+        """Meet the ringing callback ``call_sid``: ``answer`` (a person), ``decline`` or
+        ``busy`` (Twilio hears busy), ``no-answer`` (it rings out), ``machine`` (voicemail
+        answers, the message is left). Runs through the real ``/voice/callback`` webhooks;
+        the call, answered or not, is a browser call the page shows. ``LookupError`` when
+        nothing rings so."""
+        if how not in PICK_UPS:
+            raise SimulationError(f"{how!r}: a ringing phone can {', '.join(PICK_UPS)}")
+        with self._dial_lock:
+            ringing = self._ringing.pop(call_sid, None)
+        if ringing is None:
+            raise LookupError(call_sid)
+        answered_by, network = PICK_UPS[how]
+        request = ringing.request
+        with self._lock:
+            sim = self._factory()
+        sim.clock.set(ringing.at)
+        played: dict[int, str] = {}
+        sim.play_text = self._player(sim, played)
+        timed = self.clock is not None
+        before = self._snapshot(request.to)
+        with _at(sim.clock if timed else None):
+            call = sim.answer(request, answered_by=answered_by, network=network)
+        phone = PhoneCall(
+            id=secrets.token_urlsafe(9),
+            sim=sim,
+            call=call,
+            caller=request.to,
+            lang=ringing.callback.lang,
+            at=ringing.at,
+            timed=timed,
+            before=before,
+            played=played,
+            callback=ringing.callback.id,
+            flow=self.runtime.settings.callback_flow,
+        )
+        with phone.lock:
+            self._ended(phone)
+        self._keep(phone)
+        return phone
+
+    def _ended(self, phone: PhoneCall) -> None:
+        """Once a call ends: its lasting effects, and for a callback Twilio's final status
+        (what the dialer would ask after a lost status callback)."""
+        if not phone.call.ended:
+            return
+        if phone.effects is None:
+            phone.effects = self._changes(phone)
+        if phone.callback is not None and phone.call.result.call_status:
+            self.api.statuses[phone.call.call_sid] = phone.call.result.call_status
+
+    def _callback_effects(self, phone: PhoneCall) -> list[str]:
+        """For a callback call: where its callback stands after this attempt."""
+        book = self.runtime.callbacks
+        if phone.callback is None or book is None:
+            return []
+        request = book.by_id(phone.callback)
+        return [] if request is None else [_callback_effect(request)]
 
     # -- the calls kept ----------------------------------------------------------------------
 
@@ -400,10 +630,23 @@ class PhoneCalls:
         callback = book.get(phone.call.call_sid) if isinstance(book, CallbackBook) else None
         if callback is not None:
             out.append(f"callback requested ({callback.status})")
+        out.extend(self._callback_effects(phone))
         for handoff in self.runtime.records.handoffs():
             if handoff.call_sid == phone.call.call_sid:
                 out.append(f"handed to an agent in {handoff.queue}: {handoff.status}")
         return out
+
+
+def _callback_effect(request: CallbackRequest) -> str:
+    """A callback's state after an attempt, in words."""
+    if request.status == "pending" and request.next_try_at is not None:
+        return (
+            f"callback {request.id}: attempt {request.attempts} not answered; "
+            f"tried again from {request.next_try_at.isoformat()}"
+        )
+    if request.status == "failed":
+        return f"callback {request.id}: out of attempts; ticket {request.ticket}"
+    return f"callback {request.id}: {request.status}"
 
 
 # -- what the page shows -------------------------------------------------------------------------
@@ -471,6 +714,42 @@ def call_json(phone: PhoneCall, since: int = 0) -> dict[str, Any]:
         },
         "effects": phone.effects or [],
         "steps": len(phone.steps),
+        "flow": phone.flow,
+        "callback": phone.callback,
+    }
+
+
+def callback_json(
+    request: CallbackRequest, attempts: list[CallbackAttempt], zone: tzinfo = UTC
+) -> dict[str, Any]:
+    """A booked callback for the page: where it stands and every attempt; ``earliest_local``
+    is its earliest time in ``zone`` (the hotline's)."""
+    return {
+        "id": request.id,
+        "queue": request.queue,
+        "issue": request.issue,
+        "status": request.status,
+        "requested_at": request.requested_at.isoformat(),
+        "earliest": request.earliest().isoformat(),
+        "earliest_local": request.earliest().astimezone(zone).isoformat(timespec="minutes"),
+        "attempts": [
+            {"number": a.number, "outcome": a.outcome, "answered_by": a.answered_by}
+            for a in attempts
+        ],
+        "ticket": request.ticket,
+    }
+
+
+def ringing_json(ringing: Ringing) -> dict[str, Any]:
+    """A callback ringing the page."""
+    return {
+        "call_sid": ringing.request.call_sid,
+        "from": ringing.request.from_,
+        "to": ringing.request.to,
+        "callback": ringing.callback.id,
+        "issue": ringing.callback.issue,
+        "attempt": ringing.attempt,
+        "at": ringing.at.isoformat(),
     }
 
 

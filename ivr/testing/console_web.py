@@ -14,6 +14,11 @@ page's ``Bridge`` (``ivr.web.agents.BRIDGE``), so an agent can pick a queued bro
   /phone/api/calls/<id>?since=n``: its turns from ``n``, state, path, outcome, effects;
   ``POST /phone/api/calls/<id>/<action>`` ``{"value"}``: press, say, silence, record, hold,
   dial, hangup; ``GET /phone/api/calls/<id>/script``: the call as a YAML call script.
+- ``GET /phone/api/callbacks?phone=``: the callbacks booked for that number, what rings it,
+  the dialer's time and when the next one is due; ``POST /phone/api/callbacks/run``
+  ``{"phone", "advance": seconds, "until_due": true}``: let time pass, run the dialer once;
+  ``POST /phone/api/ringing/<CallSid>/<how>``: answer, decline, busy, no-answer or machine
+  (the call, as ``/phone/api/calls`` describes it).
 
 Access is the agent pages' (``for_people``): ``IVR_AGENT_TOKEN`` when set; otherwise only a
 local request to a server that is not public. Every POST takes JSON only, so another site
@@ -39,10 +44,13 @@ from ivr.engine.diagram import flow_diagram
 from ivr.engine.diagram import to_mermaid
 from ivr.errors import SimulationError
 from ivr.flow.names import INCOMING
+from ivr.testing.console import PICK_UPS
 from ivr.testing.console import CallTimeClock
 from ivr.testing.console import PhoneCall
 from ivr.testing.console import PhoneCalls
 from ivr.testing.console import call_json
+from ivr.testing.console import callback_json
+from ivr.testing.console import ringing_json
 from ivr.testing.console import saved_script
 from ivr.web.agents import BRIDGE
 from ivr.web.agents import for_people
@@ -123,6 +131,12 @@ def setup() -> Response:
                 for c in calls.callers()
             ],
             "diagram": browser_mermaid(to_mermaid(flow_diagram(compiled))),
+            # The other flows a browser call may run (a callback's), by name.
+            "diagrams": {
+                name: browser_mermaid(to_mermaid(flow_diagram(other)))
+                for name, other in calls.runtime.flows.items()
+                if name != calls.runtime.flow_name
+            },
             "states": sorted(flow.states),
             "can_choose_time": calls.clock is not None,
             # A time of call is the hotline's wall-clock time, in its own timezone.
@@ -203,8 +217,71 @@ def script(call_id: str) -> Response:
     phone = _call(call_id)
     if isinstance(phone, Response):
         return phone
+    if phone.callback is not None:
+        return _refusal("a callback is saved with the call that booked it (callback:)", 409)
     with phone.lock:
         text = saved_script(phone, _calls().flow)
     reply = Response(text, mimetype="application/yaml")
     reply.headers["Content-Disposition"] = f'attachment; filename="phone_{phone.id}.yaml"'
+    return reply
+
+
+# -- callbacks ringing the page --------------------------------------------------------------------
+
+
+def _callbacks_of(phone: str) -> Response:
+    calls = _calls()
+    zone = calls.flow.hours.timezone
+    ringing = calls.ringing(phone)  # first: what rang out is an attempt in the list
+    due = calls.next_due(phone)
+    return jsonify(
+        {
+            "phone": phone,
+            "callbacks": [callback_json(r, a, zone) for r, a in calls.callbacks(phone)],
+            "ringing": [ringing_json(r) for r in ringing],
+            "dial_time": calls.dial_clock.now().astimezone(zone).isoformat(timespec="minutes"),
+            "next_due": None if due is None else due.astimezone(zone).isoformat(),
+            "can_move_time": calls.clock is not None,
+        }
+    )
+
+
+@bp.get("/api/callbacks")
+@for_people
+def callbacks() -> Response:
+    return _callbacks_of(request.args.get("phone", "").strip())
+
+
+@bp.post("/api/callbacks/run")
+@for_people
+def run_dialer() -> Response:
+    body = _json_body()
+    if body is None:
+        return _refusal('send JSON: {"phone": "+8613800000001", "until_due": true}', 400)
+    phone = str(body.get("phone", "")).strip()
+    advance = body.get("advance", 0)
+    if not isinstance(advance, int | float) or isinstance(advance, bool):
+        return _refusal(f"advance={advance!r} is not a number of seconds", 400)
+    try:
+        _calls().run_dialer(phone, advance=float(advance), until_due=bool(body.get("until_due")))
+    except SimulationError as exc:
+        return _refusal(str(exc), 409)
+    return _callbacks_of(phone)
+
+
+@bp.post("/api/ringing/<call_sid>/<how>")
+@for_people
+def pick_up(call_sid: str, how: str) -> Response:
+    if how not in PICK_UPS:
+        return _refusal(f"no way {how!r}; a ringing phone can: {', '.join(PICK_UPS)}", 404)
+    if _json_body() is None:
+        return _refusal("send JSON, such as {}", 400)
+    try:
+        phone = _calls().pick_up(call_sid, how)
+    except LookupError:
+        return _refusal(f"nothing rings as {call_sid!r}: it was answered or declined", 404)
+    except SimulationError as exc:  # pragma: no cover - the app's webhooks failing
+        return _refusal(str(exc), 409)
+    reply = jsonify(call_json(phone))
+    reply.status_code = 201
     return reply

@@ -22,6 +22,11 @@
   let lastHold = 0;
   let zoom = 0.6; // the diagram's scale (the hotline's is several thousand pixels wide)
   let nodes = new Map(); // state id -> its <g> in the diagram
+  let diagrams = {}; // flow name -> its Mermaid source
+  let mainFlow = null; // the flow an inbound call runs
+  let drawn = null; // the flow drawn now
+  let ring = null; // the callback ringing the page, as the server described it
+  let awaited = 0; // callbacks of the chosen caller still to be placed or in progress
   let edges = []; // [source, target, element]
 
   // -- talking to the server ---------------------------------------------------------------
@@ -51,6 +56,7 @@
     if (!call) return;
     stopSound(); // the caller acting cuts the prompt off, as on a phone
     return serial(async () => {
+      if (!call || call.ended) return; // ended while this waited its turn (a hold, say)
       try {
         showError("");
         apply(await api("POST", `/calls/${call.id}/${action}`, { value: value || "", since: seen }));
@@ -75,6 +81,8 @@
   async function setup() {
     const data = await api("GET", "/setup");
     $("flow-name").textContent = data.flow;
+    mainFlow = drawn = data.flow;
+    diagrams = Object.assign({ [data.flow]: data.diagram }, data.diagrams || {});
     const caller = $("caller");
     for (const c of data.callers) {
       const option = new Option(`${c.name} ${c.name_en} · ${c.phone} · ${c.status}`, c.phone);
@@ -156,8 +164,85 @@
     $("record").hidden = waiting !== "record";
     $("answer").hidden = waiting !== "dial";
     $("hangup").disabled = data.ended;
+    const flow = data.flow || mainFlow;
+    if (flow !== drawn && diagrams[flow]) {
+      drawn = flow;
+      $("flow-name").textContent = flow;
+      drawDiagram(diagrams[flow]).catch(showError);
+    }
     highlight(data.path, data.state);
     if (data.ended) showEnd(data);
+  }
+
+  // -- callbacks: booked, the dialer, a callback ringing the page ----------------------------
+
+  async function callbacks(path, body) {
+    const phone = chosenNumber();
+    if (!phone) return;
+    const data = body
+      ? await api("POST", path, Object.assign({ phone }, body))
+      : await api("GET", `${path}?phone=${encodeURIComponent(phone)}`);
+    if (phone !== chosenNumber()) return;
+    showCallbacks(data);
+  }
+
+  function showCallbacks(data) {
+    $("dial-time").textContent = data.dial_time.replace("T", " ");
+    $("run-due").disabled = $("run-later").disabled = !data.can_move_time;
+    const list = $("callbacks");
+    list.replaceChildren();
+    for (const c of data.callbacks) {
+      const item = document.createElement("li");
+      const tries = c.attempts.map((a) => a.outcome || "ringing").join(", ");
+      item.textContent = `#${c.id} for ${c.queue}${c.issue ? " about " + c.issue : ""}: ${c.status}`
+        + (c.status === "pending" ? `, from ${c.earliest_local.replace("T", " ")}` : "")
+        + (tries ? ` (attempts: ${tries})` : "") + (c.ticket ? `, ticket ${c.ticket}` : "");
+      list.append(item);
+    }
+    const waiting = data.callbacks.filter((c) => c.status === "pending" || c.status === "dialing");
+    awaited = waiting.length;
+    $("callbacks-status").textContent = !data.callbacks.length
+      ? "No callback booked for this caller."
+      : waiting.length
+        ? `${waiting.length} callback(s) waiting` + (data.next_due ? `; the next is due at ${data.next_due.slice(0, 16).replace("T", " ")}.` : ".")
+        : "No callback waiting.";
+    showRinging(data.ringing[0] || null);
+  }
+
+  function showRinging(next) {
+    const free = !call || call.ended;
+    const fresh = next && (!ring || ring.call_sid !== next.call_sid);
+    ring = next && free ? next : null;
+    $("ringing").hidden = !ring;
+    if (!ring) return;
+    if (fresh) $("ringing").scrollIntoView({ block: "center" });
+    $("ringing-from").textContent = ring.from;
+    $("ringing-about").textContent = `The hotline calls back (callback #${ring.callback}, attempt ${ring.attempt}).`;
+    $("status").textContent = "Ringing: a callback.";
+  }
+
+  async function pickUp(how) {
+    if (!ring) return;
+    const sid = ring.call_sid;
+    ring = null;
+    $("ringing").hidden = true;
+    return serial(async () => {
+      try {
+        showError("");
+        $("transcript").replaceChildren();
+        $("ended").hidden = true;
+        $("script").hidden = $("script-help").hidden = $("download").hidden = true;
+        seen = 0;
+        keys = "";
+        call = null;
+        const reply = await api("POST", `/ringing/${sid}/${how}`, {});
+        seen = 0;
+        apply(reply);
+        await callbacks("/callbacks");
+      } catch (error) {
+        showError(error);
+      }
+    });
   }
 
   function addTurn(turn) {
@@ -211,6 +296,8 @@
       effects.append(item);
     }
     $("ended").hidden = false;
+    $("save").hidden = data.callback !== null && data.callback !== undefined;
+    callbacks("/callbacks").catch(showError);
   }
 
   async function save() {
@@ -424,6 +511,19 @@
   $("answer").addEventListener("click", () => act("dial"));
   $("hangup").addEventListener("click", () => act("hangup"));
   $("save").addEventListener("click", save);
+  const runDialer = (body) => () => {
+    showError("");
+    callbacks("/callbacks/run", body).catch(showError);
+  };
+  $("run-due").addEventListener("click", runDialer({ until_due: true }));
+  $("run-later").addEventListener("click", runDialer({ advance: 600 }));
+  $("run-now").addEventListener("click", runDialer({}));
+  $("ringing").addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-how]");
+    if (button) pickUp(button.dataset.how);
+  });
+  $("caller").addEventListener("change", () => callbacks("/callbacks").catch(showError));
+  $("number").addEventListener("change", () => callbacks("/callbacks").catch(showError));
   $("zoom-in").addEventListener("click", () => scale(zoom * 1.25));
   $("zoom-out").addEventListener("click", () => scale(zoom / 1.25));
   $("zoom-fit").addEventListener("click", fit);
@@ -432,7 +532,12 @@
   // While the caller waits, the hold music plays on: a hold cycle every HOLD_MS, and a
   // question in it (a callback offer) times out, as Twilio's <Gather> does, unless answered.
   setInterval(() => {
-    if (!call || call.ended) return;
+    if (!call || call.ended) {
+      // Between calls, while a callback of the caller waits, the page listens for it
+      // ringing; unanswered, the server rings it out after Twilio's ring time.
+      if (awaited) serial(() => callbacks("/callbacks").catch(() => {}));
+      return;
+    }
     const quiet = Date.now() - lastHold;
     if (call.waiting_for === "queue" && quiet > HOLD_MS) {
       lastHold = Date.now();
@@ -457,5 +562,5 @@
     }).catch(() => {});
   });
 
-  setup().catch(showError);
+  setup().then(() => callbacks("/callbacks")).catch(showError);
 })();
