@@ -530,3 +530,13 @@ def test_the_pages_templates_ship_with_the_package() -> None:
     shipped = data["tool"]["setuptools"]["package-data"]["ivr"]
     assert "web/templates/*.html" in shipped
     assert "web/static/**/*" in shipped
+
+
+def test_a_hold_tick_after_the_queue_ended_is_no_step_and_no_refusal(app: Flask) -> None:
+    # The page's hold timer can fire just after an agent picked the caller up.
+    calls: PhoneCalls = app.extensions["ivr.phone"]
+    phone = calls.dial(LI_NA, lang="zh-CN")
+    calls.act(phone.id, "hangup")
+    steps = list(phone.steps)
+    calls.act(phone.id, "hold")
+    assert phone.steps == steps

@@ -354,6 +354,10 @@ class PhoneCalls:
             call.record(RECORD_SECONDS, finish="#")
             step = Record(RECORD_SECONDS, "#")
         elif action == "hold":
+            if call.waiting_for != "queue":
+                # The page's hold tick raced the queue's end (an agent picked up, the caller
+                # was bridged): the hold music is over; nothing to do, nothing to refuse.
+                return
             call.hold(1)
             step = Hold(1)
         elif action == "dial":
