@@ -49,7 +49,6 @@ from ivr.clock import ManualClock
 from ivr.clock import as_utc
 from ivr.errors import DialProblem
 from ivr.errors import SimulationError
-from ivr.flow import prompts
 from ivr.flow.spec import Flow
 from ivr.hotline.dialer import Dialer
 from ivr.hotline.dialer import RetryPolicy
@@ -62,6 +61,7 @@ from ivr.telephony.calls import TwilioPlacer
 from ivr.telephony.numbers import Credentials
 from ivr.testing.factories import LocalSimulators
 from ivr.testing.factories import random_first_call
+from ivr.testing.generate import fixed_text_heard
 from ivr.testing.scripts import Agent
 from ivr.testing.scripts import Dial
 from ivr.testing.scripts import Hangup
@@ -72,7 +72,6 @@ from ivr.testing.scripts import Say
 from ivr.testing.scripts import Step
 from ivr.testing.scripts import Wait
 from ivr.testing.scripts import describe_outcome
-from ivr.testing.scripts import squash
 from ivr.testing.simulator import Call
 from ivr.testing.simulator import OutboundRequest
 from ivr.testing.simulator import Simulator
@@ -780,7 +779,7 @@ def saved_script(phone: PhoneCall, flow: Flow, name: str | None = None) -> str:
             lines.append(f"  - say: {_quote(step.text)}")
         elif step is not None:
             lines.append(f"  - {step.describe()}")
-        text = _fixed_text_heard(flow, lang, heard[index], states[index])
+        text = fixed_text_heard(flow, lang, heard[index], states[index], retries=False)
         if text is not None:
             lines.append(f"  - expect: {_quote(text)}")
         live = index < len(phone.steps) or not call.ended  # expect_state needs a live call
@@ -814,30 +813,6 @@ def _per_step(phone: PhoneCall) -> tuple[list[str], list[str | None]]:
         heard.append(said)
         states.append(current)
     return heard, states
-
-
-def _fixed_text_heard(flow: Flow, lang: str, heard: str, state: str | None) -> str | None:
-    """A fixed prompt text that was heard (the resting state's if any, else the longest):
-    never a value read from the account, which may differ when the script is replayed."""
-    if not heard:
-        return None
-    said = squash(heard)
-    found = [(owner, text) for owner, text in _fixed_texts(flow, lang) if squash(text) in said]
-    if not found:
-        return None
-    own = [text for owner, text in found if owner == state]
-    return max(own or [text for _, text in found], key=len)
-
-
-def _fixed_texts(flow: Flow, lang: str) -> list[tuple[str | None, str]]:
-    out: list[tuple[str | None, str]] = []
-    for sid, state in flow.states.items():
-        if state.prompt is None or lang not in state.prompt:
-            continue
-        for segment in prompts.segments(state.prompt[lang], prompts.state_prompt_id(flow, state)):
-            if segment.prompt is not None and len(segment.text.strip()) >= 2:
-                out.append((sid, segment.text.strip()))
-    return out
 
 
 def _language_of(call: Call, default: str) -> str:

@@ -250,7 +250,7 @@ def script_text(flow: Flow, chosen: Try, name: str) -> str:
             lines.append(f"  - {step.describe()}")
         said = heard[index] if index < len(heard) else ""
         state = states[index] if index < len(states) else None
-        text = _expectation(flow, lang, said, state)
+        text = fixed_text_heard(flow, lang, said, state)
         if text is not None:
             lines.append(f"  - expect: {_quote(text)}")
         if state is not None and index == len(chosen.steps) and _was_live(result):
@@ -412,12 +412,17 @@ def _language_of(result: ScriptResult) -> str:
         return langs[-1]
 
 
-def _expectation(flow: Flow, lang: str, heard: str, state: str | None) -> str | None:
-    """A fixed prompt text that was heard: the resting state's if it was, else the longest."""
+def fixed_text_heard(
+    flow: Flow, lang: str, heard: str, state: str | None, *, retries: bool = True
+) -> str | None:
+    """A fixed prompt text that was heard: the resting state's if it was, else the longest;
+    never a value read from the account, which may differ when the script is replayed.
+    ``retries``: the flow's retry phrases count as fixed texts too (the browser phone's saved
+    scripts leave them out)."""
     if not heard:
         return None
     said = squash(heard)
-    texts = _fixed_texts(flow, lang)
+    texts = _fixed_texts(flow, lang, retries=retries)
     found = [(owner, text) for owner, text in texts if squash(text) in said]
     if not found:
         return None
@@ -425,7 +430,7 @@ def _expectation(flow: Flow, lang: str, heard: str, state: str | None) -> str | 
     return max(own or [text for _, text in found], key=len)
 
 
-def _fixed_texts(flow: Flow, lang: str) -> list[tuple[str | None, str]]:
+def _fixed_texts(flow: Flow, lang: str, *, retries: bool) -> list[tuple[str | None, str]]:
     out: list[tuple[str | None, str]] = []
     for sid, state in flow.states.items():
         if state.prompt is None or lang not in state.prompt:
@@ -433,10 +438,11 @@ def _fixed_texts(flow: Flow, lang: str) -> list[tuple[str | None, str]]:
         for segment in prompts.segments(state.prompt[lang], prompts.state_prompt_id(flow, state)):
             if segment.prompt is not None and len(segment.text.strip()) >= 2:
                 out.append((sid, segment.text.strip()))
-    retry = flow.retry
-    for text in (retry.no_input, retry.no_match, retry.exhausted):
-        if lang in text:
-            out.append((None, text[lang]))
+    if retries:
+        retry = flow.retry
+        for text in (retry.no_input, retry.no_match, retry.exhausted):
+            if lang in text:
+                out.append((None, text[lang]))
     return out
 
 
