@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from flask import Flask
 
 from ivr.cli.main import main
 from ivr.clock import ManualClock
@@ -31,6 +32,7 @@ from ivr.flow.loader import load_flow
 from ivr.flow.spec import Flow
 from ivr.masking import mask_spoken
 from ivr.settings import Settings
+from ivr.testing.simulator import Call
 from ivr.testing.simulator import Simulator
 from ivr.testing.simulator import WsgiTransport
 from ivr.voice import classifier
@@ -481,14 +483,7 @@ def test_intents_learn_refuses_an_unknown_intent(runner: CliRunner, tmp_path: Pa
 def test_intents_review_lists_what_callers_said_that_was_not_understood(
     runner: CliRunner, cli_env: dict[str, str | None], tmp_path: Path
 ) -> None:
-    clock = ManualClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
-    app = hotline_app(
-        tmp_path, clock, IVR_DATABASE_URL=str(cli_env["IVR_DATABASE_URL"]), IVR_MATCHER="rules"
-    )
-    sim = Simulator(WsgiTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, clock=clock)
-    call = sim.dial(WANG_FANG)
-    call.press("1")
-    call.press("123456")
+    app, call = _verified_at_the_main_menu(tmp_path, cli_env)
     call.say("我的卡号是6222020112345678")
     call.say("怎么买基金")
     runtime_of(app).database.dispose()
@@ -655,14 +650,7 @@ def test_intents_train_needs_a_menu_with_examples(runner: CliRunner) -> None:
 def test_a_corrected_match_and_an_unsure_agent_request_are_recorded_for_review(
     runner: CliRunner, cli_env: dict[str, str | None], tmp_path: Path
 ) -> None:
-    clock = ManualClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
-    app = hotline_app(
-        tmp_path, clock, IVR_DATABASE_URL=str(cli_env["IVR_DATABASE_URL"]), IVR_MATCHER="rules"
-    )
-    sim = Simulator(WsgiTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, clock=clock)
-    call = sim.dial(WANG_FANG)
-    call.press("1")
-    call.press("123456")
+    app, call = _verified_at_the_main_menu(tmp_path, cli_env)
     call.say("我想查一下退款", confidence=0.3)
     assert "您是说“查询退款进度”吗" in call.heard()
     call.press("2")
@@ -692,3 +680,20 @@ def test_the_shipped_flows_models_are_committed_so_a_fresh_clone_starts_without_
         for s, lang in understand.trainable(flow)
     }
     assert stale == set(), "remove models no flow uses any more"
+
+
+def _verified_at_the_main_menu(
+    tmp_path: Path, cli_env: dict[str, str | None]
+) -> tuple[Flask, Call]:
+    """Wang Fang, in Mandarin and verified, at the main menu of an app writing its call
+    records to the CLI's database (the rule matcher: what review reads must not depend on
+    the model)."""
+    clock = ManualClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+    app = hotline_app(
+        tmp_path, clock, IVR_DATABASE_URL=str(cli_env["IVR_DATABASE_URL"]), IVR_MATCHER="rules"
+    )
+    sim = Simulator(WsgiTransport(app), base_url=BASE_URL, auth_token=AUTH_TOKEN, clock=clock)
+    call = sim.dial(WANG_FANG)
+    call.press("1")
+    call.press("123456")
+    return app, call
