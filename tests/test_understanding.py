@@ -173,6 +173,17 @@ def test_held_out_yes_no_answers_are_understood_and_no_hedge_is_taken_as_yes(lan
         ("Uh-uh.", "en-US", "2"),
         ("Yes, I think so, maybe.", "en-US", None),
         ("Kind of.", "en-US", None),
+        ("应该可以吧", "zh-CN", None),
+        ("好一点了", "zh-CN", None),
+        ("时好时坏", "zh-CN", None),
+        ("貌似好了", "zh-CN", None),
+        ("还没试", "zh-CN", None),
+        ("I think it worked.", "en-US", None),
+        ("Not quite.", "en-US", None),
+        ("A bit better.", "en-US", None),
+        ("I haven't checked yet.", "en-US", None),
+        ("I haven't got it.", "en-US", "2"),
+        ("没有问题了", "zh-CN", "1"),
     ],
 )
 def test_everyday_yes_and_no_and_hedges_asked_again(said: str, lang: str, key: str | None) -> None:
