@@ -13,9 +13,10 @@ Features, per language:
   reading), so a recogniser's
   homophone (冲值, 体现, 米码) meets the word it stands for (充值, 提现, 密码); Latin words in a
   sentence (code-mixing: "account被freeze了") are tokens of their own.
-- en-US: TF-IDF over the stemmed words (1–2-grams, ``intents.normalise``) plus character
+- en-US: TF-IDF over the stemmed words (1–2-grams, ``intents.normalise``), character
   3–5-grams of the words run together, so a word the recogniser split ("pass word", "re fund")
-  still meets it.
+  still meets it, and the words as said (1–3-grams, small words kept: "wasn't me", "talk to
+  someone" say who did it or who is wanted).
 
 The model is scikit-learn's ``LogisticRegression`` (balanced classes). Once fitted it is
 exported to plain data (``Classifier``: each term's IDF and class weights, and the pinyin of
@@ -24,6 +25,10 @@ nor pypinyin: a worker loads a few hundred KB and adds a few MB of memory. Train
 the optional extra ``ivr[nlu]``; ``available()`` says whether it is installed, and nothing here
 imports them until a model is trained. Nothing is downloaded: both ship their data inside their
 wheels.
+
+Each training phrase is also learnt in its variants (``ivr.voice.variants``: fillers and false
+starts around it, a menu word as a recogniser may write it, English wallet words in a Mandarin
+sentence); in cross-validation a phrase's variants stay in its fold.
 
 Deterministic: the folds and the solver are seeded, so the same data gives the same model and
 thresholds.
@@ -46,13 +51,14 @@ from pathlib import Path
 from typing import Any
 
 from ivr.voice import intents
+from ivr.voice import variants
 from ivr.voice.intents import Choice
 from ivr.voice.intents import Match
 
 NONE = "none"
 """The class of sentences no choice serves: a match to it is no match (asked again)."""
 
-FORMAT = 4
+FORMAT = 5
 """Bumped when features or training change, so older cache files are not used."""
 
 FOLDS = 5
@@ -119,9 +125,13 @@ def features(text: str, lang: str, syllable: Syllable) -> tuple[list[str], ...]:
         return _grams(units, (1, 2, 3), ""), [
             g for g in _grams(sounds, (1, 2), "_") if "?" not in g.split("_")
         ]
+    said = intents.clean(text, intents.EN).split()
     words = intents.normalise(text, intents.EN).split()
-    joined = "".join(intents.clean(text, intents.EN).split())
-    return _grams(words, (1, 2), "_"), _grams(joined, (3, 4, 5), "")
+    return (
+        _grams(words, (1, 2), "_"),
+        _grams("".join(said), (3, 4, 5), ""),
+        _grams(said, (1, 2, 3), "_"),
+    )
 
 
 def _pinyin_table() -> dict[str, str]:
@@ -156,7 +166,8 @@ def _pipeline(lang: str, syllable: Syllable) -> Any:
             lowercase=False,
         )
 
-    return make_pipeline(FeatureUnion([(f"part{i}", part(i)) for i in (0, 1)]), _model())
+    parts = range(len(features("", lang, syllable)))
+    return make_pipeline(FeatureUnion([(f"part{i}", part(i)) for i in parts]), _model())
 
 
 # ----------------------------------------------------------------------------- the matcher
@@ -172,6 +183,7 @@ class TrainingData:
     lang: str
     texts: tuple[tuple[str, str, bool], ...]
     choices: tuple[Choice, ...] = field(default=(), compare=False)  # for the rules' answers
+    vary: bool = True  # also learn from each text's variants (``ivr.voice.variants``)
 
     @classmethod
     def of(cls, choices: Sequence[Choice], none: Sequence[str], lang: str) -> TrainingData:
@@ -189,11 +201,24 @@ class TrainingData:
     def digest(self) -> str:
         """The cache key: what the model is trained on, and how."""
         how = [FORMAT, FOLDS, WRONG_ROUTED, NONE_ROUTED, LOWEST_ROUTE, LOWEST_CONFIRM]
-        blob = json.dumps([*how, AGREE_PRECISION, self.lang, self.texts], ensure_ascii=False)
+        varied = variants.shipped(self.lang).key() if self.vary else None
+        blob = json.dumps(
+            [*how, AGREE_PRECISION, self.lang, self.texts, varied], ensure_ascii=False
+        )
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
-    def pairs(self) -> tuple[list[str], list[str]]:
-        return [t for _, t, _ in self.texts], [k for k, _, _ in self.texts]
+    def pairs(self, indices: Sequence[int] | None = None) -> tuple[list[str], list[str]]:
+        """(texts, classes) of the texts at ``indices`` (all by default), each followed by its
+        variants when ``vary``."""
+        chosen = range(len(self.texts)) if indices is None else indices
+        made = variants.shipped(self.lang) if self.vary else None
+        xs, ys = [], []
+        for i in chosen:
+            key, text, whole = self.texts[i]
+            for said in [text, *(made.of(text, whole=whole) if made else ())]:
+                xs.append(said)
+                ys.append(key)
+        return xs, ys
 
 
 @dataclass(frozen=True)
@@ -297,10 +322,9 @@ def train(data: TrainingData) -> Classifier:
     """Fit the model on every text, after cross-validation has chosen its thresholds, and
     export it."""
     table = _pinyin_table() if data.lang == intents.ZH else {}
-    xs, ys = data.pairs()
-    thresholds = _thresholds(data, table.get, xs, ys)
+    thresholds = _thresholds(data, table.get)
     pipeline = _pipeline(data.lang, table.get)
-    pipeline.fit(xs, ys)
+    pipeline.fit(*data.pairs())
     return export(pipeline, data, table, *thresholds)
 
 
@@ -319,8 +343,8 @@ def export(
     for _, vectoriser in union.transformer_list:
         part = {}
         for term, column in vectoriser.vocabulary_.items():
-            weights = [float(x) for x in coef[:, offset + column]]
-            part[str(term)] = (float(vectoriser.idf_[column]), *weights)
+            weights = [_short(x) for x in coef[:, offset + column]]
+            part[str(term)] = (_short(vectoriser.idf_[column]), *weights)
         terms.append(part)
         offset += len(vectoriser.vocabulary_)
     known = {t for part in terms for t in part}
@@ -338,20 +362,36 @@ def export(
     )
 
 
-def _thresholds(
-    data: TrainingData, syllable: Syllable, xs: list[str], ys: list[str]
-) -> tuple[float, float, float]:
+def out_of_fold(data: TrainingData, syllable: Syllable) -> tuple[list[str], Any]:
+    """(classes, probabilities): each text's class probabilities from a model fitted on the
+    other folds (a text's variants stay in its own fold, learnt from only when it is)."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    ys = [k for k, _, _ in data.texts]
+    classes = sorted(set(ys))
+    smallest = min(sum(y == c for y in ys) for c in classes)
+    folds = StratifiedKFold(n_splits=max(2, min(FOLDS, smallest)), shuffle=True, random_state=0)
+    probabilities = np.zeros((len(ys), len(classes)))
+    for learn, test in folds.split(ys, ys):
+        pipeline = _pipeline(data.lang, syllable)
+        pipeline.fit(*data.pairs(learn))
+        found = pipeline.predict_proba([data.texts[i][1] for i in test])
+        columns = [classes.index(str(c)) for c in pipeline.classes_]
+        probabilities[np.ix_(test, columns)] = found
+    return classes, probabilities
+
+
+def _short(x: float) -> float:
+    """A weight to 5 significant digits: a file a third the size, the same answers."""
+    return float(f"{float(x):.5g}")
+
+
+def _thresholds(data: TrainingData, syllable: Syllable) -> tuple[float, float, float]:
     """The route, confirm and agree thresholds, from out-of-fold predictions of the whole
     phrases and the rules' answers to them (see ``WRONG_ROUTED``, ``NONE_ROUTED``,
     ``LOWEST_CONFIRM`` and ``AGREE_PRECISION``)."""
-    from sklearn.model_selection import StratifiedKFold
-    from sklearn.model_selection import cross_val_predict
-
-    smallest = min(sum(y == c for y in ys) for c in set(ys))
-    folds = StratifiedKFold(n_splits=max(2, min(FOLDS, smallest)), shuffle=True, random_state=0)
-    pipeline = _pipeline(data.lang, syllable)
-    probabilities = cross_val_predict(pipeline, xs, ys, cv=folds, method="predict_proba")
-    classes = sorted(set(ys))
+    classes, probabilities = out_of_fold(data, syllable)
     predicted = []
     for row, (truth, text, whole) in zip(probabilities, data.texts, strict=True):
         if whole:
