@@ -63,12 +63,14 @@ FORMAT = 5
 
 FOLDS = 5
 WRONG_ROUTED = 0.02
-"""Route at the lowest probability at which, in cross-validation, at most this share of the
-in-scope whole phrases is routed to a wrong choice..."""
+"""Route from a probability at which, in cross-validation, at most this share of the in-scope
+whole phrases is routed to a wrong choice..."""
 NONE_ROUTED = 0.25
 """...and at most this share of the out-of-scope sentences (``NONE``) is routed. The flow's
 out-of-scope sentences are mostly traps (a menu word inside an unrelated question), each unlike
-the others, so their cross-validated rate is pessimistic: a looser cap than the wrong-branch one."""
+the others, so their cross-validated rate is pessimistic: a looser cap than the wrong-branch one.
+Of the probabilities within both caps, the one where the share of in-scope phrases routed right
+less the share of out-of-scope ones routed (Youden's J) is highest (the lowest such)."""
 LOWEST_ROUTE = 0.35
 LOWEST_CONFIRM = 0.15
 """Confirm ("did you mean …?") from the probability, between this and the route threshold, at
@@ -411,13 +413,15 @@ def _steps(low: float, high: float) -> list[float]:
 def choose(predicted: Sequence[tuple[float, str, str, bool]]) -> tuple[float, float, float]:
     """(route_at, confirm_at, agree_at) from (probability, likeliest class, true class, whether
     the rules route a synonym said whole to that class) of out-of-fold whole phrases, in steps
-    of 0.05: route at the lowest probability (from ``LOWEST_ROUTE``) at which at most
-    ``WRONG_ROUTED`` of the in-scope phrases go to a wrong choice and at most ``NONE_ROUTED``
-    of the out-of-scope ones are routed; confirm from the probability, at or below that, at
-    which the most in-scope phrases are right within one confirmation (the highest such, so as
-    few as needed are asked "did you mean …?"); let the rules route from the lowest probability
-    between the two at which the routes that adds are right at least ``AGREE_PRECISION`` of the
-    time and both caps still hold."""
+    of 0.05: route from the probability (from ``LOWEST_ROUTE``) at which the share of in-scope
+    phrases routed right less the share of out-of-scope ones routed is highest, among those at
+    which at most ``WRONG_ROUTED`` of the in-scope phrases go to a wrong choice and at most
+    ``NONE_ROUTED`` of the out-of-scope ones are routed; confirm from the probability, at or
+    below that, at which the most in-scope phrases are right within one confirmation (the
+    highest such, so as few as needed are asked "did you mean …?"); let the rules route from
+    the lowest probability between the two at which the routes that adds are right at least
+    ``AGREE_PRECISION`` of the time and both caps still hold (the route threshold itself when
+    they would add none)."""
     in_scope = sum(t != NONE for _, _, t, _ in predicted)
     out_of_scope = len(predicted) - in_scope
 
@@ -433,17 +437,24 @@ def choose(predicted: Sequence[tuple[float, str, str, bool]]) -> tuple[float, fl
         none = sum(t == NONE for _, t in taken)
         return wrong <= WRONG_ROUTED * in_scope and none <= NONE_ROUTED * out_of_scope
 
-    route_at = next((at for at in _steps(LOWEST_ROUTE, 1.0) if safe(routed(at, math.inf))), 1.0)
-
     def right(at: float) -> int:
         return sum(p >= at and c == t for p, c, t, _ in predicted if t != NONE)
+
+    def gain(at: float) -> float:
+        """Youden's J: the share of in-scope phrases routed right less the share of
+        out-of-scope ones routed."""
+        none = sum(t == NONE for _, t in routed(at, math.inf))
+        return right(at) / max(in_scope, 1) - none / max(out_of_scope, 1)
+
+    safe_steps = [at for at in _steps(LOWEST_ROUTE, 1.0) if safe(routed(at, math.inf))]
+    route_at = max(safe_steps, key=lambda at: (gain(at), -at)) if safe_steps else 1.0
 
     confirm_at = max(reversed(_steps(LOWEST_CONFIRM, route_at)), key=right)
     agree_at = route_at
     for at in _steps(confirm_at, route_at):
         taken = routed(route_at, at)
         added = [(c, t) for p, c, t, agrees in predicted if agrees and at <= p < route_at]
-        if safe(taken) and sum(c == t for c, t in added) >= AGREE_PRECISION * len(added):
+        if added and safe(taken) and sum(c == t for c, t in added) >= AGREE_PRECISION * len(added):
             agree_at = at
             break
     return route_at, confirm_at, agree_at
