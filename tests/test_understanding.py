@@ -53,8 +53,8 @@ TRAINED = pytest.mark.skipif(not classifier.available(), reason="needs the extra
 # Ceilings on the held-out sets, per matcher and language: (wrong branch, out-of-scope routed),
 # as measured when this landed (bench/intents.py). Lower them when the figures improve.
 CEILINGS = {
-    ("trained", "zh-CN"): (0.01, 0.03),
-    ("trained", "en-US"): (0.03, 0.03),
+    ("trained", "zh-CN"): (0.01, 0.05),
+    ("trained", "en-US"): (0.01, 0.01),
     ("rules", "zh-CN"): (0.03, 0.40),
     ("rules", "en-US"): (0.05, 0.18),
 }

@@ -1,4 +1,4 @@
-"""Training-time variants of a phrase (``ivr.voice.variants``): fillers around it, a menu word as
+"""Training-time variants of a phrase (``ivr.voice.classifier``, ``Variants``): fillers around it, a menu word as
 the recogniser may write it, English wallet words in a Mandarin sentence; and how the trained
 matcher learns from them (never from a held-out phrase: only from the flow's own texts)."""
 
@@ -7,11 +7,10 @@ from __future__ import annotations
 import pytest
 
 from ivr.voice import classifier
-from ivr.voice import variants
 
 
 def test_a_mandarin_phrase_varies_by_fillers_homophones_and_english_words() -> None:
-    assert variants.shipped("zh-CN").of("我的充值，没到账。", whole=True) == [
+    assert classifier.shipped_variants("zh-CN").of("我的充值，没到账。", whole=True) == [
         "我打这个电话是因为我的充值没到账",
         "那个我想说一下我的充值没到账",
         "我的充值没到账能帮我看一下吗",
@@ -23,26 +22,30 @@ def test_a_mandarin_phrase_varies_by_fillers_homophones_and_english_words() -> N
 
 
 def test_an_english_word_is_swapped_whole_and_a_word_only_is_not_given_fillers() -> None:
-    made = variants.shipped("en-US").of("Forgot my password", whole=False)
+    made = classifier.shipped_variants("en-US").of("Forgot my password", whole=False)
     assert "forgot my pass word" in made
     assert all(v.startswith("forgot my ") for v in made)
-    assert variants.shipped("en-US").of("password", whole=False)
-    assert variants.shipped("en-US").of("   ", whole=True) == []
-    assert variants.shipped("en-US").of("hello there", whole=False) == []
+    assert classifier.shipped_variants("en-US").of("password", whole=False)
+    assert classifier.shipped_variants("en-US").of("   ", whole=True) == []
+    assert classifier.shipped_variants("en-US").of("hello there", whole=False) == []
 
 
 def test_variants_are_the_same_every_time() -> None:
-    first = variants.shipped("en-US").of("my top up has not arrived", whole=True)
-    assert first == variants.shipped("en-US").of("my top up has not arrived", whole=True)
+    first = classifier.shipped_variants("en-US").of("my top up has not arrived", whole=True)
+    assert first == classifier.shipped_variants("en-US").of("my top up has not arrived", whole=True)
     assert "my top up has not arrived" not in first
 
 
 def test_a_malformed_variants_file_is_named() -> None:
     with pytest.raises(ValueError, match="x.yaml: sounds_like"):
-        variants.read("x.yaml", "before: [a]\nafter: [b]\nsounds_like: [a, b]\n", "en-US")
+        classifier.read_variants(
+            "x.yaml", "before: [a]\nafter: [b]\nsounds_like: [a, b]\n", "en-US"
+        )
     with pytest.raises(ValueError, match="x.yaml: before"):
-        variants.read("x.yaml", "after: [b]\nsounds_like: {}\n", "en-US")
-    found = variants.read("x.yaml", "before: [Um]\nafter: []\nsounds_like: {fee: [Fi]}\n", "en-US")
+        classifier.read_variants("x.yaml", "after: [b]\nsounds_like: {}\n", "en-US")
+    found = classifier.read_variants(
+        "x.yaml", "before: [Um]\nafter: []\nsounds_like: {fee: [Fi]}\n", "en-US"
+    )
     assert found.before == ("um",)
     assert found.swaps == (("fee", ("fi",)),)
     assert found.of("the fee", whole=True) == ["um the fee", "the fi"]

@@ -26,7 +26,7 @@ the optional extra ``ivr[nlu]``; ``available()`` says whether it is installed, a
 imports them until a model is trained. Nothing is downloaded: both ship their data inside their
 wheels.
 
-Each training phrase is also learnt in its variants (``ivr.voice.variants``: fillers and false
+Each training phrase is also learnt in its variants (``Variants``: fillers and false
 starts around it, a menu word as a recogniser may write it, English wallet words in a Mandarin
 sentence); in cross-validation a phrase's variants stay in its fold.
 
@@ -41,17 +41,20 @@ import importlib.util
 import json
 import math
 import os
+import re
 import tempfile
+import zlib
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ivr.voice import intents
-from ivr.voice import variants
 from ivr.voice.intents import Choice
 from ivr.voice.intents import Match
 
@@ -172,6 +175,94 @@ def _pipeline(lang: str, syllable: Syllable) -> Any:
     return make_pipeline(FeatureUnion([(f"part{i}", part(i)) for i in parts]), _model())
 
 
+# ----------------------------------------------------------------------------- variants
+
+BEFORE = 2
+"""Variants of a whole phrase with something said before it (each a different filler)..."""
+AFTER = 1
+"""...with something said after it..."""
+SWAPS = 4
+"""...and at most this many of any phrase with one word as the recogniser or a code-mixing caller
+may say it."""
+
+
+@dataclass(frozen=True)
+class Variants:
+    """One language's ways of varying a phrase (``words/variants-<lang>.yaml``): a filler or
+    false start said before the topic and a tail after it, for whole phrases (examples and
+    out-of-scope sentences alike, so fillers say nothing about the option); a menu word as a
+    recogniser may write it (``sounds_like``: 冲值 for 充值, "pay meant" for "payment"); a
+    wallet word said in English inside a Mandarin sentence (``mixed``). Used when a model is
+    trained, never when matching."""
+
+    lang: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    swaps: tuple[tuple[str, tuple[str, ...]], ...]  # word → what may be said for it
+
+    def of(self, text: str, *, whole: bool) -> list[str]:
+        """``text``'s variants (``text`` itself not among them), the same every time."""
+        said = intents.clean(text, self.lang)
+        if not said:
+            return []
+        seed = zlib.crc32(said.encode("utf-8"))
+        join = "" if self.lang == intents.ZH else " "
+        found: list[str] = []
+        if whole and self.before:
+            found += [_pick(self.before, seed + i) + join + said for i in range(BEFORE)]
+        if whole and self.after:
+            found += [said + join + _pick(self.after, seed + i) for i in range(AFTER)]
+        swapped = [
+            swapped
+            for word, others in self.swaps
+            for other in others
+            if (swapped := self._swap(said, word, other)) != said
+        ]
+        if swapped:
+            start = seed % len(swapped)
+            found += (swapped[start:] + swapped[:start])[:SWAPS]
+        return list(dict.fromkeys(v for v in found if v != said))
+
+    def _swap(self, said: str, word: str, other: str) -> str:
+        if self.lang == intents.ZH:
+            return said.replace(word, other)
+        return re.sub(rf"\b{re.escape(word)}\b", other, said)
+
+    def key(self) -> list[Any]:
+        """What the variants are made from, for a model's cache key."""
+        return [BEFORE, AFTER, SWAPS, self.before, self.after, self.swaps]
+
+
+def _pick(words: tuple[str, ...], n: int) -> str:
+    return words[n % len(words)]
+
+
+@cache
+def shipped_variants(lang: str) -> Variants:
+    """The package's variants for ``lang`` (a rule set: ``intents.ZH`` or ``intents.EN``)."""
+    name = f"{intents.WORDS}/variants-{lang}.yaml"
+    return read_variants(name, resources.files("ivr.voice").joinpath(name).read_text("utf-8"), lang)
+
+
+def read_variants(name: str, text: str, lang: str) -> Variants:
+    """A variants file, every entry checked."""
+    f = intents.WordFile(name, text)
+    swaps: list[tuple[str, tuple[str, ...]]] = []
+    for part in ("sounds_like", "mixed"):
+        table = f.data.get(part, {}) if isinstance(f.data, dict) else None
+        if not isinstance(table, dict):
+            raise ValueError(f"{name}: {part}: expected words mapped to lists of words")
+        for word in table:
+            others = tuple(intents.clean(w, lang) for w in f.words(f"{part}.{word}"))
+            swaps.append((intents.clean(str(word), lang), others))
+    return Variants(
+        lang=lang,
+        before=tuple(intents.clean(w, lang) for w in f.words("before")),
+        after=tuple(intents.clean(w, lang) for w in f.words("after")),
+        swaps=tuple(swaps),
+    )
+
+
 # ----------------------------------------------------------------------------- the matcher
 
 
@@ -185,7 +276,7 @@ class TrainingData:
     lang: str
     texts: tuple[tuple[str, str, bool], ...]
     choices: tuple[Choice, ...] = field(default=(), compare=False)  # for the rules' answers
-    vary: bool = True  # also learn from each text's variants (``ivr.voice.variants``)
+    vary: bool = True  # also learn from each text's variants (``Variants``)
 
     @classmethod
     def of(cls, choices: Sequence[Choice], none: Sequence[str], lang: str) -> TrainingData:
@@ -203,7 +294,7 @@ class TrainingData:
     def digest(self) -> str:
         """The cache key: what the model is trained on, and how."""
         how = [FORMAT, FOLDS, WRONG_ROUTED, NONE_ROUTED, LOWEST_ROUTE, LOWEST_CONFIRM]
-        varied = variants.shipped(self.lang).key() if self.vary else None
+        varied = shipped_variants(self.lang).key() if self.vary else None
         blob = json.dumps(
             [*how, AGREE_PRECISION, self.lang, self.texts, varied], ensure_ascii=False
         )
@@ -213,7 +304,7 @@ class TrainingData:
         """(texts, classes) of the texts at ``indices`` (all by default), each followed by its
         variants when ``vary``."""
         chosen = range(len(self.texts)) if indices is None else indices
-        made = variants.shipped(self.lang) if self.vary else None
+        made = shipped_variants(self.lang) if self.vary else None
         xs, ys = [], []
         for i in chosen:
             key, text, whole = self.texts[i]
