@@ -576,7 +576,7 @@ def test_the_word_files_ship_with_the_package() -> None:
     data = tomllib.loads((HERE.parent / "pyproject.toml").read_text(encoding="utf-8"))
     assert "voice/words/*.yaml" in data["tool"]["setuptools"]["package-data"]["ivr"]
     shipped = sorted(p.name for p in (HERE.parent / "ivr" / "voice" / "words").glob("*.yaml"))
-    assert shipped == ["en-US.yaml", "zh-CN.yaml"]
+    assert shipped == ["en-US.yaml", "variants-en-US.yaml", "variants-zh-CN.yaml", "zh-CN.yaml"]
 
 
 # ----------------------------------------------------------------------------- purity

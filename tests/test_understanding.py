@@ -53,22 +53,16 @@ TRAINED = pytest.mark.skipif(not classifier.available(), reason="needs the extra
 # Ceilings on the held-out sets, per matcher and language: (wrong branch, out-of-scope routed),
 # as measured when this landed (bench/intents.py). Lower them when the figures improve.
 CEILINGS = {
-    ("trained", "zh-CN"): (0.01, 0.03),
-    ("trained", "en-US"): (0.03, 0.03),
+    ("trained", "zh-CN"): (0.01, 0.05),
+    ("trained", "en-US"): (0.01, 0.01),
     ("rules", "zh-CN"): (0.03, 0.40),
     ("rules", "en-US"): (0.05, 0.18),
 }
 # The tuning-set phrases each matcher does not route right at the first turn today.
-KNOWN_MISSES = {
-    ("trained", "zh-CN"): {
-        "密码忘了怎么办",
-        "我想问一下退款多久能到",
-        "我进不去我的账户",
-        # confirmed since a whole synonym routes only from the model's cross-validated agree_at
-        "钱充进去了怎么没显示",
-        "我的额度不够用",
-    },
+KNOWN_MISSES: dict[tuple[str, str], set[str]] = {
+    ("trained", "zh-CN"): set(),
     ("trained", "en-US"): {
+        # confirmed ("did you mean login and password help?"), not routed
         "I can't get into my account.",
         "I can't access my account, it won't accept my password.",
     },
@@ -242,7 +236,8 @@ def test_the_exported_model_gives_scikit_learns_probabilities() -> None:
         model = classifier.export(pipeline, data, table, 0.5, 0.2)
         for said in ("我的冲值没到账", "my pay meant failed", "账户被freeze了"):
             theirs = pipeline.predict_proba([said])[0]
-            assert model.probabilities(said) == pytest.approx(list(theirs), abs=1e-9)
+            # The exported weights keep 5 significant digits.
+            assert model.probabilities(said) == pytest.approx(list(theirs), abs=1e-5)
 
 
 @TRAINED
@@ -283,7 +278,7 @@ def test_a_two_class_model_uses_the_logistic_function() -> None:
         lang="en-US",
         classes=("1", "none"),
         intercept=(0.0,),
-        terms=({"refund": (1.0, 2.0)}, {}),
+        terms=({"refund": (1.0, 2.0)}, {}, {}),
         sounds={},
         route_at=0.5,
         confirm_at=0.3,
@@ -294,7 +289,7 @@ def test_a_two_class_model_uses_the_logistic_function() -> None:
     assert model.match("hello").score == 0.5
 
 
-def test_route_at_the_lowest_safe_threshold_and_confirm_where_most_are_right_within_one() -> None:
+def test_route_only_where_it_is_safe_and_confirm_where_most_are_right_within_one() -> None:
     predicted = [
         (0.9, "1", "1", False),
         (0.6, "2", "1", False),  # routed wrong below 0.65
@@ -303,9 +298,21 @@ def test_route_at_the_lowest_safe_threshold_and_confirm_where_most_are_right_wit
         (0.8, "1", "none", False),  # an out-of-scope sentence routed below 0.85
         (0.3, "none", "none", False),
     ]
-    assert classifier.choose(predicted) == (0.85, 0.2, 0.2)
+    # nothing the rules would add: they are agreed with only where the model routes
+    assert classifier.choose(predicted) == (0.85, 0.2, 0.85)
     assert classifier.choose([(0.9, "1", "1", False)]) == (0.35, 0.35, 0.35)
     assert classifier.choose([(1.0, "2", "1", False)]) == (1.0, 1.0, 1.0)
+
+
+def test_route_where_the_most_are_routed_right_less_the_out_of_scope_ones_routed() -> None:
+    predicted = [
+        *[(0.9, "1", "1", False)] * 8,
+        (0.5, "1", "1", False),
+        (0.5, "1", "none", False),  # safe from 0.35 (a quarter of the out-of-scope ones)...
+        *[(0.2, "none", "none", False)] * 3,
+    ]
+    # ...but from 0.55, 8/9 in scope and 0/4 out of scope are routed: 0.89 against 1 - 0.25
+    assert classifier.choose(predicted) == (0.55, 0.5, 0.55)
 
 
 def test_the_rules_route_below_the_threshold_from_where_the_model_agreeing_is_right() -> None:

@@ -13,9 +13,10 @@ Features, per language:
   reading), so a recogniser's
   homophone (冲值, 体现, 米码) meets the word it stands for (充值, 提现, 密码); Latin words in a
   sentence (code-mixing: "account被freeze了") are tokens of their own.
-- en-US: TF-IDF over the stemmed words (1–2-grams, ``intents.normalise``) plus character
+- en-US: TF-IDF over the stemmed words (1–2-grams, ``intents.normalise``), character
   3–5-grams of the words run together, so a word the recogniser split ("pass word", "re fund")
-  still meets it.
+  still meets it, and the words as said (1–3-grams, small words kept: "wasn't me", "talk to
+  someone" say who did it or who is wanted).
 
 The model is scikit-learn's ``LogisticRegression`` (balanced classes). Once fitted it is
 exported to plain data (``Classifier``: each term's IDF and class weights, and the pinyin of
@@ -24,6 +25,10 @@ nor pypinyin: a worker loads a few hundred KB and adds a few MB of memory. Train
 the optional extra ``ivr[nlu]``; ``available()`` says whether it is installed, and nothing here
 imports them until a model is trained. Nothing is downloaded: both ship their data inside their
 wheels.
+
+Each training phrase is also learnt in its variants (``Variants``: fillers and false
+starts around it, a menu word as a recogniser may write it, English wallet words in a Mandarin
+sentence); in cross-validation a phrase's variants stay in its fold.
 
 Deterministic: the folds and the solver are seeded, so the same data gives the same model and
 thresholds.
@@ -36,12 +41,16 @@ import importlib.util
 import json
 import math
 import os
+import re
 import tempfile
+import zlib
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field
+from functools import cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -52,17 +61,19 @@ from ivr.voice.intents import Match
 NONE = "none"
 """The class of sentences no choice serves: a match to it is no match (asked again)."""
 
-FORMAT = 4
+FORMAT = 5
 """Bumped when features or training change, so older cache files are not used."""
 
 FOLDS = 5
 WRONG_ROUTED = 0.02
-"""Route at the lowest probability at which, in cross-validation, at most this share of the
-in-scope whole phrases is routed to a wrong choice..."""
+"""Route from a probability at which, in cross-validation, at most this share of the in-scope
+whole phrases is routed to a wrong choice..."""
 NONE_ROUTED = 0.25
 """...and at most this share of the out-of-scope sentences (``NONE``) is routed. The flow's
 out-of-scope sentences are mostly traps (a menu word inside an unrelated question), each unlike
-the others, so their cross-validated rate is pessimistic: a looser cap than the wrong-branch one."""
+the others, so their cross-validated rate is pessimistic: a looser cap than the wrong-branch one.
+Of the probabilities within both caps, the one where the share of in-scope phrases routed right
+less the share of out-of-scope ones routed (Youden's J) is highest (the lowest such)."""
 LOWEST_ROUTE = 0.35
 LOWEST_CONFIRM = 0.15
 """Confirm ("did you mean …?") from the probability, between this and the route threshold, at
@@ -119,9 +130,13 @@ def features(text: str, lang: str, syllable: Syllable) -> tuple[list[str], ...]:
         return _grams(units, (1, 2, 3), ""), [
             g for g in _grams(sounds, (1, 2), "_") if "?" not in g.split("_")
         ]
+    said = intents.clean(text, intents.EN).split()
     words = intents.normalise(text, intents.EN).split()
-    joined = "".join(intents.clean(text, intents.EN).split())
-    return _grams(words, (1, 2), "_"), _grams(joined, (3, 4, 5), "")
+    return (
+        _grams(words, (1, 2), "_"),
+        _grams("".join(said), (3, 4, 5), ""),
+        _grams(said, (1, 2, 3), "_"),
+    )
 
 
 def _pinyin_table() -> dict[str, str]:
@@ -156,7 +171,96 @@ def _pipeline(lang: str, syllable: Syllable) -> Any:
             lowercase=False,
         )
 
-    return make_pipeline(FeatureUnion([(f"part{i}", part(i)) for i in (0, 1)]), _model())
+    parts = range(len(features("", lang, syllable)))
+    return make_pipeline(FeatureUnion([(f"part{i}", part(i)) for i in parts]), _model())
+
+
+# ----------------------------------------------------------------------------- variants
+
+BEFORE = 2
+"""Variants of a whole phrase with something said before it (each a different filler)..."""
+AFTER = 1
+"""...with something said after it..."""
+SWAPS = 4
+"""...and at most this many of any phrase with one word as the recogniser or a code-mixing caller
+may say it."""
+
+
+@dataclass(frozen=True)
+class Variants:
+    """One language's ways of varying a phrase (``words/variants-<lang>.yaml``): a filler or
+    false start said before the topic and a tail after it, for whole phrases (examples and
+    out-of-scope sentences alike, so fillers say nothing about the option); a menu word as a
+    recogniser may write it (``sounds_like``: 冲值 for 充值, "pay meant" for "payment"); a
+    wallet word said in English inside a Mandarin sentence (``mixed``). Used when a model is
+    trained, never when matching."""
+
+    lang: str
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    swaps: tuple[tuple[str, tuple[str, ...]], ...]  # word → what may be said for it
+
+    def of(self, text: str, *, whole: bool) -> list[str]:
+        """``text``'s variants (``text`` itself not among them), the same every time."""
+        said = intents.clean(text, self.lang)
+        if not said:
+            return []
+        seed = zlib.crc32(said.encode("utf-8"))
+        join = "" if self.lang == intents.ZH else " "
+        found: list[str] = []
+        if whole and self.before:
+            found += [_pick(self.before, seed + i) + join + said for i in range(BEFORE)]
+        if whole and self.after:
+            found += [said + join + _pick(self.after, seed + i) for i in range(AFTER)]
+        swapped = [
+            swapped
+            for word, others in self.swaps
+            for other in others
+            if (swapped := self._swap(said, word, other)) != said
+        ]
+        if swapped:
+            start = seed % len(swapped)
+            found += (swapped[start:] + swapped[:start])[:SWAPS]
+        return list(dict.fromkeys(v for v in found if v != said))
+
+    def _swap(self, said: str, word: str, other: str) -> str:
+        if self.lang == intents.ZH:
+            return said.replace(word, other)
+        return re.sub(rf"\b{re.escape(word)}\b", other, said)
+
+    def key(self) -> list[Any]:
+        """What the variants are made from, for a model's cache key."""
+        return [BEFORE, AFTER, SWAPS, self.before, self.after, self.swaps]
+
+
+def _pick(words: tuple[str, ...], n: int) -> str:
+    return words[n % len(words)]
+
+
+@cache
+def shipped_variants(lang: str) -> Variants:
+    """The package's variants for ``lang`` (a rule set: ``intents.ZH`` or ``intents.EN``)."""
+    name = f"{intents.WORDS}/variants-{lang}.yaml"
+    return read_variants(name, resources.files("ivr.voice").joinpath(name).read_text("utf-8"), lang)
+
+
+def read_variants(name: str, text: str, lang: str) -> Variants:
+    """A variants file, every entry checked."""
+    f = intents.WordFile(name, text)
+    swaps: list[tuple[str, tuple[str, ...]]] = []
+    for part in ("sounds_like", "mixed"):
+        table = f.data.get(part, {}) if isinstance(f.data, dict) else None
+        if not isinstance(table, dict):
+            raise ValueError(f"{name}: {part}: expected words mapped to lists of words")
+        for word in table:
+            others = tuple(intents.clean(w, lang) for w in f.words(f"{part}.{word}"))
+            swaps.append((intents.clean(str(word), lang), others))
+    return Variants(
+        lang=lang,
+        before=tuple(intents.clean(w, lang) for w in f.words("before")),
+        after=tuple(intents.clean(w, lang) for w in f.words("after")),
+        swaps=tuple(swaps),
+    )
 
 
 # ----------------------------------------------------------------------------- the matcher
@@ -172,6 +276,7 @@ class TrainingData:
     lang: str
     texts: tuple[tuple[str, str, bool], ...]
     choices: tuple[Choice, ...] = field(default=(), compare=False)  # for the rules' answers
+    vary: bool = True  # also learn from each text's variants (``Variants``)
 
     @classmethod
     def of(cls, choices: Sequence[Choice], none: Sequence[str], lang: str) -> TrainingData:
@@ -189,11 +294,24 @@ class TrainingData:
     def digest(self) -> str:
         """The cache key: what the model is trained on, and how."""
         how = [FORMAT, FOLDS, WRONG_ROUTED, NONE_ROUTED, LOWEST_ROUTE, LOWEST_CONFIRM]
-        blob = json.dumps([*how, AGREE_PRECISION, self.lang, self.texts], ensure_ascii=False)
+        varied = shipped_variants(self.lang).key() if self.vary else None
+        blob = json.dumps(
+            [*how, AGREE_PRECISION, self.lang, self.texts, varied], ensure_ascii=False
+        )
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
-    def pairs(self) -> tuple[list[str], list[str]]:
-        return [t for _, t, _ in self.texts], [k for k, _, _ in self.texts]
+    def pairs(self, indices: Sequence[int] | None = None) -> tuple[list[str], list[str]]:
+        """(texts, classes) of the texts at ``indices`` (all by default), each followed by its
+        variants when ``vary``."""
+        chosen = range(len(self.texts)) if indices is None else indices
+        made = shipped_variants(self.lang) if self.vary else None
+        xs, ys = [], []
+        for i in chosen:
+            key, text, whole = self.texts[i]
+            for said in [text, *(made.of(text, whole=whole) if made else ())]:
+                xs.append(said)
+                ys.append(key)
+        return xs, ys
 
 
 @dataclass(frozen=True)
@@ -297,10 +415,9 @@ def train(data: TrainingData) -> Classifier:
     """Fit the model on every text, after cross-validation has chosen its thresholds, and
     export it."""
     table = _pinyin_table() if data.lang == intents.ZH else {}
-    xs, ys = data.pairs()
-    thresholds = _thresholds(data, table.get, xs, ys)
+    thresholds = _thresholds(data, table.get)
     pipeline = _pipeline(data.lang, table.get)
-    pipeline.fit(xs, ys)
+    pipeline.fit(*data.pairs())
     return export(pipeline, data, table, *thresholds)
 
 
@@ -319,8 +436,8 @@ def export(
     for _, vectoriser in union.transformer_list:
         part = {}
         for term, column in vectoriser.vocabulary_.items():
-            weights = [float(x) for x in coef[:, offset + column]]
-            part[str(term)] = (float(vectoriser.idf_[column]), *weights)
+            weights = [_short(x) for x in coef[:, offset + column]]
+            part[str(term)] = (_short(vectoriser.idf_[column]), *weights)
         terms.append(part)
         offset += len(vectoriser.vocabulary_)
     known = {t for part in terms for t in part}
@@ -338,20 +455,36 @@ def export(
     )
 
 
-def _thresholds(
-    data: TrainingData, syllable: Syllable, xs: list[str], ys: list[str]
-) -> tuple[float, float, float]:
+def out_of_fold(data: TrainingData, syllable: Syllable) -> tuple[list[str], Any]:
+    """(classes, probabilities): each text's class probabilities from a model fitted on the
+    other folds (a text's variants stay in its own fold, learnt from only when it is)."""
+    import numpy as np
+    from sklearn.model_selection import StratifiedKFold
+
+    ys = [k for k, _, _ in data.texts]
+    classes = sorted(set(ys))
+    smallest = min(sum(y == c for y in ys) for c in classes)
+    folds = StratifiedKFold(n_splits=max(2, min(FOLDS, smallest)), shuffle=True, random_state=0)
+    probabilities = np.zeros((len(ys), len(classes)))
+    for learn, test in folds.split(ys, ys):
+        pipeline = _pipeline(data.lang, syllable)
+        pipeline.fit(*data.pairs(learn))
+        found = pipeline.predict_proba([data.texts[i][1] for i in test])
+        columns = [classes.index(str(c)) for c in pipeline.classes_]
+        probabilities[np.ix_(test, columns)] = found
+    return classes, probabilities
+
+
+def _short(x: float) -> float:
+    """A weight to 5 significant digits: a file a third the size, the same answers."""
+    return float(f"{float(x):.5g}")
+
+
+def _thresholds(data: TrainingData, syllable: Syllable) -> tuple[float, float, float]:
     """The route, confirm and agree thresholds, from out-of-fold predictions of the whole
     phrases and the rules' answers to them (see ``WRONG_ROUTED``, ``NONE_ROUTED``,
     ``LOWEST_CONFIRM`` and ``AGREE_PRECISION``)."""
-    from sklearn.model_selection import StratifiedKFold
-    from sklearn.model_selection import cross_val_predict
-
-    smallest = min(sum(y == c for y in ys) for c in set(ys))
-    folds = StratifiedKFold(n_splits=max(2, min(FOLDS, smallest)), shuffle=True, random_state=0)
-    pipeline = _pipeline(data.lang, syllable)
-    probabilities = cross_val_predict(pipeline, xs, ys, cv=folds, method="predict_proba")
-    classes = sorted(set(ys))
+    classes, probabilities = out_of_fold(data, syllable)
     predicted = []
     for row, (truth, text, whole) in zip(probabilities, data.texts, strict=True):
         if whole:
@@ -371,13 +504,15 @@ def _steps(low: float, high: float) -> list[float]:
 def choose(predicted: Sequence[tuple[float, str, str, bool]]) -> tuple[float, float, float]:
     """(route_at, confirm_at, agree_at) from (probability, likeliest class, true class, whether
     the rules route a synonym said whole to that class) of out-of-fold whole phrases, in steps
-    of 0.05: route at the lowest probability (from ``LOWEST_ROUTE``) at which at most
-    ``WRONG_ROUTED`` of the in-scope phrases go to a wrong choice and at most ``NONE_ROUTED``
-    of the out-of-scope ones are routed; confirm from the probability, at or below that, at
-    which the most in-scope phrases are right within one confirmation (the highest such, so as
-    few as needed are asked "did you mean …?"); let the rules route from the lowest probability
-    between the two at which the routes that adds are right at least ``AGREE_PRECISION`` of the
-    time and both caps still hold."""
+    of 0.05: route from the probability (from ``LOWEST_ROUTE``) at which the share of in-scope
+    phrases routed right less the share of out-of-scope ones routed is highest, among those at
+    which at most ``WRONG_ROUTED`` of the in-scope phrases go to a wrong choice and at most
+    ``NONE_ROUTED`` of the out-of-scope ones are routed; confirm from the probability, at or
+    below that, at which the most in-scope phrases are right within one confirmation (the
+    highest such, so as few as needed are asked "did you mean …?"); let the rules route from
+    the lowest probability between the two at which the routes that adds are right at least
+    ``AGREE_PRECISION`` of the time and both caps still hold (the route threshold itself when
+    they would add none)."""
     in_scope = sum(t != NONE for _, _, t, _ in predicted)
     out_of_scope = len(predicted) - in_scope
 
@@ -393,17 +528,24 @@ def choose(predicted: Sequence[tuple[float, str, str, bool]]) -> tuple[float, fl
         none = sum(t == NONE for _, t in taken)
         return wrong <= WRONG_ROUTED * in_scope and none <= NONE_ROUTED * out_of_scope
 
-    route_at = next((at for at in _steps(LOWEST_ROUTE, 1.0) if safe(routed(at, math.inf))), 1.0)
-
     def right(at: float) -> int:
         return sum(p >= at and c == t for p, c, t, _ in predicted if t != NONE)
+
+    def gain(at: float) -> float:
+        """Youden's J: the share of in-scope phrases routed right less the share of
+        out-of-scope ones routed."""
+        none = sum(t == NONE for _, t in routed(at, math.inf))
+        return right(at) / max(in_scope, 1) - none / max(out_of_scope, 1)
+
+    safe_steps = [at for at in _steps(LOWEST_ROUTE, 1.0) if safe(routed(at, math.inf))]
+    route_at = max(safe_steps, key=lambda at: (gain(at), -at)) if safe_steps else 1.0
 
     confirm_at = max(reversed(_steps(LOWEST_CONFIRM, route_at)), key=right)
     agree_at = route_at
     for at in _steps(confirm_at, route_at):
         taken = routed(route_at, at)
         added = [(c, t) for p, c, t, agrees in predicted if agrees and at <= p < route_at]
-        if safe(taken) and sum(c == t for c, t in added) >= AGREE_PRECISION * len(added):
+        if added and safe(taken) and sum(c == t for c, t in added) >= AGREE_PRECISION * len(added):
             agree_at = at
             break
     return route_at, confirm_at, agree_at
