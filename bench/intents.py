@@ -5,7 +5,8 @@ engine understands it (``ivr.engine.understand``), for the rule matcher and, whe
 ``ivr[nlu]`` is installed, the trained one:
 
 - on the tuning set (tests/speech/<lang>.yaml) and the held-out set
-  (tests/speech/heldout/<lang>.yaml), separately: first-turn accuracy, right within one
+  (tests/speech/heldout/<lang>.yaml) and the second one, by another author
+  (tests/speech/heldout2/<lang>.yaml), separately: first-turn accuracy, right within one
   confirmation, wrong branch, confirm and reprompt rates, out-of-scope false routes, yes/no
   accuracy and hedges taken as yes (``ivr.voice.evaluation``);
 - CPU per match (median and p95, ``time.process_time`` over every phrase, several rounds);
@@ -42,6 +43,7 @@ LANGUAGES = ("zh-CN", "en-US")
 SETS = {
     "tuning": ROOT / "tests" / "speech",
     "held-out": ROOT / "tests" / "speech" / "heldout",
+    "held-out 2": ROOT / "tests" / "speech" / "heldout2",
 }
 
 _STARTUP = """

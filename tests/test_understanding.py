@@ -53,11 +53,18 @@ TRAINED = pytest.mark.skipif(not classifier.available(), reason="needs the extra
 # Ceilings on the held-out sets, per matcher and language: (wrong branch, out-of-scope routed),
 # as measured when this landed (bench/intents.py). Lower them when the figures improve.
 CEILINGS = {
-    ("trained", "zh-CN"): (0.01, 0.05),
-    ("trained", "en-US"): (0.01, 0.01),
-    ("rules", "zh-CN"): (0.03, 0.40),
-    ("rules", "en-US"): (0.05, 0.18),
+    ("heldout", "trained", "zh-CN"): (0.01, 0.05),
+    ("heldout", "trained", "en-US"): (0.01, 0.01),
+    ("heldout", "rules", "zh-CN"): (0.03, 0.40),
+    ("heldout", "rules", "en-US"): (0.05, 0.18),
+    # The second held-out set, by another author who saw neither the flow's words nor the
+    # matcher: the trained matcher held to issue 10's limits (wrong branch 3%, out of scope 5%).
+    ("heldout2", "trained", "zh-CN"): (0.03, 0.05),
+    ("heldout2", "trained", "en-US"): (0.03, 0.05),
+    ("heldout2", "rules", "zh-CN"): (0.05, 0.35),
+    ("heldout2", "rules", "en-US"): (0.04, 0.33),
 }
+HELD_OUT_SETS = ("heldout", "heldout2")
 # The tuning-set phrases each matcher does not route right at the first turn today.
 KNOWN_MISSES: dict[tuple[str, str], set[str]] = {
     ("trained", "zh-CN"): set(),
@@ -106,11 +113,12 @@ def score(found: understand.Understanding, lang: str, file: Path) -> evaluation.
 # ----------------------------------------------------------------------------- the phrase sets
 
 
+@pytest.mark.parametrize("held_out", HELD_OUT_SETS)
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_the_held_out_set_has_150_menu_phrases_over_nine_choices_60_yes_no_and_40_unrelated(
-    lang: str,
+    lang: str, held_out: str
 ) -> None:
-    phrases = evaluation.read_phrases(HERE / "speech" / "heldout" / f"{lang}.yaml")
+    phrases = evaluation.read_phrases(HERE / "speech" / held_out / f"{lang}.yaml")
     expected = [p.expected for p in phrases.menu]
     assert len([e for e in expected if e != "none"]) >= 150
     assert len(set(expected) - {"none"}) == 9
@@ -120,15 +128,16 @@ def test_the_held_out_set_has_150_menu_phrases_over_nine_choices_60_yes_no_and_4
     assert answers.count("unsure") >= 20
 
 
+@pytest.mark.parametrize("held_out", HELD_OUT_SETS)
 @pytest.mark.parametrize("matcher", ["trained", "rules"])
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_held_out_wrong_branches_and_false_routes_stay_under_their_ceilings(
-    matcher: str, lang: str, cache_dir: Path
+    matcher: str, lang: str, held_out: str, cache_dir: Path
 ) -> None:
     found = score(
-        understanding(matcher, cache_dir), lang, HERE / "speech" / "heldout" / f"{lang}.yaml"
+        understanding(matcher, cache_dir), lang, HERE / "speech" / held_out / f"{lang}.yaml"
     )
-    wrong, false_routes = CEILINGS[(matcher, lang)]
+    wrong, false_routes = CEILINGS[(held_out, matcher, lang)]
     assert found.wrong_branch <= wrong, found.misses
     assert found.false_routes <= false_routes, found.misses
 
@@ -142,9 +151,12 @@ def test_the_tuning_set_misses_no_phrase_beyond_the_known_ones(lang: str, cache_
     assert found.wrong_branch == 0
 
 
+@pytest.mark.parametrize("held_out", HELD_OUT_SETS)
 @pytest.mark.parametrize("lang", LANGUAGES)
-def test_held_out_yes_no_answers_are_understood_and_no_hedge_is_taken_as_yes(lang: str) -> None:
-    phrases = evaluation.read_phrases(HERE / "speech" / "heldout" / f"{lang}.yaml")
+def test_held_out_yes_no_answers_are_understood_and_no_hedge_is_taken_as_yes(
+    lang: str, held_out: str
+) -> None:
+    phrases = evaluation.read_phrases(HERE / "speech" / held_out / f"{lang}.yaml")
     found = evaluation.score_yes_no(phrases.yes_no, partial(yes_no, lang=lang))
     assert found.accuracy >= 0.95, found.misses
     assert found.hedges_taken_as_yes == 0
