@@ -73,8 +73,11 @@ from ivr.testing.factories import SimulatorFactory
 from ivr.testing.factories import local_simulators
 from ivr.testing.factories import remote_simulators
 from ivr.testing.factories import replay_start
+from ivr.testing.parallel import ParallelRunner
+from ivr.testing.parallel import job_count
 from ivr.testing.phone import run_phone
 from ivr.testing.replay import FlowShape
+from ivr.testing.replay import ScriptRunner
 from ivr.testing.replay import read_unreachable
 from ivr.testing.replay import replay as run_replay
 from ivr.testing.simulator import HttpTransport
@@ -517,6 +520,15 @@ def remote(url: str, settings: Settings, *, control: bool = False) -> SimulatorF
     help="With --coverage: fail below this % of the reachable transitions.",
 )
 @click.option("--color/--no-color", default=None, help="Colour output (default: when a terminal).")
+@click.option(
+    "--jobs",
+    "-j",
+    default="1",
+    show_default=True,
+    metavar="N|auto",
+    help="Worker processes for an in-process replay, each with its own app and demo data "
+    "(0 or auto: one per CPU). Same output, same order.",
+)
 @click.pass_obj
 def replay(
     cli: CliContext,
@@ -525,6 +537,7 @@ def replay(
     coverage: bool,
     fail_under: float | None,
     color: bool | None,
+    jobs: str,
 ) -> None:
     """Replay call scripts (files or folders; default tests/calls) and report."""
     targets = list(paths) or [Path("tests/calls")]
@@ -533,6 +546,19 @@ def replay(
         raise CliError(
             f"no such file or folder: {missing[0]}", "give call scripts (*.yaml) or folders of them"
         )
+    try:
+        workers = job_count(jobs)
+    except ValueError:
+        raise CliError(
+            f"--jobs {jobs}: not a number of jobs", "give a number, or 0 or auto (one per CPU)"
+        ) from None
+    if url and workers != 1:
+        raise CliError(
+            "--jobs works in-process only: replays against one server run one at a time "
+            "(each resets its demo data)",
+            "leave out --jobs with --url, or --url to replay in this process",
+        )
+    runner: ScriptRunner | None = None
     factory: SimulatorFactory
     shapes = None
     checks = {}
@@ -550,6 +576,8 @@ def replay(
             local = local_simulators(cli.settings, isolated=True)
         factory, runtime = local, local.runtime
         checks = wallet_checks(runtime.services.wallet, runtime.records)
+        if workers > 1:
+            runner = ParallelRunner(cli.settings, workers)
         if coverage:
             apart = read_unreachable(targets)
             shapes = {
@@ -567,6 +595,7 @@ def replay(
         out=sys.stdout,
         color=color,
         fail_under=fail_under,
+        runner=runner,
     )
     sys.exit(code)
 
