@@ -32,9 +32,9 @@ sys.path.insert(0, str(ROOT))
 from ivr.hotline.checks import wallet_checks  # noqa: E402
 from ivr.settings import Settings  # noqa: E402
 from ivr.testing.factories import LocalSimulators  # noqa: E402
+from ivr.testing.factories import ParallelRunner  # noqa: E402
+from ivr.testing.factories import job_count  # noqa: E402
 from ivr.testing.factories import local_simulators  # noqa: E402
-from ivr.testing.parallel import ParallelRunner  # noqa: E402
-from ivr.testing.parallel import job_count  # noqa: E402
 from ivr.testing.replay import ScriptRunner  # noqa: E402
 from ivr.testing.replay import replay  # noqa: E402
 from ivr.testing.scripts import EffectCheck  # noqa: E402

@@ -16,10 +16,10 @@ from click.testing import CliRunner
 
 from ivr.cli.main import main
 from ivr.settings import Settings
-from ivr.testing import parallel
+from ivr.testing import factories
+from ivr.testing.factories import ParallelRunner
+from ivr.testing.factories import job_count
 from ivr.testing.factories import local_simulators
-from ivr.testing.parallel import ParallelRunner
-from ivr.testing.parallel import job_count
 from ivr.testing.replay import replay
 from ivr.testing.scripts import load_script
 from ivr.testing.scripts import run_script
@@ -137,8 +137,8 @@ def test_a_worker_runs_the_nth_script_with_the_call_sids_a_serial_replay_gives_i
         serial()  # two scripts ran before this one
     expected = run_script(script, serial())
 
-    parallel.start_worker(settings(), None)
-    result = parallel._run_one((2, script))
+    factories.start_worker(settings(), None)
+    result = factories._run_one((2, script))
 
     assert result.passed
     assert result.call.call_sid == expected.call.call_sid
@@ -149,12 +149,12 @@ def test_a_worker_that_could_not_build_its_app_fails_the_script_it_is_given(
     tmp_path: Path,
 ) -> None:
     broken = dataclasses.replace(settings(), flows_dir=tmp_path / "no-flows")
-    parallel.start_worker(broken, None)
+    factories.start_worker(broken, None)
     try:
         with pytest.raises(RuntimeError, match="could not build its app"):
-            parallel._run_one((0, load_script(SCRIPTS[1])))
+            factories._run_one((0, load_script(SCRIPTS[1])))
     finally:
-        parallel.start_worker(settings(), None)
+        factories.start_worker(settings(), None)
 
 
 def test_scripts_and_their_read_only_arguments_travel_to_the_workers_and_back() -> None:

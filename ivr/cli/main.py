@@ -69,12 +69,12 @@ from ivr.media.recordings import AudioLibrary
 from ivr.settings import Settings
 from ivr.testing.console import CallTimeClock
 from ivr.testing.console_web import install_phone
+from ivr.testing.factories import ParallelRunner
 from ivr.testing.factories import SimulatorFactory
+from ivr.testing.factories import job_count
 from ivr.testing.factories import local_simulators
 from ivr.testing.factories import remote_simulators
 from ivr.testing.factories import replay_start
-from ivr.testing.parallel import ParallelRunner
-from ivr.testing.parallel import job_count
 from ivr.testing.phone import run_phone
 from ivr.testing.replay import FlowShape
 from ivr.testing.replay import ScriptRunner

@@ -369,7 +369,7 @@ def format_coverage(report: CoverageReport, *, color: bool) -> str:
 
 #: Runs loaded scripts and yields their results in the same order, as they come: one after
 #: another on simulators from one factory (``serially``), or in worker processes
-#: (``ivr.testing.parallel``).
+#: (``ivr.testing.factories.ParallelRunner``).
 ScriptRunner = Callable[[Sequence[Script]], Iterable[ScriptResult]]
 
 
