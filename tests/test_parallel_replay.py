@@ -167,3 +167,12 @@ def test_scripts_and_their_read_only_arguments_travel_to_the_workers_and_back() 
 
     assert back == script
     assert isinstance(back.effects[0].args, MappingProxyType)
+
+
+def test_more_jobs_than_scripts_run_them_as_one_would(runner: CliRunner) -> None:
+    one = [str(SCRIPTS[1])]
+    serial = runner.invoke(main, ["replay", "--no-color", *one])
+    many = runner.invoke(main, ["replay", "--no-color", "--jobs", "8", *one])
+
+    assert many.exit_code == serial.exit_code == 0
+    assert many.output == serial.output

@@ -10,6 +10,7 @@ groups with their own modules are added at the bottom, one line each.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -77,9 +78,9 @@ from ivr.testing.factories import remote_simulators
 from ivr.testing.factories import replay_start
 from ivr.testing.phone import run_phone
 from ivr.testing.replay import FlowShape
-from ivr.testing.replay import ScriptRunner
 from ivr.testing.replay import read_unreachable
 from ivr.testing.replay import replay as run_replay
+from ivr.testing.scripts import discover
 from ivr.testing.simulator import HttpTransport
 from ivr.testing.simulator import Simulator
 from ivr.testing.speaker import Speaker
@@ -558,7 +559,7 @@ def replay(
             "(each resets its demo data)",
             "leave out --jobs with --url, or --url to replay in this process",
         )
-    runner: ScriptRunner | None = None
+    runner: ParallelRunner | None = None
     factory: SimulatorFactory
     shapes = None
     checks = {}
@@ -576,8 +577,9 @@ def replay(
             local = local_simulators(cli.settings, isolated=True)
         factory, runtime = local, local.runtime
         checks = wallet_checks(runtime.services.wallet, runtime.records)
-        if workers > 1:
-            runner = ParallelRunner(cli.settings, workers)
+        scripts = len(discover(targets))
+        if min(workers, scripts) > 1:
+            runner = ParallelRunner(cli.settings, min(workers, scripts))
         if coverage:
             apart = read_unreachable(targets)
             shapes = {
@@ -586,17 +588,20 @@ def replay(
             }
     if color is None:
         color = sys.stdout.isatty() and cli.color is not False
-    code = run_replay(
-        targets,
-        factory,
-        checks=checks,
-        coverage_shapes=shapes,
-        skip_effects=skip_effects,
-        out=sys.stdout,
-        color=color,
-        fail_under=fail_under,
-        runner=runner,
-    )
+    with contextlib.ExitStack() as workers_up:
+        if runner is not None:  # the workers build their apps while the scripts load here
+            workers_up.enter_context(runner)
+        code = run_replay(
+            targets,
+            factory,
+            checks=checks,
+            coverage_shapes=shapes,
+            skip_effects=skip_effects,
+            out=sys.stdout,
+            color=color,
+            fail_under=fail_under,
+            runner=runner,
+        )
     sys.exit(code)
 
 
