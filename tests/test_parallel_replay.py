@@ -176,3 +176,15 @@ def test_more_jobs_than_scripts_run_them_as_one_would(runner: CliRunner) -> None
 
     assert many.exit_code == serial.exit_code == 0
     assert many.output == serial.output
+
+
+def test_a_runner_not_kept_open_starts_its_workers_for_one_replay_and_stops_them() -> None:
+    local = local_simulators(settings(), isolated=True)
+    out = io.StringIO()
+    runner = ParallelRunner(settings(), 2)
+
+    code = replay(SCRIPTS[1:3], local, out=out, color=False, runner=runner)
+
+    assert code == 0
+    assert out.getvalue().rstrip().splitlines()[-1] == "2 passed, 0 failed"
+    assert runner.pids == []
