@@ -10,6 +10,7 @@ groups with their own modules are added at the bottom, one line each.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import logging
@@ -69,7 +70,9 @@ from ivr.media.recordings import AudioLibrary
 from ivr.settings import Settings
 from ivr.testing.console import CallTimeClock
 from ivr.testing.console_web import install_phone
+from ivr.testing.factories import ParallelRunner
 from ivr.testing.factories import SimulatorFactory
+from ivr.testing.factories import job_count
 from ivr.testing.factories import local_simulators
 from ivr.testing.factories import remote_simulators
 from ivr.testing.factories import replay_start
@@ -77,6 +80,7 @@ from ivr.testing.phone import run_phone
 from ivr.testing.replay import FlowShape
 from ivr.testing.replay import read_unreachable
 from ivr.testing.replay import replay as run_replay
+from ivr.testing.scripts import discover
 from ivr.testing.simulator import HttpTransport
 from ivr.testing.simulator import Simulator
 from ivr.testing.speaker import Speaker
@@ -517,6 +521,15 @@ def remote(url: str, settings: Settings, *, control: bool = False) -> SimulatorF
     help="With --coverage: fail below this % of the reachable transitions.",
 )
 @click.option("--color/--no-color", default=None, help="Colour output (default: when a terminal).")
+@click.option(
+    "--jobs",
+    "-j",
+    default="1",
+    show_default=True,
+    metavar="N|auto",
+    help="Worker processes for an in-process replay, each with its own app and demo data "
+    "(0 or auto: one per CPU). Same output, same order.",
+)
 @click.pass_obj
 def replay(
     cli: CliContext,
@@ -525,6 +538,7 @@ def replay(
     coverage: bool,
     fail_under: float | None,
     color: bool | None,
+    jobs: str,
 ) -> None:
     """Replay call scripts (files or folders; default tests/calls) and report."""
     targets = list(paths) or [Path("tests/calls")]
@@ -533,6 +547,19 @@ def replay(
         raise CliError(
             f"no such file or folder: {missing[0]}", "give call scripts (*.yaml) or folders of them"
         )
+    try:
+        workers = job_count(jobs)
+    except ValueError:
+        raise CliError(
+            f"--jobs {jobs}: not a number of jobs", "give a number, or 0 or auto (one per CPU)"
+        ) from None
+    if url and workers != 1:
+        raise CliError(
+            "--jobs works in-process only: replays against one server run one at a time "
+            "(each resets its demo data)",
+            "leave out --jobs with --url, or --url to replay in this process",
+        )
+    runner: ParallelRunner | None = None
     factory: SimulatorFactory
     shapes = None
     checks = {}
@@ -550,6 +577,9 @@ def replay(
             local = local_simulators(cli.settings, isolated=True)
         factory, runtime = local, local.runtime
         checks = wallet_checks(runtime.services.wallet, runtime.records)
+        scripts = len(discover(targets))
+        if min(workers, scripts) > 1:
+            runner = ParallelRunner(cli.settings, min(workers, scripts))
         if coverage:
             apart = read_unreachable(targets)
             shapes = {
@@ -558,16 +588,20 @@ def replay(
             }
     if color is None:
         color = sys.stdout.isatty() and cli.color is not False
-    code = run_replay(
-        targets,
-        factory,
-        checks=checks,
-        coverage_shapes=shapes,
-        skip_effects=skip_effects,
-        out=sys.stdout,
-        color=color,
-        fail_under=fail_under,
-    )
+    with contextlib.ExitStack() as workers_up:
+        if runner is not None:  # the workers build their apps while the scripts load here
+            workers_up.enter_context(runner)
+        code = run_replay(
+            targets,
+            factory,
+            checks=checks,
+            coverage_shapes=shapes,
+            skip_effects=skip_effects,
+            out=sys.stdout,
+            color=color,
+            fail_under=fail_under,
+            runner=runner,
+        )
     sys.exit(code)
 
 

@@ -1,4 +1,5 @@
-"""Simulator factories: a fresh simulator per call, for the app in this process or a server.
+"""Simulator factories: a fresh simulator per call, for the app in this process, for a server,
+or in the worker processes of a parallel replay.
 
 Owns ``LocalSimulators`` and ``local_simulators`` (the app built here and driven through WSGI,
 optionally isolated so that scripts cannot disturb each other or your data),
@@ -7,6 +8,15 @@ of a server started with ``ivr serve --demo-control`` in step with the simulator
 replay against it starts every script from the same time and the same demo data as one in
 this process. ``ivr replay`` and ``ivr call``, ``bench/replay.py`` and the tests all make their
 simulators here, so they drive calls alike.
+
+``ParallelRunner`` runs call scripts for ``ivr replay --jobs N`` in N worker processes, each
+with its own isolated app built here (a private demo database in a temporary folder of its
+own, its own fixed clock, the demo data and callback requests put back before every call),
+and hands their results back in the order of the files, each as soon as it and those before
+it are done. A script gets the CallSids it gets in a serial replay (from its place among the
+scripts run), so what it hears does not depend on the worker that ran it, and coverage,
+computed from the results, covers every worker's calls. Workers are forked where the platform
+can (they inherit the imports), spawned elsewhere. ``job_count`` says what ``--jobs`` means.
 
 Each in-process simulator also gets the app's callback dialer (``ivr.hotline.dialer``), placing
 its calls through a fake of Twilio's REST API (``ivr.testing.twilio_api``), so call scripts can
@@ -20,24 +30,39 @@ logging: settings come in, and logging is the entry point's.
 from __future__ import annotations
 
 import dataclasses
+import logging
+import multiprocessing
+import os
 import secrets
 import tempfile
 import time
 from collections.abc import Callable
+from collections.abc import Iterator
+from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import datetime
 from datetime import timedelta
+from multiprocessing.pool import Pool
+from multiprocessing.reduction import ForkingPickler
+from types import MappingProxyType
+from types import TracebackType
+from typing import Any
 
 from flask import Flask
 
 from ivr.clock import ManualClock
 from ivr.clock import SystemClock
 from ivr.errors import SimulationError
+from ivr.hotline.checks import wallet_checks
 from ivr.hotline.dialer import Dialer
 from ivr.hotline.dialer import RetryPolicy
 from ivr.settings import Settings
 from ivr.telephony.calls import TwilioPlacer
 from ivr.telephony.numbers import Credentials
+from ivr.testing.scripts import EffectCheck
+from ivr.testing.scripts import Script
+from ivr.testing.scripts import ScriptResult
+from ivr.testing.scripts import run_script
 from ivr.testing.simulator import HttpTransport
 from ivr.testing.simulator import OutboundRequest
 from ivr.testing.simulator import Simulator
@@ -255,3 +280,136 @@ def remote_simulators(
         )
 
     return make
+
+
+# --- parallel replay --------------------------------------------------------------------------
+
+
+def _mapping_proxy(
+    proxy: MappingProxyType[Any, Any],
+) -> tuple[Callable[[dict[Any, Any]], MappingProxyType[Any, Any]], tuple[dict[Any, Any]]]:
+    return read_only, (dict(proxy),)
+
+
+def read_only(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
+    """A read-only view of ``items`` (how a mapping proxy is rebuilt after pickling)."""
+    return MappingProxyType(items)
+
+
+# A script's effect arguments are read-only mappings: they travel to the workers (and back
+# in the results) as the dicts they wrap.
+ForkingPickler.register(MappingProxyType, _mapping_proxy)
+
+
+def job_count(jobs: int | str) -> int:
+    """How many processes ``--jobs`` asks for: a positive number as given, 0 or ``auto`` one
+    per CPU. Raises ``ValueError`` for anything else."""
+    if isinstance(jobs, str):
+        jobs = 0 if jobs.strip().lower() == "auto" else int(jobs)
+    if jobs < 0:
+        raise ValueError(f"a number of jobs must be 0 (one per CPU) or more, not {jobs}")
+    return jobs or os.cpu_count() or 1
+
+
+class ParallelRunner:
+    """Runs call scripts in ``jobs`` worker processes, each with its own app and demo data.
+
+    Call it with the loaded scripts (as ``replay`` does); it yields their results in order.
+    Used as a context manager, its workers outlive one call (a benchmark's rounds); otherwise
+    each call starts workers and stops them when its results are all in.
+    """
+
+    def __init__(self, settings: Settings, jobs: int) -> None:
+        if jobs < 1:
+            raise ValueError(f"at least one worker is needed, not {jobs}")
+        self.settings = settings
+        self.jobs = jobs
+        self._pool: Pool | None = None
+        self._sent = 0  # scripts handed out so far: they number the simulators, as a factory does
+        self._context = multiprocessing.get_context(
+            "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        )
+        self._ready: multiprocessing.SimpleQueue[int] = self._context.SimpleQueue()
+
+    def __enter__(self) -> ParallelRunner:
+        self._pool = self._start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        if self._pool is not None:
+            _stop(self._pool)
+            self._pool = None
+
+    def wait_ready(self) -> None:
+        """Wait until every worker has built its app (used as a context manager)."""
+        for _ in range(len(self.pids)):
+            self._ready.get()
+
+    @property
+    def pids(self) -> list[int]:
+        """The worker processes' ids while they run (used as a context manager)."""
+        workers = getattr(self._pool, "_pool", None) or []
+        return [worker.pid for worker in workers if worker.pid is not None]
+
+    def __call__(self, scripts: Sequence[Script]) -> Iterator[ScriptResult]:
+        if not scripts:
+            return
+        numbered = enumerate(scripts, start=self._sent)
+        self._sent += len(scripts)
+        if self._pool is not None:
+            yield from self._pool.imap(_run_one, numbered, chunksize=1)
+            return
+        pool = self._start(len(scripts))
+        try:
+            yield from pool.imap(_run_one, numbered, chunksize=1)
+        finally:
+            _stop(pool)
+
+    def _start(self, most: int | None = None) -> Pool:
+        processes = min(self.jobs, most) if most is not None else self.jobs
+        started = (self.settings, self._ready if most is None else None)
+        return self._context.Pool(processes, initializer=start_worker, initargs=started)
+
+
+def _stop(pool: Pool) -> None:
+    pool.close()
+    pool.join()
+
+
+# --- in each worker ---------------------------------------------------------------------------
+
+_worker: tuple[LocalSimulators, Mapping[str, EffectCheck]] | BaseException | None = None
+
+
+def start_worker(settings: Settings, ready: multiprocessing.SimpleQueue[int] | None) -> None:
+    """Build this worker's isolated app, then say so on ``ready``. Its start-up warnings were
+    the parent's too (the same settings), so they are not repeated. A failure is kept and
+    raised by the first script, in the parent: a pool whose workers fail to start would
+    start them forever."""
+    global _worker
+    logging.disable(logging.WARNING)
+    try:
+        local = local_simulators(settings, isolated=True)
+        _worker = (local, wallet_checks(local.runtime.services.wallet, local.runtime.records))
+    except Exception as error:
+        _worker = error
+    finally:
+        logging.disable(logging.NOTSET)
+        if ready is not None:
+            ready.put(os.getpid())
+
+
+def _run_one(item: tuple[int, Script]) -> ScriptResult:
+    """Run the script numbered ``index`` (from 0, counting every script this replay's runner
+    has handed out) on a simulator numbered as a serial replay's ``index``-th one."""
+    index, script = item
+    if _worker is None or isinstance(_worker, BaseException):
+        raise RuntimeError("the replay worker could not build its app") from _worker
+    local, checks = _worker
+    local.made = index  # the factory numbers CallSids by the simulators it made before
+    return run_script(script, local(), checks=checks)

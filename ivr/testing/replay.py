@@ -17,7 +17,9 @@ import json
 import re
 from collections.abc import Callable
 from collections.abc import Iterable
+from collections.abc import Iterator
 from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -28,6 +30,7 @@ import click
 from ivr.errors import ScriptError
 from ivr.testing.scripts import EffectCheck
 from ivr.testing.scripts import Failure
+from ivr.testing.scripts import Script
 from ivr.testing.scripts import ScriptResult
 from ivr.testing.scripts import describe_outcome
 from ivr.testing.scripts import discover
@@ -364,6 +367,26 @@ def format_coverage(report: CoverageReport, *, color: bool) -> str:
 # The replay loop
 
 
+#: Runs loaded scripts and yields their results in the same order, as they come: one after
+#: another on simulators from one factory (``serially``), or in worker processes
+#: (``ivr.testing.factories.ParallelRunner``).
+ScriptRunner = Callable[[Sequence[Script]], Iterable[ScriptResult]]
+
+
+def serially(
+    simulator_factory: Callable[[], Simulator],
+    checks: Mapping[str, EffectCheck] = MappingProxyType({}),
+) -> ScriptRunner:
+    """The runner that runs each script on a fresh simulator from ``simulator_factory``, in
+    this process, one after another."""
+
+    def run(scripts: Sequence[Script]) -> Iterator[ScriptResult]:
+        for script in scripts:
+            yield run_script(script, simulator_factory(), checks=checks)
+
+    return run
+
+
 def replay(
     paths: Iterable[Path],
     simulator_factory: Callable[[], Simulator],
@@ -374,39 +397,48 @@ def replay(
     out: TextIO,
     color: bool,
     fail_under: float | None = None,
+    runner: ScriptRunner | None = None,
 ) -> int:
     """Run every script under ``paths``, each on a fresh simulator; 0 if none failed, else 1.
 
     Prints each result, the coverage report when shapes are given, and the summary line
     last. A script that fails to load counts as failed. Finding no script at all is a
     failure too: a mistyped folder must not pass. With ``skip_effects`` (the reason), scripts
-    that check lasting ``effects`` are skipped with that reason instead of run.
+    that check lasting ``effects`` are skipped with that reason instead of run. ``runner``
+    runs the scripts that load and are not skipped (default: ``serially`` on
+    ``simulator_factory`` with ``checks``); whatever runs them, results are printed in the
+    order of the files, each as soon as it and those before it are done.
     """
     paths = list(paths)
-    results: list[Reported] = []
     found = discover(paths)
     if not found:
         where = ", ".join(str(path) for path in paths) or "(no paths given)"
         out.write(_paint(f"no call scripts found in {where}", FAIL_COLOUR, color) + "\n")
+    loaded: list[Reported | Script] = []
     for path in found:
         try:
             script = load_script(path)
         except ScriptError as exc:
-            result: Reported = ScriptLoadFailure(str(path), exc)
+            loaded.append(ScriptLoadFailure(str(path), exc))
+            continue
+        if skip_effects is not None and (script.effects or script.callback):
+            names = sorted({effect.name for effect in script.effects})
+            names += ["a call back (the dialer)"] if script.callback else []
+            why = f"checks {', '.join(names)}: {skip_effects}"
+            loaded.append(ScriptSkipped(str(path), script.name, why))
         else:
-            if skip_effects is not None and (script.effects or script.callback):
-                names = sorted({effect.name for effect in script.effects})
-                names += ["a call back (the dialer)"] if script.callback else []
-                why = f"checks {', '.join(names)}: {skip_effects}"
-                result = ScriptSkipped(str(path), script.name, why)
-            else:
-                result = run_script(script, simulator_factory(), checks=checks)
+            loaded.append(script)
+    run = runner if runner is not None else serially(simulator_factory, checks)
+    ran = iter(run([item for item in loaded if isinstance(item, Script)]))
+    results: list[Reported] = []
+    for item in loaded:
+        result = next(ran) if isinstance(item, Script) else item
         results.append(result)
         out.write(format_result(result, color=color) + "\n\n")
     low: list[str] = []
     if coverage_shapes is not None:
-        ran = [result for result in results if isinstance(result, ScriptResult)]
-        report = coverage_report(ran, coverage_shapes)
+        done = [result for result in results if isinstance(result, ScriptResult)]
+        report = coverage_report(done, coverage_shapes)
         out.write(format_coverage(report, color=color) + "\n\n")
         if fail_under is not None:
             low = [n for n, f in report.flows.items() if f.transition_pct < fail_under]

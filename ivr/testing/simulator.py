@@ -7,9 +7,9 @@ cookies, HTTP redirects, time limits, fallback URL, verbs and their actions, que
 agent's leg, barge-in, recording and partial-speech callbacks, status callbacks and events.
 Time is simulated with ``ManualClock``: nothing here sleeps.
 
-What TwiML Twilio accepts is ``ivr.telephony.twiml_schema``'s job; this module only runs it. It must
-not import Flask (any WSGI app is driven through ``werkzeug.test``) and knows nothing about
-the IVR's flows: it sees only HTTP.
+What TwiML Twilio accepts is ``ivr.telephony.twiml_schema``'s job; this module only runs it. It
+must not import Flask (a WSGI app is called directly, as a WSGI server calls it) and knows
+nothing about the IVR's flows: it sees only HTTP.
 
 Choices where Twilio's documentation is silent (each is deliberate, keep them documented):
 
@@ -46,11 +46,16 @@ cities and postcodes beyond ``places`` (the number's country is derived); the
 
 from __future__ import annotations
 
+import base64
 import email.message
 import email.utils
+import functools
 import hashlib
+import hmac
 import http.client
 import http.cookiejar
+import io
+import sys
 import urllib.parse
 import urllib.request
 import xml.parsers.expat
@@ -75,7 +80,6 @@ from xml.etree.ElementTree import Element
 from xml.etree.ElementTree import TreeBuilder
 
 from twilio.request_validator import RequestValidator
-from werkzeug.test import Client
 
 from ivr.clock import ManualClock
 from ivr.errors import SimulationError
@@ -116,6 +120,8 @@ QUEUE_ENDINGS = (
 #: The verbs Twilio runs in a ``<Dial><Queue url>`` document, on the queued caller's leg.
 QUEUE_URL_VERBS = frozenset({"Play", "Say", "Pause", "Redirect"})
 TWIML_TYPES = ("text/xml", "application/xml")
+#: How Twilio encodes a webhook's parameters (the body of a POST, the query of a GET).
+FORM_TYPE = "application/x-www-form-urlencoded"
 DIAL_STATUSES = ("completed", "answered", "busy", "no-answer", "failed", "canceled")
 #: Twilio's timers for a webhook: 10 s to connect, 15 s for the whole response.
 CONNECT_TIMEOUT = 10.0
@@ -149,7 +155,11 @@ class Transport(Protocol):
 
 
 class WsgiTransport:
-    """Drive any WSGI callable in-process through ``werkzeug.test`` (no cookie jar of its own).
+    """Drive any WSGI callable in-process, as a WSGI server would: one environ per request
+    (PEP 3333: the path percent-decoded, the query as sent, the headers as ``HTTP_*``, the
+    form body with its ``Content-Type`` and ``Content-Length``), the status, headers and body
+    collected from ``start_response`` and the returned iterable, which is then closed. No
+    cookie jar of its own (the simulator keeps each call's).
 
     Twilio gives a webhook ``response_limit`` seconds (15) for its whole response; an app that
     takes longer fails as an HTTP connection failure (11205), as Twilio reports it. The app's
@@ -163,41 +173,98 @@ class WsgiTransport:
         response_limit: float = RESPONSE_LIMIT,
         timer: Callable[[], float] = perf_counter,
     ) -> None:
-        self._client = Client(app, use_cookies=False)
+        self._app = app
         self.response_limit = response_limit
         self._timer = timer
 
     def send(
         self, method: str, url: str, form: Mapping[str, str], headers: Mapping[str, str]
     ) -> HttpReply:
-        parts = urllib.parse.urlsplit(url)
-        options: dict[str, Any] = {}
-        if method == "POST":
-            options["data"] = urllib.parse.urlencode(form)
-            options["content_type"] = "application/x-www-form-urlencoded"
+        body = form_encode(form).encode("ascii") if method == "POST" else None
+        environ = wsgi_environ(method, url, body, headers)
         started = self._timer()
-        response = self._client.open(
-            parts.path or "/",
-            base_url=f"{parts.scheme}://{parts.netloc}",
-            query_string=parts.query,
-            method=method,
-            headers=list(headers.items()),
-            **options,
+        status, header_list, content = _run_wsgi(self._app, environ)
+        elapsed = self._timer() - started
+        if elapsed > self.response_limit:
+            raise TwimlError(url, "", _too_slow(elapsed, self.response_limit))
+        return HttpReply(
+            status=int(status.split(None, 1)[0]),
+            headers={name.lower(): value for name, value in header_list},
+            body=content,
+            elapsed=elapsed,
+            set_cookies=tuple(v for name, v in header_list if name.lower() == "set-cookie"),
         )
-        try:
-            body = response.get_data()
-            elapsed = self._timer() - started
-            if elapsed > self.response_limit:
-                raise TwimlError(url, "", _too_slow(elapsed, self.response_limit))
-            return HttpReply(
-                status=response.status_code,
-                headers={name.lower(): value for name, value in response.headers.items()},
-                body=body,
-                elapsed=elapsed,
-                set_cookies=tuple(response.headers.getlist("Set-Cookie")),
-            )
-        finally:
-            response.close()
+
+
+def wsgi_environ(
+    method: str, url: str, body: bytes | None, headers: Mapping[str, str]
+) -> dict[str, Any]:
+    """The WSGI environ a server builds for a request to ``url`` (absolute) with ``headers``
+    and, for a form post, the urlencoded ``body``."""
+    parts = urllib.parse.urlsplit(url)
+    path = parts.path or "/"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    raw_uri = path + ("?" + parts.query if parts.query else "")
+    environ: dict[str, Any] = {
+        "REQUEST_METHOD": method,
+        "SCRIPT_NAME": "",
+        # PEP 3333: the decoded path's bytes, carried as latin-1 text
+        "PATH_INFO": urllib.parse.unquote_to_bytes(path).decode("latin-1"),
+        "QUERY_STRING": parts.query,
+        "REQUEST_URI": raw_uri,
+        "RAW_URI": raw_uri,
+        "SERVER_NAME": parts.hostname or "localhost",
+        "SERVER_PORT": str(port),
+        "HTTP_HOST": parts.netloc,
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": parts.scheme or "http",
+        "wsgi.input": io.BytesIO(body or b""),
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": False,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+    if body is not None:
+        environ["CONTENT_TYPE"] = FORM_TYPE
+        environ["CONTENT_LENGTH"] = str(len(body))
+    for name, value in headers.items():
+        key = name.upper().replace("-", "_")
+        if key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+            environ[key] = value
+        else:
+            key = "HTTP_" + key
+            environ[key] = f"{environ[key]}, {value}" if key in environ else value
+    return environ
+
+
+def _run_wsgi(
+    app: WSGIApplication, environ: dict[str, Any]
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    """Call ``app``: its status line, headers and whole body (``write()`` output first), its
+    iterable closed afterwards as a server closes it."""
+    started: list[tuple[str, list[tuple[str, str]]]] = []
+    written: list[bytes] = []
+
+    def start_response(
+        status: str, header_list: list[tuple[str, str]], exc_info: Any = None
+    ) -> Callable[[bytes], object]:
+        if exc_info:
+            raise exc_info[1].with_traceback(exc_info[2])
+        started.append((status, header_list))
+        return written.append
+
+    result = app(environ, start_response)
+    try:
+        chunks = [chunk for chunk in result if chunk]
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    if not started:
+        raise TwimlError(environ["PATH_INFO"], "", "the WSGI app never called start_response")
+    status, header_list = started[-1]
+    return status, header_list, b"".join(written + chunks)
 
 
 class HttpTransport:
@@ -224,10 +291,10 @@ class HttpTransport:
         self, method: str, url: str, form: Mapping[str, str], headers: Mapping[str, str]
     ) -> HttpReply:
         parts = urllib.parse.urlsplit(url)
-        body = urllib.parse.urlencode(form).encode() if method == "POST" else None
+        body = form_encode(form).encode("ascii") if method == "POST" else None
         sent = dict(headers)
         if body is not None:
-            sent["Content-Type"] = "application/x-www-form-urlencoded"
+            sent["Content-Type"] = FORM_TYPE
         target = parts.path or "/"
         if parts.query:
             target += "?" + parts.query
@@ -510,6 +577,7 @@ class Simulator:
         self.voice_url = urllib.parse.urljoin(base_url, voice_path)
         self.status_url = urllib.parse.urljoin(base_url, status_path) if status_path else None
         self.fallback_url = urllib.parse.urljoin(base_url, fallback_path) if fallback_path else None
+        self.auth_token = auth_token or None
         self.validator = RequestValidator(auth_token) if auth_token else None
         self.clock = clock if clock is not None else ManualClock(datetime.now(UTC))
         self.account_sid = account_sid
@@ -1435,18 +1503,17 @@ class Call:
         form: dict[str, str] = params
         if method == "GET":
             if params:
-                url += ("&" if urllib.parse.urlsplit(url).query else "?") + (
-                    urllib.parse.urlencode(params)
-                )
+                url += ("&" if urllib.parse.urlsplit(url).query else "?") + form_encode(params)
             form = {}
         headers = {"User-Agent": "TwilioProxy/1.1"}
-        if self._sim.validator is not None:
-            headers["X-Twilio-Signature"] = str(self._sim.validator.compute_signature(url, form))
-        probe = urllib.request.Request(url)
-        self._jar.add_cookie_header(probe)
-        cookie = probe.get_header("Cookie")
-        if cookie:
-            headers["Cookie"] = cookie
+        if self._sim.auth_token is not None:
+            headers["X-Twilio-Signature"] = twilio_signature(self._sim.auth_token, url, form)
+        if len(self._jar):  # an empty jar adds no Cookie header
+            probe = urllib.request.Request(url)
+            self._jar.add_cookie_header(probe)
+            cookie = probe.get_header("Cookie")
+            if cookie:
+                headers["Cookie"] = cookie
         self.result.requests.append((url, dict(form)))
         try:
             reply = self._sim.transport.send(method, url, form, headers)
@@ -1467,6 +1534,27 @@ class Call:
 
 
 # --- small pure pieces ------------------------------------------------------------------------
+
+
+def form_encode(form: Mapping[str, str]) -> str:
+    """``form`` urlencoded as Twilio sends it: exactly ``urllib.parse.urlencode(form)``, with
+    each distinct key and value quoted once per process (a call repeats most of them)."""
+    return "&".join(f"{_quoted(key)}={_quoted(value)}" for key, value in form.items())
+
+
+@functools.lru_cache(maxsize=4096)
+def _quoted(text: str) -> str:
+    return urllib.parse.quote_plus(text)
+
+
+def twilio_signature(auth_token: str, url: str, form: Mapping[str, str]) -> str:
+    """``X-Twilio-Signature`` for a request to ``url`` with the form ``form`` (empty for a
+    GET): base64 of the HMAC-SHA1, keyed with the auth token, of the URL followed by each
+    parameter's name and value in name order. What twilio's
+    ``RequestValidator.compute_signature`` computes for a plain mapping."""
+    signed = url + "".join(name + form[name] for name in sorted(form))
+    mac = hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1)
+    return base64.b64encode(mac.digest()).decode()
 
 
 def parse_twiml(body: bytes) -> Element:

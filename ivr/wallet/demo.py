@@ -183,7 +183,10 @@ class DemoSnapshot:
     """The demo data as seeded at one moment, kept in memory and put back by ``restore``: one
     transaction of a delete and a multi-row insert per table, instead of seeding afresh (what
     replays do before every call). A restore at another time than the snapshot's seeds
-    afresh and snapshots that. The ids come back as they were, so ticket numbers repeat."""
+    afresh and snapshots that. The ids come back as they were, so ticket numbers repeat.
+
+    On SQLite the rows are kept as the database stores them and written back through the
+    driver's own cursor: the same values, without SQLAlchemy's work per statement."""
 
     def __init__(self, engine: sa.Engine, clock: Clock, pins: PinKeys | None = None) -> None:
         self._engine = engine
@@ -191,25 +194,50 @@ class DemoSnapshot:
         self._pins = pins
         self._taken_at: datetime | None = None
         self._rows: dict[str, list[dict[str, Any]]] = {}
+        # SQLite: per table (in insert order), the INSERT and the rows as stored
+        self._stored: list[tuple[str, str, list[tuple[Any, ...]]]] | None = None
 
     def restore(self) -> None:
         """Put the demo data back as it was seeded at ``clock.now()``."""
         now = self._clock.now()
         if self._taken_at != now:
-            reset_demo(self._engine, self._clock, self._pins)
-            with self._engine.connect() as conn:
-                self._rows = {
-                    t.name: [dict(r) for r in conn.execute(t.select()).mappings()]
-                    for t in WALLET_TABLES
-                }
-            self._taken_at = now
+            self._take(now)
             return
         with self._engine.begin() as conn:
+            if self._stored is not None:
+                cursor = conn.connection.cursor()
+                try:
+                    for name, _, _ in reversed(self._stored):
+                        cursor.execute(f"DELETE FROM {name}")
+                    for _, insert, stored in self._stored:
+                        if stored:
+                            cursor.executemany(insert, stored)
+                finally:
+                    cursor.close()
+                return
             _wipe(conn)
             for table in WALLET_TABLES:
                 if rows := self._rows[table.name]:
                     conn.execute(table.insert(), rows)
             _restart_ids(conn, after_max=True)
+
+    def _take(self, now: datetime) -> None:
+        reset_demo(self._engine, self._clock, self._pins)
+        with self._engine.connect() as conn:
+            self._rows = {
+                t.name: [dict(r) for r in conn.execute(t.select()).mappings()]
+                for t in WALLET_TABLES
+            }
+            if conn.dialect.name == "sqlite":
+                self._stored = []
+                for table in WALLET_TABLES:
+                    columns = ", ".join(column.name for column in table.columns)
+                    marks = ", ".join("?" for _ in table.columns)
+                    insert = f"INSERT INTO {table.name} ({columns}) VALUES ({marks})"
+                    found = conn.exec_driver_sql(f"SELECT {columns} FROM {table.name}")
+                    rows = [tuple(row) for row in found]
+                    self._stored.append((table.name, insert, rows))
+        self._taken_at = now
 
 
 def _wipe(conn: sa.Connection) -> None:

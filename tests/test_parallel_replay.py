@@ -1,0 +1,190 @@
+"""``ivr replay --jobs N``: the scripts run in N worker processes and read exactly as a serial
+replay reads them (same results, same order, same coverage, same exit status), and the
+worker's own steps (build the app, run the n-th script) checked in this process."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import multiprocessing
+import pickle
+from pathlib import Path
+from types import MappingProxyType
+
+import pytest
+from click.testing import CliRunner
+
+from ivr.cli.main import main
+from ivr.settings import Settings
+from ivr.testing import factories
+from ivr.testing.factories import ParallelRunner
+from ivr.testing.factories import job_count
+from ivr.testing.factories import local_simulators
+from ivr.testing.replay import replay
+from ivr.testing.scripts import load_script
+from ivr.testing.scripts import run_script
+
+CALLS = Path(__file__).parent / "calls"
+# A call back (the dialer), lasting effects (a ticket number, an unlock), a speech call, and
+# two scripts about the same account, so a leak from one worker's call into another shows.
+SCRIPTS = [
+    CALLS / "en_callback_busy_line_zhang_wei.yaml",
+    CALLS / "zh_unlock_li_na.yaml",
+    CALLS / "en_new_complaint_zhang_wei.yaml",
+    CALLS / "en_unlock_li_na.yaml",
+    CALLS / "zh_speech_topup_wang_fang.yaml",
+]
+
+
+def settings() -> Settings:
+    return Settings.read({}, {"IVR_LOG_LEVEL": "WARNING", "IVR_MATCHER": "rules"})
+
+
+def wrong_script(folder: Path) -> Path:
+    script = folder / "wrong.yaml"
+    script.write_text(
+        "name: expects the wrong greeting\nfrom: '+8613800000001'\nlang: zh-CN\n"
+        "steps:\n  - expect: 欢迎光临\n",
+        encoding="utf-8",
+    )
+    return script
+
+
+def test_two_jobs_print_exactly_what_one_prints_coverage_included(runner: CliRunner) -> None:
+    paths = [str(path) for path in SCRIPTS]
+    serial = runner.invoke(main, ["replay", "--no-color", "--coverage", *paths])
+    two = runner.invoke(main, ["replay", "--no-color", "--coverage", "--jobs", "2", *paths])
+
+    assert serial.exit_code == 0, serial.output
+    assert two.exit_code == 0, two.output
+    assert two.output == serial.output
+    assert two.output.rstrip().splitlines()[-1] == f"{len(SCRIPTS)} passed, 0 failed"
+    assert "hotline: states " in two.output
+
+
+def test_a_failing_script_fails_with_two_jobs_too(runner: CliRunner, tmp_path: Path) -> None:
+    paths = [str(SCRIPTS[1]), str(wrong_script(tmp_path)), str(SCRIPTS[3])]
+    serial = runner.invoke(main, ["replay", "--no-color", *paths])
+    two = runner.invoke(main, ["replay", "--no-color", "-j", "2", *paths])
+
+    assert serial.exit_code == two.exit_code == 1
+    assert two.output == serial.output
+    assert "欢迎光临" in two.output
+    assert two.output.rstrip().splitlines()[-1] == "2 passed, 1 failed"
+
+
+def test_jobs_must_be_a_number_or_auto(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["replay", "--jobs", "many", str(SCRIPTS[1])])
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "error: --jobs many: not a number of jobs",
+        "  → give a number, or 0 or auto (one per CPU)",
+    ]
+
+
+def test_jobs_are_refused_against_a_server(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["replay", "--url", "http://127.0.0.1:1", "-j", "2"])
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[0].startswith("error: --jobs works in-process only")
+
+
+def test_job_count_reads_a_number_auto_or_zero_as_one_per_cpu() -> None:
+    cpus = multiprocessing.cpu_count()
+
+    assert [job_count("3"), job_count(1), job_count("auto"), job_count("0")] == [3, 1, cpus, cpus]
+    with pytest.raises(ValueError, match="0 \\(one per CPU\\) or more, not -1"):
+        job_count("-1")
+    with pytest.raises(ValueError, match="at least one worker"):
+        ParallelRunner(settings(), 0)
+
+
+def test_a_runner_kept_open_numbers_its_calls_on_across_replays() -> None:
+    """Two replays on the same workers: the second's calls get new CallSids (as a serial
+    factory's do), so neither meets the other's sessions, and both pass."""
+    local = local_simulators(settings(), isolated=True)
+    first, second = io.StringIO(), io.StringIO()
+    with ParallelRunner(settings(), 2) as runner:
+        runner.wait_ready()
+        assert len(runner.pids) == 2
+        codes = [
+            replay(SCRIPTS[:3], local, out=out, color=False, runner=runner)
+            for out in (first, second)
+        ]
+
+    assert codes == [0, 0]
+    assert first.getvalue() == second.getvalue()
+    assert runner.pids == []
+
+
+def test_no_script_to_run_starts_no_worker(tmp_path: Path) -> None:
+    local = local_simulators(settings(), isolated=True)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("name: no steps\n", encoding="utf-8")
+    out = io.StringIO()
+
+    code = replay([broken], local, out=out, color=False, runner=ParallelRunner(settings(), 2))
+
+    assert code == 1
+    assert out.getvalue().startswith(f"FAIL  {broken}")
+
+
+def test_a_worker_runs_the_nth_script_with_the_call_sids_a_serial_replay_gives_it() -> None:
+    script = load_script(SCRIPTS[1])
+    serial = local_simulators(settings(), isolated=True)
+    for _ in range(2):
+        serial()  # two scripts ran before this one
+    expected = run_script(script, serial())
+
+    factories.start_worker(settings(), None)
+    result = factories._run_one((2, script))
+
+    assert result.passed
+    assert result.call.call_sid == expected.call.call_sid
+    assert result.call.transcript == expected.call.transcript
+
+
+def test_a_worker_that_could_not_build_its_app_fails_the_script_it_is_given(
+    tmp_path: Path,
+) -> None:
+    broken = dataclasses.replace(settings(), flows_dir=tmp_path / "no-flows")
+    factories.start_worker(broken, None)
+    try:
+        with pytest.raises(RuntimeError, match="could not build its app"):
+            factories._run_one((0, load_script(SCRIPTS[1])))
+    finally:
+        factories.start_worker(settings(), None)
+
+
+def test_scripts_and_their_read_only_arguments_travel_to_the_workers_and_back() -> None:
+    script = load_script(SCRIPTS[2])  # checks a lasting effect, whose arguments are read-only
+    assert any(isinstance(effect.args, MappingProxyType) for effect in script.effects)
+
+    buffer = io.BytesIO()
+    multiprocessing.reduction.ForkingPickler(buffer).dump(script)
+    back = pickle.loads(buffer.getvalue())
+
+    assert back == script
+    assert isinstance(back.effects[0].args, MappingProxyType)
+
+
+def test_more_jobs_than_scripts_run_them_as_one_would(runner: CliRunner) -> None:
+    one = [str(SCRIPTS[1])]
+    serial = runner.invoke(main, ["replay", "--no-color", *one])
+    many = runner.invoke(main, ["replay", "--no-color", "--jobs", "8", *one])
+
+    assert many.exit_code == serial.exit_code == 0
+    assert many.output == serial.output
+
+
+def test_a_runner_not_kept_open_starts_its_workers_for_one_replay_and_stops_them() -> None:
+    local = local_simulators(settings(), isolated=True)
+    out = io.StringIO()
+    runner = ParallelRunner(settings(), 2)
+
+    code = replay(SCRIPTS[1:3], local, out=out, color=False, runner=runner)
+
+    assert code == 0
+    assert out.getvalue().rstrip().splitlines()[-1] == "2 passed, 0 failed"
+    assert runner.pids == []
