@@ -62,3 +62,25 @@ def test_training_data_learns_each_text_with_its_variants_unless_told_not_to() -
     assert plain.pairs() == (["my top up is missing", "hello"], ["1", "none"])
     assert plain.pairs([1]) == (["hello"], ["none"])
     assert plain.digest() != data.digest()
+
+
+@pytest.mark.skipif(not classifier.available(), reason="needs the extra ivr[nlu]")
+def test_a_small_menu_is_trained_with_its_variants_kept_in_their_folds() -> None:
+    texts = tuple(
+        (key, text, True)
+        for key, phrases in {
+            "1": ["my account is frozen", "my wallet is locked", "unfreeze my account"],
+            "4": ["where is my refund", "refund not received", "I want my money back"],
+            "none": ["what is the weather", "tell me a joke", "where is the office"],
+        }.items()
+        for text in phrases
+    )
+    data = classifier.TrainingData("en-US", texts)
+    classes, probabilities = classifier.out_of_fold(data, lambda ch: None)
+    assert classes == ["1", "4", "none"]
+    assert probabilities.shape == (9, 3)
+    assert all(abs(sum(row) - 1) < 1e-9 for row in probabilities)
+    model = classifier.train(data)
+    assert model.classes == ("1", "4", "none")
+    assert model.match("where is my re fund").key == "4"  # split, as in a variant
+    assert model.match("my wallet is lock").key == "1"
