@@ -445,10 +445,10 @@ class CallRecorder:
             "reason": reason,
         }
         now = self._clock.now()
-        if self._refresh_handoff(call_sid, details, now):
-            return
         try:
-            with self._engine.begin() as conn:
+            with self._engine.begin() as conn:  # one transaction: refresh, or else insert
+                if _refresh_handoff(conn, call_sid, details, now):
+                    return
                 conn.execute(
                     sa.insert(AgentHandoffRow).values(
                         {
@@ -467,29 +467,8 @@ class CallRecorder:
 
     def _refresh_handoff(self, call_sid: str, details: dict[str, Any], now: datetime) -> bool:
         """Update an existing handoff in one statement; False if the call has none."""
-        table = AgentHandoffRow
-        still_waiting = table.status == "waiting"
         with self._engine.begin() as conn:
-            row = conn.execute(
-                sa.update(table)
-                .where(table.call_sid == call_sid)
-                .values(
-                    {
-                        **details,
-                        # SET reads the old row: a caller still waiting keeps their place
-                        "enqueued_at": sa.case(
-                            (still_waiting, table.enqueued_at),
-                            else_=sa.literal(now, UtcDateTime()),
-                        ),
-                        "status": "waiting",
-                        "seen_at": sa.literal(now, UtcDateTime()),
-                        "answered_at": None,
-                        "left_at": None,
-                    }
-                )
-                .returning(table.call_sid)
-            ).first()
-        return row is not None
+            return _refresh_handoff(conn, call_sid, details, now)
 
     def handoff_status(self, call_sid: str, status: str, *, waited_s: int | None = None) -> None:
         """Move the handoff on: 'bridged' to an agent, 'left' the queue, or 'abandoned'.
@@ -655,6 +634,34 @@ def _write(
         params = {f"b_{name}": value for name, value in values.items()}
         params["b_call_sid"] = call_sid
         conn.execute(_record_update(tuple(sorted(values))), params)
+
+
+def _refresh_handoff(
+    conn: sa.Connection, call_sid: str, details: dict[str, Any], now: datetime
+) -> bool:
+    """Update an existing handoff in one statement, on ``conn``; False if the call has none."""
+    table = AgentHandoffRow
+    still_waiting = table.status == "waiting"
+    row = conn.execute(
+        sa.update(table)
+        .where(table.call_sid == call_sid)
+        .values(
+            {
+                **details,
+                # SET reads the old row: a caller still waiting keeps their place
+                "enqueued_at": sa.case(
+                    (still_waiting, table.enqueued_at),
+                    else_=sa.literal(now, UtcDateTime()),
+                ),
+                "status": "waiting",
+                "seen_at": sa.literal(now, UtcDateTime()),
+                "answered_at": None,
+                "left_at": None,
+            }
+        )
+        .returning(table.call_sid)
+    ).first()
+    return row is not None
 
 
 def _check(value: str, allowed: Sequence[str], what: str) -> None:
