@@ -15,6 +15,13 @@ The IVR runs the shipped call scripts that leave the demo data as they found it,
 and its callers press as many keys per call as the IVR's scripts do on average. Prints the
 figures, the ratios and the commands; `--json FILE` writes them.
 
+Both targets get the same client (one `ivr load` process, Locust), the same concurrency and
+the same think time, so the ratios compare like with like. Each phase also reports the load
+generator's own CPU while it ran (`load_cpu_s`) and the share of one core that is
+(`load_cpu_share`): near 1, Locust was the bottleneck (typically the bare endpoint's
+throughput phase on a small machine), and that target's requests per second are the client's
+limit, not the server's.
+
     python bench/load.py [--quick] [--callers N] [--seconds S] [--json FILE]
                          [--scripts PATH...] [--phases cost throughput callers]
 
