@@ -15,6 +15,13 @@ The IVR runs the shipped call scripts that leave the demo data as they found it,
 and its callers press as many keys per call as the IVR's scripts do on average. Prints the
 figures, the ratios and the commands; `--json FILE` writes them.
 
+Both targets get the same client (one `ivr load` process, Locust), the same concurrency and
+the same think time, so the ratios compare like with like. Each phase also reports the load
+generator's own CPU while it ran (`load_cpu_s`) and the share of one core that is
+(`load_cpu_share`): near 1, Locust was the bottleneck (typically the bare endpoint's
+throughput phase on a small machine), and that target's requests per second are the client's
+limit, not the server's.
+
     python bench/load.py [--quick] [--callers N] [--seconds S] [--json FILE]
                          [--scripts PATH...] [--phases cost throughput callers]
 
@@ -27,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shlex
 import socket
 import subprocess
@@ -151,11 +159,21 @@ def run_load(
     for name, value in options.items():
         command += [f"--{name.replace('_', '-')}", str(value)]
     command += ["--json", str(out)]
+    before = children_cpu()
     done = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True)
     if done.returncode != 0:
         sys.exit(f"bench/load.py: ivr load failed:\n{done.stdout}\n{done.stderr}")
     shown = "ivr load " + " ".join(shlex.quote(c) for c in command[4:-2])
-    return json.loads(out.read_text()), shown
+    report = json.loads(out.read_text())
+    report["load_process_cpu_s"] = children_cpu() - before
+    return report, shown
+
+
+def children_cpu() -> float:
+    """CPU seconds (user + system) of this process's finished children: the load generator,
+    its start-up included."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def measured(
@@ -170,6 +188,14 @@ def measured(
         "requests": requests,
         "server_cpu_s": round(cpu, 3),
         "cpu_ms_per_request": round(cpu * 1000 / requests, 3) if requests else None,
+        # The load generator's own CPU while it ran (not the server's), and the share of one
+        # core it kept busy: near 1, Locust (one process) was the bottleneck, and the
+        # throughput measured is the client's, not the server's. With its start-up (imports).
+        "load_cpu_s": report["load_cpu_s"],
+        "load_cpu_share": round(report["load_cpu_s"] / report["seconds"], 2)
+        if report["seconds"]
+        else None,
+        "load_process_cpu_s": round(report["load_process_cpu_s"], 3),
         "rps": report["total"]["rps"],
         "p50_ms": report["total"]["p50_ms"],
         "p95_ms": report["total"]["p95_ms"],

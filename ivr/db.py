@@ -39,6 +39,13 @@ _T = TypeVar("_T")
 
 log = logging.getLogger(__name__)
 
+# Connections a server database's pool keeps open once opened (it opens them only when asked,
+# so an idle worker holds few): at least as many as a worker's threads (``ivr serve
+# --threads``, 8 by default), plus the callback dialer's. With SQLAlchemy's default of 5, a
+# worker busy on 8 threads opened and closed a connection for every few webhooks.
+POOL_SIZE = 16
+POOL_OVERFLOW = 16
+
 
 class Base(DeclarativeBase):
     """Declarative base of every ``ivr`` table."""
@@ -144,7 +151,9 @@ def _create_engine(url: str) -> sa.Engine:
         # No pre-ping: a SELECT 1 on every checkout cost a round trip and ~1.2 ms of CPU per
         # webhook. A connection the server closed is noticed on checkout without one
         # (``alive``); one that dies in use fails its operation, which the stores retry once.
-        server = sa.create_engine(url, json_serializer=_json_text)
+        server = sa.create_engine(
+            url, json_serializer=_json_text, pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW
+        )
         sa.event.listen(server, "checkout", _refuse_dead_connection)
         return server
     if parsed.database and parsed.database != ":memory:":

@@ -159,6 +159,20 @@ def test_a_pooled_postgres_connection_the_server_killed_is_replaced_without_a_pi
         assert statements == ["SELECT 2"]  # no pre-ping, no failed first try
 
 
+@pytest.mark.postgres
+def test_a_postgres_pool_keeps_as_many_connections_as_a_busy_worker_used() -> None:
+    for url in services.postgres_schema_url():
+        engine = make_engine(url)
+        connections = [engine.connect() for _ in range(10)]  # a worker's threads, all busy
+        for conn in connections:
+            conn.execute(sa.text("SELECT 1"))
+            conn.close()
+        kept = engine.pool.checkedin()  # type: ignore[attr-defined]
+        engine.dispose()
+
+        assert kept == 10  # none closed on return, to be opened again by the next webhook
+
+
 def test_an_operation_whose_connection_died_runs_once_more(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

@@ -441,6 +441,7 @@ def test_a_short_run_reports_every_endpoint_and_writes_json(
     assert report["total"]["errors"] == 0
     assert set(report["endpoints"]) == {"POST /voice", "POST /voice/step", "POST /voice/status"}
     assert report["endpoints"]["POST /voice"]["requests"] == 3
+    assert 0 < report["load_cpu_s"]
     assert "calls: 3 placed" in result.output
     assert "3 passed, 0 failed their script" in result.output
 

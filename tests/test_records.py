@@ -122,6 +122,67 @@ def test_events_come_back_in_step_order_and_in_arrival_order_within_a_step(
     ]
 
 
+def test_a_webhooks_events_and_record_changes_are_written_in_one_transaction_at_its_end(
+    recorder: CallRecorder, clock: ManualClock
+) -> None:
+    started(recorder)
+    engine = recorder._engine
+    commits: list[int] = []
+    sa.event.listen(engine, "commit", lambda conn: commits.append(1))
+
+    with recorder.holding_events():
+        recorder.update(SID, lang="en-US", account_id=1001)
+        recorder.event(SID, seq=1, state="main_menu", kind="input", detail="2")
+        recorder.events(SID, [(1, "refund_status", "enter", ""), (1, "refund_status", "note", "x")])
+        recorder.finish(SID, outcome="self_served", reason="first")
+        recorder.update(SID, issue="refund", lang="zh-CN")
+        recorder.finish(SID, outcome="agent", reason="second", queue="general")
+        written_meanwhile = len(commits)
+
+    record = record_of(recorder)
+    assert (written_meanwhile, len(commits)) == (0, 1)
+    # later values replace earlier ones; the first outcome stays
+    assert (record.lang, record.account_id, record.issue) == ("zh-CN", 1001, "refund")
+    assert (record.outcome, record.reason, record.queue) == ("self_served", "second", "general")
+    assert [(e.state, e.kind, e.detail) for e in record.events] == [
+        ("main_menu", "input", "2"),
+        ("refund_status", "enter", ""),
+        ("refund_status", "note", "x"),
+    ]
+
+
+def test_reading_a_record_while_holding_writes_what_is_held_for_it_first(
+    recorder: CallRecorder,
+) -> None:
+    started(recorder)
+
+    with recorder.holding_events():
+        recorder.update(SID, issue="refund")
+        recorder.event(SID, seq=1, state="main_menu", kind="input", detail="2")
+        seen = record_of(recorder)
+        recorder.event(SID, seq=2, state="main_menu", kind="input", detail="3")
+
+    assert seen.issue == "refund"
+    assert [e.detail for e in seen.events] == ["2"]
+    assert [e.detail for e in record_of(recorder).events] == ["2", "3"]
+
+
+def test_several_events_outside_a_webhook_are_one_insert(recorder: CallRecorder) -> None:
+    started(recorder)
+    statements: list[str] = []
+    sa.event.listen(
+        recorder._engine,
+        "before_cursor_execute",
+        lambda conn, cursor, statement, *_: statements.append(statement),
+    )
+
+    recorder.events(SID, [(0, "welcome", "enter", ""), (1, "main_menu", "enter", "")])
+    recorder.events(SID, [(2, "a", "enter", ""), (2, "b", "enter", ""), (2, "c", "note", "")])
+
+    assert len(statements) == 2
+    assert [e.state for e in record_of(recorder).events] == ["welcome", "main_menu", "a", "b", "c"]
+
+
 def test_an_event_of_an_unknown_kind_is_refused(recorder: CallRecorder) -> None:
     started(recorder)
 

@@ -135,7 +135,7 @@ def load(cli: CliContext, /, url: str | None, scripts: tuple[str, ...], **option
         return
     plan = _plan(cli, url, scripts, options)  # checked before starting again, patched
     restart_patched()
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     if options["master"]:
         env, tally = _run_master(plan, options)
     else:
@@ -147,6 +147,10 @@ def load(cli: CliContext, /, url: str | None, scripts: tuple[str, ...], **option
         seconds=time.monotonic() - started,
         plan=plan,
     )
+    # This process's own CPU while it ran (start-up not counted): near the run's seconds, the
+    # load generator was the bottleneck (add --worker processes). A master's only, not its
+    # workers'.
+    report["load_cpu_s"] = round(time.process_time() - cpu, 3)
     _echo(report)
     if options["json_file"] is not None:
         options["json_file"].write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

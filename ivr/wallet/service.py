@@ -196,22 +196,21 @@ class Wallet:
         that same UPDATE.
         """
         now = self._clock.now()
-        with self._engine.connect() as conn:
+        with self._engine.begin() as conn:  # one transaction: the read, then one UPDATE
             row = _account_row(conn, account_id)
-        stored, failures, locked_until = row.pin_hash, row.pin_failures, row.pin_locked_until
-        if locked_until is not None and locked_until > now:
-            return PinCheck(ok=False, failures=failures, locked_until=locked_until)
-        ok = self._pins.matches(pin, stored)
-        params: dict[str, Any] = {"b_id": account_id, "b_now": now}
-        if not ok:
-            stmt = _PIN_WRONG
-            params["b_lock_until"] = now + PIN_LOCKOUT
-        elif self._pins.needs_upgrade(stored):
-            stmt = _PIN_RIGHT_REHASHED
-            params["b_hash"] = self._pins.hash(pin)
-        else:
-            stmt = _PIN_RIGHT
-        with self._engine.begin() as conn:
+            stored, failures, locked_until = row.pin_hash, row.pin_failures, row.pin_locked_until
+            if locked_until is not None and locked_until > now:
+                return PinCheck(ok=False, failures=failures, locked_until=locked_until)
+            ok = self._pins.matches(pin, stored)
+            params: dict[str, Any] = {"b_id": account_id, "b_now": now}
+            if not ok:
+                stmt = _PIN_WRONG
+                params["b_lock_until"] = now + PIN_LOCKOUT
+            elif self._pins.needs_upgrade(stored):
+                stmt = _PIN_RIGHT_REHASHED
+                params["b_hash"] = self._pins.hash(pin)
+            else:
+                stmt = _PIN_RIGHT
             updated = conn.execute(stmt, params).first()
             if updated is None:
                 # Another check locked verification (or the account vanished) meanwhile.
@@ -316,36 +315,21 @@ class Wallet:
     # -- payments, top-ups, refunds -------------------------------------------------------
 
     def latest_failed_payment(self, account_id: int) -> Payment | None:
-        stmt = (
-            sa.select(PaymentRow)
-            .where(PaymentRow.account_id == account_id, PaymentRow.status == "failed")
-            .order_by(PaymentRow.created_at.desc(), PaymentRow.id.desc())
-            .limit(1)  # the newest only: the index gives it first, with no sort
-        )
-        with self._sessions() as s:
-            row = s.scalars(stmt).first()
-            return None if row is None else from_row(Payment, row)
+        with self._engine.connect() as conn:
+            row = conn.execute(_LATEST_FAILED_PAYMENT, {"b_id": account_id}).first()
+        return None if row is None else from_row(Payment, row)
 
     def open_topups(self, account_id: int) -> list[TopUp]:
         """Top-ups still pending or failed, newest first."""
-        stmt = (
-            sa.select(TopUpRow)
-            .where(TopUpRow.account_id == account_id, TopUpRow.status.in_(["pending", "failed"]))
-            .order_by(TopUpRow.created_at.desc(), TopUpRow.id.desc())
-        )
-        with self._sessions() as s:
-            return [from_row(TopUp, row) for row in s.scalars(stmt)]
+        with self._engine.connect() as conn:
+            rows = conn.execute(_OPEN_TOPUPS, {"b_id": account_id}).all()
+        return [from_row(TopUp, row) for row in rows]
 
     def refunds(self, account_id: int) -> list[Refund]:
         """Every refund: those in progress first, then newest first."""
-        in_progress_first = sa.case((RefundRow.status == "in_progress", 0), else_=1)
-        stmt = (
-            sa.select(RefundRow)
-            .where(RefundRow.account_id == account_id)
-            .order_by(in_progress_first, RefundRow.requested_at.desc(), RefundRow.id.desc())
-        )
-        with self._sessions() as s:
-            return [from_row(Refund, row) for row in s.scalars(stmt)]
+        with self._engine.connect() as conn:
+            rows = conn.execute(_REFUNDS, {"b_id": account_id}).all()
+        return [from_row(Refund, row) for row in rows]
 
     def count_transactions_since(self, account_id: int, since: datetime) -> int:
         """Payments and top-ups (any status) created at or after ``since``."""
@@ -361,18 +345,14 @@ class Wallet:
     def limits(self, account_id: int) -> Limits:
         """The limits, and what succeeded payments used since midnight in Shanghai."""
         since = start_of_local_day(self._clock.now())
-        spent = sa.select(sa.func.coalesce(sa.func.sum(PaymentRow.amount_fen), 0)).where(
-            PaymentRow.account_id == account_id,
-            PaymentRow.status == "succeeded",
-            PaymentRow.created_at >= since,
+        with self._engine.connect() as conn:
+            row = _account_row(conn, account_id)
+            spent = conn.execute(_SPENT_SINCE, {"b_id": account_id, "b_since": since}).scalar()
+        return Limits(
+            daily_fen=row.daily_limit_fen,
+            per_payment_fen=row.per_payment_limit_fen,
+            spent_today_fen=int(spent or 0),
         )
-        with self._sessions() as s:
-            row = _get_account(s, account_id)
-            return Limits(
-                daily_fen=row.daily_limit_fen,
-                per_payment_fen=row.per_payment_limit_fen,
-                spent_today_fen=int(s.scalar(spent) or 0),
-            )
 
     # -- tickets and SMS ------------------------------------------------------------------
 
@@ -425,19 +405,15 @@ class Wallet:
         compact = _SEPARATORS.sub("", number)
         if not compact.isascii() or not compact.isdigit():
             return None
-        with self._sessions() as s:
-            row = s.scalars(sa.select(TicketRow).where(TicketRow.number == compact)).first()
-            return None if row is None else from_row(Ticket, row)
+        with self._engine.connect() as conn:
+            row = conn.execute(_TICKET_BY_NUMBER, {"b_number": compact}).first()
+        return None if row is None else from_row(Ticket, row)
 
     def tickets(self, account_id: int) -> list[Ticket]:
         """The account's tickets, newest first."""
-        with self._sessions() as s:
-            rows = s.scalars(
-                sa.select(TicketRow)
-                .where(TicketRow.account_id == account_id)
-                .order_by(TicketRow.created_at.desc(), TicketRow.id.desc())
-            )
-            return [from_row(Ticket, row) for row in rows]
+        with self._engine.connect() as conn:
+            rows = conn.execute(_TICKETS, {"b_id": account_id}).all()
+        return [from_row(Ticket, row) for row in rows]
 
     def send_sms(self, account_id: int, body: str, *, key: str) -> SmsMessage:
         """Queue an SMS to the account's phone in the outbox (nothing is sent from here)."""
@@ -502,6 +478,46 @@ def start_of_local_day(now: datetime) -> datetime:
 _ACCOUNTS = cast(sa.Table, AccountRow.__table__)
 _ACCOUNT = sa.select(_ACCOUNTS).where(_ACCOUNTS.c.id == sa.bindparam("b_id"))
 _ACCOUNT_BY_PHONE = sa.select(_ACCOUNTS).where(_ACCOUNTS.c.phone == sa.bindparam("b_phone"))
+# The self-help look-ups, built once (building and keying a statement per call costs CPU), in
+# SQLAlchemy Core: rows straight into the dataclasses, no ORM session per query.
+_PAYMENTS, _TOPUPS, _REFUNDS_T, _TICKETS_T = (
+    PaymentRow.__table__,
+    TopUpRow.__table__,
+    RefundRow.__table__,
+    TicketRow.__table__,
+)
+_BY_ACCOUNT: sa.BindParameter[int] = sa.bindparam("b_id")
+_LATEST_FAILED_PAYMENT = (
+    sa.select(_PAYMENTS)
+    .where(_PAYMENTS.c.account_id == _BY_ACCOUNT, _PAYMENTS.c.status == "failed")
+    .order_by(_PAYMENTS.c.created_at.desc(), _PAYMENTS.c.id.desc())
+    .limit(1)  # the newest only: the index gives it first, with no sort
+)
+_OPEN_TOPUPS = (
+    sa.select(_TOPUPS)
+    .where(_TOPUPS.c.account_id == _BY_ACCOUNT, _TOPUPS.c.status.in_(["pending", "failed"]))
+    .order_by(_TOPUPS.c.created_at.desc(), _TOPUPS.c.id.desc())
+)
+_REFUNDS = (
+    sa.select(_REFUNDS_T)
+    .where(_REFUNDS_T.c.account_id == _BY_ACCOUNT)
+    .order_by(
+        sa.case((_REFUNDS_T.c.status == "in_progress", 0), else_=1),  # in progress first
+        _REFUNDS_T.c.requested_at.desc(),
+        _REFUNDS_T.c.id.desc(),
+    )
+)
+_SPENT_SINCE = sa.select(sa.func.coalesce(sa.func.sum(_PAYMENTS.c.amount_fen), 0)).where(
+    _PAYMENTS.c.account_id == _BY_ACCOUNT,
+    _PAYMENTS.c.status == "succeeded",
+    _PAYMENTS.c.created_at >= sa.bindparam("b_since", type_=UtcDateTime()),
+)
+_TICKET_BY_NUMBER = sa.select(_TICKETS_T).where(_TICKETS_T.c.number == sa.bindparam("b_number"))
+_TICKETS = (
+    sa.select(_TICKETS_T)
+    .where(_TICKETS_T.c.account_id == _BY_ACCOUNT)
+    .order_by(_TICKETS_T.c.created_at.desc(), _TICKETS_T.c.id.desc())
+)
 # A non-null lock that passes this is an expired one.
 _PIN_NOT_LOCKED = sa.or_(
     _ACCOUNTS.c.pin_locked_until.is_(None),
