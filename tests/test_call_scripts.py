@@ -238,7 +238,13 @@ def test_a_stolen_account_is_handed_to_security_first_as_verified_with_the_step_
 
 
 @pytest.mark.parametrize(
-    "script", ["zh_unlock_li_na.yaml", "en_unlock_li_na.yaml"], ids=["zh", "en"]
+    "script",
+    [
+        "zh_unlock_li_na.yaml",
+        "en_unlock_li_na.yaml",
+        "en_limits_solved_then_hangs_up_at_the_survey_zhang_wei.yaml",
+    ],
+    ids=["zh", "en", "hung up at the survey"],
 )
 def test_an_unlock_that_solved_the_problem_is_recorded_as_self_served(
     replays: Replays, script: str

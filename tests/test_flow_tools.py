@@ -197,7 +197,7 @@ def test_check_actions_lists_each_action_and_guard_with_argument_values_and_uses
     result = runner.invoke(main, ["check", "--actions", "--flows", str(SMALL)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0] == "actions (23), for do:"
+    assert lines[0] == "actions (24), for do:"
     at = lines.index("  find_entered_account")
     assert lines[at + 1 : at + 3] == [
         "      Look up the registered mobile number the caller keyed in. Whether one was found is"
@@ -220,6 +220,7 @@ def test_check_actions_on_the_hotline_shows_every_use(runner: CliRunner) -> None
     assert "      used at flows/hotline.yaml: states.survey.options[4].do" in result.output
     named = {n.name: n for n in describe(hotline)}
     assert named["record_survey"].argument == "score: int"
+    assert "      used at flows/hotline.yaml: states.solved.options[0].do" in result.output
     assert named["set_language"].signature == "set_language(lang: str)"
 
 

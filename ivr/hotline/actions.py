@@ -467,6 +467,14 @@ def open_voicemail_ticket(call: CallContext) -> None:
 
 
 @hotline.action()
+def self_served(call: CallContext) -> None:
+    """The caller says self-help solved it: the call is self-served from here, even if they
+    hang up at the survey that follows (the goodbye would say so too; the first outcome
+    stays)."""
+    call.services.recorder.finish(call.call_sid, outcome="self_served", reason=call.reason)
+
+
+@hotline.action()
 def record_survey(call: CallContext, score: int) -> None:
     call.session.data["survey"] = int(score)
     call.services.recorder.event(
