@@ -36,6 +36,7 @@ import json
 import os
 import resource
 import shlex
+import signal
 import socket
 import subprocess
 import sys
@@ -241,6 +242,9 @@ def main() -> None:
         return
     seconds = args.seconds or (4.0 if args.quick else 60.0)
     callers = args.callers or (20 if args.quick else 500)
+    # Stopped with SIGTERM (a CI timeout, `kill`), still stop the servers and drop the schema:
+    # they run in process groups of their own, which the signal does not reach.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
     import sqlalchemy as sa
 
