@@ -124,7 +124,12 @@ def report(
     for name, folder in SETS.items():
         phrases = evaluation.read_phrases(folder / f"{lang}.yaml")
         said += [p.say for p in phrases.menu]
-        score = evaluation.score_menu(phrases.menu, lambda u: found.menu(menu, u, lang=lang), keys)
+        score = evaluation.score_menu(
+            phrases.menu,
+            lambda u: found.menu(menu, u, lang=lang),
+            keys,
+            never_confirmed=() if found.flow.spoken.agent_label.get(lang) else (keys["agent"],),
+        )
         answers = evaluation.score_yes_no(phrases.yes_no, lambda u: intents.yes_no(u, lang))
         print(f"   {name} ({len(phrases.menu)} menu phrases, {len(phrases.yes_no)} yes/no)")
         for line in evaluation.menu_lines(score) + evaluation.yes_no_lines(answers):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import json
 import shutil
+from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from functools import cache
@@ -107,7 +108,12 @@ def score(found: understand.Understanding, lang: str, file: Path) -> evaluation.
     menu = flow.states["main_menu"]
     keys = {o.issue or o.key: o.key for o in menu.options} | {"agent": flow.keys.agent}
     phrases = evaluation.read_phrases(file)
-    return evaluation.score_menu(phrases.menu, partial(found.menu, menu, lang=lang), keys)
+    return evaluation.score_menu(
+        phrases.menu,
+        partial(found.menu, menu, lang=lang),
+        keys,
+        never_confirmed=() if flow.spoken.agent_label.get(lang) else (flow.keys.agent,),
+    )
 
 
 # ----------------------------------------------------------------------------- the phrase sets
@@ -215,10 +221,16 @@ def test_asking_for_a_person_in_words_is_the_agent_key(
     assert (match.key, match.clear) == ("0", True)
 
 
-def test_an_unclear_agent_request_is_asked_again_not_confirmed(cache_dir: Path) -> None:
-    found = understand.Understanding(hotline())
+def test_an_unclear_agent_request_is_confirmed_by_the_flows_agent_label_or_else_asked_again() -> (
+    None
+):
+    flow = hotline()
     unclear = Match("0", 0.3, 0.2, "x")
-    assert found._agent_is_not_confirmed(unclear).key is None
+    assert understand.Understanding(flow)._agent_unnamed(unclear, "en-US") == unclear
+    spoken = replace(flow.spoken, agent_label={"zh-CN": "人工客服"})
+    unlabelled = understand.Understanding(replace(flow, spoken=spoken))
+    assert unlabelled._agent_unnamed(unclear, "en-US").key is None
+    assert unlabelled._agent_unnamed(unclear, "zh-CN") == unclear
 
 
 def test_a_yes_no_answer_asking_for_an_agent_is_one_and_yes_is_not() -> None:
@@ -680,15 +692,17 @@ def test_intents_train_needs_a_menu_with_examples(runner: CliRunner) -> None:
     assert "has no speech menu with examples" in result.output
 
 
-def test_a_corrected_match_and_an_unsure_agent_request_are_recorded_for_review(
+def test_a_corrected_match_and_a_confirmed_agent_request_are_recorded_for_review(
     runner: CliRunner, cli_env: dict[str, str | None], tmp_path: Path
 ) -> None:
     app, call = _verified_at_the_main_menu(tmp_path, cli_env)
     call.say("我想查一下退款", confidence=0.3)
     assert "您是说“查询退款进度”吗" in call.heard()
     call.press("2")
-    call.say("帮我转人工", confidence=0.2)  # unsure: asked again, never confirmed
-    assert "抱歉" in call.heard()
+    call.say("帮我转人工", confidence=0.2)  # unsure: confirmed with the flow's agent_label
+    assert "您是说“人工客服”吗？是请按1，不是请按2。" in call.heard()
+    call.press("1")
+    assert call.state == "agent"
     runtime_of(app).database.dispose()
     result = runner.invoke(main, ["intents", "review"], env={"IVR_MATCHER": "rules"})
     assert result.exit_code == 0, result.output
@@ -696,7 +710,7 @@ def test_a_corrected_match_and_an_unsure_agent_request_are_recorded_for_review(
         result.output.splitlines()
     )
     assert (
-        '  - {say: "帮我转人工", intent: ""}  # 1× zh-CN: reprompt 1' in result.output.splitlines()
+        '  - {say: "帮我转人工", intent: ""}  # 1× zh-CN: confirm 1' in result.output.splitlines()
     )
 
 

@@ -298,6 +298,7 @@ def eval_(
             functools.partial(found.menu, state, lang=code),
             keys,
             can_confirm=flow.phrases.confirm is not None,
+            never_confirmed=() if flow.spoken.agent_label.get(code) else (flow.keys.agent,),
         )
         answers = evaluation.score_yes_no(
             phrases.yes_no, functools.partial(matching.yes_no, lang=code)

@@ -195,8 +195,10 @@ class Engine:
             if found.key == keys.agent:
                 return classify(flow, state, CallerInput(digits=keys.agent))[0]
             return key_event(found.key)
-        # The agent has no option label to confirm with: unsure, it is asked again.
-        if found.key not in (None, keys.agent) and flow.phrases.confirm is not None:
+        # An unsure agent request is confirmed with the flow's `spoken.agent_label`; a flow
+        # without one asks it again.
+        unnamed = found.key == keys.agent and not flow.spoken.agent_label.get(lang)
+        if found.key is not None and not unnamed and flow.phrases.confirm is not None:
             said = mask_spoken(found.heard)
             session.data["confirm"] = {"state": state.id, "key": found.key, "said": said}
             self.services.recorder.events(
@@ -222,6 +224,8 @@ class Engine:
             yes = intents.yes_no(answer.speech, session.lang).key == "1"
         else:
             return "no_input"
+        if yes and key == flow.keys.agent:
+            return classify(flow, state, CallerInput(digits=key))[0]
         if yes:
             return key_event(key)
         said = str(pending.get("said", ""))
@@ -239,14 +243,17 @@ class Engine:
 
     def _ask_to_confirm(self, flow: Flow, state: State, session: CallSession, key: str) -> Reply:
         lang = session.lang
-        option = next(o for o in state.options if o.key == key)
+        if key == flow.keys.agent:
+            label = flow.spoken.agent_label[lang]
+        else:
+            label = next(o for o in state.options if o.key == key).label[lang]
         confirm = flow.phrases.confirm
         assert confirm is not None
         question = prompts.fill(
             confirm[lang],
             lang,
             prompts.phrase_id(flow, "confirm"),
-            lambda name: Part(option.label[lang]),
+            lambda name: Part(label),
         )
         session.seq += 1
         session.updated_at = self.services.clock.now()

@@ -83,16 +83,18 @@ class Understanding:
         ruled = intents.match(utterance, choices, lang)
         model = self.models.get((state.id, intents.rule_set(lang)))
         if model is None or (said is not None and ruled.key == said):
-            return self._agent_is_not_confirmed(ruled)
+            return self._agent_unnamed(ruled, lang)
         learned = model.match(utterance)
         agrees = learned.key == ruled.key and learned.score >= model.agree_at
         if ruled.clear and ruled.score >= intents.CONTAINS_SCORE and agrees:
             return ruled
-        return self._agent_is_not_confirmed(learned)
+        return self._agent_unnamed(learned, lang)
 
-    def _agent_is_not_confirmed(self, found: Match) -> Match:
-        """The agent key has no label to confirm with: unclear, it is asked again."""
-        if found.key == self.flow.keys.agent and not found.clear:
+    def _agent_unnamed(self, found: Match, lang: str) -> Match:
+        """An unclear agent request is confirmed with the flow's ``spoken.agent_label``
+        ("Did you mean an agent?"); a flow without one in ``lang`` asks it again."""
+        named = bool(self.flow.spoken.agent_label.get(lang))
+        if found.key == self.flow.keys.agent and not found.clear and not named:
             return Match(None, found.score, found.runner_up, found.heard)
         return found
 

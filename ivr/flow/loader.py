@@ -94,7 +94,7 @@ KEYS_KEYS = ("agent", "repeat", "back", "finish")
 PHRASE_KEYS = ("option", "agent", "repeat", "back", "confirm", *ANSWERING_PHRASES)
 REQUIRED_PHRASES = ("option", "agent", "repeat", "back")
 HINT_KEYS = ("yes_no",)
-SPOKEN_KEYS = ("agent", "agent_examples", "none")
+SPOKEN_KEYS = ("agent", "agent_examples", "none", "agent_label")
 RECORD_KEYS = ("max_length", "finish_on_key", "timeout", "status_callback")
 QUEUE_TEXT_KEYS = ("hold",)
 QUEUE_ALL_KEYS = ("hold", "hours", "dial", *QUEUE_KEYS)
@@ -369,7 +369,13 @@ def _read_hints(r: _Reader, value: Any, languages: tuple[str, ...]) -> Hints:
 
 def _read_spoken(r: _Reader, value: Any, languages: tuple[str, ...]) -> Spoken:
     data = r.mapping(value, "spoken", SPOKEN_KEYS)
-    found = {k: _read_words(r, v, f"spoken.{k}", languages) for k, v in data.items()}
+    found: dict[str, Any] = {
+        k: _read_words(r, v, f"spoken.{k}", languages)
+        for k, v in data.items()
+        if k != "agent_label"
+    }
+    if "agent_label" in data:
+        found["agent_label"] = r.text(data["agent_label"], "spoken.agent_label", languages)
     return Spoken(**found)
 
 

@@ -252,6 +252,9 @@ def flow_schema(actions: Mapping[str, str], guards: Mapping[str, str]) -> Schema
                 "agent": {**_WORDS, "description": "words asking for a person (the agent key)"},
                 "agent_examples": {**_WORDS, "description": "whole phrases asking for a person"},
                 "none": {**_WORDS, "description": "sentences no menu option serves (training)"},
+                "agent_label": _text(
+                    'how "Did you mean …?" names a person, for an unclear spoken request'
+                ),
             },
         ),
         "retry": {"$ref": "#/$defs/retry"},

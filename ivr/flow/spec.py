@@ -169,11 +169,15 @@ class Hints:
 class Spoken:
     """What callers say besides a menu's options, per language: how they ask for a person
     (``agent``: words, ``agent_examples``: whole phrases; the agent key in every menu that takes
-    speech) and sentences no option serves (``none``: the trained matcher's "none of these")."""
+    speech), how a confirmation names a person (``agent_label``) and sentences no option serves
+    (``none``: the trained matcher's "none of these")."""
 
     agent: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     agent_examples: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     none: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # How "Did you mean …?" names a person when a spoken request for one is unclear; without
+    # it such a request is asked again.
+    agent_label: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,8 @@ class _Checker:
                 self._text(text, f"labels.{group}.{key}", plain=True)
         for name, text in flow.messages.items():
             self._text(text, f"messages.{name}", plain=True, used="sent")
+        if flow.spoken.agent_label:
+            self._text(flow.spoken.agent_label, "spoken.agent_label", plain=True)
 
     def _check_phrase(
         self,

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
+from collections.abc import Collection
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,12 +92,15 @@ class Outcome:
     key: str | None
 
 
-def outcome(found: Match, *, can_confirm: bool = True) -> Outcome:
+def outcome(
+    found: Match, *, can_confirm: bool = True, never_confirmed: Collection[str] = ()
+) -> Outcome:
     """As the engine acts: a clear match routes, any other match is confirmed (when the flow
-    has a confirm phrase), nothing is asked again."""
+    has a confirm phrase, and the key is not ``never_confirmed``: the agent key of a flow with
+    no ``spoken.agent_label``), nothing is asked again."""
     if found.key is not None and found.clear:
         return Outcome(ROUTE, found.key)
-    if found.key is not None and can_confirm:
+    if found.key is not None and can_confirm and found.key not in never_confirmed:
         return Outcome(CONFIRM, found.key)
     return Outcome(REPROMPT, None)
 
@@ -166,6 +170,7 @@ def score_menu(
     keys: Mapping[str, str],
     *,
     can_confirm: bool = True,
+    never_confirmed: Collection[str] = (),
 ) -> MenuScore:
     """Score menu phrases; ``keys`` maps each name a phrase may expect (an issue, ``agent``) to
     its key. A phrase expecting a name ``keys`` lacks is an error, not a miss."""
@@ -174,7 +179,7 @@ def score_menu(
     for p in phrases:
         if p.expected != NONE and p.expected not in keys:
             raise ValueError(f"{p.say!r}: {p.expected!r} is none of {', '.join(sorted(keys))}")
-        done = outcome(understand(p.say), can_confirm=can_confirm)
+        done = outcome(understand(p.say), can_confirm=can_confirm, never_confirmed=never_confirmed)
         got = names.get(done.key or "", done.key or NONE)
         shown = got if done.action == ROUTE else f"{done.action}:{got}" if done.key else REPROMPT
         score.confusion[(p.expected, got if done.action == ROUTE else NONE)] += 1
