@@ -16,16 +16,17 @@ from flask.testing import FlaskClient
 
 from ivr.clock import ManualClock
 from ivr.errors import SimulationError
-from ivr.testing.console import CallTimeClock
 from ivr.testing.console import PhoneCalls
 from ivr.testing.console_web import install_phone
 from ivr.wallet.demo import ZHANG_WEI
 from tests.conftest import T0
 from tests.conftest import hotline_app
 from tests.conftest import runtime_of
+from tests.phone_api import AUTH
+from tests.phone_api import TOKEN
+from tests.phone_api import phone_app
+from tests.phone_api import turns
 
-TOKEN = "agent-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 STRANGER = "+8613900000099"
 OFFER_ZH = (
     "您好，这里是数字钱包客服中心。您之前来电咨询您的问题，并预约了回电，现在为您回电。"
@@ -46,20 +47,12 @@ MACHINE_EN = (
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Flask]:
-    clock = CallTimeClock(ManualClock(T0))  # a Monday, 10:00 in Shanghai
-    built = hotline_app(tmp_path, clock, IVR_AUDIO="off", IVR_AGENT_TOKEN=TOKEN)
-    install_phone(built, clock)
-    yield built
-    runtime_of(built).database.dispose()
+    yield from phone_app(tmp_path)
 
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-def turns(reply: dict[str, Any]) -> list[tuple[str, str, str | None, str]]:
-    return [(t["speaker"], t["kind"], t["state"], t["text"]) for t in reply["turns"]]
 
 
 def press(client: FlaskClient, call: dict[str, Any], *keys: str) -> Any:

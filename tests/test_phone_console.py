@@ -29,9 +29,11 @@ from ivr.web.agents import readable_step
 from tests.conftest import T0
 from tests.conftest import hotline_app
 from tests.conftest import runtime_of
+from tests.phone_api import AUTH
+from tests.phone_api import TOKEN
+from tests.phone_api import phone_app
+from tests.phone_api import turns
 
-TOKEN = "agent-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
 WELCOME = [
     ("ivr", "say", "welcome", "您好，欢迎致电数字钱包客服热线。"),
     ("ivr", "say", "welcome", "Welcome to the digital wallet hotline."),
@@ -56,21 +58,12 @@ MAIN_MENU_EN = (
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[Flask]:
-    """The hotline (signed webhooks, an agent token) with the browser phone installed."""
-    clock = CallTimeClock(ManualClock(T0))
-    built = hotline_app(tmp_path, clock, IVR_AUDIO="off", IVR_AGENT_TOKEN=TOKEN)
-    install_phone(built, clock)
-    yield built
-    runtime_of(built).database.dispose()
+    yield from phone_app(tmp_path)
 
 
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-def turns(reply: dict[str, Any]) -> list[tuple[str, str, str | None, str]]:
-    return [(t["speaker"], t["kind"], t["state"], t["text"]) for t in reply["turns"]]
 
 
 def dial(client: FlaskClient, caller: str, lang: str | None = "en-US", **more: str) -> Any:
