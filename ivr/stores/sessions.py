@@ -362,6 +362,22 @@ class SqlSessionStore:
 _SESSIONS = cast(sa.Table, CallSessionRow.__table__)
 _LOCKS = cast(sa.Table, CallLockRow.__table__)
 _SELECT_SESSION = sa.select(_SESSIONS).where(_SESSIONS.c.call_sid == sa.bindparam("b_sid"))
+
+
+def _saved() -> dict[str, Any]:
+    """The columns a save writes, as bound parameters: the insert of a new session and the
+    update of an existing one both take them."""
+    return {
+        "flow": sa.bindparam("b_flow"),
+        "state": sa.bindparam("b_state"),
+        "lang": sa.bindparam("b_lang"),
+        "data": sa.bindparam("b_data", type_=_SESSIONS.c.data.type),
+        "seq": sa.bindparam("b_seq"),
+        "last_reply": sa.bindparam("b_last_reply"),
+        "updated_at": sa.bindparam("b_updated_at", type_=UtcDateTime()),
+    }
+
+
 _UPDATE_SESSION = (
     sa.update(_SESSIONS)
     .where(
@@ -369,13 +385,7 @@ _UPDATE_SESSION = (
         _SESSIONS.c.version == sa.bindparam("b_version"),
     )
     .values(
-        flow=sa.bindparam("b_flow"),
-        state=sa.bindparam("b_state"),
-        lang=sa.bindparam("b_lang"),
-        data=sa.bindparam("b_data", type_=_SESSIONS.c.data.type),
-        seq=sa.bindparam("b_seq"),
-        last_reply=sa.bindparam("b_last_reply"),
-        updated_at=sa.bindparam("b_updated_at", type_=UtcDateTime()),
+        **_saved(),
         version=_SESSIONS.c.version + 1,
         # a save never clears an end recorded by end() meanwhile
         ended_at=sa.func.coalesce(
@@ -424,15 +434,9 @@ class _DialectStatements:
         session = (
             insert(_SESSIONS)
             .values(
+                **_saved(),
                 call_sid=sa.bindparam("b_sid"),
-                flow=sa.bindparam("b_flow"),
-                state=sa.bindparam("b_state"),
-                lang=sa.bindparam("b_lang"),
-                data=sa.bindparam("b_data", type_=_SESSIONS.c.data.type),
-                seq=sa.bindparam("b_seq"),
-                last_reply=sa.bindparam("b_last_reply"),
                 created_at=sa.bindparam("b_created_at", type_=UtcDateTime()),
-                updated_at=sa.bindparam("b_updated_at", type_=UtcDateTime()),
                 ended_at=sa.bindparam("b_ended_at", type_=UtcDateTime()),
                 version=1,
             )
