@@ -12,6 +12,7 @@ the demo customers, the ``clock`` fixture's manual clock, signatures checked wit
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from collections.abc import Iterator
 from datetime import UTC
@@ -59,6 +60,13 @@ def hotline_app(folder: Path, clock: Clock, **overrides: Any) -> Flask:
         **overrides,
     }
     return create_app(settings, **{"clock": clock, **injected}, environ={})
+
+
+def free_port() -> int:
+    """A local TCP port free at the time of asking, for a server a test starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def runtime_of(app: Flask) -> Runtime:

@@ -33,16 +33,10 @@ from ivr.web.app import create_app
 from ivr.web.control import DemoClock
 from ivr.web.control import install_demo_control
 from tests.conftest import PIN_KEY
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CALLS = ROOT / "tests" / "calls"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def error_lines(result: Result) -> list[str]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import time
@@ -43,6 +42,7 @@ from tests import services
 from tests.conftest import AUTH_TOKEN
 from tests.conftest import BASE_URL
 from tests.conftest import MakeApp
+from tests.conftest import free_port
 from tests.conftest import post
 from tests.conftest import runtime_of
 
@@ -108,13 +108,6 @@ def concurrent_steps_in_time(app: Flask, sid: str) -> list[float]:
 
 
 # -- a private Redis ------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
 
 
 @dataclass

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import threading
@@ -43,6 +42,7 @@ from ivr.testing.simulator import WsgiTransport
 from tests.conftest import AUTH_TOKEN
 from tests.conftest import BASE_URL
 from tests.conftest import MakeApp
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 ZHANG = "tests/calls/en_limits_and_fees_zhang_wei.yaml"
@@ -391,19 +391,13 @@ def test_load_says_what_is_wrong_with_its_scripts(
 
 @pytest.mark.usefixtures("patched")
 def test_load_says_when_no_server_answers_at_the_url(runner: CliRunner) -> None:
-    url = f"http://127.0.0.1:{_free_port()}"
+    url = f"http://127.0.0.1:{free_port()}"
 
     result = runner.invoke(main, ["load", url, ZHANG])
 
     assert result.exit_code == 2
     assert f"error: no server answers at {url} (connection failed:" in result.output
     assert "start it with `ivr serve`" in result.output
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -459,7 +453,7 @@ def _ignore(*request: object) -> None:
 
 @pytest.mark.slow
 def test_a_master_and_a_worker_place_the_calls_together(live: str, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     environ = {
         k: v for k, v in os.environ.items() if not k.startswith(("IVR_", "TWILIO_", "LOCUST_"))
     }
@@ -506,7 +500,7 @@ def test_a_master_hands_the_plan_to_its_worker_and_gathers_the_figures(
     from ivr.settings import Settings
 
     monkeypatch.setattr("locust.runners.WORKER_REPORT_INTERVAL", 0.2)
-    port = _free_port()
+    port = free_port()
     cli = CliContext(Settings(audio_dir=ROOT / "audio_prompts"))
     options = {
         "master_host": "127.0.0.1",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -41,6 +40,7 @@ from ivr.testing.factories import remote_simulators
 from ivr.testing.scripts import load_script
 from ivr.testing.scripts import run_script
 from tests import services
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK = "2026-11-23T10:00:00+08:00"
@@ -187,7 +187,7 @@ def test_serve_with_workers_builds_the_app_in_the_master_then_hands_gunicorn_a_b
         served.append((options, build(), build()))
 
     monkeypatch.setattr(cli_main, "serve_workers", serve)  # gunicorn would not return
-    port = _free_port()
+    port = free_port()
 
     result = runner.invoke(main, ["serve", "--workers", "2", "--port", str(port)])
 
@@ -211,7 +211,7 @@ def test_serve_with_preload_hands_every_worker_the_masters_app(
     )
 
     result = runner.invoke(
-        main, ["serve", "--workers", "2", "--preload", "--port", str(_free_port())]
+        main, ["serve", "--workers", "2", "--preload", "--port", str(free_port())]
     )
 
     assert result.exit_code == 0, result.output
@@ -307,12 +307,6 @@ def test_a_forked_process_opens_its_own_connection_instead_of_sharing_the_parent
 # --- live servers (slow) --------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _environ(database: str, redis: str) -> dict[str, str]:
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("IVR_", "TWILIO_"))}
     environ.update(
@@ -356,7 +350,7 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
 def _serve(
     tmp_path: Path, database: str, redis: str, *extra: str
 ) -> tuple[subprocess.Popen[bytes], str, Path]:
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     access = tmp_path / "access.log"
     command = [sys.executable, "-m", "ivr.cli.main", "serve", "--port", str(port)]
@@ -434,7 +428,7 @@ def test_two_gunicorn_workers_cold_start_on_an_empty_schema_without_a_master_bui
     tmp_path: Path, postgres_url: str, redis_url: str
 ) -> None:
     # gunicorn run directly: both workers build the app, and so the schema, at once.
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}"]
     command += ["--no-control-socket", "ivr.web.app:create_app()"]

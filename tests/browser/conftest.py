@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -30,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import free_port
 from tests.services import REQUIRED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,15 +105,9 @@ def phone_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     yield from _page(browser, request, {"width": 390, "height": 844})
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def start_server(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
     """``ivr serve`` on a free port with a fresh demo database; returns the process and URL."""
-    port = _free_port()
+    port = free_port()
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("IVR_", "TWILIO_"))}
     environ.update(
         IVR_DATABASE_URL=f"sqlite:///{tmp_path / 'console.db'}",
