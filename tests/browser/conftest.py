@@ -105,6 +105,19 @@ def phone_page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     yield from _page(browser, request, {"width": 390, "height": 844})
 
 
+def local_only(base: str) -> Any:
+    """A route handler that aborts any request leaving the test server at ``base``: the page
+    must need nothing from elsewhere."""
+
+    def handle(route: Any) -> None:
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:
+            route.abort()
+
+    return handle
+
+
 def start_server(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], str]:
     """``ivr serve`` on a free port with a fresh demo database; returns the process and URL."""
     port = free_port()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.browser.conftest import local_only
+
 
 def test_the_front_page_opens_in_a_real_browser(page: Any, live_server: str) -> None:
     page.goto(live_server + "/")
@@ -14,7 +16,7 @@ def test_the_front_page_opens_in_a_real_browser(page: Any, live_server: str) -> 
 def test_the_vendored_diagram_library_renders_the_hotline_offline(
     page: Any, live_server: str
 ) -> None:
-    page.route("**/*", _local_only(live_server))
+    page.route("**/*", local_only(live_server))
     page.goto(live_server + "/")
     page.add_script_tag(url=live_server + "/static/vendor/mermaid/mermaid.min.js")
     svg = page.evaluate(
@@ -26,15 +28,3 @@ def test_the_vendored_diagram_library_renders_the_hotline_offline(
     )
     assert "问候" in svg
     assert "<svg" in svg
-
-
-def _local_only(base: str) -> Any:
-    """Abort any request that leaves the test server: the page must need nothing else."""
-
-    def handle(route: Any) -> None:
-        if route.request.url.startswith(base):
-            route.continue_()
-        else:
-            route.abort()
-
-    return handle

@@ -16,6 +16,7 @@ import pytest
 
 from tests.browser.conftest import AGENT_TOKEN
 from tests.browser.conftest import ROOT
+from tests.browser.conftest import local_only
 from tests.browser.conftest import start_server
 
 DAY = "2026-11-23"
@@ -57,16 +58,6 @@ def demo_server(folder: Path) -> Iterator[str]:
         process.wait(10)
 
 
-def _local_only(base: str) -> Any:
-    def handle(route: Any) -> None:
-        if route.request.url.startswith(base):
-            route.continue_()
-        else:
-            route.abort()
-
-    return handle
-
-
 def _shown(path: str, value: Any) -> str:
     """A figure as the page writes it."""
     if value is None:
@@ -88,7 +79,7 @@ def _lookup(document: dict[str, Any], path: str) -> Any:
 
 
 def _open(page: Any, url: str) -> None:
-    page.route("**/*", _local_only(url.split("/dashboard")[0]))
+    page.route("**/*", local_only(url.split("/dashboard")[0]))
     page.goto(url)
     page.wait_for_selector("#heat-map[data-drawn=yes] svg", state="attached", timeout=30_000)
 
