@@ -13,6 +13,9 @@ the demo customers, the ``clock`` fixture's manual clock, signatures checked wit
 from __future__ import annotations
 
 import socket
+import subprocess
+import time
+import urllib.request
 from collections.abc import Callable
 from collections.abc import Iterator
 from datetime import UTC
@@ -32,6 +35,8 @@ from ivr.settings import SETTINGS
 from ivr.web.app import create_app
 from ivr.web.runtime import Runtime
 from tests import services
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # A fixed instant every test starts from: 2026-11-23 10:00 in Shanghai, a Monday.
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -67,6 +72,37 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+def serve(
+    command: list[str], environ: dict[str, str], log: Path, url: str, *, within: float
+) -> subprocess.Popen[bytes]:
+    """Start ``command`` (a server), its output in ``log``, and wait until ``url``'s /health
+    answers 200, for at most ``within`` seconds; else stop it and fail with its log."""
+    with log.open("wb") as out:  # the child keeps its own copy
+        process = subprocess.Popen(
+            command, env=environ, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
+        )
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url + "/health", timeout=2) as reply:
+                if reply.status == 200:
+                    return process
+        except OSError:
+            time.sleep(0.2)
+    stop(process)
+    raise AssertionError(f"the server did not start: {log.read_text()}")
+
+
+def stop(process: subprocess.Popen[bytes], wait: float = 20) -> None:
+    """Terminate a server ``serve`` started; kill it if it has not ended within ``wait`` s."""
+    process.terminate()
+    try:
+        process.wait(wait)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def runtime_of(app: Flask) -> Runtime:

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -41,6 +40,8 @@ from ivr.testing.scripts import load_script
 from ivr.testing.scripts import run_script
 from tests import services
 from tests.conftest import free_port
+from tests.conftest import serve
+from tests.conftest import stop
 
 ROOT = Path(__file__).resolve().parent.parent
 CLOCK = "2026-11-23T10:00:00+08:00"
@@ -319,34 +320,6 @@ def _environ(database: str, redis: str) -> dict[str, str]:
     return environ
 
 
-def _start(
-    command: list[str], environ: dict[str, str], log: Path, url: str
-) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, env=environ, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=2) as reply:
-                if reply.status == 200:
-                    return process
-        except OSError:
-            time.sleep(0.2)
-    _stop(process)
-    raise AssertionError(f"the server did not start: {log.read_text()}")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 def _serve(
     tmp_path: Path, database: str, redis: str, *extra: str
 ) -> tuple[subprocess.Popen[bytes], str, Path]:
@@ -355,7 +328,11 @@ def _serve(
     access = tmp_path / "access.log"
     command = [sys.executable, "-m", "ivr.cli.main", "serve", "--port", str(port)]
     command += ["--workers", "2", "--access-log", str(access), *extra]
-    return _start(command, _environ(database, redis), tmp_path / "server.log", url), url, access
+    return (
+        serve(command, _environ(database, redis), tmp_path / "server.log", url, within=60),
+        url,
+        access,
+    )
 
 
 def _drive(url: str) -> list[str]:
@@ -398,7 +375,7 @@ def test_calls_whose_webhooks_land_on_different_workers_go_on_as_scripted(
     try:
         failed = _drive(url)
     finally:
-        _stop(process)
+        stop(process)
 
     assert failed == []
     calls = _workers_per_call(access)
@@ -416,7 +393,7 @@ def test_preloaded_workers_each_open_their_own_database_connections(
     try:
         failed = _drive(url)
     finally:
-        _stop(process)
+        stop(process)
 
     assert failed == []
 
@@ -432,12 +409,14 @@ def test_two_gunicorn_workers_cold_start_on_an_empty_schema_without_a_master_bui
     url = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "gunicorn", "--workers", "2", "--bind", f"127.0.0.1:{port}"]
     command += ["--no-control-socket", "ivr.web.app:create_app()"]
-    process = _start(command, _environ(postgres_url, redis_url), tmp_path / "server.log", url)
+    process = serve(
+        command, _environ(postgres_url, redis_url), tmp_path / "server.log", url, within=60
+    )
     try:
         time.sleep(1)  # both workers have booted (or died) by now
         failed = _drive(url)
     finally:
-        _stop(process)
+        stop(process)
     log = (tmp_path / "server.log").read_text()
 
     assert failed == []

@@ -21,8 +21,6 @@ import re
 import shutil
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,8 @@ from typing import Any
 import pytest
 
 from tests.conftest import free_port
+from tests.conftest import serve
+from tests.conftest import stop
 from tests.services import REQUIRED
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,27 +130,11 @@ def start_server(tmp_path: Path, **env: str) -> tuple[subprocess.Popen[bytes], s
         IVR_LOG_LEVEL="WARNING",
     )
     environ.update(env)
-    with (tmp_path / "server.log").open("wb") as log:  # the child keeps its own copy
-        process = subprocess.Popen(
-            [sys.executable, "-m", "ivr.cli.main", "serve"]
-            + ["--host", "127.0.0.1", "--port", str(port)],
-            env=environ,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            with urllib.request.urlopen(url + "/health", timeout=1):
-                return process, url
-        except OSError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError(f"ivr serve did not start: {(tmp_path / 'server.log').read_text()}")
+    command = [sys.executable, "-m", "ivr.cli.main", "serve", "--host", "127.0.0.1"]
+    return serve(
+        command + ["--port", str(port)], environ, tmp_path / "server.log", url, within=30
+    ), url
 
 
 @pytest.fixture
@@ -159,8 +143,4 @@ def live_server(tmp_path: Path) -> Iterator[str]:
     try:
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process, wait=10)

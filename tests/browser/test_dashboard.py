@@ -18,6 +18,7 @@ from tests.browser.conftest import AGENT_TOKEN
 from tests.browser.conftest import ROOT
 from tests.browser.conftest import local_only
 from tests.browser.conftest import start_server
+from tests.conftest import stop
 
 DAY = "2026-11-23"
 CALLS = "80"
@@ -54,8 +55,7 @@ def demo_server(folder: Path) -> Iterator[str]:
     try:
         yield url
     finally:
-        process.terminate()
-        process.wait(10)
+        stop(process, wait=10)
 
 
 def _shown(path: str, value: Any) -> str:
