@@ -11,14 +11,21 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from flask import Flask
 
+from ivr.engine.context import CallContext
+from ivr.engine.session import CallSession
+from ivr.hotline.actions import identify_caller
+from ivr.hotline.actions import pin_locked_now
 from ivr.voice.reading import Duration
+from ivr.voice.reading import Localized
 from ivr.voice.reading import OpeningHours
 from ivr.voice.reading import from_json
 from ivr.voice.reading import say_value
 from ivr.voice.reading import to_json
 from ivr.wallet.demo import DEMO_PIN
+from ivr.wallet.demo import LI_NA
 from ivr.wallet.demo import ZHANG_WEI
 from tests.conftest import T0
 from tests.conftest import post
@@ -185,3 +192,64 @@ def test_a_pin_for_a_number_with_no_account_is_refused_after_the_same_work(make_
     for _ in range(3):
         wallet.verify_pin(account.id, "000000")
     assert wallet.pin_locked_until(account.id) == T0 + timedelta(minutes=30)
+
+
+def account_reads(app: Flask) -> list[str]:
+    """Every statement on the accounts table the app sends from now on (a live list)."""
+    seen: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "accounts" in statement:
+            seen.append(statement.split()[0])
+
+    sa.event.listen(runtime_of(app).database, "before_cursor_execute", note)
+    return seen
+
+
+def test_identifying_the_caller_reads_the_account_once_for_the_account_and_its_pin_lock(
+    make_app: Any,
+) -> None:
+    app = make_app(IVR_AUDIO="off")
+    say(app, 0, ZHANG_WEI)
+    reads = account_reads(app)
+    body = say(app, 1, ZHANG_WEI, "2")  # English: identify, then is the PIN locked?
+
+    assert "Please enter your 6-digit phone PIN" in body
+    assert reads == ["SELECT"]
+
+
+def test_a_pin_lock_that_has_run_out_when_the_caller_is_identified_asks_for_the_pin(
+    make_app: Any, clock: Any
+) -> None:
+    app = make_app(IVR_AUDIO="off")
+    lock_pin(app, ZHANG_WEI)
+    clock.advance(30 * 60)  # the lockout ends now
+    say(app, 0, ZHANG_WEI)
+    body = say(app, 1, ZHANG_WEI, "2")
+
+    assert LOCKED_EN not in body
+    assert "Please enter your 6-digit phone PIN" in body
+
+
+def _context(app: Flask, caller: str) -> CallContext:
+    session = CallSession(
+        call_sid="CA" + "0" * 32, flow="hotline", state="identify", lang="en-US",
+        data={"caller": caller}, created_at=T0, updated_at=T0,
+    )  # fmt: skip
+    return CallContext(session=session, services=runtime_of(app).services, step=1)
+
+
+def test_pin_locked_now_reads_the_wallet_for_an_account_not_identified_in_this_webhook(
+    make_app: Any,
+) -> None:
+    app = make_app(IVR_AUDIO="off")
+    lock_pin(app, LI_NA)
+    call = _context(app, ZHANG_WEI)
+    identify_caller(call)  # Zhang Wei's PIN is not locked: noted for this webhook
+    li_na = runtime_of(app).services.wallet.find_by_phone(LI_NA)
+    assert li_na is not None
+    call.account_id = li_na.id  # then another account, as a number keyed in would be
+    call.put("name", Localized(li_na.name_zh, li_na.name_en))
+
+    assert pin_locked_now(call) is True
+    assert call.get("locked_for") == Duration(30)

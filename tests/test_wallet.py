@@ -96,6 +96,32 @@ def run_in_threads(count: int, work: Callable[[], T]) -> list[T]:
 # -- phone numbers and accounts -------------------------------------------------------------
 
 
+def test_caller_gives_the_account_and_its_pin_lock_from_one_statement(
+    wallet: Wallet, engine: sa.Engine, clock: ManualClock
+) -> None:
+    zhang = account_id(wallet, ZHANG)
+    for _ in range(3):
+        wallet.verify_pin(zhang, "000000")
+    sent: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
+
+    caller = wallet.caller("138 0000 0001")
+    assert caller is not None
+    assert (caller.account, caller.pin_locked_until) == (
+        wallet.account(zhang),
+        clock.now() + timedelta(minutes=30),
+    )
+    assert len(sent) == 2  # the caller, then wallet.account above
+
+    clock.advance(30 * 60)  # a lock that has run out is no lock
+    again = wallet.caller(ZHANG)
+    assert again is not None
+    assert again.pin_locked_until is None
+    assert wallet.pin_locked_until(zhang) is None
+    assert wallet.caller("+8613900000009") is None
+    assert wallet.caller("anonymous") is None
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [

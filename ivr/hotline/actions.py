@@ -49,10 +49,23 @@ def set_language(call: CallContext, lang: str) -> None:
 
 @hotline.action()
 def identify_caller(call: CallContext) -> None:
-    """Use the caller ID when it belongs to a registered account."""
-    account = call.services.wallet.find_by_phone(call.caller)
-    _remember(call, account)
+    """Use the caller ID when it belongs to a registered account.
+
+    The same read tells whether its PIN checks are locked: kept for this webhook only
+    (``call.scratch``), so that ``pin_locked_now``, asked next, needs no read of its own."""
+    caller = call.services.wallet.caller(call.caller)
+    if caller is None:
+        _remember(call, None)
+    else:
+        _remember(call, caller.account)
+        until = caller.pin_locked_until
+        call.scratch[_pin_lock_key(caller.account.id)] = "" if until is None else until.isoformat()
     call.session.data["identified_by"] = "caller_id"
+
+
+def _pin_lock_key(account_id: int) -> str:
+    # Per account: a number keyed in later in the same webhook names another account.
+    return f"pin_locked_until:{account_id}"
 
 
 @hotline.action()
@@ -84,7 +97,11 @@ def pin_locked_now(call: CallContext) -> bool:
     refuse. ``{locked_for}``: how long until it may try again."""
     if call.account_id is None or call.get("name") is None:
         return False
-    until = call.services.wallet.pin_locked_until(call.account_id)
+    read = call.scratch.get(_pin_lock_key(call.account_id))
+    if read is None:  # not read in this webhook yet
+        until = call.services.wallet.pin_locked_until(call.account_id)
+    else:
+        until = datetime.fromisoformat(read) if read else None
     if until is None:
         return False
     call.put("locked_for", _minutes_until(call, until))

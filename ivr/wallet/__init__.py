@@ -13,6 +13,7 @@ from ivr.wallet.demo import ensure_demo
 from ivr.wallet.demo import reset_demo
 from ivr.wallet.demo import seed_demo
 from ivr.wallet.service import Account
+from ivr.wallet.service import Caller
 from ivr.wallet.service import Limits
 from ivr.wallet.service import Payment
 from ivr.wallet.service import PinCheck
@@ -26,6 +27,7 @@ from ivr.wallet.service import normalize_phone
 __all__ = [
     "DEMO_PIN",
     "Account",
+    "Caller",
     "DemoSnapshot",
     "Limits",
     "Payment",

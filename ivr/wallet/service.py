@@ -141,6 +141,16 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Caller:
+    """A registered caller as one read of the account row finds them: the account, and when
+    its PIN checks open again if they were locked at that moment (else None). What the start
+    of a call needs, so that it reads the row once rather than once per question."""
+
+    account: Account
+    pin_locked_until: datetime | None
+
+
+@dataclass(frozen=True)
 class PinCheck:
     """The outcome of one PIN check. ``locked_until`` is set while verification is locked."""
 
@@ -176,12 +186,20 @@ class Wallet:
     # -- accounts -------------------------------------------------------------------------
 
     def find_by_phone(self, phone: str) -> Account | None:
+        caller = self.caller(phone)
+        return None if caller is None else caller.account
+
+    def caller(self, phone: str) -> Caller | None:
+        """The account registered to ``phone`` and its PIN lock, in one read; None if none."""
         number = normalize_phone(phone)
         if number is None:
             return None
+        now = self._clock.now()
         with self._engine.connect() as conn:
             row = conn.execute(_ACCOUNT_BY_PHONE, {"b_phone": number}).first()
-        return None if row is None else from_row(Account, row)
+        if row is None:
+            return None
+        return Caller(from_row(Account, row), _locked_at(row.pin_locked_until, now))
 
     def account(self, account_id: int) -> Account:
         with self._engine.connect() as conn:
@@ -225,7 +243,7 @@ class Wallet:
         now = self._clock.now()
         with self._engine.connect() as conn:
             locked_until = _account_row(conn, account_id).pin_locked_until
-        return locked_until if locked_until is not None and locked_until > now else None
+        return _locked_at(locked_until, now)
 
     def refuse_pin(self, pin: str) -> PinCheck:
         """A PIN keyed for a number no account is registered to: refused after the same work
@@ -345,13 +363,14 @@ class Wallet:
     def limits(self, account_id: int) -> Limits:
         """The limits, and what succeeded payments used since midnight in Shanghai."""
         since = start_of_local_day(self._clock.now())
-        with self._engine.connect() as conn:
-            row = _account_row(conn, account_id)
-            spent = conn.execute(_SPENT_SINCE, {"b_id": account_id, "b_since": since}).scalar()
+        with self._engine.connect() as conn:  # one statement: the limits and the sum together
+            row = conn.execute(_LIMITS, {"b_id": account_id, "b_since": since}).first()
+        if row is None:
+            raise AccountNotFound(account_id)
         return Limits(
             daily_fen=row.daily_limit_fen,
             per_payment_fen=row.per_payment_limit_fen,
-            spent_today_fen=int(spent or 0),
+            spent_today_fen=int(row.spent or 0),
         )
 
     # -- tickets and SMS ------------------------------------------------------------------
@@ -507,11 +526,22 @@ _REFUNDS = (
         _REFUNDS_T.c.id.desc(),
     )
 )
-_SPENT_SINCE = sa.select(sa.func.coalesce(sa.func.sum(_PAYMENTS.c.amount_fen), 0)).where(
-    _PAYMENTS.c.account_id == _BY_ACCOUNT,
-    _PAYMENTS.c.status == "succeeded",
-    _PAYMENTS.c.created_at >= sa.bindparam("b_since", type_=UtcDateTime()),
+_SPENT_SINCE = (
+    sa.select(sa.func.coalesce(sa.func.sum(_PAYMENTS.c.amount_fen), 0))
+    .where(
+        _PAYMENTS.c.account_id == _ACCOUNTS.c.id,
+        _PAYMENTS.c.status == "succeeded",
+        _PAYMENTS.c.created_at >= sa.bindparam("b_since", type_=UtcDateTime()),
+    )
+    .correlate(_ACCOUNTS)
+    .scalar_subquery()
 )
+# The account's limits and what it spent since ``b_since``: one statement, one round trip.
+_LIMITS = sa.select(
+    _ACCOUNTS.c.daily_limit_fen,
+    _ACCOUNTS.c.per_payment_limit_fen,
+    _SPENT_SINCE.label("spent"),
+).where(_ACCOUNTS.c.id == _BY_ACCOUNT)
 _TICKET_BY_NUMBER = sa.select(_TICKETS_T).where(_TICKETS_T.c.number == sa.bindparam("b_number"))
 _TICKETS = (
     sa.select(_TICKETS_T)
@@ -543,6 +573,11 @@ _PIN_WRONG = _PIN_CHECK.values(
         else_=sa.null(),
     ),
 )
+
+
+def _locked_at(locked_until: datetime | None, now: datetime) -> datetime | None:
+    """``locked_until`` while it is still ahead of ``now`` (an expired lock is no lock)."""
+    return locked_until if locked_until is not None and locked_until > now else None
 
 
 def _account_row(conn: sa.Connection, account_id: int) -> sa.Row[Any]:
