@@ -779,3 +779,34 @@ def test_concurrent_send_sms_with_one_key_queues_one_message(wallet: Wallet) -> 
 
     assert len({m.id for m in messages}) == 1
     assert wallet.outbox() == messages[:1]
+
+
+def test_each_change_a_caller_makes_sends_only_the_statements_it_needs(
+    wallet: Wallet, engine: sa.Engine, clock: ManualClock
+) -> None:
+    li, zhang = account_id(wallet, LI), account_id(wallet, ZHANG)
+    sent: list[str] = []
+    sa.event.listen(engine, "before_cursor_execute", lambda *a: sent.append(a[2].split()[0]))
+
+    def statements(change: Callable[[], object]) -> list[str]:
+        sent.clear()
+        change()
+        return list(sent)
+
+    def complaint() -> str:
+        return wallet.open_ticket(kind="complaint", summary="s", key="t1").number
+
+    assert statements(lambda: wallet.unlock(li, key="u1")) == ["UPDATE", "INSERT"]
+    assert statements(lambda: wallet.protective_freeze(zhang, key="f1")) == ["UPDATE", "INSERT"]
+    assert statements(lambda: wallet.send_sms(zhang, "hi", key="s1")) == ["INSERT"]
+    sent.clear()
+    number = complaint()
+    assert sent == ["INSERT", "UPDATE"]
+    since = clock.now() - timedelta(days=1)
+    assert statements(lambda: wallet.count_transactions_since(zhang, since)) == ["SELECT"]
+    assert statements(lambda: wallet.limits(zhang)) == ["SELECT"]
+    # the same keys again: refused by their unique constraints, then found by them
+    assert statements(lambda: wallet.send_sms(zhang, "hi", key="s1"))[-1] == "SELECT"
+    assert complaint() == number
+    assert wallet.unlock(li, key="u1") is True
+    assert len(wallet.outbox(zhang)) == 1

@@ -257,78 +257,42 @@ class Wallet:
 
         True when the account was unlocked now or by an earlier call with ``key``; False when
         this account may not be unlocked this way (another lock reason, or not locked).
+
+        The change and its event are one transaction of two statements; an earlier call with
+        ``key`` is found afterwards, only when this one changed nothing (its account is no
+        longer locked) or met the key's unique constraint (which rolled the change back).
         """
-        if self._event_recorded(key):
-            return True
-        stmt = (
-            sa.update(AccountRow)
-            .where(
-                AccountRow.id == account_id,
-                AccountRow.status == "locked",
-                AccountRow.lock_reason == "password_attempts",
-                AccountRow.self_unlock_allowed.is_(True),
-            )
-            .values(
-                status="active",
-                lock_reason=None,
-                lock_detail_zh=None,
-                lock_detail_en=None,
-                locked_at=None,
-                self_unlock_allowed=False,
-                failed_password_attempts=0,
-            )
-            .returning(AccountRow.id)
-            .execution_options(synchronize_session=False)
-        )
-        event = AccountEventRow(
-            account_id=account_id,
-            kind="unlocked",
-            created_at=self._clock.now(),
-            idempotency_key=key,
-        )
+        now = self._clock.now()
+        event = {"b_id": account_id, "b_kind": "unlocked", "b_now": now, "b_key": key}
         unlocked = False
         try:
-            with self._sessions.begin() as s:
-                if s.execute(stmt).first() is not None:
-                    s.add(event)
+            with self._engine.begin() as conn:
+                if conn.execute(_UNLOCK, {"b_id": account_id}).first() is not None:
+                    conn.execute(_RECORD_EVENT, event)
                     unlocked = True
         except IntegrityError:
             unlocked = False  # the key is already recorded: the whole change was rolled back
         if unlocked or self._event_recorded(key):
-            # A concurrent call with the same key may have won the race: that still counts.
+            # An earlier or concurrent call with the same key unlocked it: that still counts.
             return True
         self.account(account_id)  # raises AccountNotFound for an unknown account
         return False
 
     def protective_freeze(self, account_id: int, *, key: str) -> None:
-        """Freeze an account whose owner reports the phone lost or stolen."""
-        if self._event_recorded(key):
-            return
+        """Freeze an account whose owner reports the phone lost or stolen.
+
+        One transaction: the freeze, then its event. A second call with ``key`` meets the
+        event's unique constraint, which rolls its freeze back: the first one stands.
+        """
         now = self._clock.now()
-        stmt = (
-            sa.update(AccountRow)
-            .where(AccountRow.id == account_id)
-            .values(
-                status="frozen",
-                lock_reason="reported_stolen",
-                lock_detail_zh=None,
-                lock_detail_en=None,
-                locked_at=now,
-                self_unlock_allowed=False,
-            )
-            .returning(AccountRow.id)
-            .execution_options(synchronize_session=False)
-        )
-        event = AccountEventRow(
-            account_id=account_id, kind="protective_freeze", created_at=now, idempotency_key=key
-        )
+        event = {"b_id": account_id, "b_kind": "protective_freeze", "b_now": now, "b_key": key}
         try:
-            with self._sessions.begin() as s:
-                if s.execute(stmt).first() is None:
+            with self._engine.begin() as conn:
+                if conn.execute(_FREEZE, {"b_id": account_id, "b_now": now}).first() is None:
                     raise AccountNotFound(account_id)
-                s.add(event)
+                conn.execute(_RECORD_EVENT, event)
         except IntegrityError:
-            return  # a concurrent call with the same key froze it and recorded the event
+            return  # an earlier or concurrent call with the same key froze it
 
     # -- payments, top-ups, refunds -------------------------------------------------------
 
@@ -351,14 +315,9 @@ class Wallet:
 
     def count_transactions_since(self, account_id: int, since: datetime) -> int:
         """Payments and top-ups (any status) created at or after ``since``."""
-        payments = sa.select(sa.func.count()).where(
-            PaymentRow.account_id == account_id, PaymentRow.created_at >= since
-        )
-        topups = sa.select(sa.func.count()).where(
-            TopUpRow.account_id == account_id, TopUpRow.created_at >= since
-        )
-        with self._sessions() as s:
-            return (s.scalar(payments) or 0) + (s.scalar(topups) or 0)
+        with self._engine.connect() as conn:
+            row = conn.execute(_TRANSACTIONS_SINCE, {"b_id": account_id, "b_since": since}).one()
+        return int(row.payments or 0) + int(row.topups or 0)
 
     def limits(self, account_id: int) -> Limits:
         """The limits, and what succeeded payments used since midnight in Shanghai."""
@@ -385,33 +344,32 @@ class Wallet:
         caller_phone: str | None = None,
         recording_url: str | None = None,
     ) -> Ticket:
-        """Open a ticket, or return the one already opened with ``key``."""
-        existing = self._ticket_by_key(key)
-        if existing is not None:
-            return existing
+        """Open a ticket, or return the one already opened with ``key``.
+
+        One transaction: the insert (under a placeholder number), then the number derived
+        from its id. An earlier call with ``key`` is found when the key's unique constraint
+        refuses the insert.
+        """
         now = self._clock.now()
+        values = {
+            # Placeholder until the id is known; never visible outside this transaction.
+            "b_number": f"pending-{uuid.uuid4().hex}",
+            "b_id": account_id,
+            "b_kind": kind,
+            "b_summary": summary,
+            "b_recording": recording_url,
+            "b_phone": caller_phone,
+            "b_now": now,
+            "b_key": key,
+        }
         try:
-            with self._sessions.begin() as s:
-                row = TicketRow(
-                    # Placeholder until the id is known; never visible outside this transaction.
-                    number=f"pending-{uuid.uuid4().hex}",
-                    account_id=account_id,
-                    kind=kind,
-                    status="open",
-                    summary=summary,
-                    recording_url=recording_url,
-                    caller_phone=caller_phone,
-                    created_at=now,
-                    updated_at=now,
-                    idempotency_key=key,
-                )
-                s.add(row)
-                s.flush()
-                row.number = ticket_number(row.id)
-                s.flush()
-                return from_row(Ticket, row)
+            with self._engine.begin() as conn:
+                ticket_id = conn.execute(_INSERT_TICKET, values).scalar_one()
+                number = {"b_ticket": ticket_id, "b_number": ticket_number(ticket_id)}
+                row = conn.execute(_NUMBER_TICKET, number).one()
+            return from_row(Ticket, row)
         except IntegrityError:
-            # Either a concurrent call inserted this key first, or account_id is unknown.
+            # Either an earlier or concurrent call inserted this key, or account_id is unknown.
             existing = self._ticket_by_key(key)
             if existing is not None:
                 return existing
@@ -435,28 +393,24 @@ class Wallet:
         return [from_row(Ticket, row) for row in rows]
 
     def send_sms(self, account_id: int, body: str, *, key: str) -> SmsMessage:
-        """Queue an SMS to the account's phone in the outbox (nothing is sent from here)."""
-        existing = self._sms_by_key(key)
-        if existing is not None:
-            return existing
-        phone = self.account(account_id).phone
+        """Queue an SMS to the account's phone in the outbox (nothing is sent from here), or
+        return the one already queued with ``key``.
+
+        One statement: the insert reads the phone from the account row itself. An earlier
+        call with ``key`` is found when the key's unique constraint refuses the insert.
+        """
+        values = {"b_id": account_id, "b_body": body, "b_now": self._clock.now(), "b_key": key}
         try:
-            with self._sessions.begin() as s:
-                row = SmsRow(
-                    account_id=account_id,
-                    to_phone=phone,
-                    body=body,
-                    created_at=self._clock.now(),
-                    idempotency_key=key,
-                )
-                s.add(row)
-                s.flush()
-                return from_row(SmsMessage, row)
+            with self._engine.begin() as conn:
+                row = conn.execute(_QUEUE_SMS, values).first()
         except IntegrityError:
-            existing = self._sms_by_key(key)
-            if existing is None:
-                raise
-            return existing
+            row = None
+        if row is not None:
+            return from_row(SmsMessage, row)
+        existing = self._sms_by_key(key)
+        if existing is None:
+            raise AccountNotFound(account_id)  # no account row, so nothing was inserted
+        return existing
 
     def outbox(self, account_id: int | None = None) -> list[SmsMessage]:
         """Queued SMS messages, oldest first; all of them, or one account's."""
@@ -469,21 +423,18 @@ class Wallet:
     # -- by idempotency key ---------------------------------------------------------------
 
     def _event_recorded(self, key: str) -> bool:
-        stmt = sa.select(AccountEventRow.id).where(AccountEventRow.idempotency_key == key)
-        with self._sessions() as s:
-            return s.scalar(stmt) is not None
+        with self._engine.connect() as conn:
+            return conn.execute(_EVENT_BY_KEY, {"b_key": key}).first() is not None
 
     def _ticket_by_key(self, key: str) -> Ticket | None:
-        stmt = sa.select(TicketRow).where(TicketRow.idempotency_key == key)
-        with self._sessions() as s:
-            row = s.scalars(stmt).first()
-            return None if row is None else from_row(Ticket, row)
+        with self._engine.connect() as conn:
+            row = conn.execute(_TICKET_BY_KEY, {"b_key": key}).first()
+        return None if row is None else from_row(Ticket, row)
 
     def _sms_by_key(self, key: str) -> SmsMessage | None:
-        stmt = sa.select(SmsRow).where(SmsRow.idempotency_key == key)
-        with self._sessions() as s:
-            row = s.scalars(stmt).first()
-            return None if row is None else from_row(SmsMessage, row)
+        with self._engine.connect() as conn:
+            row = conn.execute(_SMS_BY_KEY, {"b_key": key}).first()
+        return None if row is None else from_row(SmsMessage, row)
 
 
 def start_of_local_day(now: datetime) -> datetime:
@@ -592,3 +543,101 @@ def _get_account(s: Session, account_id: int) -> AccountRow:
     if row is None:
         raise AccountNotFound(account_id)
     return row
+
+
+# The writes a call may make (unlock, freeze, tickets, SMS) and their look-ups by idempotency
+# key, built once in Core like the reads above: an ORM session per change cost more CPU than
+# the statements it sent.
+_EVENTS_T = cast(sa.Table, AccountEventRow.__table__)
+_SMS_T = cast(sa.Table, SmsRow.__table__)
+_NOW = sa.bindparam("b_now", type_=UtcDateTime())
+_BY_KEY: sa.BindParameter[str] = sa.bindparam("b_key", type_=sa.String())
+_UNLOCK = (
+    sa.update(_ACCOUNTS)
+    .where(
+        _ACCOUNTS.c.id == _BY_ACCOUNT,
+        _ACCOUNTS.c.status == "locked",
+        _ACCOUNTS.c.lock_reason == "password_attempts",
+        _ACCOUNTS.c.self_unlock_allowed.is_(True),
+    )
+    .values(
+        status="active",
+        lock_reason=None,
+        lock_detail_zh=None,
+        lock_detail_en=None,
+        locked_at=None,
+        self_unlock_allowed=False,
+        failed_password_attempts=0,
+    )
+    .returning(_ACCOUNTS.c.id)
+)
+_FREEZE = (
+    sa.update(_ACCOUNTS)
+    .where(_ACCOUNTS.c.id == _BY_ACCOUNT)
+    .values(
+        status="frozen",
+        lock_reason="reported_stolen",
+        lock_detail_zh=None,
+        lock_detail_en=None,
+        locked_at=_NOW,
+        self_unlock_allowed=False,
+    )
+    .returning(_ACCOUNTS.c.id)
+)
+_RECORD_EVENT = sa.insert(_EVENTS_T).values(
+    account_id=_BY_ACCOUNT,
+    kind=sa.bindparam("b_kind", type_=_EVENTS_T.c.kind.type),
+    created_at=_NOW,
+    idempotency_key=_BY_KEY,
+)
+_EVENT_BY_KEY = sa.select(_EVENTS_T.c.id).where(_EVENTS_T.c.idempotency_key == _BY_KEY)
+_INSERT_TICKET = (
+    sa.insert(cast(sa.Table, _TICKETS_T))
+    .values(
+        number=sa.bindparam("b_number", type_=sa.String()),
+        account_id=sa.bindparam("b_id", type_=sa.Integer()),
+        kind=sa.bindparam("b_kind", type_=_TICKETS_T.c.kind.type),
+        status="open",
+        summary=sa.bindparam("b_summary", type_=sa.Text()),
+        recording_url=sa.bindparam("b_recording", type_=sa.Text()),
+        caller_phone=sa.bindparam("b_phone", type_=sa.String()),
+        created_at=_NOW,
+        updated_at=_NOW,
+        idempotency_key=_BY_KEY,
+    )
+    .returning(_TICKETS_T.c.id)
+)
+_NUMBER_TICKET = (
+    sa.update(cast(sa.Table, _TICKETS_T))
+    .where(_TICKETS_T.c.id == sa.bindparam("b_ticket", type_=sa.Integer()))
+    .values(number=sa.bindparam("b_number", type_=sa.String()))
+    .returning(*_TICKETS_T.c)
+)
+_TICKET_BY_KEY = sa.select(_TICKETS_T).where(_TICKETS_T.c.idempotency_key == _BY_KEY)
+# The phone comes from the account row: no row, nothing inserted (and no read before).
+_QUEUE_SMS = (
+    sa.insert(_SMS_T)
+    .from_select(
+        ["account_id", "to_phone", "body", "created_at", "idempotency_key"],
+        sa.select(
+            _ACCOUNTS.c.id,
+            _ACCOUNTS.c.phone,
+            sa.bindparam("b_body", type_=sa.Text()),
+            _NOW,
+            _BY_KEY,
+        ).where(_ACCOUNTS.c.id == _BY_ACCOUNT),
+    )
+    .returning(*_SMS_T.c)
+)
+_SMS_BY_KEY = sa.select(_SMS_T).where(_SMS_T.c.idempotency_key == _BY_KEY)
+_SINCE = sa.bindparam("b_since", type_=UtcDateTime())
+_TRANSACTIONS_SINCE = sa.select(
+    sa.select(sa.func.count())
+    .where(_PAYMENTS.c.account_id == _BY_ACCOUNT, _PAYMENTS.c.created_at >= _SINCE)
+    .scalar_subquery()
+    .label("payments"),
+    sa.select(sa.func.count())
+    .where(_TOPUPS.c.account_id == _BY_ACCOUNT, _TOPUPS.c.created_at >= _SINCE)
+    .scalar_subquery()
+    .label("topups"),
+)
