@@ -249,8 +249,12 @@ class SqlSessionStore:
             "b_version": session.version,
         }
         held = self._held.top(sid) if unlock else None
+        # the lease this save gives back, if any (a webhook's last save, inside its lock)
+        lease = {"b_sid": sid, "b_token": held.token} if held and not held.released else None
+        update_and_release = self._statements.update_and_release
 
         def write() -> datetime | None:
+            to_release = lease
             with self._engine.begin() as conn:
                 if session.version == 0:
                     values["b_created_at"] = session.created_at
@@ -259,14 +263,19 @@ class SqlSessionStore:
                         raise StaleSession(sid, 0, _stored_version(conn, sid))
                     ended_at = session.ended_at
                 else:
-                    row = conn.execute(_UPDATE_SESSION, values).one_or_none()
+                    if to_release is not None and update_and_release is not None:
+                        update, params = update_and_release, {**values, **to_release}
+                        to_release = None  # this update deletes the lease itself
+                    else:
+                        update, params = _UPDATE_SESSION, values
+                    row = conn.execute(update, params).one_or_none()
                     if row is None:
                         raise StaleSession(sid, session.version, _stored_version(conn, sid))
                     ended_at = row.ended_at
                 if self._companion is not None:
                     self._companion.write_held(conn, sid)
-                if held is not None and not held.released:
-                    conn.execute(_DELETE_LEASE, {"b_sid": sid, "b_token": held.token})
+                if to_release is not None:
+                    conn.execute(_DELETE_LEASE, to_release)
             return ended_at
 
         ended_at = once_more_if_disconnected(f"call {sid}: saving", write)
@@ -405,10 +414,13 @@ _SELECT_VERSION = sa.select(_SESSIONS.c.version).where(
 
 @dataclass(frozen=True)
 class _DialectStatements:
-    """The statements that say ON CONFLICT, in one database's dialect."""
+    """The statements that say ON CONFLICT, in one database's dialect; and on PostgreSQL,
+    the update of a session that deletes its lease in the same statement (a data-modifying
+    ``WITH``, which SQLite lacks): one statement fewer for every webhook's save."""
 
     take_lease: Any
     insert_session: Any
+    update_and_release: Any = None
 
     @classmethod
     def of(cls, dialect: str) -> _DialectStatements:
@@ -443,7 +455,12 @@ class _DialectStatements:
             .on_conflict_do_nothing(index_elements=[_SESSIONS.c.call_sid])
             .returning(_SESSIONS.c.version)
         )
-        return cls(lease, session)
+        if dialect != "postgresql":
+            return cls(lease, session)
+        # Rolled back with the update when it finds a stale version: the lock's block then
+        # releases the lease by itself, as it does on SQLite.
+        released = _DELETE_LEASE.cte("released_lease")
+        return cls(lease, session, _UPDATE_SESSION.add_cte(released))
 
 
 def _stored_version(conn: sa.Connection, call_sid: str) -> int | None:
