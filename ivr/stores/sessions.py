@@ -337,11 +337,7 @@ class SqlSessionStore:
 
     def end(self, call_sid: str) -> None:
         with self._engine.begin() as conn:
-            conn.execute(
-                sa.update(CallSessionRow)
-                .where(CallSessionRow.call_sid == call_sid, CallSessionRow.ended_at.is_(None))
-                .values(ended_at=self._clock.now())
-            )
+            conn.execute(_END_SESSION, {"b_sid": call_sid, "b_now": self._clock.now()})
 
     def purge(self) -> int:
         """Delete expired sessions (the count returned) and expired lock leases."""
@@ -406,6 +402,12 @@ _UPDATE_SESSION = (
 # only our lease: if it expired and someone took over, theirs stays
 _DELETE_LEASE = sa.delete(_LOCKS).where(
     _LOCKS.c.call_sid == sa.bindparam("b_sid"), _LOCKS.c.token == sa.bindparam("b_token")
+)
+# the first end wins
+_END_SESSION = (
+    sa.update(_SESSIONS)
+    .where(_SESSIONS.c.call_sid == sa.bindparam("b_sid"), _SESSIONS.c.ended_at.is_(None))
+    .values(ended_at=sa.bindparam("b_now", type_=UtcDateTime()))
 )
 _SELECT_VERSION = sa.select(_SESSIONS.c.version).where(
     _SESSIONS.c.call_sid == sa.bindparam("b_sid")

@@ -215,7 +215,7 @@ class Wallet:
         """
         now = self._clock.now()
         with self._engine.begin() as conn:  # one transaction: the read, then one UPDATE
-            row = _account_row(conn, account_id)
+            row = _pin_state(conn, account_id)
             stored, failures, locked_until = row.pin_hash, row.pin_failures, row.pin_locked_until
             if locked_until is not None and locked_until > now:
                 return PinCheck(ok=False, failures=failures, locked_until=locked_until)
@@ -232,7 +232,7 @@ class Wallet:
             updated = conn.execute(stmt, params).first()
             if updated is None:
                 # Another check locked verification (or the account vanished) meanwhile.
-                row = _account_row(conn, account_id)
+                row = _pin_state(conn, account_id)
                 return PinCheck(
                     ok=False, failures=row.pin_failures, locked_until=row.pin_locked_until
                 )
@@ -242,7 +242,7 @@ class Wallet:
         """When PIN checks on the account open again, while they are locked; else None."""
         now = self._clock.now()
         with self._engine.connect() as conn:
-            locked_until = _account_row(conn, account_id).pin_locked_until
+            locked_until = _pin_state(conn, account_id).pin_locked_until
         return _locked_at(locked_until, now)
 
     def refuse_pin(self, pin: str) -> PinCheck:
@@ -499,6 +499,10 @@ _TICKETS = (
     .where(_TICKETS_T.c.account_id == _BY_ACCOUNT)
     .order_by(_TICKETS_T.c.created_at.desc(), _TICKETS_T.c.id.desc())
 )
+# What a PIN check reads: the hash and the counters, not the whole row.
+_PIN_STATE = sa.select(
+    _ACCOUNTS.c.pin_hash, _ACCOUNTS.c.pin_failures, _ACCOUNTS.c.pin_locked_until
+).where(_ACCOUNTS.c.id == sa.bindparam("b_id"))
 # A non-null lock that passes this is an expired one.
 _PIN_NOT_LOCKED = sa.or_(
     _ACCOUNTS.c.pin_locked_until.is_(None),
@@ -529,6 +533,13 @@ _PIN_WRONG = _PIN_CHECK.values(
 def _locked_at(locked_until: datetime | None, now: datetime) -> datetime | None:
     """``locked_until`` while it is still ahead of ``now`` (an expired lock is no lock)."""
     return locked_until if locked_until is not None and locked_until > now else None
+
+
+def _pin_state(conn: sa.Connection, account_id: int) -> sa.Row[str, int, datetime | None]:
+    row = conn.execute(_PIN_STATE, {"b_id": account_id}).first()
+    if row is None:
+        raise AccountNotFound(account_id)
+    return row
 
 
 def _account_row(conn: sa.Connection, account_id: int) -> sa.Row[Any]:
