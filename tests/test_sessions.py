@@ -764,15 +764,18 @@ def test_a_sql_webhook_costs_two_transactions_and_writes_what_the_companion_hold
 
 
 @sql_stores
-def test_a_sql_webhook_on_postgresql_gives_its_lease_back_in_the_update_of_its_save(
+def test_a_sql_webhook_on_postgresql_gives_its_lease_back_in_the_write_of_its_save(
     make_store: MakeStore, database_url: str, clock: ManualClock
 ) -> None:
-    make_store().save(new_session())
+    make_store()  # the tables
     engine = make_engine(database_url)
     store = SqlSessionStore(engine, clock, lease_clock=clock)
     sent: list[str] = []
     sa.event.listen(engine, "before_cursor_execute", lambda *a: sent.append(a[2].split()[0]))
 
+    with store.lock(SID):  # the call's first webhook: its session is inserted
+        assert store.load(SID) is None
+        store.save(new_session(), unlock=True)
     one_webhook(store)
     after = one_webhook(store)  # the lease was given back: the next webhook takes it at once
     webhooks = list(sent)
@@ -781,8 +784,11 @@ def test_a_sql_webhook_on_postgresql_gives_its_lease_back_in_the_update_of_its_s
         leases = conn.execute(sa.select(sa.func.count()).select_from(CallLockRow)).scalar()
     engine.dispose()
     # PostgreSQL: WITH (DELETE the lease) UPDATE the session; SQLite has no such WITH
-    save = ["WITH"] if engine.dialect.name == "postgresql" else ["UPDATE", "DELETE"]
-    assert webhooks == 2 * ["INSERT", "SELECT", *save]
+    if engine.dialect.name == "postgresql":
+        first, save = ["WITH"], ["WITH"]
+    else:
+        first, save = ["INSERT", "DELETE"], ["UPDATE", "DELETE"]
+    assert webhooks == ["INSERT", "SELECT", *first] + 2 * ["INSERT", "SELECT", *save]
     assert (after.version, leases) == (3, 0)
 
 

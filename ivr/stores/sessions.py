@@ -251,23 +251,26 @@ class SqlSessionStore:
         held = self._held.top(sid) if unlock else None
         # the lease this save gives back, if any (a webhook's last save, inside its lock)
         lease = {"b_sid": sid, "b_token": held.token} if held and not held.released else None
-        update_and_release = self._statements.update_and_release
+        statements = self._statements
 
         def write() -> datetime | None:
             to_release = lease
             with self._engine.begin() as conn:
                 if session.version == 0:
                     values["b_created_at"] = session.created_at
+                    insert, params = statements.insert_session, values
+                    if to_release is not None and statements.insert_and_release is not None:
+                        insert, params = statements.insert_and_release, {**values, **to_release}
+                        to_release = None  # this insert deletes the lease itself
                     # ON CONFLICT DO NOTHING: a failed INSERT would abort PostgreSQL's transaction
-                    if conn.execute(self._statements.insert_session, values).first() is None:
+                    if conn.execute(insert, params).first() is None:
                         raise StaleSession(sid, 0, _stored_version(conn, sid))
                     ended_at = session.ended_at
                 else:
-                    if to_release is not None and update_and_release is not None:
-                        update, params = update_and_release, {**values, **to_release}
+                    update, params = _UPDATE_SESSION, values
+                    if to_release is not None and statements.update_and_release is not None:
+                        update, params = statements.update_and_release, {**values, **to_release}
                         to_release = None  # this update deletes the lease itself
-                    else:
-                        update, params = _UPDATE_SESSION, values
                     row = conn.execute(update, params).one_or_none()
                     if row is None:
                         raise StaleSession(sid, session.version, _stored_version(conn, sid))
@@ -417,11 +420,13 @@ _SELECT_VERSION = sa.select(_SESSIONS.c.version).where(
 @dataclass(frozen=True)
 class _DialectStatements:
     """The statements that say ON CONFLICT, in one database's dialect; and on PostgreSQL,
-    the update of a session that deletes its lease in the same statement (a data-modifying
-    ``WITH``, which SQLite lacks): one statement fewer for every webhook's save."""
+    the insert and the update of a session that delete its lease in the same statement (a
+    data-modifying ``WITH``, which SQLite lacks): one statement fewer for every webhook's
+    save."""
 
     take_lease: Any
     insert_session: Any
+    insert_and_release: Any = None
     update_and_release: Any = None
 
     @classmethod
@@ -462,7 +467,7 @@ class _DialectStatements:
         # Rolled back with the update when it finds a stale version: the lock's block then
         # releases the lease by itself, as it does on SQLite.
         released = _DELETE_LEASE.cte("released_lease")
-        return cls(lease, session, _UPDATE_SESSION.add_cte(released))
+        return cls(lease, session, session.add_cte(released), _UPDATE_SESSION.add_cte(released))
 
 
 def _stored_version(conn: sa.Connection, call_sid: str) -> int | None:
