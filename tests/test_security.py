@@ -11,6 +11,7 @@ import http.client
 import socket
 import threading
 from collections.abc import Iterator
+from collections.abc import Mapping
 from datetime import UTC
 from datetime import datetime
 from typing import Any
@@ -29,6 +30,7 @@ from ivr.engine.inputs import CallerInput
 from ivr.errors import ConfigError
 from ivr.masking import mask_keyed_number
 from ivr.settings import Settings
+from ivr.telephony import signatures
 from ivr.telephony.signatures import SignatureChecker
 from ivr.telephony.signatures import well_formed
 from ivr.testing.simulator import Simulator
@@ -444,16 +446,16 @@ def test_a_webhook_signature_is_computed_once_per_request(
 ) -> None:
     app = make_app()
     computed: list[str] = []
-    original = RequestValidator.compute_signature
+    original = signatures.compute_signature
 
-    def counting(self: RequestValidator, uri: str, params: Any, algorithm: Any = None) -> str:
+    def counting(token: bytes, uri: str, params: Mapping[str, str]) -> str:
         computed.append(uri)
-        return original(self, uri, params, algorithm)
+        return original(token, uri, params)
 
     signature = RequestValidator(AUTH_TOKEN).compute_signature(
         BASE_URL + "/voice", {"CallSid": "CAonce", "From": ZHANG_WEI}
     )
-    monkeypatch.setattr(RequestValidator, "compute_signature", counting)
+    monkeypatch.setattr(signatures, "compute_signature", counting)
     response = app.test_client().post(
         "/voice",
         data={"CallSid": "CAonce", "From": ZHANG_WEI},
@@ -462,6 +464,40 @@ def test_a_webhook_signature_is_computed_once_per_request(
 
     assert response.status_code == 200
     assert computed == [BASE_URL + "/voice"]
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {},
+        {"CallSid": "CA1", "From": "+8613800138000", "Digits": "1#"},
+        {"b": "2", "a": "1", "A": "0", "a b": "x y", "Ünï": "çödé 元", "empty": ""},
+        {"SpeechResult": "my PIN is 1 2 3 & 4=5 +6 %7", "Confidence": "0.93"},
+    ],
+)
+@pytest.mark.parametrize(
+    "url", ["https://ivr.example.com/voice", "http://127.0.0.1:5000/voice/step?n=3&x=%C3%A9"]
+)
+def test_the_signature_is_what_twilios_request_validator_computes(
+    url: str, form: dict[str, str]
+) -> None:
+    expected = RequestValidator(AUTH_TOKEN).compute_signature(url, form)
+
+    assert signatures.compute_signature(AUTH_TOKEN.encode(), url, form) == expected
+    assert SignatureChecker(AUTH_TOKEN).valid(url, form, expected) is True
+    assert RequestValidator(AUTH_TOKEN).validate(url, form, expected) is True
+
+
+def test_the_public_url_of_a_received_url_is_the_same_when_asked_again() -> None:
+    checker = SignatureChecker(AUTH_TOKEN, "https://ivr.example.com/base/")
+    received = "http://127.0.0.1:5000/voice/step?n=3"
+
+    first = checker.public_url(received)
+    again = checker.public_url(received)
+    other = checker.public_url("http://127.0.0.1:5000/voice/step?n=4")
+
+    assert first == again == "https://ivr.example.com/base/voice/step?n=3"
+    assert other == "https://ivr.example.com/base/voice/step?n=4"
 
 
 @pytest.mark.parametrize(
