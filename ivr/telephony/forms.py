@@ -2,20 +2,19 @@
 
 Owns ``parse_form``: an ``application/x-www-form-urlencoded`` body → its fields, the first
 value of each (what the webhooks read, and what the signature covers: ``to_dict()`` of the
-form). It decides exactly as werkzeug's form parser does (``parse_qsl`` on the body decoded
-as UTF-8, blank values kept, ``+`` as a space, percent escapes that are not UTF-8 left
-quoted, a body that is not UTF-8 read as no fields at all), but in one pass over a plain
-dict: a Twilio form has some 30 fields, most of them without escapes, and werkzeug's
-stream, options-header and two ``MultiDict`` s cost more than the parsing. Which requests
-carry such a body (the content type) and how much of it may be read (the size cap) are the
-web layer's to decide. No Flask, no werkzeug.
+form). It reads as werkzeug's form parser does (the stdlib's ``parse_qsl`` on the body
+decoded as UTF-8, blank values kept, percent escapes that are not UTF-8 left quoted, a body
+that is not UTF-8 read as no fields at all), into one plain dict: werkzeug's stream,
+options header and two ``MultiDict`` s around the same ``parse_qsl`` cost more than the
+parsing. Which requests carry such a body (the content type) and how much of it may be read
+(the size cap) are the web layer's to decide. No Flask, no werkzeug.
 """
 
 from __future__ import annotations
 
 import codecs
+from urllib.parse import parse_qsl
 from urllib.parse import quote
-from urllib.parse import unquote
 
 #: The codec error handler that leaves bytes that are not UTF-8 percent-quoted, as
 #: werkzeug's ``werkzeug.url_quote`` does (registered here so this module needs no werkzeug).
@@ -39,20 +38,6 @@ def parse_form(body: bytes) -> dict[str, str]:
     except UnicodeDecodeError:
         return {}
     fields: dict[str, str] = {}
-    for pair in text.split("&"):
-        if not pair:
-            continue
-        name, _, value = pair.partition("=")
-        name = _unquote_plus(name)
-        if name not in fields:
-            fields[name] = _unquote_plus(value)
+    for name, value in parse_qsl(text, keep_blank_values=True, errors=URL_QUOTE):
+        fields.setdefault(name, value)
     return fields
-
-
-def _unquote_plus(text: str) -> str:
-    """``parse_qsl``'s decoding of one name or value, skipped when there is nothing to do."""
-    if "+" in text:
-        text = text.replace("+", " ")
-    if "%" in text:
-        text = unquote(text, errors=URL_QUOTE)
-    return text
