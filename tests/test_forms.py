@@ -1,4 +1,4 @@
-"""Twilio's webhook form read from the raw body (``ivr.telephony.forms``): the same fields,
+"""Twilio's webhook form read from the raw body (``ivr.web.voice.parse_form``): the same fields,
 in the same order, as werkzeug's form parser gives, whatever the body holds."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from io import BytesIO
 import pytest
 from werkzeug.formparser import FormDataParser
 
-from ivr.telephony.forms import parse_form
+from ivr.web.voice import parse_form
 
 
 def werkzeugs(body: bytes) -> dict[str, str]:

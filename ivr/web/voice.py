@@ -9,7 +9,7 @@ nothing to remember) into an apology and a queue, logged with the CallSid. HTTP 
 their status; a missing Twilio field (werkzeug's ``BadRequestKeyError``) is a 400 naming it.
 Twilio's PascalCase fields become snake_case once, in ``TwilioForm`` (what the caller did:
 ``CallerInput.from_form``). A request's form is read once, into a plain dict
-(``ivr.telephony.forms``; werkzeug's parser only for a body that is not urlencoded), and
+(``parse_form``; werkzeug's parser only for a body that is not urlencoded), and
 serves the signature, ``TwilioForm`` and the caller's input alike; the URL the signature
 covers and the webhook URLs a reply carries are kept by what they depend on (the request's
 scheme, host, script root, path and query; the script root), not rebuilt per request. A
@@ -21,14 +21,16 @@ back. Reads the wiring that the app factory put in
 
 from __future__ import annotations
 
+import codecs
 import logging
 from collections.abc import Callable
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
+from urllib.parse import quote
 
 from flask import Blueprint
 from flask import Response
-from flask import g
 from flask import request
 from flask import url_for
 from werkzeug.exceptions import BadRequestKeyError
@@ -46,7 +48,6 @@ from ivr.phones import mask_phone
 from ivr.stores.budgets import is_database_error
 from ivr.stores.callbacks import is_machine
 from ivr.telephony import render
-from ivr.telephony.forms import parse_form
 from ivr.voice.speech import Part
 from ivr.web.runtime import runtime
 
@@ -60,8 +61,36 @@ FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "ca
 WAIT_PAGES = frozenset({"voice.hold", "voice.hold_choice"})
 #: How Twilio encodes a webhook's form; another body is left to werkzeug's parser.
 FORM_TYPE = "application/x-www-form-urlencoded"
+#: The codec error handler that leaves bytes that are not UTF-8 percent-quoted, as
+#: werkzeug's ``werkzeug.url_quote`` does in its form parser.
+URL_QUOTE = "ivr.url_quote"
 #: URLs kept (``_request_url``, ``_Urls``); more distinct ones than this start afresh.
 MAX_KEPT_URLS = 1024
+
+
+def _url_quote(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return quote(error.object[error.start : error.end], safe=""), error.end
+
+
+codecs.register_error(URL_QUOTE, _url_quote)
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    """The fields of a urlencoded ``body``, the first value of each, in order of first
+    appearance, as werkzeug's form parser reads them (the stdlib's ``parse_qsl`` on the body
+    decoded as UTF-8, blank values kept, escapes that are not UTF-8 left quoted; a body that
+    is not UTF-8 has no fields), into one plain dict: werkzeug's stream, options header and
+    two ``MultiDict`` s around the same ``parse_qsl`` cost more than the parsing."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return {}
+    fields: dict[str, str] = {}
+    for name, value in parse_qsl(text, keep_blank_values=True, errors=URL_QUOTE):
+        fields.setdefault(name, value)
+    return fields
 
 
 @dataclass(frozen=True)
@@ -139,27 +168,30 @@ class TwilioForm:
 
 def form_fields() -> dict[str, str]:
     """This request's form (the body's fields, the first value of each), read once: by the
-    signature check, ``TwilioForm`` and the caller's input alike."""
-    fields: dict[str, str] | None = g.get("ivr_form")
+    signature check, ``TwilioForm`` and the caller's input alike. Kept in the request's
+    environ, not ``g``: a request the app makes to itself (the browser phone) shares ``g``."""
+    environ = request.environ
+    fields: dict[str, str] | None = environ.get("ivr.form")
     if fields is None:
         if request.mimetype == FORM_TYPE:
             fields = parse_form(request.get_data())
         else:
             fields = request.form.to_dict()
-        g.ivr_form = fields
+        environ["ivr.form"] = fields
     return fields
 
 
 def twilio_form() -> TwilioForm:
     """This request's Twilio fields (form and query string, as Twilio may send either; a GET
     has only its query string, as werkzeug's ``request.values``)."""
-    form: TwilioForm | None = g.get("ivr_twilio_form")
+    environ = request.environ
+    form: TwilioForm | None = environ.get("ivr.twilio_form")
     if form is None:
         if request.method == "GET":
             form = TwilioForm.read(request.args)
         else:
             form = TwilioForm.read(request.args, form_fields())
-        g.ivr_twilio_form = form
+        environ["ivr.twilio_form"] = form
     return form
 
 
