@@ -29,6 +29,7 @@ from ivr.engine.inputs import CallerInput
 from ivr.errors import ConfigError
 from ivr.masking import mask_keyed_number
 from ivr.settings import Settings
+from ivr.telephony import signatures
 from ivr.telephony.signatures import SignatureChecker
 from ivr.telephony.signatures import well_formed
 from ivr.testing.simulator import Simulator
@@ -462,6 +463,39 @@ def test_a_webhook_signature_is_computed_once_per_request(
 
     assert response.status_code == 200
     assert computed == [BASE_URL + "/voice"]
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {},
+        {"CallSid": "CA1", "From": "+8613800138000", "Digits": "1#"},
+        {"b": "2", "a": "1", "A": "0", "a b": "x y", "Ünï": "çödé 元", "empty": ""},
+        {"SpeechResult": "my PIN is 1 2 3 & 4=5 +6 %7", "Confidence": "0.93"},
+    ],
+)
+@pytest.mark.parametrize(
+    "url", ["https://ivr.example.com/voice", "http://127.0.0.1:5000/voice/step?n=3&x=%C3%A9"]
+)
+def test_a_form_read_as_fields_is_signed_as_the_plain_dict(url: str, form: dict[str, str]) -> None:
+    validator = RequestValidator(AUTH_TOKEN)
+    expected = validator.compute_signature(url, form)
+
+    assert validator.compute_signature(url, signatures.Fields(form)) == expected
+    assert SignatureChecker(AUTH_TOKEN).valid(url, form, expected) is True
+    assert SignatureChecker(AUTH_TOKEN).valid(url, {**form, "extra": ""}, expected) is False
+
+
+def test_the_public_url_of_a_received_url_is_the_same_when_asked_again() -> None:
+    checker = SignatureChecker(AUTH_TOKEN, "https://ivr.example.com/base/")
+    received = "http://127.0.0.1:5000/voice/step?n=3"
+
+    first = checker.public_url(received)
+    again = checker.public_url(received)
+    other = checker.public_url("http://127.0.0.1:5000/voice/step?n=4")
+
+    assert first == again == "https://ivr.example.com/base/voice/step?n=3"
+    assert other == "https://ivr.example.com/base/voice/step?n=4"
 
 
 @pytest.mark.parametrize(

@@ -26,6 +26,7 @@ from ivr.testing.simulator import WsgiTransport
 from ivr.wallet.demo import LI_NA
 from ivr.wallet.demo import WANG_FANG
 from ivr.wallet.demo import ZHANG_WEI
+from ivr.web.voice import TwilioForm
 from tests.conftest import AUTH_TOKEN
 from tests.conftest import BASE_URL
 from tests.conftest import MakeApp
@@ -648,3 +649,73 @@ def test_a_step_costs_two_database_transactions_with_its_events_written_by_the_s
     record = runtime_of(app).services.recorder.record("CAtwo")
     assert record is not None
     assert [(e.seq, e.state, e.kind) for e in record.events][-1] == (3, "main_menu", "input")
+
+
+# -- the request path: the form, the signed URL and the reply's URLs, each read once ----------
+
+
+def test_each_reply_carries_the_url_prefix_of_its_own_request_behind_a_proxy(
+    make_app: MakeApp,
+) -> None:
+    app = make_app(IVR_TRUST_PROXY="1")
+    validator = RequestValidator(AUTH_TOKEN)
+    client = app.test_client()
+
+    def first_action(call_sid: str, prefix: str | None) -> tuple[int, str]:
+        form = {"CallSid": call_sid, "From": ZHANG_WEI}
+        headers = {
+            "X-Twilio-Signature": validator.compute_signature(
+                f"http://localhost{prefix or ''}/voice", form
+            )
+        }
+        if prefix is not None:
+            headers["X-Forwarded-Prefix"] = prefix
+        response = client.post("/voice", data=form, headers=headers)
+        gather = ET.fromstring(response.get_data()).find("Gather")
+        return response.status_code, gather.get("action", "") if gather is not None else ""
+
+    assert first_action("CAprefix1", "/ivr") == (200, "/ivr/voice/step?n=1")
+    assert first_action("CAprefix2", None) == (200, "/voice/step?n=1")
+    assert first_action("CAprefix3", "/other") == (200, "/other/voice/step?n=1")
+    assert first_action("CAprefix4", "/ivr") == (200, "/ivr/voice/step?n=1")
+
+
+def test_a_signature_for_one_step_url_does_not_pass_for_another(app: Flask) -> None:
+    form = {"CallSid": "CAurl", "From": ZHANG_WEI}
+    signed = RequestValidator(AUTH_TOKEN).compute_signature(BASE_URL + "/voice/step?n=1", form)
+    client = app.test_client()
+
+    def status(path: str) -> int:
+        return client.post(path, data=form, headers={"X-Twilio-Signature": signed}).status_code
+
+    assert status("/voice/step?n=1") == 200
+    assert status("/voice/step?n=2") == 403
+    assert status("/voice/step?n=1") == 200
+
+
+def test_a_multipart_webhook_form_is_read_as_a_urlencoded_one(app: Flask) -> None:
+    form = {"CallSid": "CAmultipart", "From": ZHANG_WEI}
+    signature = RequestValidator(AUTH_TOKEN).compute_signature(BASE_URL + "/voice", form)
+
+    response = app.test_client().post(
+        "/voice",
+        data=form,
+        content_type="multipart/form-data",
+        headers={"X-Twilio-Signature": signature},
+    )
+
+    assert response.status_code == 200
+    assert response.headers["X-IVR-State"] == "welcome"
+
+
+def test_a_field_in_the_query_string_comes_before_the_form_as_in_werkzeugs_values() -> None:
+    query = {"CallSid": "CAquery", "CallDuration": "soon"}
+    body = {"CallSid": "CAform", "CallDuration": "42", "From": ZHANG_WEI, "Digits": ""}
+
+    form = TwilioForm.read(query, body)
+
+    assert form.call_sid == "CAquery"
+    assert form.call_duration == 42  # the query's is not a number: the form's is read
+    assert form.caller == ZHANG_WEI
+    assert form.digits is None
+    assert TwilioForm.read(query).call_duration is None

@@ -21,6 +21,8 @@ already words them for the caller's language (``3000元``, ``昨天10点00分``)
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from collections.abc import Iterable
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -357,6 +359,18 @@ def _render(reply: Reply, urls: Urls, voices: Voices) -> str:
     return str(response)
 
 
+def _kept(voices: Voices, key: tuple[object, ...], build: Callable[[], str]) -> str:
+    """The document ``build`` writes, written once per ``voices`` and ``key`` (what it says
+    and its URLs): the hold pages, the apology, goodbye and restart say the same each time."""
+    template = voices.rendered.get(key)
+    if template is None:
+        template = _Template(build(), ())
+        if len(voices.rendered) >= MAX_RENDERED:
+            voices.rendered.clear()
+        voices.rendered[key] = template
+    return template.body
+
+
 def render_hold(
     message: Iterable[Speech],
     voices: Voices,
@@ -367,9 +381,25 @@ def render_hold(
 ) -> str:
     """The document Twilio repeats while a caller waits in a queue: the announcement, the
     callback offer (a one-key Gather; silence falls through), then hold music when there is
-    some, else a pause. ``offer_first`` when the queue is full: the offer leads."""
+    some, else a pause. ``offer_first`` when the queue is full: the offer leads. Written
+    once for each thing it can say (the place in line and the wait vary by a few numbers)."""
+    said = tuple(message)
+    offered = tuple(offer)
+    return _kept(
+        voices,
+        ("hold", said, offered, choice_url, offer_first),
+        lambda: _render_hold(said, voices, offered, choice_url, offer_first),
+    )
+
+
+def _render_hold(
+    message: tuple[Speech, ...],
+    voices: Voices,
+    offered: tuple[Speech, ...],
+    choice_url: str | None,
+    offer_first: bool,
+) -> str:
     response = VoiceResponse()
-    offered = list(offer)
     gather = None
     if offered and choice_url is not None:
         gather = Gather(input="dtmf", num_digits=1, timeout=3, action=choice_url, method="POST")
@@ -387,39 +417,60 @@ def render_hold(
     return str(response)
 
 
+@functools.cache
 def render_leave() -> str:
-    """Take the caller out of the queue; Twilio then calls the Enqueue action (leave)."""
+    """Take the caller out of the queue; Twilio then calls the Enqueue action (leave).
+    The same document each time: written once."""
     response = VoiceResponse()
     response.leave()
     return str(response)
 
 
 def render_goodbye(message: Iterable[Speech], voices: Voices) -> str:
-    response = VoiceResponse()
-    _say(response, message, voices)
-    response.hangup()
-    return str(response)
+    """Say ``message`` and hang up (written once for each message)."""
+    said = tuple(message)
+
+    def build() -> str:
+        response = VoiceResponse()
+        _say(response, said, voices)
+        response.hangup()
+        return str(response)
+
+    return _kept(voices, ("goodbye", said), build)
 
 
 def render_restart(urls: Urls, voices: Voices) -> str:
-    """A call the IVR has no record of: say so, then start it over at the incoming-call URL."""
-    response = VoiceResponse()
-    _say(response, voices.announcements.restart, voices)
-    response.redirect(urls.voice(), method="POST")
-    return str(response)
+    """A call the IVR has no record of: say so, then start it over at the incoming-call URL
+    (written once for each such URL)."""
+    voice_url = urls.voice()
+
+    def build() -> str:
+        response = VoiceResponse()
+        _say(response, voices.announcements.restart, voices)
+        response.redirect(voice_url, method="POST")
+        return str(response)
+
+    return _kept(voices, ("restart", voice_url), build)
 
 
 def render_apology(queue: str, urls: Urls, voices: Voices) -> str:
     """Never dead air: an apology and a queue, built without touching the flow or session (the
-    words were taken from the flow at start-up). Never raises."""
-    response = VoiceResponse()
-    _say(response, voices.announcements.apology, voices)
-    response.enqueue(queue, wait_url=urls.hold(queue), wait_url_method="POST")
-    return str(response)
+    words were taken from the flow at start-up; written once for each queue and hold URL).
+    Never raises."""
+    hold_url = urls.hold(queue)
+
+    def build() -> str:
+        response = VoiceResponse()
+        _say(response, voices.announcements.apology, voices)
+        response.enqueue(queue, wait_url=hold_url, wait_url_method="POST")
+        return str(response)
+
+    return _kept(voices, ("apology", queue, hold_url), build)
 
 
+@functools.cache
 def empty_response() -> str:
-    """``<Response/>``: what a status callback answers."""
+    """``<Response/>``: what a status callback answers (written once)."""
     return str(VoiceResponse())
 
 

@@ -6,8 +6,11 @@ tunnel or proxy Twilio signs ``https://public-host/...`` while the app sees
 before anything else of the request is read (``well_formed``: base64 of an HMAC-SHA1, 28
 characters). A signature is computed once per request: for the URL as Twilio signs it in
 nearly every case; the port variants twilio's ``validate`` always computes too (Twilio adds
-or drops a default port inconsistently) only when that first one does not match. No Flask:
-the web layer passes plain values.
+or drops a default port inconsistently) only when that first one does not match. The form
+reaches twilio's ``compute_signature`` as ``Fields``, which answers the ``getall`` it asks
+each field for first: a plain dict costs it two exceptions per field (``getall``, then
+``getlist``), most of the check's time. The public URL of a received one is kept (a few
+hundred distinct URLs a flow uses). No Flask: the web layer passes plain values.
 """
 
 from __future__ import annotations
@@ -34,28 +37,48 @@ def well_formed(signature: str | None) -> bool:
     return signature is not None and _SIGNATURE.fullmatch(signature) is not None
 
 
+# Public URLs kept per checker; more distinct received URLs than this start afresh.
+MAX_URLS = 1024
+
+
+class Fields(dict[str, str]):
+    """A form of one value per field, as twilio's ``RequestValidator`` reads a ``MultiDict``
+    (``getall``): the same signature as the plain dict, without its exceptions."""
+
+    def getall(self, name: str) -> list[str]:
+        return [self[name]]
+
+
 class SignatureChecker:
     def __init__(self, auth_token: str, public_url: str | None = None) -> None:
         self._validator = RequestValidator(auth_token)
         self._public = urlsplit(public_url) if public_url else None
+        self._public_urls: dict[str, str] = {}
 
     def public_url(self, received_url: str) -> str:
         """The URL Twilio signed: the received path and query on the public base URL."""
         if self._public is None:
             return received_url
-        got = urlsplit(received_url)
-        base_path = self._public.path.rstrip("/")
-        return urlunsplit(
-            (self._public.scheme, self._public.netloc, base_path + got.path, got.query, "")
-        )
+        found = self._public_urls.get(received_url)
+        if found is None:
+            got = urlsplit(received_url)
+            base_path = self._public.path.rstrip("/")
+            found = urlunsplit(
+                (self._public.scheme, self._public.netloc, base_path + got.path, got.query, "")
+            )
+            if len(self._public_urls) >= MAX_URLS:
+                self._public_urls.clear()
+            self._public_urls[received_url] = found
+        return found
 
     def valid(self, url: str, params: Mapping[str, str], signature: str | None) -> bool:
         """Whether ``signature`` is Twilio's for ``url`` (as received) and the form
         ``params``: what ``RequestValidator.validate`` decides, usually with one HMAC."""
         if signature is None or not well_formed(signature):
             return False
+        fields = Fields(params)
         for candidate in _signed_urls(self.public_url(url)):
-            computed = self._validator.compute_signature(candidate, params)
+            computed = self._validator.compute_signature(candidate, fields)
             if hmac.compare_digest(computed, signature):
                 return True
         return False

@@ -8,23 +8,31 @@ error handler turns any unexpected error in any of its routes (a new one include
 nothing to remember) into an apology and a queue, logged with the CallSid. HTTP errors keep
 their status; a missing Twilio field (werkzeug's ``BadRequestKeyError``) is a 400 naming it.
 Twilio's PascalCase fields become snake_case once, in ``TwilioForm`` (what the caller did:
-``CallerInput.from_form``). A webhook that moves a call on costs the session store two
-trips: the lock with the session read, and the save that gives the lock back, carrying the
-call-record events the step held back. Reads the wiring that the app factory put in
+``CallerInput.from_form``). A request's form is read once, into a plain dict
+(``parse_form``; werkzeug's parser only for a body that is not urlencoded), and
+serves the signature, ``TwilioForm`` and the caller's input alike; the URL the signature
+covers and the webhook URLs a reply carries are kept by what they depend on (the request's
+scheme, host, script root, path and query; the script root), not rebuilt per request. A
+webhook that moves a call on costs the session store two trips: the lock with the session
+read, and the save that gives the lock back, carrying the call-record events the step held
+back. Reads the wiring that the app factory put in
 ``current_app.extensions["ivr"]``.
 """
 
 from __future__ import annotations
 
+import codecs
 import logging
 from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import parse_qsl
+from urllib.parse import quote
 
 from flask import Blueprint
 from flask import Response
 from flask import request
 from flask import url_for
-from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import BadRequestKeyError
 from werkzeug.exceptions import HTTPException
 
@@ -51,6 +59,38 @@ bp = Blueprint("voice", __name__, url_prefix="/voice")
 FINAL_CALL_STATUSES = frozenset({"completed", "busy", "failed", "no-answer", "canceled"})
 # The routes whose document is an Enqueue waitUrl page: Twilio allows no <Enqueue> there.
 WAIT_PAGES = frozenset({"voice.hold", "voice.hold_choice"})
+#: How Twilio encodes a webhook's form; another body is left to werkzeug's parser.
+FORM_TYPE = "application/x-www-form-urlencoded"
+#: The codec error handler that leaves bytes that are not UTF-8 percent-quoted, as
+#: werkzeug's ``werkzeug.url_quote`` does in its form parser.
+URL_QUOTE = "ivr.url_quote"
+#: URLs kept (``_request_url``, ``_Urls``); more distinct ones than this start afresh.
+MAX_KEPT_URLS = 1024
+
+
+def _url_quote(error: UnicodeError) -> tuple[str, int]:
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return quote(error.object[error.start : error.end], safe=""), error.end
+
+
+codecs.register_error(URL_QUOTE, _url_quote)
+
+
+def parse_form(body: bytes) -> dict[str, str]:
+    """The fields of a urlencoded ``body``, the first value of each, in order of first
+    appearance, as werkzeug's form parser reads them (the stdlib's ``parse_qsl`` on the body
+    decoded as UTF-8, blank values kept, escapes that are not UTF-8 left quoted; a body that
+    is not UTF-8 has no fields), into one plain dict: werkzeug's stream, options header and
+    two ``MultiDict`` s around the same ``parse_qsl`` cost more than the parsing."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return {}
+    fields: dict[str, str] = {}
+    for name, value in parse_qsl(text, keep_blank_values=True, errors=URL_QUOTE):
+        fields.setdefault(name, value)
+    return fields
 
 
 @dataclass(frozen=True)
@@ -74,12 +114,25 @@ class TwilioForm:
     answered_by: str | None = None  # outbound calls with answering-machine detection
 
     @classmethod
-    def read(cls, values: MultiDict[str, str]) -> TwilioForm:
+    def read(cls, *sources: Mapping[str, str]) -> TwilioForm:
+        """The fields from ``sources``, the first that has a field giving it (as werkzeug's
+        ``request.values``: the query string, then the form). A number is the first that
+        reads as one."""
+
         def text(name: str) -> str | None:
-            return values.get(name) or None
+            for source in sources:
+                if name in source:
+                    return source[name] or None
+            return None
 
         def number(name: str) -> int | None:
-            return values.get(name, type=int)
+            for source in sources:
+                if name in source:
+                    try:
+                        return int(source[name])
+                    except ValueError:
+                        continue
+            return None
 
         return cls(
             call_sid=text("CallSid"),
@@ -113,32 +166,101 @@ class TwilioForm:
         return self.caller
 
 
+def form_fields() -> dict[str, str]:
+    """This request's form (the body's fields, the first value of each), read once: by the
+    signature check, ``TwilioForm`` and the caller's input alike. Kept in the request's
+    environ, not ``g``: a request the app makes to itself (the browser phone) shares ``g``."""
+    environ = request.environ
+    fields: dict[str, str] | None = environ.get("ivr.form")
+    if fields is None:
+        if request.mimetype == FORM_TYPE:
+            fields = parse_form(request.get_data())
+        else:
+            fields = request.form.to_dict()
+        environ["ivr.form"] = fields
+    return fields
+
+
 def twilio_form() -> TwilioForm:
-    """This request's Twilio fields (form and query string, as Twilio may send either)."""
-    return TwilioForm.read(request.values)
+    """This request's Twilio fields (form and query string, as Twilio may send either; a GET
+    has only its query string, as werkzeug's ``request.values``)."""
+    environ = request.environ
+    form: TwilioForm | None = environ.get("ivr.twilio_form")
+    if form is None:
+        if request.method == "GET":
+            form = TwilioForm.read(request.args)
+        else:
+            form = TwilioForm.read(request.args, form_fields())
+        environ["ivr.twilio_form"] = form
+    return form
+
+
+_received_urls: dict[tuple[object, ...], str] = {}
+
+
+def _request_url() -> str:
+    """``request.url``, which the signature covers. werkzeug builds it from these environ
+    values alone (quoting, IRI decoding, the host's port and IDNA), the same each time, so
+    it is kept by them."""
+    environ = request.environ
+    key = (
+        environ.get("wsgi.url_scheme"),
+        environ.get("HTTP_HOST"),
+        environ.get("SERVER_NAME"),
+        environ.get("SERVER_PORT"),
+        environ.get("SCRIPT_NAME"),
+        environ.get("PATH_INFO"),
+        environ.get("QUERY_STRING"),
+    )
+    url = _received_urls.get(key)
+    if url is None:
+        url = request.url
+        if len(_received_urls) >= MAX_KEPT_URLS:
+            _received_urls.clear()
+        _received_urls[key] = url
+    return url
 
 
 class _Urls:
     """The IVR's own webhook URLs, relative to the host Twilio called (Twilio resolves them
-    against the current document, so tunnels and proxies need no rewriting)."""
+    against the current document, so tunnels and proxies need no rewriting).
+
+    ``url_for`` builds a relative URL from the route and the script root alone (no host or
+    subdomain matching here), so each URL is kept by the script root (a proxy's prefix,
+    per request) and what it names: ``url_for`` runs once per distinct URL."""
+
+    def __init__(self) -> None:
+        self._kept: dict[tuple[object, ...], str] = {}
+
+    def _url(self, endpoint: str, value: str | int | None, build: Callable[[], str]) -> str:
+        key = (request.environ.get("SCRIPT_NAME"), endpoint, value)
+        url = self._kept.get(key)
+        if url is None:
+            url = build()
+            if len(self._kept) >= MAX_KEPT_URLS:
+                self._kept.clear()
+            self._kept[key] = url
+        return url
 
     def voice(self) -> str:
-        return url_for("voice.incoming")
+        return self._url("voice.incoming", None, lambda: url_for("voice.incoming"))
 
     def step(self, n: int) -> str:
-        return url_for("voice.step", n=n)
+        return self._url("voice.step", n, lambda: url_for("voice.step", n=n))
 
     def hold(self, queue: str) -> str:
-        return url_for("voice.hold", queue=queue)
+        return self._url("voice.hold", queue, lambda: url_for("voice.hold", queue=queue))
 
     def queue_result(self, n: int) -> str:
-        return url_for("voice.queue_result", n=n)
+        return self._url("voice.queue_result", n, lambda: url_for("voice.queue_result", n=n))
 
     def recording_status(self) -> str:
-        return url_for("voice.recording_status")
+        return self._url("voice.recording_status", None, lambda: url_for("voice.recording_status"))
 
     def hold_choice(self, queue: str) -> str:
-        return url_for("voice.hold_choice", queue=queue)
+        return self._url(
+            "voice.hold_choice", queue, lambda: url_for("voice.hold_choice", queue=queue)
+        )
 
 
 URLS = _Urls()
@@ -232,8 +354,8 @@ def check_signature() -> Response | None:
     checker = runtime().signatures
     if checker is None:
         return None
-    params = request.form.to_dict() if request.method == "POST" else {}
-    if checker.valid(request.url, params, request.headers.get("X-Twilio-Signature")):
+    params = form_fields() if request.method == "POST" else {}
+    if checker.valid(_request_url(), params, request.headers.get("X-Twilio-Signature")):
         return None
     log.warning(
         "rejected %s %s: X-Twilio-Signature missing or invalid", request.method, request.path
@@ -320,7 +442,7 @@ def step() -> Response:
         else:
             reply = rt.engine.step(
                 session,
-                CallerInput.from_form(request.form, recordings_from=rt.settings.recording_urls),
+                CallerInput.from_form(form_fields(), recordings_from=rt.settings.recording_urls),
             )
         if isinstance(reply.verb, Restart):  # its flow is gone
             return _restart_once(sid)
@@ -408,9 +530,9 @@ def queue_result() -> Response:
     what comes next (``queue_results``): the survey, a callback, voicemail, goodbye."""
     rt = runtime()
     sid = twilio_form().sid
-    answer = CallerInput.from_form(request.form)
+    answer = CallerInput.from_form(form_fields())
     result = answer.queue_result or "failed"
-    waited = request.form.get("QueueTime", type=int)  # seconds in the queue (capacity)
+    waited = _number(form_fields().get("QueueTime"))  # seconds in the queue (capacity)
     rt.records.handoff_status(sid, _handoff_status(result), waited_s=waited)
     n = request.args.get("n", type=int)
     with rt.records.holding_events(), rt.store.lock(sid, wait=rt.settings.lock_wait):
@@ -457,6 +579,16 @@ def _rebuilt_in_queue(sid: str, n: int | None) -> CallSession | None:
         updated_at=now,
         seq=n if n is not None else 1,
     )
+
+
+def _number(text: str | None) -> int | None:
+    """``text`` as an int, None when absent or not a number (werkzeug's ``get(type=int)``)."""
+    if text is None:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return None
 
 
 def _handoff_status(result: str) -> str:
