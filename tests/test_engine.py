@@ -767,3 +767,17 @@ def test_calls_run_without_ever_building_an_instance_of_the_flows_class(
 
     assert (first.state, second.state, third.state) == ("goodbye", "goodbye", "goodbye")
     assert third.path == ("balance", "goodbye")
+
+
+def test_a_template_value_is_read_alone_as_values_reads_it_and_a_missing_one_is_a_key_error(
+    recorder: FakeRecorder, clock: ManualClock
+) -> None:
+    now = clock.now()
+    session = CallSession("CA-values", "two_option_menu", "main_menu", "en-US", {}, now, now)
+    call = CallContext(session, Services(wallet=NoWallet(), clock=clock, recorder=recorder), 0)
+    call.put("balance", 100)
+    call.keep_entry("mobile", "13800000001", secret=False)
+
+    assert {name: call.value(name) for name in ("balance", "mobile")} == call.values()
+    with pytest.raises(KeyError, match="amount"):
+        call.value("amount")

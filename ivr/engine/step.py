@@ -18,6 +18,7 @@ Events of the compiled machine::
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -445,16 +446,13 @@ class Engine:
         """``text`` in ``lang`` (default: the caller's) with its values filled in; its fixed
         segments carry their prompt ids (``prompt``, or ``prompt.0``, ``prompt.1`` ...)."""
         lang = lang or call.lang
-        values = call.values()
         now = call.now
 
         def labels(group: str, key: str, lg: str) -> str:
             return flow.labels[group][key][lg]
 
         def value(name: str) -> Part:
-            if name not in values:
-                raise KeyError(name)
-            v = values[name]
+            v = call.value(name)  # KeyError for a value not set
             words = speech.say_value(v, lang, now=now, labels=labels)
             return Part(words, digits=_digit_groups(v, lang))
 
@@ -570,7 +568,7 @@ def _merge(parts: Iterable[Speech]) -> list[Speech]:
     out: list[Speech] = []
     for part in parts:
         if out and out[-1].lang == part.lang:
-            sep = language(part.lang).joiner
+            sep = _joiner(part.lang)
             last = out[-1]
             glue = (Part(sep),) if sep else ()
             out[-1] = Speech(
@@ -579,6 +577,13 @@ def _merge(parts: Iterable[Speech]) -> list[Speech]:
         else:
             out.append(part)
     return out
+
+
+@functools.cache
+def _joiner(lang: str) -> str:
+    """What joins two pieces of speech in ``lang`` (a space, or nothing in Chinese); asked for
+    every piece of every reply, and ``language`` searches every language's names."""
+    return language(lang).joiner
 
 
 def _digit_groups(value: object, lang: str) -> tuple[str, ...]:
