@@ -741,30 +741,24 @@ def test_repeating_a_waiting_state_says_its_prompt_without_applying_anything(
     assert (reply.say, prompted(reply), reply.state, reply.step) == ((), [PAYMENTS], "payments", 2)
 
 
-def test_calls_run_without_ever_building_an_instance_of_the_flows_class(
+def test_a_thread_keeps_its_machine_across_calls_that_reach_a_final_state(
     machines: dict[str, CompiledFlow], recorder: FakeRecorder, clock: ManualClock
 ) -> None:
-    """A step takes events through the compiled table; the library's class only checks the
-    flow and draws it. Building an instance here fails the call."""
-
-    class NotToBeBuilt:
-        def __init__(self, *args: object, **kwargs: object) -> None:
-            raise AssertionError("a step built a state-machine instance")
-
-    flows = {**machines}
-    flows["two_option_menu"] = dataclasses.replace(
-        machines["two_option_menu"], machine=NotToBeBuilt
-    )
-    engine = Engine(flows, Services(wallet=NoWallet(), clock=clock, recorder=recorder))
+    engine = Engine(machines, Services(wallet=NoWallet(), clock=clock, recorder=recorder))
+    compiled = machines["two_option_menu"]
 
     def call_to_the_end(key: str) -> Reply:
         """A call of its own (its own store) that presses ``key`` and reaches goodbye."""
         return EngineCall(engine, MemorySessionStore(clock), "two_option_menu", STRANGER).press(key)
 
+    call_to_the_end("1")  # this thread's machine exists from here on
+    built = compiled.instances_built()
+
     first = call_to_the_end("1")
     second = call_to_the_end("2")
     third = call_to_the_end("1")
 
+    assert compiled.instances_built() == built
     assert (first.state, second.state, third.state) == ("goodbye", "goodbye", "goodbye")
     assert third.path == ("balance", "goodbye")
 

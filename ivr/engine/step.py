@@ -157,7 +157,7 @@ class Engine:
         """The agent queue (or the agent's phone) is done with the caller."""
         result = answer.queue_result or "failed"
         event = f"queue_{result}"
-        if result == "hangup" or not compiled.transitions.of(state.id, event):
+        if result == "hangup" or event not in {t.event for t in _transitions(compiled, state.id)}:
             # The caller hung up, or the flow says nothing more: end politely.
             session.seq += 1
             return Reply((), Hangup(), compiled.flow.name, state.id, session.seq, (state.id,))
@@ -328,6 +328,7 @@ class Engine:
     ) -> Reply:
         flow = compiled.flow
         call = CallContext(session, self.services, session.seq, flow=flow)
+        machine, model = compiled.instance(session.state)
         before = session.state
         self._note_input(flow, call, before, event, answer, value)
         if event == "entered" and value is not None:
@@ -335,8 +336,12 @@ class Engine:
             call.keep_entry(state.save_as or "value", value, secret=state.secret)
         if event == "recorded":
             session.data["recording_url"] = answer.recording_url
-        # An action that raises leaves the session where it was (the caller gets an apology).
-        session.state = compiled.transitions.take(before, event, call)
+        try:
+            machine.send(event, call=call)
+        except BaseException:
+            compiled.discard_instance()
+            raise
+        session.state = str(model.state)
 
         short = self._after_event(flow, call, before, event, said)
 
@@ -348,7 +353,12 @@ class Engine:
                     f"flow {flow.name}: more than {MAX_HOPS} say/route states in one step"
                 )
             previous = session.state
-            session.state = compiled.transitions.take(previous, through, call)
+            try:
+                machine.send(through, call=call)
+            except BaseException:
+                compiled.discard_instance()
+                raise
+            session.state = str(model.state)
             if session.state == previous:
                 raise RuntimeError(f"flow {flow.name}: no route out of {previous!r} was taken")
             self._entered(flow, call, session.state, said)
@@ -593,6 +603,10 @@ def _digit_groups(value: object, lang: str) -> tuple[str, ...]:
     if isinstance(value, speech.PhoneNumber):
         return tuple(" ".join(group) for group in value.groups())
     return ()
+
+
+def _transitions(compiled: CompiledFlow, state_id: str) -> list[Any]:
+    return list(compiled.machine.states_map[state_id].transitions)
 
 
 HEARD = "heard"  # session data: what was said in this step and what it was matched to
