@@ -761,3 +761,64 @@ def test_a_thread_keeps_its_machine_across_calls_that_reach_a_final_state(
     assert compiled.instances_built() == built
     assert (first.state, second.state, third.state) == ("goodbye", "goodbye", "goodbye")
     assert third.path == ("balance", "goodbye")
+
+
+def test_a_template_value_is_read_alone_as_values_reads_it_and_a_missing_one_is_a_key_error(
+    recorder: FakeRecorder, clock: ManualClock
+) -> None:
+    now = clock.now()
+    session = CallSession("CA-values", "two_option_menu", "main_menu", "en-US", {}, now, now)
+    call = CallContext(session, Services(wallet=NoWallet(), clock=clock, recorder=recorder), 0)
+    call.put("balance", 100)
+    call.keep_entry("mobile", "13800000001", secret=False)
+
+    assert {name: call.value(name) for name in ("balance", "mobile")} == call.values()
+    with pytest.raises(KeyError, match="amount"):
+        call.value("amount")
+
+
+# -- what is made once --------------------------------------------------------------------------
+
+
+def test_one_menu_is_said_to_each_caller_in_their_own_language_full_then_short(
+    machines: dict[str, CompiledFlow], recorder: FakeRecorder, clock: ManualClock
+) -> None:
+    """The menu's words are made once per language and length: callers in two languages,
+    and a short reprompt between full ones, each hear their own."""
+    engine = Engine(machines, Services(wallet=NoWallet(), clock=clock, recorder=recorder))
+    heard = []
+    for lang in ("en-US", "zh-CN", "en-US"):
+        session, reply = engine.start(f"CA-{lang}", STRANGER, "menu_with_retries", lang=lang)
+        reply = engine.step(session, CallerInput(digits="1"))  # to the main menu
+        short = engine.step(session, CallerInput(digits="7"))
+        full = engine.step(session, CallerInput(digits="7"))
+        heard.append([prompted(r)[0] for r in (reply, short, full)])
+
+    english, chinese, english_again = heard
+    assert english == english_again
+    assert english[0] == english[2] != english[1]
+    assert english[1] == english[0].removeprefix("Main menu. ")
+    assert chinese[0] == "主菜单。销户请按1。人工服务请按0。重听请按9。"
+    assert chinese[1] == "销户请按1。人工服务请按0。重听请按9。"
+
+
+def test_a_menu_whose_prompt_reads_a_value_says_the_value_it_has_now_on_every_visit(
+    machines: dict[str, CompiledFlow], recorder: FakeRecorder, clock: ManualClock
+) -> None:
+    compiled = machines["two_option_menu"]
+    menu = dataclasses.replace(
+        compiled.flow.states["main_menu"],
+        prompt={"zh-CN": "您的余额是{balance}元。", "en-US": "Your balance is {balance} yuan."},
+    )
+    flow = dataclasses.replace(compiled.flow, states={**compiled.flow.states, "main_menu": menu})
+    flows = {"two_option_menu": dataclasses.replace(compiled, flow=flow)}
+    engine = Engine(flows, Services(wallet=NoWallet(), clock=clock, recorder=recorder))
+
+    session, first = engine.start(
+        CALL_SID, STRANGER, "two_option_menu", lang="en-US", data={"vars": {"balance": 5}}
+    )
+    CallContext(session, engine.services, session.seq).put("balance", 7)
+    again = engine.step(session, CallerInput(digits="9"))
+
+    assert prompted(first)[0].startswith("Your balance is 5 yuan. For your balance, press 1.")
+    assert prompted(again)[0].startswith("Your balance is 7 yuan. For your balance, press 1.")

@@ -77,6 +77,17 @@ def test_a_malformed_template_is_refused_with_the_project_message() -> None:
         prompts.segments("Press {0}", "p")
 
 
+def test_a_template_is_cut_once_and_a_malformed_one_is_refused_every_time() -> None:
+    template = "For {amount}, press 1."
+    first = prompts.segments(template, "p")
+
+    assert prompts.segments(template, "p") is first  # cached: a step does not cut it again
+    assert prompts.segments(template, "q")[0] == Segment("For ", prompt="q.0")  # per prompt id
+    for _ in range(2):  # an exception is not cached as a result
+        with pytest.raises(ValueError, match=r"placeholder \{0\} is not a plain name"):
+            prompts.segments("Press {0}", "p")
+
+
 def test_fill_tags_fixed_parts_and_takes_values_from_the_caller() -> None:
     def value(name: str) -> Part:
         return Part({"name": "张伟"}[name])

@@ -218,6 +218,11 @@ class CallContext:
         stored = self.session.data.get("vars", {}).get(name)
         return None if stored is None else speech.from_json(stored)
 
+    def value(self, name: str) -> object:
+        """One template value, read from its stored form; ``KeyError`` when it is not set.
+        Prompts read only the values they name, not every one (``values``)."""
+        return speech.from_json(self.session.data.get("vars", {})[name])
+
     def values(self) -> Mapping[str, object]:
         return {k: speech.from_json(v) for k, v in self.session.data.get("vars", {}).items()}
 

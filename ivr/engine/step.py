@@ -18,6 +18,7 @@ Events of the compiled machine::
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable
@@ -455,16 +456,16 @@ class Engine:
         """``text`` in ``lang`` (default: the caller's) with its values filled in; its fixed
         segments carry their prompt ids (``prompt``, or ``prompt.0``, ``prompt.1`` ...)."""
         lang = lang or call.lang
-        values = call.values()
+        fixed = _fixed_text(text[lang], lang, prompt)
+        if fixed is not None:
+            return [fixed]
         now = call.now
 
         def labels(group: str, key: str, lg: str) -> str:
             return flow.labels[group][key][lg]
 
         def value(name: str) -> Part:
-            if name not in values:
-                raise KeyError(name)
-            v = values[name]
+            v = call.value(name)  # KeyError for a value not set
             words = speech.say_value(v, lang, now=now, labels=labels)
             return Part(words, digits=_digit_groups(v, lang))
 
@@ -473,6 +474,19 @@ class Engine:
     def _retry_text(self, flow: Flow, call: CallContext, state: State, event: str) -> list[Speech]:
         text: Text = getattr(flow.retry_for(state), event)
         return self._text(flow, call, text, prompts.retry_id(flow, state, event))
+
+    def _menu_prompt(
+        self, flow: Flow, state: State, call: CallContext, *, short: bool
+    ) -> tuple[Speech, ...]:
+        """What a menu says while it waits for a key, merged. A menu whose prompt names no
+        value says the same on every visit in a language (full or short): made once."""
+        if not self._once(flow, ("fixed_menu", state.id), lambda: _fixed_prompt(flow, state)):
+            return tuple(_merge(self._menu(flow, state, call, short=short)))
+        return self._once(
+            flow,
+            ("menu_prompt", state.id, call.lang, str(short)),
+            lambda: tuple(_merge(self._menu(flow, state, call, short=short))),
+        )
 
     def _menu(self, flow: Flow, state: State, call: CallContext, *, short: bool) -> list[Speech]:
         lang = call.lang
@@ -489,7 +503,7 @@ class Engine:
 
     def _verb(self, flow: Flow, state: State, call: CallContext, *, short: bool) -> Verb:
         if state.type == "menu":
-            prompt = tuple(_merge(self._menu(flow, state, call, short=short)))
+            prompt = self._menu_prompt(flow, state, call, short=short)
             if not state.speech or call.session.data.get("speech_off", {}).get(state.id):
                 return Listen(prompt, state.gather.timeout, state.gather.finish_on_key, 1)
             lang = call.lang
@@ -498,7 +512,7 @@ class Engine:
                 state.gather.timeout,
                 state.gather.finish_on_key,
                 1,
-                language(lang).recogniser,
+                _language(lang).recogniser,
                 self._once(flow, ("hints", state.id, lang), lambda: _menu_hints(flow, state, lang)),
             )
         if state.type == "entry":
@@ -580,7 +594,7 @@ def _merge(parts: Iterable[Speech]) -> list[Speech]:
     out: list[Speech] = []
     for part in parts:
         if out and out[-1].lang == part.lang:
-            sep = language(part.lang).joiner
+            sep = _language(part.lang).joiner
             last = out[-1]
             glue = (Part(sep),) if sep else ()
             out[-1] = Speech(
@@ -589,6 +603,34 @@ def _merge(parts: Iterable[Speech]) -> list[Speech]:
         else:
             out.append(part)
     return out
+
+
+# The language a code names, looked up once per code: asked for every merged piece of every
+# reply, and ``language`` searches every language's names. (An unknown code raises each time.)
+_language = functools.cache(language)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fixed_text(template: str, lang: str, prompt: str) -> Speech | None:
+    """``template`` as speech when it names no value (the same on every step), else None.
+    Keyed by the strings alone, so an edited flow's new texts are simply new entries."""
+    if any(segment.name is not None for segment in prompts.segments(template, prompt)):
+        return None
+    return prompts.fill(template, lang, prompt, _NO_VALUES.__getitem__)
+
+
+_NO_VALUES: dict[str, Part] = {}
+
+
+def _fixed_prompt(flow: Flow, state: State) -> bool:
+    """Whether a state's prompt names no value in any of the flow's languages."""
+    if state.prompt is None:
+        return True
+    return not any(
+        segment.name is not None
+        for template in state.prompt.values()
+        for segment in prompts.segments(template, prompts.state_prompt_id(flow, state))
+    )
 
 
 def _digit_groups(value: object, lang: str) -> tuple[str, ...]:
