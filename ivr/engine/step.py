@@ -614,7 +614,7 @@ _language = functools.cache(language)
 def _fixed_text(template: str, lang: str, prompt: str) -> Speech | None:
     """``template`` as speech when it names no value (the same on every step), else None.
     Keyed by the strings alone, so an edited flow's new texts are simply new entries."""
-    if any(segment.name is not None for segment in prompts.segments(template, prompt)):
+    if speech.placeholders(template):
         return None
     return prompts.fill(template, lang, prompt, _NO_VALUES.__getitem__)
 
@@ -626,11 +626,7 @@ def _fixed_prompt(flow: Flow, state: State) -> bool:
     """Whether a state's prompt names no value in any of the flow's languages."""
     if state.prompt is None:
         return True
-    return not any(
-        segment.name is not None
-        for template in state.prompt.values()
-        for segment in prompts.segments(template, prompts.state_prompt_id(flow, state))
-    )
+    return not any(speech.placeholders(template) for template in state.prompt.values())
 
 
 def _digit_groups(value: object, lang: str) -> tuple[str, ...]:

@@ -286,14 +286,7 @@ def render(reply: Reply, urls: Urls, voices: Voices) -> str:
     """The TwiML document for ``reply``. What it says is rendered once per ``voices`` (the
     menus, prompts and hold messages of a flow repeat on every call); the URLs, which carry
     the step, are filled in each time."""
-    key = (reply.say, reply.verb)
-    template = voices.rendered.get(key)
-    if template is None:
-        tokens = _UrlTokens()
-        template = _Template(_render(reply, tokens, voices), tuple(tokens.calls))
-        if len(voices.rendered) >= MAX_RENDERED:
-            voices.rendered.clear()
-        voices.rendered[key] = template
+    template = _kept(voices, (reply.say, reply.verb), lambda: _tokenised(reply, voices))
     body = template.body
     for token, method, args in template.urls:
         if method in ("step", "queue_result"):
@@ -359,16 +352,28 @@ def _render(reply: Reply, urls: Urls, voices: Voices) -> str:
     return str(response)
 
 
-def _kept(voices: Voices, key: tuple[object, ...], build: Callable[[], str]) -> str:
-    """The document ``build`` writes, written once per ``voices`` and ``key`` (what it says
-    and its URLs): the hold pages, the apology, goodbye and restart say the same each time."""
+def _tokenised(reply: Reply, voices: Voices) -> _Template:
+    """``reply`` rendered with its URLs left as tokens, and the calls that give each its URL."""
+    tokens = _UrlTokens()
+    return _Template(_render(reply, tokens, voices), tuple(tokens.calls))
+
+
+def _kept(voices: Voices, key: tuple[object, ...], build: Callable[[], _Template]) -> _Template:
+    """What ``build`` makes, made once per ``voices`` and ``key``: the table is bounded
+    (``MAX_RENDERED``), and starts afresh when full."""
     template = voices.rendered.get(key)
     if template is None:
-        template = _Template(build(), ())
+        template = build()
         if len(voices.rendered) >= MAX_RENDERED:
             voices.rendered.clear()
         voices.rendered[key] = template
-    return template.body
+    return template
+
+
+def _fixed(voices: Voices, key: tuple[object, ...], build: Callable[[], str]) -> str:
+    """The document ``build`` writes, written once per ``voices`` and ``key`` (what it says
+    and its URLs): the hold pages, the apology, goodbye and restart say the same each time."""
+    return _kept(voices, key, lambda: _Template(build(), ())).body
 
 
 def render_hold(
@@ -385,7 +390,7 @@ def render_hold(
     once for each thing it can say (the place in line and the wait vary by a few numbers)."""
     said = tuple(message)
     offered = tuple(offer)
-    return _kept(
+    return _fixed(
         voices,
         ("hold", said, offered, choice_url, offer_first),
         lambda: _render_hold(said, voices, offered, choice_url, offer_first),
@@ -436,7 +441,7 @@ def render_goodbye(message: Iterable[Speech], voices: Voices) -> str:
         response.hangup()
         return str(response)
 
-    return _kept(voices, ("goodbye", said), build)
+    return _fixed(voices, ("goodbye", said), build)
 
 
 def render_restart(urls: Urls, voices: Voices) -> str:
@@ -450,7 +455,7 @@ def render_restart(urls: Urls, voices: Voices) -> str:
         response.redirect(voice_url, method="POST")
         return str(response)
 
-    return _kept(voices, ("restart", voice_url), build)
+    return _fixed(voices, ("restart", voice_url), build)
 
 
 def render_apology(queue: str, urls: Urls, voices: Voices) -> str:
@@ -465,7 +470,7 @@ def render_apology(queue: str, urls: Urls, voices: Voices) -> str:
         response.enqueue(queue, wait_url=hold_url, wait_url_method="POST")
         return str(response)
 
-    return _kept(voices, ("apology", queue, hold_url), build)
+    return _fixed(voices, ("apology", queue, hold_url), build)
 
 
 @functools.cache

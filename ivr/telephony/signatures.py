@@ -15,6 +15,7 @@ hundred distinct URLs a flow uses). No Flask: the web layer passes plain values.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import re
 from collections.abc import Iterator
@@ -37,7 +38,7 @@ def well_formed(signature: str | None) -> bool:
     return signature is not None and _SIGNATURE.fullmatch(signature) is not None
 
 
-# Public URLs kept per checker; more distinct received URLs than this start afresh.
+# Public URLs kept (``_on_base``): the least recently used go past this many.
 MAX_URLS = 1024
 
 
@@ -53,23 +54,13 @@ class SignatureChecker:
     def __init__(self, auth_token: str, public_url: str | None = None) -> None:
         self._validator = RequestValidator(auth_token)
         self._public = urlsplit(public_url) if public_url else None
-        self._public_urls: dict[str, str] = {}
 
     def public_url(self, received_url: str) -> str:
         """The URL Twilio signed: the received path and query on the public base URL."""
         if self._public is None:
             return received_url
-        found = self._public_urls.get(received_url)
-        if found is None:
-            got = urlsplit(received_url)
-            base_path = self._public.path.rstrip("/")
-            found = urlunsplit(
-                (self._public.scheme, self._public.netloc, base_path + got.path, got.query, "")
-            )
-            if len(self._public_urls) >= MAX_URLS:
-                self._public_urls.clear()
-            self._public_urls[received_url] = found
-        return found
+        public = self._public
+        return _on_base(public.scheme, public.netloc, public.path.rstrip("/"), received_url)
 
     def valid(self, url: str, params: Mapping[str, str], signature: str | None) -> bool:
         """Whether ``signature`` is Twilio's for ``url`` (as received) and the form
@@ -82,6 +73,14 @@ class SignatureChecker:
             if hmac.compare_digest(computed, signature):
                 return True
         return False
+
+
+@functools.lru_cache(maxsize=MAX_URLS)
+def _on_base(scheme: str, netloc: str, base_path: str, received_url: str) -> str:
+    """``received_url``'s path and query on the public base URL (kept: a flow's webhooks use a
+    few hundred distinct URLs)."""
+    got = urlsplit(received_url)
+    return urlunsplit((scheme, netloc, base_path + got.path, got.query, ""))
 
 
 def _signed_urls(url: str) -> Iterator[str]:

@@ -212,12 +212,20 @@ def _request_url() -> str:
         environ.get("PATH_INFO"),
         environ.get("QUERY_STRING"),
     )
-    url = _received_urls.get(key)
+    return _kept_url(_received_urls, key, lambda: request.url)
+
+
+def _kept_url(
+    table: dict[tuple[object, ...], str], key: tuple[object, ...], build: Callable[[], str]
+) -> str:
+    """``build()`` kept in ``table`` by ``key``; the table starts afresh past
+    ``MAX_KEPT_URLS``."""
+    url = table.get(key)
     if url is None:
-        url = request.url
-        if len(_received_urls) >= MAX_KEPT_URLS:
-            _received_urls.clear()
-        _received_urls[key] = url
+        url = build()
+        if len(table) >= MAX_KEPT_URLS:
+            table.clear()
+        table[key] = url
     return url
 
 
@@ -233,14 +241,7 @@ class _Urls:
         self._kept: dict[tuple[object, ...], str] = {}
 
     def _url(self, endpoint: str, value: str | int | None, build: Callable[[], str]) -> str:
-        key = (request.environ.get("SCRIPT_NAME"), endpoint, value)
-        url = self._kept.get(key)
-        if url is None:
-            url = build()
-            if len(self._kept) >= MAX_KEPT_URLS:
-                self._kept.clear()
-            self._kept[key] = url
-        return url
+        return _kept_url(self._kept, (request.environ.get("SCRIPT_NAME"), endpoint, value), build)
 
     def voice(self) -> str:
         return self._url("voice.incoming", None, lambda: url_for("voice.incoming"))
