@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from ivr.clock import Clock
 from ivr.wallet.pins import PinKeys
+from ivr.wallet.tables import IN_GOOD_STANDING
 from ivr.wallet.tables import WALLET_TABLES
 from ivr.wallet.tables import AccountRow
 from ivr.wallet.tables import PaymentRow
@@ -288,13 +289,7 @@ def _account(
         name_zh=name_zh,
         name_en=name_en,
         pin_hash=pins.hash(DEMO_PIN),
-        status="active",
-        lock_reason=None,
-        lock_detail_zh=None,
-        lock_detail_en=None,
-        locked_at=None,
-        self_unlock_allowed=False,
-        failed_password_attempts=0,
+        **IN_GOOD_STANDING,
         balance_fen=balance_fen,
         daily_limit_fen=daily_limit_fen,
         per_payment_limit_fen=per_payment_limit_fen,

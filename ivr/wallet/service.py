@@ -31,6 +31,7 @@ from ivr.db import from_row
 from ivr.errors import AccountNotFound
 from ivr.phones import to_e164
 from ivr.wallet.pins import PinKeys
+from ivr.wallet.tables import IN_GOOD_STANDING
 from ivr.wallet.tables import AccountEventRow
 from ivr.wallet.tables import AccountRow
 from ivr.wallet.tables import AccountStatus
@@ -571,15 +572,7 @@ _UNLOCK = (
         _ACCOUNTS.c.lock_reason == "password_attempts",
         _ACCOUNTS.c.self_unlock_allowed.is_(True),
     )
-    .values(
-        status="active",
-        lock_reason=None,
-        lock_detail_zh=None,
-        lock_detail_en=None,
-        locked_at=None,
-        self_unlock_allowed=False,
-        failed_password_attempts=0,
-    )
+    .values(**IN_GOOD_STANDING)
     .returning(_ACCOUNTS.c.id)
 )
 _FREEZE = (

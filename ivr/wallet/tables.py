@@ -9,7 +9,9 @@ these rows, and nothing outside ``ivr.wallet`` should import this module except
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Literal
 from typing import get_args
 
@@ -73,6 +75,21 @@ class AccountRow(Base):
         sa.CheckConstraint("failed_password_attempts >= 0", name="ck_accounts_attempts"),
         sa.CheckConstraint("pin_failures >= 0", name="ck_accounts_pin_failures"),
     )
+
+
+# An account in good standing, column by column: what a self-service unlock restores and
+# what a new demo account starts as.
+IN_GOOD_STANDING: Mapping[str, object] = MappingProxyType(
+    {
+        "status": "active",
+        "lock_reason": None,
+        "lock_detail_zh": None,
+        "lock_detail_en": None,
+        "locked_at": None,
+        "self_unlock_allowed": False,
+        "failed_password_attempts": 0,
+    }
+)
 
 
 class PaymentRow(Base):
