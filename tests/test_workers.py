@@ -182,12 +182,15 @@ def test_serve_with_workers_builds_the_app_in_the_master_then_hands_gunicorn_a_b
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     served: list[tuple[dict[str, object], Flask, Flask]] = []
+    settled: list[int] = []
 
     def serve(options: dict[str, object], build: object) -> None:
         assert callable(build)
         served.append((options, build(), build()))
 
     monkeypatch.setattr(cli_main, "serve_workers", serve)  # gunicorn would not return
+    # gc.freeze in this test process would keep every later test's garbage: count the calls
+    monkeypatch.setattr(cli_main, "settle_heap", lambda: settled.append(len(served)))
     port = free_port()
 
     result = runner.invoke(main, ["serve", "--workers", "2", "--port", str(port)])
@@ -199,6 +202,7 @@ def test_serve_with_workers_builds_the_app_in_the_master_then_hands_gunicorn_a_b
     assert options["workers"] == 2
     assert options["preload_app"] is False
     assert first is not second  # without --preload, each worker builds its own app
+    assert settled == [0, 0]  # each worker settles its heap once its app is built
     for app in (first, second):
         app.extensions["ivr"].database.dispose()
 
@@ -207,9 +211,11 @@ def test_serve_with_preload_hands_every_worker_the_masters_app(
     runner: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     served: list[tuple[Flask, Flask]] = []
+    settled: list[str] = []
     monkeypatch.setattr(
         cli_main, "serve_workers", lambda options, build: served.append((build(), build()))
     )
+    monkeypatch.setattr(cli_main, "settle_heap", lambda: settled.append("settled"))
 
     result = runner.invoke(
         main, ["serve", "--workers", "2", "--preload", "--port", str(free_port())]
@@ -218,6 +224,7 @@ def test_serve_with_preload_hands_every_worker_the_masters_app(
     assert result.exit_code == 0, result.output
     ((first, second),) = served
     assert first is second
+    assert settled == ["settled", "settled"]
     first.extensions["ivr"].database.dispose()
 
 
@@ -422,3 +429,18 @@ def test_two_gunicorn_workers_cold_start_on_an_empty_schema_without_a_master_bui
     assert failed == []
     assert "Worker failed to boot" not in log
     assert "Traceback" not in log
+
+
+def test_a_settled_heap_is_frozen_so_full_collections_no_longer_walk_the_app() -> None:
+    # In a child process: freezing this test process would keep every later test's garbage.
+    code = (
+        "import gc\n"
+        "from ivr.cli.server import settle_heap\n"
+        "app = [[i] for i in range(100_000)]  # long-lived objects, as an app's\n"
+        "before = gc.get_freeze_count()\n"
+        "settle_heap()\n"
+        "print(before, gc.get_freeze_count() > 100_000, len(gc.get_objects(2)) < 1_000)\n"
+    )
+    environ = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=environ)
+    assert done.stdout.split() == ["0", "True", "True"], done.stderr

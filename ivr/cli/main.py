@@ -46,6 +46,7 @@ from ivr.cli.schema import echo_actions
 from ivr.cli.schema import schema
 from ivr.cli.scripts import scripts
 from ivr.cli.server import access_notice
+from ivr.cli.server import settle_heap
 from ivr.cli.server import waitress_options
 from ivr.cli.twilio import twilio
 from ivr.cli.workers import gunicorn_missing
@@ -248,6 +249,7 @@ def serve(  # noqa: C901 - one branch per option
     click.echo(f"     or from this browser: {url}/phone/ (waiting callers: {url}/agent/)")
     if clock is not None:
         click.echo(f"     demo control is on: ivr replay --url {url} may reset the demo data")
+    settle_heap()
     try:
         server.run()
     except KeyboardInterrupt:
@@ -299,7 +301,9 @@ def _serve_workers(
 
     def build() -> Flask:
         # With --preload, gunicorn calls this once, in the master; otherwise in each worker.
-        return built if built is not None else build_app(settings)
+        app = built if built is not None else build_app(settings)
+        settle_heap()
+        return app
 
     options = gunicorn_options(
         settings,
