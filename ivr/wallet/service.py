@@ -5,7 +5,8 @@ Every method runs its own short transaction on the injected engine and asks the 
 clock for the time; a method that is one statement (every read, queuing an SMS) runs it on
 ``ivr.db.one_statement`` (autocommit on PostgreSQL: no BEGIN and ROLLBACK round trips).
 Changes a caller triggers (unlock, protective freeze, tickets, SMS) are idempotent on a
-caller-supplied key, enforced by unique constraints so that it holds across processes. Must not import Flask, the flow engine or the session store.
+caller-supplied key, enforced by unique constraints so that it holds across processes.
+Must not import Flask, the flow engine or the session store.
 """
 
 from __future__ import annotations
