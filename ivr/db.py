@@ -4,7 +4,8 @@ Owns ``Base`` (every ORM table inherits from it, so ``Base.metadata`` is the who
 ``ivr.stores.schema`` has imported the table modules), ``UtcDateTime``, ``one_of`` (the status
 column type), ``from_row`` (the one row→dataclass mapping), the engine settings per
 backend, and how a dead connection is noticed without a round trip (``alive``) and an
-operation that met one is run once more (``once_more_if_disconnected``). Knows nothing
+operation that met one is run once more (``once_more_if_disconnected``), and the engine
+for work that is one statement (``one_statement``). Knows nothing
 about wallets, sessions or calls, and nothing about migrations (``ivr.stores.migrate`` owns
 those).
 """
@@ -175,6 +176,28 @@ def _create_engine(url: str) -> sa.Engine:
         cur.close()
 
     return engine
+
+
+def one_statement(engine: sa.Engine) -> sa.Engine:
+    """The engine to run work that is ONE statement on: on a server database ``engine`` in
+    autocommit, on SQLite ``engine`` itself. Make it once (a store's ``__init__``) and keep it;
+    use ``.begin()`` and ``.connect()`` on it as on ``engine``.
+
+    Why: psycopg sends BEGIN as a command of its own, and a read in ``connect()`` ends with a
+    ROLLBACK, so one statement in a transaction is three round trips. Measured on PostgreSQL
+    (psycopg 3, SQLAlchemy 2), client CPU per operation: one SELECT in ``connect()`` ~270 us,
+    in autocommit ~185 us; one INSERT in ``begin()`` ~280 us, in autocommit ~190 us; wall time
+    halved. On SQLite autocommit is slower (72 against 32 us per read: switching the isolation
+    level costs, and there are no round trips to save), so SQLite keeps the plain engine.
+
+    Only for a single statement: two statements on it are two transactions. Work that needs
+    atomicity across statements stays on ``engine``. Several reads on it are as consistent as
+    they were: PostgreSQL's READ COMMITTED gives each statement its own snapshot anyway.
+    Events listened for on ``engine`` fire for it too (it shares the pool and the events).
+    """
+    if engine.dialect.name == "sqlite":
+        return engine
+    return engine.execution_options(isolation_level="AUTOCOMMIT")
 
 
 def alive(dbapi_conn: Any) -> bool:

@@ -26,14 +26,19 @@ because its writes are serialised. A change to the tables needs a migration
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from collections.abc import Mapping
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
+from typing import Any
+from typing import cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
@@ -42,6 +47,8 @@ from ivr.db import Base
 from ivr.db import UtcDateTime
 from ivr.db import from_row
 from ivr.db import one_of
+from ivr.db import one_statement
+from ivr.errors import ConfigError
 
 CALLBACK_STATUSES = ("pending", "dialing", "done", "cancelled", "failed")
 #: What became of one attempt. ``answered``: a person took the call; ``machine``: an
@@ -182,10 +189,14 @@ def _request(row: object) -> CallbackRequest:
 
 class CallbackBook:
     """Writes and reads callback requests and attempts. Every method is one short
-    transaction."""
+    transaction. Reads by key and the booking of a request are one statement each, built
+    once, run on ``ivr.db.one_statement`` (autocommit on PostgreSQL). SQLite and PostgreSQL
+    only (``ConfigError`` otherwise)."""
 
     def __init__(self, engine: sa.Engine, clock: Clock) -> None:
         self._engine = engine
+        self._one = one_statement(engine)  # for work that is one statement
+        self._insert_request = _insert_request(engine.dialect.name)
         self._clock = clock
 
     # -- requests ---------------------------------------------------------------------------
@@ -216,40 +227,36 @@ class CallbackBook:
         if existing is not None:
             return existing
         row = {
-            "call_sid": call_sid,
-            "phone": phone,
-            "account_id": account_id,
-            "issue": issue,
-            "queue": queue,
-            "requested_at": self._clock.now(),
-            "preferred_at": preferred_at,
-            "status": "pending",
-            "lang": lang,
-            "verified": verified,
-            "steps": list(steps),
-            "attempts": 0,
+            "b_call_sid": call_sid,
+            "b_phone": phone,
+            "b_account_id": account_id,
+            "b_issue": issue,
+            "b_queue": queue,
+            "b_now": self._clock.now(),
+            "b_preferred_at": preferred_at,
+            "b_lang": lang,
+            "b_verified": verified,
+            "b_steps": list(steps),
         }
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(sa.insert(CallbackRequestRow).values(row))
-        except sa.exc.IntegrityError:
-            # A concurrent delivery inserted first (the unique call_sid stopped this one).
-            pass
-        stored = self.get(call_sid)
-        if stored is None:  # the IntegrityError was something else
+        with self._one.begin() as conn:  # ON CONFLICT DO NOTHING RETURNING: one statement
+            inserted = conn.execute(self._insert_request, row).one_or_none()
+        if inserted is not None:
+            return _request(inserted)
+        stored = self.get(call_sid)  # a concurrent delivery inserted first
+        if stored is None:  # pragma: no cover - it was deleted in between
             raise RuntimeError(f"call {call_sid}: the callback request could not be stored")
         return stored
 
     def get(self, call_sid: str) -> CallbackRequest | None:
         """The call's callback request, or None."""
-        return self._one(CallbackRequestRow.call_sid == call_sid)
+        return self._request_by(_REQUEST_BY_SID, {"b_call_sid": call_sid})
 
     def by_id(self, request_id: int) -> CallbackRequest | None:
-        return self._one(CallbackRequestRow.id == request_id)
+        return self._request_by(_REQUEST_BY_ID, {"b_id": request_id})
 
-    def _one(self, where: sa.ColumnElement[bool]) -> CallbackRequest | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(sa.select(CallbackRequestRow.__table__).where(where)).one_or_none()
+    def _request_by(self, query: sa.Select[Any], params: dict[str, Any]) -> CallbackRequest | None:
+        with self._one.connect() as conn:
+            row = conn.execute(query, params).one_or_none()
         return None if row is None else _request(row)
 
     def pending(self) -> list[CallbackRequest]:
@@ -536,10 +543,8 @@ class CallbackBook:
         return claims
 
     def attempt(self, attempt_id: int) -> CallbackAttempt | None:
-        with self._engine.connect() as conn:
-            row = conn.execute(
-                sa.select(CallbackAttemptRow.__table__).where(CallbackAttemptRow.id == attempt_id)
-            ).one_or_none()
+        with self._one.connect() as conn:
+            row = conn.execute(_ATTEMPT_BY_ID, {"b_id": attempt_id}).one_or_none()
         return None if row is None else from_row(CallbackAttempt, row)
 
     def attempts(self, request_id: int | None = None) -> list[CallbackAttempt]:
@@ -580,4 +585,47 @@ def _outcome_of(call_status: str) -> str:
     raise ValueError(
         f"not a final call status: {call_status!r}; expected completed, busy, no-answer, "
         "failed, canceled (or lost)"
+    )
+
+
+# The look-ups and the booking of every callback, built once with bound parameters
+# (building and keying a statement per call cost more CPU than running it).
+_REQUESTS = cast(sa.Table, CallbackRequestRow.__table__)
+_ATTEMPTS = cast(sa.Table, CallbackAttemptRow.__table__)
+_REQUEST_BY_SID = sa.select(_REQUESTS).where(
+    _REQUESTS.c.call_sid == sa.bindparam("b_call_sid", type_=sa.String())
+)
+_REQUEST_BY_ID = sa.select(_REQUESTS).where(
+    _REQUESTS.c.id == sa.bindparam("b_id", type_=sa.Integer())
+)
+_ATTEMPT_BY_ID = sa.select(_ATTEMPTS).where(
+    _ATTEMPTS.c.id == sa.bindparam("b_id", type_=sa.Integer())
+)
+
+
+@functools.cache
+def _insert_request(dialect: str) -> sa.Insert:
+    """The booking of a request in ``dialect``: the new row, or none when the call has one
+    already (its unique ``call_sid``: a duplicate delivery, or two racing)."""
+    if dialect == "sqlite":
+        insert: Any = sqlite.insert
+    elif dialect == "postgresql":
+        insert = postgresql.insert
+    else:
+        raise ConfigError(f"callback requests need SQLite or PostgreSQL, not {dialect}")
+    columns = _REQUESTS.c
+    given = ("call_sid", "phone", "account_id", "issue", "queue", "preferred_at", "lang")
+    return cast(
+        sa.Insert,
+        insert(_REQUESTS)
+        .values(
+            requested_at=sa.bindparam("b_now", type_=UtcDateTime()),
+            status="pending",
+            attempts=0,
+            verified=sa.bindparam("b_verified", type_=sa.Boolean()),
+            steps=sa.bindparam("b_steps", type_=columns.steps.type),
+            **{name: sa.bindparam(f"b_{name}", type_=columns[name].type) for name in given},
+        )
+        .on_conflict_do_nothing(index_elements=[columns.call_sid])
+        .returning(*columns),
     )

@@ -32,8 +32,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from datetime import timedelta
 from typing import Any
+from typing import cast
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
@@ -42,6 +45,8 @@ from ivr.db import Base
 from ivr.db import UtcDateTime
 from ivr.db import from_row
 from ivr.db import one_of
+from ivr.db import one_statement
+from ivr.errors import ConfigError
 
 OUTCOMES = ("self_served", "agent", "abandoned", "failed")
 EVENT_KINDS = ("enter", "input", "note")
@@ -205,16 +210,22 @@ class _HeldEvents(threading.local):
 
 
 class CallRecorder:
-    """Writes and reads call records. Every method is one short transaction.
+    """Writes and reads call records. Every method is one short transaction; most are one
+    statement, run on ``ivr.db.one_statement`` (autocommit on PostgreSQL: no BEGIN, COMMIT
+    or ROLLBACK round trips). Every statement of the hot path is built once, at import
+    (building and keying a statement per call cost more CPU than running it).
 
     Methods that change a call which has no record (``start`` never ran) change nothing,
     except ``event`` and ``handoff``, which need the record and fail loudly without it.
+    SQLite and PostgreSQL only (``ConfigError`` otherwise), as the session store.
     """
 
     def __init__(
         self, engine: sa.Engine, clock: Clock, *, waiting_ttl: timedelta | None = None
     ) -> None:
         self._engine = engine
+        self._one = one_statement(engine)  # for work that is one statement
+        self._statements = _DialectStatements.of(engine.dialect.name)
         self._clock = clock
         self._waiting_ttl = waiting_ttl  # None: a waiting caller is never taken for gone
         self._held = _HeldEvents()
@@ -226,7 +237,9 @@ class CallRecorder:
         session store writes them in the transaction that saves the session (``write_held``,
         then ``held_written``), so a webhook costs one write fewer. Whatever is still held
         when the block ends (another store, no save) is written then, in one transaction: a
-        webhook's record-keeping costs one transaction, however many things it noted."""
+        webhook's record-keeping costs one transaction, however many things it noted. On
+        PostgreSQL that is one statement (a data-modifying ``WITH``: the events' INSERT, then
+        the record's UPDATE), run in autocommit."""
         held = self._held
         held.depth += 1
         try:
@@ -237,8 +250,7 @@ class CallRecorder:
                 rows = [row for rows in held.rows.values() for row in rows]
                 updates = held.updates
                 held.rows, held.updates = {}, {}
-                with self._engine.begin() as conn:
-                    _write(conn, rows, updates)
+                self._write_now(rows, updates)
 
     def write_held(self, conn: sa.Connection, call_sid: str) -> None:
         """Write what is held for ``call_sid`` on ``conn``, in the caller's transaction."""
@@ -254,10 +266,19 @@ class CallRecorder:
 
     def _write_held_now(self, call_sid: str) -> None:
         """Write what is held for ``call_sid`` now (a read of its record must see it)."""
-        if call_sid in self._held.rows or call_sid in self._held.updates:
-            with self._engine.begin() as conn:
-                self.write_held(conn, call_sid)
+        held = self._held
+        if call_sid in held.rows or call_sid in held.updates:
+            update = held.updates.get(call_sid)
+            self._write_now(held.rows.get(call_sid, []), {call_sid: update} if update else {})
             self.held_written(call_sid)
+
+    def _write_now(self, rows: list[dict[str, Any]], updates: dict[str, dict[str, Any]]) -> None:
+        """Write event ``rows`` and record ``updates`` now: in autocommit when that is one
+        statement, else in one transaction."""
+        cte = self._engine.dialect.name == "postgresql"
+        single = len(updates) <= 1 if cte else len(updates) + (1 if rows else 0) <= 1
+        with (self._one if single else self._engine).begin() as conn:
+            _write(conn, rows, updates)
 
     def start(
         self, call_sid: str, *, flow: str, caller: str, lang: str, flow_version: str | None = None
@@ -265,26 +286,16 @@ class CallRecorder:
         """Open the call's record, with the version of the flow it runs on. A second start
         for the same call (a retry) does nothing."""
         row = {
-            "call_sid": call_sid,
-            "flow": flow,
-            "flow_version": flow_version,
-            "caller": caller,
-            "lang": lang,
-            "started_at": self._clock.now(),
+            "b_call_sid": call_sid,
+            "b_flow": flow,
+            "b_flow_version": flow_version,
+            "b_caller": caller,
+            "b_lang": lang,
+            "b_now": self._clock.now(),
         }
-        try:
-            with self._engine.begin() as conn:
-                conn.execute(sa.insert(CallRecordRow).values(row))
-        except sa.exc.IntegrityError:
-            if not self._exists(call_sid):
-                raise
-
-    def _exists(self, call_sid: str) -> bool:
-        with self._engine.connect() as conn:
-            found = conn.execute(
-                sa.select(CallRecordRow.call_sid).where(CallRecordRow.call_sid == call_sid)
-            ).first()
-        return found is not None
+        # one statement: ON CONFLICT DO NOTHING (a failed INSERT would cost a read after it)
+        with self._one.begin() as conn:
+            conn.execute(self._statements.start, row)
 
     def event(self, call_sid: str, *, seq: int, state: str, kind: str, detail: str = "") -> None:
         """Append an event. ``detail`` is stored as given: mask inputs before passing them."""
@@ -300,7 +311,7 @@ class CallRecorder:
         if self._held.depth:
             self._held.rows.setdefault(call_sid, []).append(row)
             return
-        with self._engine.begin() as conn:
+        with self._one.begin() as conn:
             conn.execute(_INSERT_EVENTS, row)
 
     def speech_inputs(self, marker: str) -> list[tuple[str, str, str]]:
@@ -317,7 +328,7 @@ class CallRecorder:
             .where(events.c.kind == "input", events.c.detail.contains(marker, autoescape=True))
             .order_by(events.c.id)
         )
-        with self._engine.connect() as conn:
+        with self._one.connect() as conn:
             return [(str(a), str(b), str(c)) for a, b, c in conn.execute(query)]
 
     def events(self, call_sid: str, events: Sequence[tuple[int, str, str, str]]) -> None:
@@ -342,7 +353,7 @@ class CallRecorder:
         if self._held.depth:
             self._held.rows.setdefault(call_sid, []).extend(rows)
             return
-        with self._engine.begin() as conn:
+        with self._one.begin() as conn:
             _write(conn, rows, {})
 
     def update(
@@ -394,27 +405,24 @@ class CallRecorder:
 
         A call that reached no outcome is 'failed' if Twilio says so and 'abandoned' otherwise
         (the caller hung up first). A handoff still waiting becomes 'abandoned'. A repeated
-        callback keeps the first end time.
+        callback keeps the first end time. One statement on PostgreSQL (the handoff's UPDATE
+        in a ``WITH``), run in autocommit; two in one transaction on SQLite.
         """
         _check(status, tuple(_UNSERVED_OUTCOME), "final call status")
-        now = self._clock.now()
+        params = {
+            "b_call_sid": call_sid,
+            "b_now": self._clock.now(),
+            "b_duration_s": duration_s,
+            "b_outcome": _UNSERVED_OUTCOME[status],
+        }
+        close = self._statements.close
+        if close is not None:
+            with self._one.begin() as conn:
+                conn.execute(close, params)
+            return
         with self._engine.begin() as conn:
-            conn.execute(
-                sa.update(CallRecordRow)
-                .where(CallRecordRow.call_sid == call_sid)
-                .values(
-                    ended_at=sa.func.coalesce(
-                        CallRecordRow.ended_at, sa.literal(now, UtcDateTime())
-                    ),
-                    duration_s=duration_s,
-                    outcome=sa.func.coalesce(CallRecordRow.outcome, _UNSERVED_OUTCOME[status]),
-                )
-            )
-            conn.execute(
-                sa.update(AgentHandoffRow)
-                .where(AgentHandoffRow.call_sid == call_sid, AgentHandoffRow.status == "waiting")
-                .values(status="abandoned", left_at=sa.literal(now, UtcDateTime()))
-            )
+            conn.execute(_CLOSE_RECORD, params)
+            conn.execute(_ABANDON_WAITING, params)
 
     def handoff(
         self,
@@ -432,43 +440,24 @@ class CallRecorder:
         """Queue the call for an agent, or refresh its handoff if it is already there.
 
         A duplicate delivery updates the one row and keeps the caller's place in the queue
-        (``enqueued_at``); a handoff that had left the queue waits again from now.
+        (``enqueued_at``); a handoff that had left the queue waits again from now. One
+        statement (INSERT ... ON CONFLICT DO UPDATE), so two deliveries racing meet in the
+        database, never in an error.
         """
-        details = {
-            "queue": queue,
-            "priority": priority,
-            "account_id": account_id,
-            "caller_name": caller_name,
-            "verified": verified,
-            "issue": issue,
-            "steps_tried": list(steps_tried),
-            "reason": reason,
+        params = {
+            "b_call_sid": call_sid,
+            "b_queue": queue,
+            "b_priority": priority,
+            "b_account_id": account_id,
+            "b_caller_name": caller_name,
+            "b_verified": verified,
+            "b_issue": issue,
+            "b_steps_tried": list(steps_tried),
+            "b_reason": reason,
+            "b_now": self._clock.now(),
         }
-        now = self._clock.now()
-        try:
-            with self._engine.begin() as conn:  # one transaction: refresh, or else insert
-                if _refresh_handoff(conn, call_sid, details, now):
-                    return
-                conn.execute(
-                    sa.insert(AgentHandoffRow).values(
-                        {
-                            **details,
-                            "call_sid": call_sid,
-                            "enqueued_at": now,
-                            "seen_at": now,
-                            "status": "waiting",
-                        }
-                    )
-                )
-        except sa.exc.IntegrityError:
-            # a concurrent delivery inserted first (refresh its row), or start() never ran
-            if not self._refresh_handoff(call_sid, details, now):
-                raise
-
-    def _refresh_handoff(self, call_sid: str, details: dict[str, Any], now: datetime) -> bool:
-        """Update an existing handoff in one statement; False if the call has none."""
-        with self._engine.begin() as conn:
-            return _refresh_handoff(conn, call_sid, details, now)
+        with self._one.begin() as conn:
+            conn.execute(self._statements.handoff, params)
 
     def handoff_status(self, call_sid: str, status: str, *, waited_s: int | None = None) -> None:
         """Move the handoff on: 'bridged' to an agent, 'left' the queue, or 'abandoned'.
@@ -479,24 +468,24 @@ class CallRecorder:
         dequeued the caller) only the status changes.
         """
         _check(status, HANDOFF_STATUSES, "handoff status")
-        values: dict[str, Any] = {"status": status}
+        params: dict[str, Any] = {"b_call_sid": call_sid, "b_status": status}
+        statement = _HANDOFF_STATUS
         if waited_s is not None:
             now = self._clock.now()
-            values["left_at"] = now
+            params["b_left_at"] = now
+            statement = _HANDOFF_LEFT
             enqueued_at = self._enqueued_at(call_sid) if status == "bridged" else None
             if enqueued_at is not None:
-                values["answered_at"] = min(enqueued_at + timedelta(seconds=max(0, waited_s)), now)
-        with self._engine.begin() as conn:
-            conn.execute(
-                sa.update(AgentHandoffRow)
-                .where(AgentHandoffRow.call_sid == call_sid)
-                .values(values)
-            )
+                answered = min(enqueued_at + timedelta(seconds=max(0, waited_s)), now)
+                params["b_answered_at"] = answered
+                statement = _HANDOFF_ANSWERED
+        with self._one.begin() as conn:
+            conn.execute(statement, params)
 
     def _enqueued_at(self, call_sid: str) -> datetime | None:
-        with self._engine.connect() as conn:
+        with self._one.connect() as conn:
             found: datetime | None = conn.execute(
-                sa.select(AgentHandoffRow.enqueued_at).where(AgentHandoffRow.call_sid == call_sid)
+                _ENQUEUED_AT, {"b_call_sid": call_sid}
             ).scalar_one_or_none()
         return found
 
@@ -504,20 +493,13 @@ class CallRecorder:
         """The call's record with its events in step order, or None if it never started
         (what this thread holds for it written first)."""
         self._write_held_now(call_sid)
-        with self._engine.connect() as conn:
-            row = conn.execute(
-                sa.select(CallRecordRow.__table__).where(CallRecordRow.call_sid == call_sid)
-            ).one_or_none()
+        params = {"b_call_sid": call_sid}
+        with self._one.connect() as conn:  # three reads, each its own snapshot as before
+            row = conn.execute(_RECORD, params).one_or_none()
             if row is None:
                 return None
-            events = conn.execute(
-                sa.select(CallEventRow.__table__)
-                .where(CallEventRow.call_sid == call_sid)
-                .order_by(CallEventRow.seq, CallEventRow.id)
-            ).all()
-            handoff = conn.execute(
-                sa.select(AgentHandoffRow.__table__).where(AgentHandoffRow.call_sid == call_sid)
-            ).one_or_none()
+            events = conn.execute(_EVENTS_OF, params).all()
+            handoff = conn.execute(_HANDOFF_OF, params).one_or_none()
         return from_row(
             CallRecord,
             row,
@@ -527,12 +509,8 @@ class CallRecorder:
 
     def seen(self, call_sid: str) -> None:
         """The waiting caller is still on the line (Twilio fetched their hold page)."""
-        with self._engine.begin() as conn:
-            conn.execute(
-                sa.update(AgentHandoffRow)
-                .where(AgentHandoffRow.call_sid == call_sid, AgentHandoffRow.status == "waiting")
-                .values(seen_at=self._clock.now())
-            )
+        with self._one.begin() as conn:
+            conn.execute(_SEEN, {"b_call_sid": call_sid, "b_now": self._clock.now()})
 
     def waiting(self) -> list[Handoff]:
         """Callers waiting for an agent, ghosts left out: most urgent first, then longest
@@ -599,7 +577,7 @@ class CallRecorder:
         if status is not None:
             _check(status, HANDOFF_STATUSES, "handoff status")
             query = query.where(AgentHandoffRow.status == status)
-        with self._engine.connect() as conn:
+        with self._one.connect() as conn:
             rows = conn.execute(
                 query.order_by(
                     AgentHandoffRow.priority.desc(),
@@ -615,7 +593,7 @@ class CallRecorder:
         if self._held.depth:
             self._held.update(call_sid, values)
             return
-        with self._engine.begin() as conn:
+        with self._one.begin() as conn:
             _write(conn, [], {call_sid: values})
 
 
@@ -624,7 +602,15 @@ def _write(
 ) -> None:
     """Insert event ``rows`` and apply ``updates`` (call sid -> values) to call records.
     Several rows go in one INSERT with a VALUES list, never as an executemany: psycopg runs
-    an executemany in pipeline mode, which spent ~0.4 ms of CPU per webhook waiting."""
+    an executemany in pipeline mode, which spent ~0.4 ms of CPU per webhook waiting. On
+    PostgreSQL, the rows and one record's update are one statement (``_events_and_update``)."""
+    if rows and len(updates) == 1 and conn.dialect.name == "postgresql":
+        ((call_sid, values),) = updates.items()
+        params = {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
+        params.update({f"b_{name}": value for name, value in values.items()})
+        params["b_call_sid"] = call_sid
+        conn.execute(_events_and_update(len(rows), tuple(sorted(values))), params)
+        return
     if len(rows) == 1:
         conn.execute(_INSERT_EVENTS, rows[0])
     elif rows:
@@ -634,34 +620,6 @@ def _write(
         params = {f"b_{name}": value for name, value in values.items()}
         params["b_call_sid"] = call_sid
         conn.execute(_record_update(tuple(sorted(values))), params)
-
-
-def _refresh_handoff(
-    conn: sa.Connection, call_sid: str, details: dict[str, Any], now: datetime
-) -> bool:
-    """Update an existing handoff in one statement, on ``conn``; False if the call has none."""
-    table = AgentHandoffRow
-    still_waiting = table.status == "waiting"
-    row = conn.execute(
-        sa.update(table)
-        .where(table.call_sid == call_sid)
-        .values(
-            {
-                **details,
-                # SET reads the old row: a caller still waiting keeps their place
-                "enqueued_at": sa.case(
-                    (still_waiting, table.enqueued_at),
-                    else_=sa.literal(now, UtcDateTime()),
-                ),
-                "status": "waiting",
-                "seen_at": sa.literal(now, UtcDateTime()),
-                "answered_at": None,
-                "left_at": None,
-            }
-        )
-        .returning(table.call_sid)
-    ).first()
-    return row is not None
 
 
 def _check(value: str, allowed: Sequence[str], what: str) -> None:
@@ -674,13 +632,17 @@ def _insert_events(count: int) -> sa.TextClause:
     """The INSERT of ``count`` event rows in one VALUES list, from bound parameters
     ``<column>_<row>`` typed as the columns are; built once per count. Written as text:
     SQLAlchemy compiles a VALUES list of an ``insert()`` again on every execution."""
-    table = CallEventRow.__table__
-    columns = [table.c[name] for name in _EVENT_COLUMNS]
+    sql, params = _events_values(count)
+    return sa.text(sql).bindparams(*params)
+
+
+def _events_values(count: int) -> tuple[str, list[sa.BindParameter[Any]]]:
+    """The text of the INSERT of ``count`` event rows, and its typed bound parameters."""
+    columns = [_EVENTS_T.c[name] for name in _EVENT_COLUMNS]
     rows = ", ".join("(" + ", ".join(f":{c.name}_{i}" for c in columns) + ")" for i in range(count))
     names = ", ".join(c.name for c in columns)
-    return sa.text(f"INSERT INTO {CallEventRow.__tablename__} ({names}) VALUES {rows}").bindparams(
-        *(sa.bindparam(f"{c.name}_{i}", type_=c.type) for i in range(count) for c in columns)
-    )
+    params = [sa.bindparam(f"{c.name}_{i}", type_=c.type) for i in range(count) for c in columns]
+    return f"INSERT INTO {_EVENTS_T.name} ({names}) VALUES {rows}", params
 
 
 @functools.cache
@@ -692,3 +654,131 @@ def _record_update(names: tuple[str, ...]) -> sa.Update:
         values["outcome"] = sa.func.coalesce(CallRecordRow.outcome, values["outcome"])
     where = CallRecordRow.call_sid == sa.bindparam("b_call_sid")
     return sa.update(CallRecordRow).where(where).values(values)
+
+
+@functools.cache
+def _events_and_update(count: int, names: tuple[str, ...]) -> sa.TextClause:
+    """PostgreSQL's one statement for a webhook's held writes: the INSERT of ``count`` event
+    rows (``_insert_events``' parameters) in a data-modifying ``WITH``, then the UPDATE of
+    one call record setting ``names`` (``_record_update``'s parameters; ``outcome`` keeps a
+    set one). Built once per shape; one statement, so it may run in autocommit."""
+    records = _RECORDS
+    sets = ", ".join(
+        f"{name} = coalesce({name}, :b_{name})" if name == "outcome" else f"{name} = :b_{name}"
+        for name in names
+    )
+    insert, params = _events_values(count)
+    return sa.text(
+        f"WITH new_events AS ({insert}) "
+        f"UPDATE {records.name} SET {sets} WHERE call_sid = :b_call_sid"
+    ).bindparams(
+        *params,
+        *(sa.bindparam(f"b_{name}", type_=records.c[name].type) for name in names),
+        sa.bindparam("b_call_sid", type_=records.c.call_sid.type),
+    )
+
+
+# The statements of every call's hot path, built once with bound parameters (building and
+# keying a statement per call cost more CPU than the database took to run it).
+_RECORDS = cast(sa.Table, CallRecordRow.__table__)
+_EVENTS_T = cast(sa.Table, CallEventRow.__table__)
+_HANDOFFS = cast(sa.Table, AgentHandoffRow.__table__)
+_SID: sa.BindParameter[str] = sa.bindparam("b_call_sid", type_=sa.String())
+_NOW: sa.BindParameter[datetime] = sa.bindparam("b_now", type_=UtcDateTime())
+_RECORD = sa.select(_RECORDS).where(_RECORDS.c.call_sid == _SID)
+_EVENTS_OF = (
+    sa.select(_EVENTS_T)
+    .where(_EVENTS_T.c.call_sid == _SID)
+    .order_by(_EVENTS_T.c.seq, _EVENTS_T.c.id)
+)
+_HANDOFF_OF = sa.select(_HANDOFFS).where(_HANDOFFS.c.call_sid == _SID)
+_ENQUEUED_AT = sa.select(_HANDOFFS.c.enqueued_at).where(_HANDOFFS.c.call_sid == _SID)
+_WAITING = sa.and_(_HANDOFFS.c.call_sid == _SID, _HANDOFFS.c.status == "waiting")
+_SEEN = sa.update(_HANDOFFS).where(_WAITING).values(seen_at=_NOW)
+# ``close``: the first end time and the first outcome stay; a handoff still waiting is left.
+_CLOSE_RECORD = (
+    sa.update(_RECORDS)
+    .where(_RECORDS.c.call_sid == _SID)
+    .values(
+        ended_at=sa.func.coalesce(_RECORDS.c.ended_at, _NOW),
+        duration_s=sa.bindparam("b_duration_s", type_=sa.Integer()),
+        outcome=sa.func.coalesce(
+            _RECORDS.c.outcome, sa.bindparam("b_outcome", type_=_RECORDS.c.outcome.type)
+        ),
+    )
+)
+_ABANDON_WAITING = sa.update(_HANDOFFS).where(_WAITING).values(status="abandoned", left_at=_NOW)
+# ``handoff_status``: the status; with it when the caller left; and when an agent answered.
+_HANDOFF_STATUS = (
+    sa.update(_HANDOFFS)
+    .where(_HANDOFFS.c.call_sid == _SID)
+    .values(status=sa.bindparam("b_status", type_=_HANDOFFS.c.status.type))
+)
+_HANDOFF_LEFT = _HANDOFF_STATUS.values(left_at=sa.bindparam("b_left_at", type_=UtcDateTime()))
+_HANDOFF_ANSWERED = _HANDOFF_LEFT.values(
+    answered_at=sa.bindparam("b_answered_at", type_=UtcDateTime())
+)
+
+
+@dataclass(frozen=True)
+class _DialectStatements:
+    """The statements that say ON CONFLICT, in one database's dialect, and on PostgreSQL
+    ``close`` as one statement (a data-modifying ``WITH``, which SQLite lacks)."""
+
+    start: sa.Insert
+    handoff: sa.Insert
+    close: sa.Update | None = None
+
+    @classmethod
+    @functools.cache
+    def of(cls, dialect: str) -> _DialectStatements:
+        if dialect == "sqlite":
+            insert: Any = sqlite.insert
+        elif dialect == "postgresql":
+            insert = postgresql.insert
+        else:
+            raise ConfigError(f"call records need SQLite or PostgreSQL, not {dialect}")
+        # A retried start (a webhook delivered twice) meets the row and does nothing.
+        start = (
+            insert(_RECORDS)
+            .values(
+                call_sid=_SID,
+                flow=sa.bindparam("b_flow", type_=sa.String()),
+                flow_version=sa.bindparam("b_flow_version", type_=sa.String()),
+                caller=sa.bindparam("b_caller", type_=sa.String()),
+                lang=sa.bindparam("b_lang", type_=sa.String()),
+                started_at=_NOW,
+            )
+            .on_conflict_do_nothing(index_elements=[_RECORDS.c.call_sid])
+        )
+        columns = _HANDOFFS.c
+        details = (
+            *("queue", "priority", "account_id", "caller_name", "verified", "issue"),
+            *("steps_tried", "reason"),
+        )
+        handoff = insert(_HANDOFFS).values(
+            call_sid=_SID,
+            enqueued_at=_NOW,
+            seen_at=_NOW,
+            status="waiting",
+            **{name: sa.bindparam(f"b_{name}", type_=columns[name].type) for name in details},
+        )
+        # A duplicate refreshes the row; SET reads the old row: a caller still waiting keeps
+        # their place, one who had left waits again from now.
+        handoff = handoff.on_conflict_do_update(
+            index_elements=[columns.call_sid],
+            set_={
+                **{name: handoff.excluded[name] for name in details},
+                "enqueued_at": sa.case(
+                    (columns.status == "waiting", columns.enqueued_at),
+                    else_=handoff.excluded.enqueued_at,
+                ),
+                "status": "waiting",
+                "seen_at": handoff.excluded.seen_at,
+                "answered_at": None,
+                "left_at": None,
+            },
+        )
+        if dialect != "postgresql":
+            return cls(start, handoff)
+        return cls(start, handoff, _CLOSE_RECORD.add_cte(_ABANDON_WAITING.cte("left_queue")))

@@ -2,9 +2,11 @@
 
 Owns ``Wallet`` and the frozen dataclasses it returns (never ORM rows, never a PIN hash).
 Every method runs its own short transaction on the injected engine and asks the injected
-clock for the time. Changes a caller triggers (unlock, protective freeze, tickets, SMS) are
-idempotent on a caller-supplied key, enforced by unique constraints so that it holds across
-processes. Must not import Flask, the flow engine or the session store.
+clock for the time; a method that is one statement (every read, queuing an SMS) runs it on
+``ivr.db.one_statement`` (autocommit on PostgreSQL: no BEGIN and ROLLBACK round trips).
+Changes a caller triggers (unlock, protective freeze, tickets, SMS) are idempotent on a
+caller-supplied key, enforced by unique constraints so that it holds across processes.
+Must not import Flask, the flow engine or the session store.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sqlalchemy.orm import sessionmaker
 from ivr.clock import Clock
 from ivr.db import UtcDateTime
 from ivr.db import from_row
+from ivr.db import one_statement
 from ivr.errors import AccountNotFound
 from ivr.phones import to_e164
 from ivr.wallet.pins import PinKeys
@@ -180,6 +183,7 @@ class Wallet:
     def __init__(self, engine: sa.Engine, clock: Clock, pins: PinKeys | None = None) -> None:
         self._clock = clock
         self._engine = engine
+        self._one = one_statement(engine)  # one statement: reads, the SMS outbox's insert
         self._sessions = sessionmaker(engine, expire_on_commit=False)
         self._pins = pins or PinKeys.for_development()
         self._decoy = self._pins.hash(_DECOY_PIN)
@@ -196,14 +200,14 @@ class Wallet:
         if number is None:
             return None
         now = self._clock.now()
-        with self._engine.connect() as conn:
+        with self._one.connect() as conn:
             row = conn.execute(_ACCOUNT_BY_PHONE, {"b_phone": number}).first()
         if row is None:
             return None
         return Caller(from_row(Account, row), _locked_at(row.pin_locked_until, now))
 
     def account(self, account_id: int) -> Account:
-        with self._engine.connect() as conn:
+        with self._one.connect() as conn:
             return from_row(Account, _account_row(conn, account_id))
 
     def verify_pin(self, account_id: int, pin: str) -> PinCheck:
@@ -242,7 +246,7 @@ class Wallet:
     def pin_locked_until(self, account_id: int) -> datetime | None:
         """When PIN checks on the account open again, while they are locked; else None."""
         now = self._clock.now()
-        with self._engine.connect() as conn:
+        with self._one.connect() as conn:
             locked_until = _pin_state(conn, account_id).pin_locked_until
         return _locked_at(locked_until, now)
 
@@ -298,32 +302,32 @@ class Wallet:
     # -- payments, top-ups, refunds -------------------------------------------------------
 
     def latest_failed_payment(self, account_id: int) -> Payment | None:
-        with self._engine.connect() as conn:
+        with self._one.connect() as conn:
             row = conn.execute(_LATEST_FAILED_PAYMENT, {"b_id": account_id}).first()
         return None if row is None else from_row(Payment, row)
 
     def open_topups(self, account_id: int) -> list[TopUp]:
         """Top-ups still pending or failed, newest first."""
-        with self._engine.connect() as conn:
+        with self._one.connect() as conn:
             rows = conn.execute(_OPEN_TOPUPS, {"b_id": account_id}).all()
         return [from_row(TopUp, row) for row in rows]
 
     def refunds(self, account_id: int) -> list[Refund]:
         """Every refund: those in progress first, then newest first."""
-        with self._engine.connect() as conn:
+        with self._one.connect() as conn:
             rows = conn.execute(_REFUNDS, {"b_id": account_id}).all()
         return [from_row(Refund, row) for row in rows]
 
     def count_transactions_since(self, account_id: int, since: datetime) -> int:
         """Payments and top-ups (any status) created at or after ``since``."""
-        with self._engine.connect() as conn:
+        with self._one.connect() as conn:
             row = conn.execute(_TRANSACTIONS_SINCE, {"b_id": account_id, "b_since": since}).one()
         return int(row.payments or 0) + int(row.topups or 0)
 
     def limits(self, account_id: int) -> Limits:
         """The limits, and what succeeded payments used since midnight in Shanghai."""
         since = start_of_local_day(self._clock.now())
-        with self._engine.connect() as conn:  # one statement: the limits and the sum together
+        with self._one.connect() as conn:  # one statement: the limits and the sum together
             row = conn.execute(_LIMITS, {"b_id": account_id, "b_since": since}).first()
         if row is None:
             raise AccountNotFound(account_id)
@@ -383,13 +387,13 @@ class Wallet:
         compact = _SEPARATORS.sub("", number)
         if not compact.isascii() or not compact.isdigit():
             return None
-        with self._engine.connect() as conn:
+        with self._one.connect() as conn:
             row = conn.execute(_TICKET_BY_NUMBER, {"b_number": compact}).first()
         return None if row is None else from_row(Ticket, row)
 
     def tickets(self, account_id: int) -> list[Ticket]:
         """The account's tickets, newest first."""
-        with self._engine.connect() as conn:
+        with self._one.connect() as conn:
             rows = conn.execute(_TICKETS, {"b_id": account_id}).all()
         return [from_row(Ticket, row) for row in rows]
 
@@ -402,7 +406,7 @@ class Wallet:
         """
         values = {"b_id": account_id, "b_body": body, "b_now": self._clock.now(), "b_key": key}
         try:
-            with self._engine.begin() as conn:
+            with self._one.begin() as conn:
                 row = conn.execute(_QUEUE_SMS, values).first()
         except IntegrityError:
             row = None
@@ -424,16 +428,16 @@ class Wallet:
     # -- by idempotency key ---------------------------------------------------------------
 
     def _event_recorded(self, key: str) -> bool:
-        with self._engine.connect() as conn:
+        with self._one.connect() as conn:
             return conn.execute(_EVENT_BY_KEY, {"b_key": key}).first() is not None
 
     def _ticket_by_key(self, key: str) -> Ticket | None:
-        with self._engine.connect() as conn:
+        with self._one.connect() as conn:
             row = conn.execute(_TICKET_BY_KEY, {"b_key": key}).first()
         return None if row is None else from_row(Ticket, row)
 
     def _sms_by_key(self, key: str) -> SmsMessage | None:
-        with self._engine.connect() as conn:
+        with self._one.connect() as conn:
             row = conn.execute(_SMS_BY_KEY, {"b_key": key}).first()
         return None if row is None else from_row(SmsMessage, row)
 
