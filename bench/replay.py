@@ -29,6 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ivr.cli.server import settle_heap  # noqa: E402
 from ivr.hotline.checks import wallet_checks  # noqa: E402
 from ivr.settings import Settings  # noqa: E402
 from ivr.testing.factories import LocalSimulators  # noqa: E402
@@ -69,6 +70,7 @@ def main() -> None:
     settings = Settings.read(os.environ, overrides)
     simulators = local_simulators(settings, isolated=True)
     checks = wallet_checks(simulators.runtime.services.wallet, simulators.runtime.records)
+    settle_heap()  # as `ivr serve` does: no collection walks the app again (its pauses)
     store = settings.session_store.split("/")[0].rstrip(":")
     how = f"{jobs} worker processes" if jobs > 1 else "in-process"
     print(f"call-script replay ({len(scripts)} scripts, {how}, {store} sessions, ", end="")
