@@ -83,6 +83,7 @@ from ivr.clock import ManualClock
 from ivr.errors import SimulationError
 from ivr.errors import TwimlError
 from ivr.phones import country_of
+from ivr.telephony.signatures import Fields
 from ivr.telephony.twiml_schema import SchemaProblem
 from ivr.telephony.twiml_schema import check_document
 
@@ -1515,7 +1516,8 @@ class Call:
             form = {}
         headers = {"User-Agent": "TwilioProxy/1.1"}
         if self._sim.validator is not None:  # twilio's own code signs, once per request
-            headers["X-Twilio-Signature"] = self._sim.validator.compute_signature(url, form)
+            signature = self._sim.validator.compute_signature(url, Fields(form))
+            headers["X-Twilio-Signature"] = signature
         if len(self._jar):  # an empty jar adds no Cookie header
             probe = urllib.request.Request(url)
             self._jar.add_cookie_header(probe)
@@ -1558,8 +1560,9 @@ def _quoted(text: str) -> str:
 def twilio_signature(auth_token: str, url: str, form: Mapping[str, str]) -> str:
     """``X-Twilio-Signature`` for a request to ``url`` with the form ``form`` (empty for a
     GET), computed by twilio's own ``RequestValidator`` (what the simulator signs with): no
-    copy of Twilio's algorithm to drift from it."""
-    return str(RequestValidator(auth_token).compute_signature(url, form))
+    copy of Twilio's algorithm to drift from it. The form goes in as ``Fields``, which spares
+    the validator two exceptions per field."""
+    return str(RequestValidator(auth_token).compute_signature(url, Fields(form)))
 
 
 def parse_twiml(body: bytes) -> Element:
