@@ -69,6 +69,7 @@ from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from time import perf_counter
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Literal
@@ -201,24 +202,9 @@ def wsgi_environ(
 ) -> dict[str, Any]:
     """The WSGI environ a server builds for a request to ``url`` (absolute) with ``headers``
     and, for a form post, the urlencoded ``body``."""
-    parts = urllib.parse.urlsplit(url)
-    path = parts.path or "/"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    raw_uri = path + ("?" + parts.query if parts.query else "")
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        # PEP 3333: the decoded path's bytes, carried as latin-1 text
-        "PATH_INFO": urllib.parse.unquote_to_bytes(path).decode("latin-1"),
-        "QUERY_STRING": parts.query,
-        "REQUEST_URI": raw_uri,
-        "RAW_URI": raw_uri,
-        "SERVER_NAME": parts.hostname or "localhost",
-        "SERVER_PORT": str(port),
-        "HTTP_HOST": parts.netloc,
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": parts.scheme or "http",
+        **_url_environ(url),
         "wsgi.input": io.BytesIO(body or b""),
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": False,
@@ -236,6 +222,32 @@ def wsgi_environ(
             key = "HTTP_" + key
             environ[key] = f"{environ[key]}, {value}" if key in environ else value
     return environ
+
+
+@functools.lru_cache(maxsize=4096)
+def _url_environ(url: str) -> Mapping[str, Any]:
+    """What of a WSGI environ ``url`` alone decides, worked out once per URL (a call requests
+    the same few URLs again and again). Read-only: each environ copies it."""
+    parts = urllib.parse.urlsplit(url)
+    path = parts.path or "/"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    raw_uri = path + ("?" + parts.query if parts.query else "")
+    return MappingProxyType(
+        {
+            "SCRIPT_NAME": "",
+            # PEP 3333: the decoded path's bytes, carried as latin-1 text
+            "PATH_INFO": urllib.parse.unquote_to_bytes(path).decode("latin-1"),
+            "QUERY_STRING": parts.query,
+            "REQUEST_URI": raw_uri,
+            "RAW_URI": raw_uri,
+            "SERVER_NAME": parts.hostname or "localhost",
+            "SERVER_PORT": str(port),
+            "HTTP_HOST": parts.netloc,
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": parts.scheme or "http",
+        }
+    )
 
 
 def _run_wsgi(
