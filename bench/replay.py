@@ -4,7 +4,10 @@ Each script runs as `ivr replay` runs it: a fresh demo database state (restored 
 before every call), a fixed clock, the simulator driving the app through WSGI with signatures
 on, sessions in the configured store (``IVR_SESSION_STORE``, default sql: the SQLite file).
 With ``--jobs N`` the scripts run as `ivr replay --jobs N` runs them: in N worker processes,
-each with its own app and demo database, results back in order.
+each with its own app and demo database, results back in order. Once built, the app's heap is
+settled as ``ivr serve`` settles it (``settle_heap``; the workers do the same): over 8 rounds,
+collecting garbage took 128 ms instead of 200 (two full collections, 47 ms together, instead
+of one of 116 ms).
 
 Prints, for the best round and for the first (cold) one, calls per second of wall time and
 calls per second of CPU: this process's CPU plus, with --jobs, its workers' (read from
@@ -29,6 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from ivr.cli.server import settle_heap  # noqa: E402
 from ivr.hotline.checks import wallet_checks  # noqa: E402
 from ivr.settings import Settings  # noqa: E402
 from ivr.testing.factories import LocalSimulators  # noqa: E402
@@ -69,6 +73,7 @@ def main() -> None:
     settings = Settings.read(os.environ, overrides)
     simulators = local_simulators(settings, isolated=True)
     checks = wallet_checks(simulators.runtime.services.wallet, simulators.runtime.records)
+    settle_heap()  # as `ivr serve` does: no collection walks the app again (its pauses)
     store = settings.session_store.split("/")[0].rstrip(":")
     how = f"{jobs} worker processes" if jobs > 1 else "in-process"
     print(f"call-script replay ({len(scripts)} scripts, {how}, {store} sessions, ", end="")

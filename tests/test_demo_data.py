@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -387,3 +389,69 @@ def test_a_demo_snapshot_restored_at_another_time_seeds_for_that_time(
 
     locked = demo_account(wallet, LI).locked_at
     assert locked == clock.now() - timedelta(hours=1)
+
+
+def test_a_demo_snapshot_notices_a_single_changed_value_an_added_row_and_a_deleted_one(
+    engine: sa.Engine, clock: ManualClock
+) -> None:
+    """A restore writes nothing when every row is as kept (on SQLite it reads them back
+    first): each kind of change, alone, must still be put back."""
+    snapshot = DemoSnapshot(engine, clock)
+    snapshot.restore()
+    seeded = every_row(engine)
+    snapshot.restore()  # nothing changed
+    changes = [
+        # one column of one row, in a table after the first
+        sa.update(TopUpRow).values(card_last4="0000"),
+        # a row added to a table the demo leaves empty
+        sa.insert(SmsRow).values(
+            account_id=1, to_phone=ZHANG, body="hello", created_at=clock.now(), idempotency_key="k"
+        ),
+        # a row gone
+        sa.delete(PaymentRow).where(PaymentRow.amount_fen == 3_850),
+    ]
+    restored = []
+    for change in changes:
+        with engine.begin() as conn:
+            conn.execute(change)
+        assert every_row(engine) != seeded
+        snapshot.restore()
+        restored.append(every_row(engine) == seeded)
+
+    assert restored == [True, True, True]
+
+
+def test_a_demo_snapshot_on_sqlite_writes_nothing_when_nothing_changed(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """SQLite's data_version, read on a connection of its own, moves when another connection
+    commits a change: a restore with nothing to put back commits none, one after a change
+    does."""
+    file = tmp_path / "demo.sqlite3"
+    engine = make_engine(f"sqlite:///{file}")
+    Base.metadata.create_all(engine, tables=list(WALLET_TABLES))
+    snapshot = DemoSnapshot(engine, clock)
+    snapshot.restore()
+    watcher = sqlite3.connect(file)
+
+    def version() -> int:
+        return int(watcher.execute("PRAGMA data_version").fetchone()[0])
+
+    try:
+        before = version()
+        snapshot.restore()
+        unchanged = version()
+        with engine.begin() as conn:
+            conn.execute(
+                sa.update(AccountRow).where(AccountRow.phone == LI).values(status="active")
+            )
+        changed = version()
+        snapshot.restore()
+        restored = version()
+    finally:
+        watcher.close()
+        engine.dispose()
+
+    assert unchanged == before
+    assert changed != unchanged
+    assert restored != changed

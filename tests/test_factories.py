@@ -23,6 +23,7 @@ from tests.simulator_apps import served
 
 ZHANG_WEI = "+8613800000001"
 LI_NA = "+8613800000002"  # her demo account is locked
+ZHAO_MIN = "+8613800000005"
 
 
 @pytest.fixture
@@ -106,3 +107,23 @@ def test_remote_simulators_sign_each_call_and_give_each_simulator_its_own_call_s
     assert RequestValidator("tok").validate(
         voice.url, voice.form, voice.headers["X-Twilio-Signature"]
     )
+
+
+def test_a_simulators_dialer_is_one_dialer_numbering_its_calls_on_from_round_to_round(
+    isolated: LocalSimulators,
+) -> None:
+    simulator = isolated()
+    book = isolated.runtime.callbacks
+    assert book is not None
+    assert simulator.dialer is not None
+    placed = []
+    # two queues: each may have one callback in progress
+    for sid, phone, queue in (("CA1", ZHANG_WEI, "payments"), ("CA2", ZHAO_MIN, "security")):
+        book.request(sid, phone=phone, account_id=None, issue=None, queue=queue)
+        placed.append(
+            [(request.to, int(request.call_sid[2:], 16)) for request in simulator.dialer()]
+        )
+
+    (first_to, first_sid), (second_to, second_sid) = placed[0] + placed[1]
+    assert [len(round_) for round_ in placed] == [1, 1]
+    assert (first_to, second_to, second_sid - first_sid) == (ZHANG_WEI, ZHAO_MIN, 1)

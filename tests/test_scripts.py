@@ -6,6 +6,7 @@ the real hotline), so that what the caller hears is known to the character.
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Iterable
 from collections.abc import Mapping
@@ -1067,3 +1068,50 @@ def test_a_network_busy_call_ends_unanswered_and_is_reported_busy(
     assert failing.failure.message == (
         "expected the call to be reported completed, but it ended unanswered (busy), reported busy"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading again
+
+
+ONE_KEY = """\
+name: one key
+from: "+8613800000001"
+steps:
+  - press: "1"
+"""
+
+
+def test_a_script_edited_in_place_is_read_afresh_even_with_its_size_and_time_kept(
+    tmp_path: Path,
+) -> None:
+    path = script_file(tmp_path, ONE_KEY)
+    first = load_script(path)
+    kept = path.stat()
+    path.write_text(ONE_KEY.replace('"1"', '"2"'), encoding="utf-8")
+    os.utime(path, ns=(kept.st_atime_ns, kept.st_mtime_ns))
+
+    second = load_script(path)
+
+    assert path.stat().st_size == kept.st_size
+    assert (first.steps, second.steps) == ((Press("1"),), (Press("2"),))
+
+
+def test_one_text_in_two_files_loads_as_two_scripts_each_naming_its_file(tmp_path: Path) -> None:
+    left = script_file(tmp_path, ONE_KEY, "left.yaml")
+    right = script_file(tmp_path, ONE_KEY, "right.yaml")
+
+    assert [load_script(left).path, load_script(right).path] == [str(left), str(right)]
+
+
+def test_a_broken_script_fails_each_time_it_is_loaded_until_it_is_fixed(tmp_path: Path) -> None:
+    path = script_file(tmp_path, ONE_KEY.replace("press", "presss"))
+    errors = []
+    for _ in range(2):
+        with pytest.raises(ScriptError) as error:
+            load_script(path)
+        errors.append(error.value.key)
+    path.write_text(ONE_KEY, encoding="utf-8")
+
+    assert errors == ["steps[0].presss", "steps[0].presss"]
+    assert load_script(path).steps == (Press("1"),)

@@ -30,6 +30,7 @@ logging: settings come in, and logging is the entry point's.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 import multiprocessing
 import os
@@ -57,6 +58,7 @@ from ivr.hotline.checks import wallet_checks
 from ivr.hotline.dialer import Dialer
 from ivr.hotline.dialer import RetryPolicy
 from ivr.settings import Settings
+from ivr.stores.callbacks import CallbackBook
 from ivr.telephony.calls import TwilioPlacer
 from ivr.telephony.numbers import Credentials
 from ivr.testing.scripts import EffectCheck
@@ -146,16 +148,34 @@ class LocalSimulators:
         self, simulator: Simulator, base_url: str, first_call: int
     ) -> Callable[[], Sequence[OutboundRequest]] | None:
         """One round of the app's callback dialer, calling from the number the simulator's
-        callers dial, through a fake of Twilio's REST API: the calls it asked for."""
+        callers dial, through a fake of Twilio's REST API: the calls it asked for. The dialer
+        and its fake API are built on the first round: most calls describe no callback."""
         rt = self.runtime
-        if rt.callbacks is None:
+        book = rt.callbacks
+        if book is None:
             return None
+        built: list[tuple[FakeCallsApi, Dialer]] = []
+
+        def run() -> Sequence[OutboundRequest]:
+            if not built:
+                built.append(self._new_dialer(book, simulator, base_url, first_call))
+            api, dialer = built[0]
+            before = len(api.created)
+            dialer.run_once()
+            return api.requests[before:]
+
+        return run
+
+    def _new_dialer(
+        self, book: CallbackBook, simulator: Simulator, base_url: str, first_call: int
+    ) -> tuple[FakeCallsApi, Dialer]:
+        rt = self.runtime
         api = FakeCallsApi(
             _FAKE_ACCOUNT.account_sid, _FAKE_ACCOUNT.auth_token, first_call=first_call
         )
         clock = self.clock if self.clock is not None else rt.services.clock
         dialer = Dialer(
-            book=rt.callbacks,
+            book=book,
             wallet=rt.services.wallet,
             flow=rt.flows[rt.flow_name].flow,
             placer=TwilioPlacer(_FAKE_ACCOUNT, http_client=api),
@@ -168,13 +188,7 @@ class LocalSimulators:
             lease=timedelta(seconds=rt.settings.callback_lease),
             sleep=self.clock.advance if self.clock is not None else time.sleep,
         )
-
-        def run() -> Sequence[OutboundRequest]:
-            before = len(api.created)
-            dialer.run_once()
-            return api.requests[before:]
-
-        return run
+        return api, dialer
 
 
 def local_simulators(
@@ -396,6 +410,10 @@ def start_worker(settings: Settings, ready: multiprocessing.SimpleQueue[int] | N
     try:
         local = local_simulators(settings, isolated=True)
         _worker = (local, wallet_checks(local.runtime.services.wallet, local.runtime.records))
+        # What ivr.cli.server.settle_heap does for a server (see why there): the worker's
+        # app lives as long as the worker, so no collection needs to walk it again.
+        gc.collect()
+        gc.freeze()
     except Exception as error:
         _worker = error
     finally:

@@ -46,12 +46,10 @@ cities and postcodes beyond ``places`` (the number's country is derived); the
 
 from __future__ import annotations
 
-import base64
 import email.message
 import email.utils
 import functools
 import hashlib
-import hmac
 import http.client
 import http.cookiejar
 import io
@@ -71,6 +69,7 @@ from dataclasses import replace
 from datetime import UTC
 from datetime import datetime
 from time import perf_counter
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 from typing import Any
 from typing import Literal
@@ -85,6 +84,8 @@ from ivr.clock import ManualClock
 from ivr.errors import SimulationError
 from ivr.errors import TwimlError
 from ivr.phones import country_of
+from ivr.telephony.signatures import Fields
+from ivr.telephony.twiml_schema import SchemaProblem
 from ivr.telephony.twiml_schema import check_document
 
 if TYPE_CHECKING:
@@ -201,24 +202,9 @@ def wsgi_environ(
 ) -> dict[str, Any]:
     """The WSGI environ a server builds for a request to ``url`` (absolute) with ``headers``
     and, for a form post, the urlencoded ``body``."""
-    parts = urllib.parse.urlsplit(url)
-    path = parts.path or "/"
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    raw_uri = path + ("?" + parts.query if parts.query else "")
     environ: dict[str, Any] = {
         "REQUEST_METHOD": method,
-        "SCRIPT_NAME": "",
-        # PEP 3333: the decoded path's bytes, carried as latin-1 text
-        "PATH_INFO": urllib.parse.unquote_to_bytes(path).decode("latin-1"),
-        "QUERY_STRING": parts.query,
-        "REQUEST_URI": raw_uri,
-        "RAW_URI": raw_uri,
-        "SERVER_NAME": parts.hostname or "localhost",
-        "SERVER_PORT": str(port),
-        "HTTP_HOST": parts.netloc,
-        "SERVER_PROTOCOL": "HTTP/1.1",
-        "wsgi.version": (1, 0),
-        "wsgi.url_scheme": parts.scheme or "http",
+        **_url_environ(url),
         "wsgi.input": io.BytesIO(body or b""),
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": False,
@@ -236,6 +222,32 @@ def wsgi_environ(
             key = "HTTP_" + key
             environ[key] = f"{environ[key]}, {value}" if key in environ else value
     return environ
+
+
+@functools.lru_cache(maxsize=4096)
+def _url_environ(url: str) -> Mapping[str, Any]:
+    """What of a WSGI environ ``url`` alone decides, worked out once per URL (a call requests
+    the same few URLs again and again). Read-only: each environ copies it."""
+    parts = urllib.parse.urlsplit(url)
+    path = parts.path or "/"
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    raw_uri = path + ("?" + parts.query if parts.query else "")
+    return MappingProxyType(
+        {
+            "SCRIPT_NAME": "",
+            # PEP 3333: the decoded path's bytes, carried as latin-1 text
+            "PATH_INFO": urllib.parse.unquote_to_bytes(path).decode("latin-1"),
+            "QUERY_STRING": parts.query,
+            "REQUEST_URI": raw_uri,
+            "RAW_URI": raw_uri,
+            "SERVER_NAME": parts.hostname or "localhost",
+            "SERVER_PORT": str(port),
+            "HTTP_HOST": parts.netloc,
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.version": (1, 0),
+            "wsgi.url_scheme": parts.scheme or "http",
+        }
+    )
 
 
 def _run_wsgi(
@@ -701,6 +713,7 @@ class Call:
         self._where = _Doc(outbound.url if outbound is not None else sim.voice_url, None)
         self._mark = 0  # transcript length at the caller's last action
         self._sequence = 0  # SequenceNumber of the next status callback
+        self._fixed: dict[str, str] | None = None  # the parameters every request carries
 
     # --- what the test reads ---
 
@@ -1145,10 +1158,9 @@ class Call:
         if not 200 <= reply.status < 300:
             raise TwimlError(url, "Queue", f"agent pickup: HTTP status {reply.status}")
         try:
-            root = parse_twiml(reply.body)
+            root, problems = checked_twiml(reply.body)
         except xml.parsers.expat.ExpatError as error:
             raise TwimlError(url, "Queue", f"agent pickup: not XML: {error}") from None
-        problems = check_document(root)
         if problems:
             raise TwimlError(url, problems[0].element, "; ".join(str(p) for p in problems))
         nouns = [noun for dial in root.iter("Dial") for noun in dial if noun.tag == "Queue"]
@@ -1395,6 +1407,17 @@ class Call:
     # --- HTTP ---
 
     def _params(self, extra: Mapping[str, str]) -> dict[str, str]:
+        """Twilio's standard parameters, then ``extra``. All but ``CallStatus`` are the same
+        for every request of the call: they are put together once (in the same order)."""
+        if self._fixed is None:
+            self._fixed = self._standard()
+        params = dict(self._fixed)
+        if "CallStatus" not in self._extra:  # a test's own CallStatus stands, as before
+            params["CallStatus"] = "in-progress" if self._answered else "ringing"
+        params.update(extra)
+        return params
+
+    def _standard(self) -> dict[str, str]:
         params = {
             "CallSid": self.call_sid,
             "AccountSid": self._sim.account_sid,
@@ -1414,7 +1437,6 @@ class Call:
         ):
             params.update(self._geography(role, number))
         params.update(self._extra)
-        params.update(extra)
         return params
 
     def _geography(self, role: str, number: str) -> dict[str, str]:
@@ -1477,10 +1499,9 @@ class Call:
             message = f"Content-Type {shown} is neither TwiML (text/xml, application/xml) nor audio"
             raise _FetchFailure(INVALID_CONTENT_TYPE, url, "", message)
         try:
-            root = parse_twiml(reply.body)
+            root, problems = checked_twiml(reply.body, wait_url=wait)
         except xml.parsers.expat.ExpatError as error:
             raise _FetchFailure(DOCUMENT_PARSE_FAILURE, url, "", f"not XML: {error}") from None
-        problems = check_document(root, wait_url=wait)
         if problems:
             message = "; ".join(str(problem) for problem in problems)
             raise _FetchFailure(SCHEMA_VALIDATION, url, problems[0].element, message)
@@ -1506,8 +1527,9 @@ class Call:
                 url += ("&" if urllib.parse.urlsplit(url).query else "?") + form_encode(params)
             form = {}
         headers = {"User-Agent": "TwilioProxy/1.1"}
-        if self._sim.auth_token is not None:
-            headers["X-Twilio-Signature"] = twilio_signature(self._sim.auth_token, url, form)
+        if self._sim.validator is not None:  # twilio's own code signs, once per request
+            signature = self._sim.validator.compute_signature(url, Fields(form))
+            headers["X-Twilio-Signature"] = signature
         if len(self._jar):  # an empty jar adds no Cookie header
             probe = urllib.request.Request(url)
             self._jar.add_cookie_header(probe)
@@ -1527,7 +1549,7 @@ class Call:
         return reply
 
     def _resolve(self, doc: _Doc, url: str) -> str:
-        return urllib.parse.urljoin(doc.url, url)
+        return _join(doc.url, url)
 
     def _seconds_since(self, moment: datetime) -> int:
         return int((self._sim.clock.now() - moment).total_seconds())
@@ -1549,12 +1571,10 @@ def _quoted(text: str) -> str:
 
 def twilio_signature(auth_token: str, url: str, form: Mapping[str, str]) -> str:
     """``X-Twilio-Signature`` for a request to ``url`` with the form ``form`` (empty for a
-    GET): base64 of the HMAC-SHA1, keyed with the auth token, of the URL followed by each
-    parameter's name and value in name order. What twilio's
-    ``RequestValidator.compute_signature`` computes for a plain mapping."""
-    signed = url + "".join(name + form[name] for name in sorted(form))
-    mac = hmac.new(auth_token.encode(), signed.encode(), hashlib.sha1)
-    return base64.b64encode(mac.digest()).decode()
+    GET), computed by twilio's own ``RequestValidator`` (what the simulator signs with): no
+    copy of Twilio's algorithm to drift from it. The form goes in as ``Fields``, which spares
+    the validator two exceptions per field."""
+    return str(RequestValidator(auth_token).compute_signature(url, Fields(form)))
 
 
 def parse_twiml(body: bytes) -> Element:
@@ -1568,6 +1588,20 @@ def parse_twiml(body: bytes) -> Element:
     parser.CharacterDataHandler = builder.data
     parser.Parse(body, True)
     return builder.close()
+
+
+@functools.lru_cache(maxsize=1024)
+def checked_twiml(
+    body: bytes, *, wait_url: bool = False
+) -> tuple[Element, tuple[SchemaProblem, ...]]:
+    """``body`` parsed (``parse_twiml``) and its schema problems (``check_document``, as a
+    waitUrl document with ``wait_url``), once per distinct body: an IVR sends the same
+    documents again and again (every caller hears the same menu), and a replay sends all of
+    them again each round. The tree is shared between the calls that fetch the same body, so
+    nothing may change it: the simulator only reads elements (a frame copies the list of
+    verbs it pops from). Raises ``xml.parsers.expat.ExpatError`` (never cached)."""
+    root = parse_twiml(body)
+    return root, tuple(check_document(root, wait_url=wait_url))
 
 
 def _rfc2822(moment: datetime) -> str:
@@ -1590,6 +1624,13 @@ def _spec(pending: _Pending) -> GatherSpec:
 
 
 def _gather_spec(verb: Element, doc: _Doc) -> GatherSpec:
+    return _gather_spec_at(verb, doc.url)
+
+
+@functools.lru_cache(maxsize=1024)
+def _gather_spec_at(verb: Element, url: str) -> GatherSpec:
+    """The spec of ``verb`` (an element of a shared ``checked_twiml`` tree, which nothing
+    changes: its identity stands for its content) in a document fetched from ``url``."""
     timeout = _int(verb, "timeout", 5)
     num_digits = verb.get("numDigits")
     return GatherSpec(
@@ -1601,9 +1642,16 @@ def _gather_spec(verb: Element, doc: _Doc) -> GatherSpec:
         language=verb.get("language", "en-US"),
         hints=verb.get("hints"),
         action_on_empty_result=verb.get("actionOnEmptyResult") == "true",
-        action=urllib.parse.urljoin(doc.url, verb.get("action") or doc.url),
+        action=_join(url, verb.get("action") or url),
         method=verb.get("method", "POST"),
     )
+
+
+@functools.lru_cache(maxsize=4096)
+def _join(base: str, url: str) -> str:
+    """``urllib.parse.urljoin``, pure, computed once per pair: a call resolves the same few
+    action URLs against the same few documents' URLs again and again."""
+    return urllib.parse.urljoin(base, url)
 
 
 def _collect(keys: str, spec: GatherSpec) -> tuple[str, str | None]:
