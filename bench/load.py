@@ -5,7 +5,7 @@ Each target gets the same load from `ivr load` (a separate process, never counte
 
 - **cost**: calls at a steady rate with no think time; the server's CPU per request is read
   from /proc for the server's process group (gunicorn's master and workers) before and after;
-- **throughput**: 16 calls in progress at all times (the server's 2 x 8 threads), no think
+- **throughput**: 16 calls in progress at all times (twice the server's 2 x 4 threads), no think
   time: the requests per second answered at saturation;
 - **callers**: N concurrent callers pausing 2-6 s before each key (arrivals at N / the mean
   call length): p50/p95/p99 per request.
@@ -90,6 +90,7 @@ def bare_app() -> Any:
 
 def serve_bare(port: int) -> None:
     """gunicorn with the options `ivr serve --workers 2` uses, the bare app in each worker."""
+    from ivr.cli.server import THREADS
     from ivr.cli.workers import gunicorn_options
     from ivr.cli.workers import serve_workers
     from ivr.settings import Settings
@@ -99,7 +100,7 @@ def serve_bare(port: int) -> None:
         host="127.0.0.1",
         port=port,
         workers=2,
-        threads=8,
+        threads=THREADS,
         preload=False,
     )
     serve_workers(options, bare_app)

@@ -50,7 +50,7 @@ pytestmark = pytest.mark.faults
 
 ANSWER_BUDGET_S = 5.0  # well inside Twilio's 15 s
 STORE_TIMEOUT = "1"  # IVR_STORE_TIMEOUT for these apps
-CONCURRENT = 8  # webhooks at once, as many as `ivr serve` has threads
+CONCURRENT = 8  # webhooks at once: twice the threads of an `ivr serve` process (THREADS)
 
 
 def timed(send: Callable[[], TestResponse]) -> tuple[TestResponse, float]:

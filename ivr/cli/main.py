@@ -45,6 +45,7 @@ from ivr.cli.report import report
 from ivr.cli.schema import echo_actions
 from ivr.cli.schema import schema
 from ivr.cli.scripts import scripts
+from ivr.cli.server import THREADS
 from ivr.cli.server import access_notice
 from ivr.cli.server import settle_heap
 from ivr.cli.server import waitress_options
@@ -155,7 +156,7 @@ def open_library(settings: Settings) -> AudioLibrary:
 )
 @click.option(
     "--threads",
-    default=8,
+    default=THREADS,
     show_default=True,
     type=click.IntRange(1),
     help="Threads per worker process.",
