@@ -4,8 +4,9 @@ Owns ``Base`` (every ORM table inherits from it, so ``Base.metadata`` is the who
 ``ivr.stores.schema`` has imported the table modules), ``UtcDateTime``, ``one_of`` (the status
 column type), ``from_row`` (the one row→dataclass mapping), the engine settings per
 backend, and how a dead connection is noticed without a round trip (``alive``) and an
-operation that met one is run once more (``once_more_if_disconnected``), and the engine
-for work that is one statement (``one_statement``). Knows nothing
+operation that met one is run once more (``once_more_if_disconnected``), the engine
+for work that is one statement (``one_statement``) and the ``insert`` that can say ON
+CONFLICT on each supported database (``dialect_insert``). Knows nothing
 about wallets, sessions or calls, and nothing about migrations (``ivr.stores.migrate`` owns
 those).
 """
@@ -29,8 +30,12 @@ from typing import Any
 from typing import TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase
+
+from ivr.errors import ConfigError
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -176,6 +181,17 @@ def _create_engine(url: str) -> sa.Engine:
         cur.close()
 
     return engine
+
+
+def dialect_insert(dialect: str, what: str) -> Callable[[sa.Table], Any]:
+    """The ``insert`` of ``dialect`` that can say ON CONFLICT (SQLite's or PostgreSQL's), for
+    statements built once per database; a ``ConfigError`` saying that ``what`` needs one of
+    those two for any other database."""
+    if dialect == "sqlite":
+        return sqlite.insert
+    if dialect == "postgresql":
+        return postgresql.insert
+    raise ConfigError(f"{what} need SQLite or PostgreSQL, not {dialect}")
 
 
 def one_statement(engine: sa.Engine) -> sa.Engine:

@@ -37,18 +37,16 @@ from typing import Any
 from typing import cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from ivr.clock import Clock
 from ivr.db import Base
 from ivr.db import UtcDateTime
+from ivr.db import dialect_insert
 from ivr.db import from_row
 from ivr.db import one_of
 from ivr.db import one_statement
-from ivr.errors import ConfigError
 
 CALLBACK_STATUSES = ("pending", "dialing", "done", "cancelled", "failed")
 #: What became of one attempt. ``answered``: a person took the call; ``machine``: an
@@ -607,12 +605,7 @@ _ATTEMPT_BY_ID = sa.select(_ATTEMPTS).where(
 def _insert_request(dialect: str) -> sa.Insert:
     """The booking of a request in ``dialect``: the new row, or none when the call has one
     already (its unique ``call_sid``: a duplicate delivery, or two racing)."""
-    if dialect == "sqlite":
-        insert: Any = sqlite.insert
-    elif dialect == "postgresql":
-        insert = postgresql.insert
-    else:
-        raise ConfigError(f"callback requests need SQLite or PostgreSQL, not {dialect}")
+    insert = dialect_insert(dialect, "callback requests")
     columns = _REQUESTS.c
     given = ("call_sid", "phone", "account_id", "issue", "queue", "preferred_at", "lang")
     return cast(

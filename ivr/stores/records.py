@@ -35,18 +35,16 @@ from typing import Any
 from typing import cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
 from ivr.clock import Clock
 from ivr.db import Base
 from ivr.db import UtcDateTime
+from ivr.db import dialect_insert
 from ivr.db import from_row
 from ivr.db import one_of
 from ivr.db import one_statement
-from ivr.errors import ConfigError
 
 OUTCOMES = ("self_served", "agent", "abandoned", "failed")
 EVENT_KINDS = ("enter", "input", "note")
@@ -732,12 +730,7 @@ class _DialectStatements:
     @classmethod
     @functools.cache
     def of(cls, dialect: str) -> _DialectStatements:
-        if dialect == "sqlite":
-            insert: Any = sqlite.insert
-        elif dialect == "postgresql":
-            insert = postgresql.insert
-        else:
-            raise ConfigError(f"call records need SQLite or PostgreSQL, not {dialect}")
+        insert = dialect_insert(dialect, "call records")
         # A retried start (a webhook delivered twice) meets the row and does nothing.
         start = (
             insert(_RECORDS)

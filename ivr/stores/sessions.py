@@ -44,8 +44,6 @@ from typing import TypeVar
 from typing import cast
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.dialects import sqlite
 from sqlalchemy.orm import Mapped
 from sqlalchemy.orm import mapped_column
 
@@ -53,6 +51,7 @@ from ivr.clock import Clock
 from ivr.clock import SystemClock
 from ivr.db import Base
 from ivr.db import UtcDateTime
+from ivr.db import dialect_insert
 from ivr.db import from_row
 from ivr.db import once_more_if_disconnected
 from ivr.engine.session import CallSession
@@ -431,12 +430,7 @@ class _DialectStatements:
 
     @classmethod
     def of(cls, dialect: str) -> _DialectStatements:
-        if dialect == "sqlite":
-            insert: Callable[[sa.Table], Any] = sqlite.insert
-        elif dialect == "postgresql":
-            insert = postgresql.insert
-        else:
-            raise ConfigError(f"session locks need SQLite or PostgreSQL, not {dialect}")
+        insert = dialect_insert(dialect, "session locks")
         lease = insert(_LOCKS).values(
             call_sid=sa.bindparam("b_sid"),
             token=sa.bindparam("b_token"),
