@@ -1,5 +1,7 @@
 """Whole calls over HTTP: `ivr serve --workers 2` (Redis sessions, PostgreSQL) against a bare
 TwiML endpoint served the same way (gunicorn, 2 workers, gthread), in one run on one machine.
+The cost phase also runs against a third server, the same IVR with its sessions in PostgreSQL
+too (the SQL session store), each IVR server on demo data in a schema of its own.
 
 Each target gets the same load from `ivr load` (a separate process, never counted):
 
@@ -15,7 +17,7 @@ The IVR runs the shipped call scripts that leave the demo data as they found it,
 and its callers press as many keys per call as the IVR's scripts do on average. Prints the
 figures, the ratios and the commands; `--json FILE` writes them.
 
-Both targets get the same client (one `ivr load` process, Locust), the same concurrency and
+Every target gets the same client (one `ivr load` process, Locust), the same concurrency and
 the same think time, so the ratios compare like with like. Each phase also reports the load
 generator's own CPU while it ran (`load_cpu_s`) and the share of one core that is
 (`load_cpu_share`): near 1, Locust was the bottleneck (typically the bare endpoint's
@@ -249,17 +251,22 @@ def main() -> None:
 
     import sqlalchemy as sa
 
-    schema = f"bench_load_{uuid.uuid4().hex[:10]}"
+    # One schema per IVR server: each has its own demo data and call records.
+    schemas = {name: f"bench_load_{name}_{uuid.uuid4().hex[:10]}" for name in ("ivr", "sql")}
     admin = sa.create_engine(POSTGRES)
     with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    database = f"{POSTGRES}{'&' if '?' in POSTGRES else '?'}options=-csearch_path%3D{schema}"
+        for schema in schemas.values():
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+
+    def database(schema: str) -> str:
+        return f"{POSTGRES}{'&' if '?' in POSTGRES else '?'}options=-csearch_path%3D{schema}"
+
     folder = Path(tempfile.mkdtemp(prefix="ivr-bench-load-"))
     base = {k: v for k, v in os.environ.items() if not k.startswith(("IVR_", "TWILIO_", "LOCUST_"))}
     base.update(PYTHONPATH=str(ROOT), IVR_LOG_LEVEL="WARNING")
     server_env = dict(
         base,
-        IVR_DATABASE_URL=database,
+        IVR_DATABASE_URL=database(schemas["ivr"]),
         IVR_SESSION_STORE=REDIS,
         IVR_CLOCK=CLOCK,
         TWILIO_AUTH_TOKEN=TOKEN,
@@ -273,8 +280,9 @@ def main() -> None:
     head = f'name: the bare endpoint, {keys} keys\nfrom: "+8613800000001"\nlang: en-US\n'
     bare_script.write_text(f"{head}steps:\n{steps}")
 
-    ivr_port, bare_port = free_port(), free_port()
+    ivr_port, sql_port, bare_port = free_port(), free_port(), free_port()
     ivr_url, bare_url = f"http://127.0.0.1:{ivr_port}", f"http://127.0.0.1:{bare_port}"
+    sql_url = f"http://127.0.0.1:{sql_port}"
     serve = [
         sys.executable,
         "-m",
@@ -286,6 +294,10 @@ def main() -> None:
         str(ivr_port),
     ]
     ivr = start(serve, server_env, ivr_url, folder / "ivr.log")
+    # The same server with its sessions in PostgreSQL too (the SQL session store): the cost
+    # phase only, for issue 13's "SQL store" row.
+    sql_env = dict(server_env, IVR_DATABASE_URL=database(schemas["sql"]), IVR_SESSION_STORE="sql")
+    sql = start([*serve[:-1], str(sql_port)], sql_env, sql_url, folder / "sql.log")
     bare = start(
         [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(bare_port)],
         base,
@@ -295,9 +307,14 @@ def main() -> None:
     # One call of each kind first: the workers' first-call costs are not measured.
     warm = {"rate": 5, "calls": 4, "think": "0-0", "seed": 1}
     run_load(ivr_url, args.scripts, load_env, folder / "w.json", **warm)
+    run_load(sql_url, args.scripts, load_env, folder / "w.json", **warm)
     run_load(bare_url, [str(bare_script)], load_env, folder / "w.json", **warm)
 
-    targets = {"ivr": (ivr, ivr_url, args.scripts), "bare": (bare, bare_url, [str(bare_script)])}
+    targets = {
+        "ivr": (ivr, ivr_url, args.scripts),
+        "sql": (sql, sql_url, args.scripts),
+        "bare": (bare, bare_url, [str(bare_script)]),
+    }
     # A call with no think time takes well under a second: 4 calls/s is a steady, light load.
     cost_rate = 2 if args.quick else 4
     # Mean call length with 2-6 s before each key: the arrival rate for N concurrent callers.
@@ -326,6 +343,8 @@ def main() -> None:
         for phase in args.phases:
             options = phases[phase]
             for name, (process, url, scripts) in targets.items():
+                if name == "sql" and phase != "cost":
+                    continue
                 out = folder / f"{phase}-{name}.json"
                 results[f"{phase}/{name}"] = measured(
                     process.pid, url, scripts, load_env, out, seed=7, **options
@@ -333,15 +352,31 @@ def main() -> None:
                 print(f"{phase:<10} {name:<4} {json.dumps(results[f'{phase}/{name}'])}", flush=True)
     finally:
         stop(ivr)
+        stop(sql)
         stop(bare)
         with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+            for schema in schemas.values():
+                conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
-    def ratio(phase: str, key: str) -> float | None:
-        if f"{phase}/ivr" not in results:
+    report(results, callers=callers, callers_rate=callers_rate, keys=keys, json_path=args.json)
+
+
+def report(
+    results: dict[str, dict[str, Any]],
+    *,
+    callers: int,
+    callers_rate: float,
+    keys: int,
+    json_path: Path | None,
+) -> None:
+    """Print the figures and the ratios of the phases' ``results``; write them to
+    ``json_path`` if given."""
+
+    def ratio(phase: str, key: str, target: str = "ivr") -> float | None:
+        if f"{phase}/{target}" not in results:
             return None
-        a, b = results[f"{phase}/ivr"][key], results[f"{phase}/bare"][key]
+        a, b = results[f"{phase}/{target}"][key], results[f"{phase}/bare"][key]
         return round(a / b, 2) if a and b else None
 
     def figure(phase: str, target: str, key: str) -> Any:
@@ -353,6 +388,8 @@ def main() -> None:
         "throughput_ratio": ratio("throughput", "rps"),
         "ivr_cpu_ms_per_request": figure("cost", "ivr", "cpu_ms_per_request"),
         "bare_cpu_ms_per_request": figure("cost", "bare", "cpu_ms_per_request"),
+        "sql_cpu_per_request_ratio": ratio("cost", "cpu_ms_per_request", "sql"),
+        "sql_cpu_ms_per_request": figure("cost", "sql", "cpu_ms_per_request"),
         "ivr_calls_per_cpu_second": round(cost["calls"]["placed"] / cost["server_cpu_s"], 2)
         if cost and cost["server_cpu_s"]
         else None,
@@ -369,15 +406,17 @@ def main() -> None:
     print("summary", json.dumps(summary, indent=2))
     print(
         f"server CPU per request: ivr {summary['ivr_cpu_ms_per_request']} ms, bare "
-        f"{summary['bare_cpu_ms_per_request']} ms: {summary['cpu_per_request_ratio']}x"
+        f"{summary['bare_cpu_ms_per_request']} ms: {summary['cpu_per_request_ratio']}x; "
+        f"SQL session store {summary['sql_cpu_ms_per_request']} ms: "
+        f"{summary['sql_cpu_per_request_ratio']}x"
     )
     print(
         f"throughput: ivr {figure('throughput', 'ivr', 'rps')} req/s, bare "
         f"{figure('throughput', 'bare', 'rps')} req/s: {summary['throughput_ratio']} of the bare"
     )
     print(f"p99 with {callers} callers thinking 2-6 s: {summary['callers_p99_ms']} ms")
-    if args.json:
-        args.json.write_text(json.dumps({"summary": summary, "phases": results}, indent=2) + "\n")
+    if json_path:
+        json_path.write_text(json.dumps({"summary": summary, "phases": results}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
