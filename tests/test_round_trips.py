@@ -20,11 +20,13 @@ from ivr.clock import ManualClock
 from ivr.db import Base
 from ivr.db import make_engine
 from ivr.db import one_statement
+from ivr.engine.session import CallSession
 from ivr.errors import ConfigError
 from ivr.stores import callbacks
 from ivr.stores import records
 from ivr.stores.callbacks import CallbackBook
 from ivr.stores.records import CallRecorder
+from ivr.stores.sessions import SqlSessionStore
 from ivr.wallet import Wallet
 from ivr.wallet import seed_demo
 from tests.conftest import T0
@@ -291,6 +293,45 @@ def test_handoff_status_and_reads_send_no_transaction_on_postgres(
         ["SELECT", "UPDATE"], ["begin", "SELECT", "rollback", *in_transaction("UPDATE")]
     )
     assert read == wire.expect(["SELECT"] * 3, ["begin", "SELECT", "SELECT", "SELECT", "rollback"])
+
+
+# --- the SQL session store ------------------------------------------------------------------
+
+
+def test_a_webhook_on_the_sql_store_takes_its_lock_and_reads_in_autocommit_on_postgres(
+    recorder: CallRecorder, engine: sa.Engine, clock: ManualClock
+) -> None:
+    store = SqlSessionStore(engine, clock, lease_clock=clock, companion=recorder)
+    start(recorder)
+    with store.lock(SID):
+        store.save(
+            CallSession(SID, "hotline", "welcome", "zh-CN", {}, clock.now(), clock.now()),
+            unlock=True,
+        )
+    wire = Wire(engine)
+
+    def webhook() -> None:
+        with recorder.holding_events(), store.lock(SID):
+            session = store.load(SID)
+            assert session is not None
+            session.state = "main_menu"
+            recorder.event(SID, seq=2, state="main_menu", kind="enter")
+            store.save(session, unlock=True)
+
+    # PostgreSQL: the lease, then the read, each its own statement (no BEGIN or COMMIT round
+    # trips); the save, its lease's release and the held event in one transaction
+    expected = wire.expect(
+        ["INSERT", "SELECT", *in_transaction("WITH", "INSERT")],
+        in_transaction("INSERT", "SELECT") + in_transaction("UPDATE", "INSERT", "DELETE"),
+    )
+    assert wire.of(webhook) == expected
+    assert wire.of(lambda: store.end(SID)) == wire.expect(["UPDATE"], in_transaction("UPDATE"))
+    saved = store.load(SID)
+    record = recorder.record(SID)
+    assert saved is not None
+    assert record is not None
+    assert (saved.state, saved.version, saved.ended_at) == ("main_menu", 2, clock.now())
+    assert [(e.seq, e.kind) for e in record.events] == [(2, "enter")]
 
 
 # --- callbacks and the wallet ---------------------------------------------------------------

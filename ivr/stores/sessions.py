@@ -54,6 +54,7 @@ from ivr.db import UtcDateTime
 from ivr.db import dialect_insert
 from ivr.db import from_row
 from ivr.db import once_more_if_disconnected
+from ivr.db import one_statement
 from ivr.engine.session import CallSession
 from ivr.errors import ConfigError
 from ivr.errors import SessionBusy
@@ -192,8 +193,9 @@ class SqlSessionStore:
     """Sessions in ``call_sessions``, locks as leases in ``call_locks`` (SQLite, PostgreSQL).
 
     A webhook costs two short transactions: ``lock`` inserts the lease (or takes over an
-    expired one) and reads the session; ``save(..., unlock=True)`` writes the session, what
-    the ``companion`` holds (call-record events) and deletes the lease. No write transaction
+    expired one) and reads the session (on PostgreSQL two statements in autocommit, with no
+    BEGIN or COMMIT round trips); ``save(..., unlock=True)`` writes the session, what the
+    ``companion`` holds (call-record events) and deletes the lease. No write transaction
     stays open while the caller works, which SQLite needs. Either transaction is run once more
     when its connection died under it (``ivr.db.once_more_if_disconnected``): the lease
     statement takes our own lease again, and a save that did commit meets its own version.
@@ -214,6 +216,7 @@ class SqlSessionStore:
         companion: SaveCompanion | None = None,
     ) -> None:
         self._engine = engine
+        self._one = one_statement(engine)  # on PostgreSQL, one statement without BEGIN/COMMIT
         self._clock = clock
         self._lease_clock: Clock = lease_clock or SystemClock()
         self._ended_ttl = ended_ttl
@@ -228,7 +231,7 @@ class SqlSessionStore:
             held.prefetched = False  # read with the lock a moment ago; later loads read again
             row = held.row
         else:
-            with self._engine.connect() as conn:
+            with self._one.connect() as conn:
                 row = conn.execute(_SELECT_SESSION, {"b_sid": call_sid}).one_or_none()
         return None if row is None else from_row(CallSession, row)
 
@@ -316,7 +319,7 @@ class SqlSessionStore:
         webhook's answer is already decided, and the lease expires after ``LEASE``."""
         for attempt in (1, 2):
             try:
-                with self._engine.begin() as conn:
+                with self._one.begin() as conn:
                     conn.execute(_DELETE_LEASE, {"b_sid": call_sid, "b_token": token})
                 return
             except sa.exc.DBAPIError as exc:
@@ -328,17 +331,20 @@ class SqlSessionStore:
 
     def _lock_and_read(self, call_sid: str, token: str) -> tuple[bool, Any]:
         """Insert our lease, or take over an expired one (or our own, on a second try), in one
-        atomic statement; if we got it, read the session in the same transaction."""
+        atomic statement; if we got it, read the session. On PostgreSQL each statement runs
+        in autocommit (two round trips, not four): the lease is ours once its statement ends,
+        and the read that follows sees every save committed before it, as in a transaction
+        (READ COMMITTED gives each statement its own snapshot). On SQLite, one transaction."""
         now = self._lease_clock.now()
         lease = {"b_sid": call_sid, "b_token": token, "b_expires": now + LEASE, "b_now": now}
-        with self._engine.begin() as conn:
+        with self._one.begin() as conn:
             # a row comes back only if we inserted or took over (rowcount is unreliable here)
             if conn.execute(self._statements.take_lease, lease).first() is None:
                 return False, None
             return True, conn.execute(_SELECT_SESSION, {"b_sid": call_sid}).one_or_none()
 
     def end(self, call_sid: str) -> None:
-        with self._engine.begin() as conn:
+        with self._one.begin() as conn:
             conn.execute(_END_SESSION, {"b_sid": call_sid, "b_now": self._clock.now()})
 
     def purge(self) -> int:
