@@ -5,10 +5,11 @@ Owns ``Base`` (every ORM table inherits from it, so ``Base.metadata`` is the who
 column type), ``from_row`` (the one row→dataclass mapping), the engine settings per
 backend, and how a dead connection is noticed without a round trip (``alive``) and an
 operation that met one is run once more (``once_more_if_disconnected``), the engine
-for work that is one statement (``one_statement``) and the ``insert`` that can say ON
-CONFLICT on each supported database (``dialect_insert``). Knows nothing
-about wallets, sessions or calls, and nothing about migrations (``ivr.stores.migrate`` owns
-those).
+for work that is one statement (``one_statement``), the ``insert`` that can say ON
+CONFLICT on each supported database (``dialect_insert``) and the data-modifying ``WITH``
+parts one module hands another to run in its statement (``Ctes``, with ``pg_param``). Knows
+nothing about wallets, sessions or calls, and nothing about migrations (``ivr.stores.migrate``
+owns those).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import select
 import weakref
 from collections.abc import Callable
 from collections.abc import Iterable
+from dataclasses import dataclass
 from dataclasses import fields
 from datetime import UTC
 from datetime import datetime
@@ -192,6 +194,31 @@ def dialect_insert(dialect: str, what: str) -> Callable[[sa.Table], Any]:
     if dialect == "postgresql":
         return postgresql.insert
     raise ConfigError(f"{what} need SQLite or PostgreSQL, not {dialect}")
+
+
+@dataclass(frozen=True)
+class Ctes:
+    """Data-modifying common table expressions for PostgreSQL, to be run as part of another
+    module's statement (``WITH <texts>, ... <its statement>``): each text is ``name AS
+    (statement)``, ``binds`` types their bound parameters and ``params`` gives their values.
+    PostgreSQL runs every such part exactly once, whatever the main statement reads, all of
+    them on one snapshot and in one transaction with it."""
+
+    texts: tuple[str, ...]
+    binds: tuple[sa.BindParameter[Any], ...]
+    params: dict[str, Any]
+
+
+def pg_param(name: str, column: sa.Column[Any]) -> str:
+    """The bound parameter ``name`` in PostgreSQL text SQL (``:name``), cast to ``column``'s
+    type, which a VALUES list or a text statement does not give it; a string as it is (an
+    explicit CAST to VARCHAR(n) would cut a long one short, where assigning it fails)."""
+    if isinstance(column.type, sa.String):
+        return f":{name}"
+    return f"CAST(:{name} AS {column.type.compile(_POSTGRESQL)})"
+
+
+_POSTGRESQL = postgresql.dialect()  # type: ignore[no-untyped-call]
 
 
 def one_statement(engine: sa.Engine) -> sa.Engine:

@@ -22,9 +22,11 @@ from ivr.db import make_engine
 from ivr.db import one_statement
 from ivr.engine.session import CallSession
 from ivr.errors import ConfigError
+from ivr.errors import StaleSession
 from ivr.stores import callbacks
 from ivr.stores import records
 from ivr.stores.callbacks import CallbackBook
+from ivr.stores.records import CallEventRow
 from ivr.stores.records import CallRecorder
 from ivr.stores.sessions import SqlSessionStore
 from ivr.wallet import Wallet
@@ -298,7 +300,7 @@ def test_handoff_status_and_reads_send_no_transaction_on_postgres(
 # --- the SQL session store ------------------------------------------------------------------
 
 
-def test_a_webhook_on_the_sql_store_takes_its_lock_and_reads_in_autocommit_on_postgres(
+def test_a_webhook_on_the_sql_store_is_three_statements_in_autocommit_on_postgres(
     recorder: CallRecorder, engine: sa.Engine, clock: ManualClock
 ) -> None:
     store = SqlSessionStore(engine, clock, lease_clock=clock, companion=recorder)
@@ -318,10 +320,10 @@ def test_a_webhook_on_the_sql_store_takes_its_lock_and_reads_in_autocommit_on_po
             recorder.event(SID, seq=2, state="main_menu", kind="enter")
             store.save(session, unlock=True)
 
-    # PostgreSQL: the lease, then the read, each its own statement (no BEGIN or COMMIT round
-    # trips); the save, its lease's release and the held event in one transaction
+    # PostgreSQL: the lease, then the read, then the save with its lease's release and the
+    # held event: three statements, no BEGIN or COMMIT round trips
     expected = wire.expect(
-        ["INSERT", "SELECT", *in_transaction("WITH", "INSERT")],
+        ["INSERT", "SELECT", "WITH"],
         in_transaction("INSERT", "SELECT") + in_transaction("UPDATE", "INSERT", "DELETE"),
     )
     assert wire.of(webhook) == expected
@@ -332,6 +334,83 @@ def test_a_webhook_on_the_sql_store_takes_its_lock_and_reads_in_autocommit_on_po
     assert record is not None
     assert (saved.state, saved.version, saved.ended_at) == ("main_menu", 2, clock.now())
     assert [(e.seq, e.kind) for e in record.events] == [(2, "enter")]
+
+
+def test_a_sql_save_writes_the_held_events_and_record_changes_with_the_session(
+    recorder: CallRecorder, engine: sa.Engine, clock: ManualClock
+) -> None:
+    store = SqlSessionStore(engine, clock, lease_clock=clock, companion=recorder)
+    start(recorder)
+    with store.lock(SID):
+        store.save(
+            CallSession(SID, "hotline", "welcome", "zh-CN", {}, clock.now(), clock.now()),
+            unlock=True,
+        )
+    clock.advance(5)
+    wire = Wire(engine)
+
+    def webhook() -> None:
+        with recorder.holding_events(), store.lock(SID):
+            session = store.load(SID)
+            assert session is not None
+            session.state, session.data = "bye", {"issue": "退款", "tries": 2}
+            recorder.events(SID, [(2, "main_menu", "input", "1"), (2, "bye", "enter", "")])
+            recorder.update(SID, account_id=1001, lang="en-US", issue="refund")
+            recorder.finish(SID, outcome="self_served", reason="done")
+            recorder.finish(SID, outcome="abandoned")  # the first outcome stays
+            store.save(session, unlock=True)
+
+    assert wire.of(webhook) == wire.expect(
+        ["INSERT", "SELECT", "WITH"],
+        in_transaction("INSERT", "SELECT") + in_transaction("UPDATE", "INSERT", "UPDATE", "DELETE"),
+    )
+    saved, record = store.load(SID), recorder.record(SID)
+    assert saved is not None
+    assert record is not None
+    assert (saved.state, saved.data, saved.version) == ("bye", {"issue": "退款", "tries": 2}, 2)
+    assert saved.updated_at == clock.now()
+    assert [(e.seq, e.state, e.kind, e.detail, e.at) for e in record.events] == [
+        (2, "main_menu", "input", "1", clock.now()),
+        (2, "bye", "enter", "", clock.now()),
+    ]
+    assert (record.account_id, record.lang, record.issue) == (1001, "en-US", "refund")
+    assert (record.outcome, record.reason) == ("self_served", "done")
+    with store.lock(SID, wait=0):  # the lease was given back
+        pass
+
+
+def test_a_stale_sql_save_writes_nothing_of_its_own_and_its_events_land_once(
+    recorder: CallRecorder, engine: sa.Engine, clock: ManualClock
+) -> None:
+    store = SqlSessionStore(engine, clock, lease_clock=clock, companion=recorder)
+    start(recorder)
+    with store.lock(SID):
+        store.save(
+            CallSession(SID, "hotline", "welcome", "zh-CN", {}, clock.now(), clock.now()),
+            unlock=True,
+        )
+    with recorder.holding_events(), store.lock(SID):
+        session = store.load(SID)
+        assert session is not None
+        other = store.load(SID)  # another process saves meanwhile (its lease had run out)
+        assert other is not None
+        other.state = "elsewhere"
+        store.save(other)
+        session.state = "main_menu"
+        recorder.event(SID, seq=2, state="main_menu", kind="enter")
+        recorder.finish(SID, reason="stale")
+        with pytest.raises(StaleSession):
+            store.save(session, unlock=True)
+        with engine.connect() as conn:  # neither the events nor the record were written
+            events = conn.execute(sa.select(sa.func.count()).select_from(CallEventRow))
+            assert events.scalar() == 0
+        assert store.load(SID).state == "elsewhere"  # type: ignore[union-attr]
+
+    record = recorder.record(SID)  # the block's end wrote what was held, once
+    assert record is not None
+    assert ([(e.seq, e.kind) for e in record.events], record.reason) == ([(2, "enter")], "stale")
+    with store.lock(SID, wait=0):  # and the lock's block gave its lease back
+        pass
 
 
 # --- callbacks and the wallet ---------------------------------------------------------------

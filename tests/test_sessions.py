@@ -747,6 +747,9 @@ def test_a_sql_webhook_costs_two_transactions_and_writes_what_the_companion_hold
             conn.execute(sa.update(CallLockRow).where(sa.false()).values(token="x"))
             written.append(call_sid)
 
+        def held_ctes(self, call_sid: str, only_if: str) -> None:
+            return None  # nothing to add to PostgreSQL's one-statement save: a transaction
+
         def held_written(self, call_sid: str) -> None:
             written.append(f"{call_sid} committed")
 

@@ -40,11 +40,13 @@ from sqlalchemy.orm import mapped_column
 
 from ivr.clock import Clock
 from ivr.db import Base
+from ivr.db import Ctes
 from ivr.db import UtcDateTime
 from ivr.db import dialect_insert
 from ivr.db import from_row
 from ivr.db import one_of
 from ivr.db import one_statement
+from ivr.db import pg_param
 
 OUTCOMES = ("self_served", "agent", "abandoned", "failed")
 EVENT_KINDS = ("enter", "input", "note")
@@ -256,6 +258,23 @@ class CallRecorder:
         rows = held.rows.get(call_sid, [])
         update = held.updates.get(call_sid)
         _write(conn, rows, {call_sid: update} if update else {})
+
+    def held_ctes(self, call_sid: str, only_if: str) -> Ctes | None:
+        """What is held for ``call_sid`` as parts of another PostgreSQL statement (the SQL
+        session store's save), each writing only if the SQL condition ``only_if`` holds: the
+        event rows' INSERT (``held_events``) and the record's UPDATE (``held_record``); None
+        when nothing is held. Like ``write_held``, followed by ``held_written`` once the
+        statement has run."""
+        held = self._held
+        rows = held.rows.get(call_sid, [])
+        update = held.updates.get(call_sid) or {}
+        if not rows and not update:
+            return None
+        texts, binds = _held_ctes(len(rows), tuple(sorted(update)), only_if)
+        params = {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
+        params.update({f"h_{name}": value for name, value in update.items()})
+        params["h_call_sid"] = call_sid
+        return Ctes(texts, binds, params)
 
     def held_written(self, call_sid: str) -> None:
         """The transaction ``write_held`` wrote in has committed: what it wrote is stored."""
@@ -652,6 +671,46 @@ def _record_update(names: tuple[str, ...]) -> sa.Update:
         values["outcome"] = sa.func.coalesce(CallRecordRow.outcome, values["outcome"])
     where = CallRecordRow.call_sid == sa.bindparam("b_call_sid")
     return sa.update(CallRecordRow).where(where).values(values)
+
+
+@functools.cache
+def _held_ctes(
+    count: int, names: tuple[str, ...], only_if: str
+) -> tuple[tuple[str, ...], tuple[sa.BindParameter[Any], ...]]:
+    """``CallRecorder.held_ctes``' texts and typed parameters, built once per shape: the
+    INSERT of ``count`` event rows (``_insert_events``' parameters, selected from a VALUES
+    list so that a WHERE can hold them back) and the UPDATE of one call record setting
+    ``names`` (parameters ``h_<name>`` and ``h_call_sid``; ``outcome`` keeps a set one), each
+    only when ``only_if`` holds."""
+    texts: list[str] = []
+    binds: list[sa.BindParameter[Any]] = []
+    if count:
+        columns = [_EVENTS_T.c[name] for name in _EVENT_COLUMNS]
+        listed = ", ".join(c.name for c in columns)
+        rows = ", ".join(
+            "(" + ", ".join(pg_param(f"{c.name}_{i}", c) for c in columns) + ")"
+            for i in range(count)
+        )
+        texts.append(
+            f"held_events AS (INSERT INTO {_EVENTS_T.name} ({listed}) SELECT * FROM "
+            f"(VALUES {rows}) AS held ({listed}) WHERE {only_if})"
+        )
+        binds += [
+            sa.bindparam(f"{c.name}_{i}", type_=c.type) for i in range(count) for c in columns
+        ]
+    if names:
+        records = _RECORDS
+        sets = ", ".join(
+            f"{name} = coalesce({name}, :h_{name})" if name == "outcome" else f"{name} = :h_{name}"
+            for name in names
+        )
+        texts.append(
+            f"held_record AS (UPDATE {records.name} SET {sets} "
+            f"WHERE call_sid = :h_call_sid AND {only_if})"
+        )
+        binds += [sa.bindparam(f"h_{name}", type_=records.c[name].type) for name in names]
+        binds.append(sa.bindparam("h_call_sid", type_=records.c.call_sid.type))
+    return tuple(texts), tuple(binds)
 
 
 @functools.cache

@@ -24,6 +24,7 @@ database would give it (tuples come back as lists, integer keys as strings).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -50,11 +51,13 @@ from sqlalchemy.orm import mapped_column
 from ivr.clock import Clock
 from ivr.clock import SystemClock
 from ivr.db import Base
+from ivr.db import Ctes
 from ivr.db import UtcDateTime
 from ivr.db import dialect_insert
 from ivr.db import from_row
 from ivr.db import once_more_if_disconnected
 from ivr.db import one_statement
+from ivr.db import pg_param
 from ivr.engine.session import CallSession
 from ivr.errors import ConfigError
 from ivr.errors import SessionBusy
@@ -150,6 +153,11 @@ class SaveCompanion(Protocol):
 
     def write_held(self, conn: sa.Connection, call_sid: str) -> None:
         """Write what is held for ``call_sid`` on ``conn``, in the caller's transaction."""
+        ...
+
+    def held_ctes(self, call_sid: str, only_if: str) -> Ctes | None:
+        """On PostgreSQL, what is held for ``call_sid`` as parts of the save's own statement,
+        each writing only if the SQL condition ``only_if`` holds; None when nothing is held."""
         ...
 
     def held_written(self, call_sid: str) -> None:
@@ -283,7 +291,8 @@ class SqlSessionStore:
                     conn.execute(_DELETE_LEASE, to_release)
             return ended_at
 
-        ended_at = once_more_if_disconnected(f"call {sid}: saving", write)
+        one = self._one_statement_save(session.version, values, lease)
+        ended_at = once_more_if_disconnected(f"call {sid}: saving", one or write)
         if self._companion is not None:
             self._companion.held_written(sid)
         if held is not None:
@@ -291,6 +300,36 @@ class SqlSessionStore:
         session.version += 1
         session.updated_at = now
         session.ended_at = ended_at
+
+    def _one_statement_save(
+        self, version: int, values: dict[str, Any], lease: dict[str, Any] | None
+    ) -> Callable[[], datetime | None] | None:
+        """On PostgreSQL, a webhook's last save (of a stored session, giving its ``lease``
+        back) as ONE statement in autocommit: the session's update, the lease's release and
+        what the companion holds (call-record events), the last two only if the update found
+        the version it expects (a stale save writes nothing, as a rolled-back transaction
+        would). One round trip where a transaction made four. None where that does not
+        apply: SQLite, a new session, no lease, nothing held."""
+        companion = self._companion
+        postgres = self._statements.update_and_release is not None
+        if not (postgres and version and lease and companion):
+            return None
+        ctes = companion.held_ctes(values["b_sid"], _ONLY_IF_SAVED)
+        if ctes is None:
+            return None
+        statement = _save_with(ctes.texts, ctes.binds)
+        params = {**values, **lease, **ctes.params}
+
+        def run() -> datetime | None:
+            with self._one.begin() as conn:
+                row = conn.execute(statement, params).one_or_none()
+                if row is None:
+                    sid, version = values["b_sid"], values["b_version"]
+                    raise StaleSession(sid, version, _stored_version(conn, sid))
+            ended_at: datetime | None = row.ended_at
+            return ended_at
+
+        return run
 
     @contextmanager
     def lock(self, call_sid: str, *, wait: float = 10.0) -> Iterator[None]:
@@ -468,6 +507,42 @@ class _DialectStatements:
         # releases the lease by itself, as it does on SQLite.
         released = _DELETE_LEASE.cte("released_lease")
         return cls(lease, session, session.add_cte(released), _UPDATE_SESSION.add_cte(released))
+
+
+# PostgreSQL's save with held writes (``SqlSessionStore._one_statement_save``): the session's
+# update as a data-modifying WITH, each parameter cast to its column's type.
+_ONLY_IF_SAVED = "EXISTS (SELECT FROM saved_session)"
+
+_SAVED_SESSION = (
+    f"saved_session AS (UPDATE {_SESSIONS.name} SET "
+    + ", ".join(f"{c} = {pg_param(f'b_{c}', _SESSIONS.c[c])}" for c in _saved())
+    + ", version = version + 1, "
+    + f"ended_at = coalesce(ended_at, {pg_param('b_ended_at', _SESSIONS.c.ended_at)}) "
+    + f"WHERE call_sid = {pg_param('b_sid', _SESSIONS.c.call_sid)} "
+    + f"AND version = {pg_param('b_version', _SESSIONS.c.version)} RETURNING ended_at), "
+    + f"released_lease AS (DELETE FROM {_LOCKS.name} "
+    + f"WHERE call_sid = {pg_param('b_sid', _LOCKS.c.call_sid)} "
+    + f"AND token = {pg_param('b_token', _LOCKS.c.token)} AND {_ONLY_IF_SAVED})"
+)
+_SAVED_BINDS = (
+    *(sa.bindparam(f"b_{c}", type_=_SESSIONS.c[c].type) for c in _saved()),
+    sa.bindparam("b_ended_at", type_=_SESSIONS.c.ended_at.type),
+    sa.bindparam("b_sid", type_=_SESSIONS.c.call_sid.type),
+    sa.bindparam("b_version", type_=_SESSIONS.c.version.type),
+    sa.bindparam("b_token", type_=_LOCKS.c.token.type),
+)
+
+
+@functools.cache
+def _save_with(texts: tuple[str, ...], binds: tuple[sa.BindParameter[Any], ...]) -> Any:
+    """The one statement of a save with held writes ``texts`` (``Ctes``), built once per
+    shape: the session's update, the lease's release, the held writes, then the update's
+    ``ended_at`` (no row: the version was stale, and nothing was written)."""
+    return (
+        sa.text(f"WITH {', '.join((_SAVED_SESSION, *texts))} SELECT ended_at FROM saved_session")
+        .bindparams(*_SAVED_BINDS, *binds)
+        .columns(ended_at=_SESSIONS.c.ended_at.type)
+    )
 
 
 def _stored_version(conn: sa.Connection, call_sid: str) -> int | None:
