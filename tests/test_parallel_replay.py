@@ -137,7 +137,7 @@ def test_a_worker_runs_the_nth_script_with_the_call_sids_a_serial_replay_gives_i
         serial()  # two scripts ran before this one
     expected = run_script(script, serial())
 
-    factories.start_worker(settings(), None)
+    factories.start_worker(settings())
     result = factories._run_one((2, script))
 
     assert result.passed
@@ -149,12 +149,12 @@ def test_a_worker_that_could_not_build_its_app_fails_the_script_it_is_given(
     tmp_path: Path,
 ) -> None:
     broken = dataclasses.replace(settings(), flows_dir=tmp_path / "no-flows")
-    factories.start_worker(broken, None)
+    factories.start_worker(broken)
     try:
         with pytest.raises(RuntimeError, match="could not build its app"):
             factories._run_one((0, load_script(SCRIPTS[1])))
     finally:
-        factories.start_worker(settings(), None)
+        factories.start_worker(settings())
 
 
 def test_scripts_and_their_read_only_arguments_travel_to_the_workers_and_back() -> None:
