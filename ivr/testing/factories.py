@@ -16,7 +16,10 @@ and hands their results back in the order of the files, each as soon as it and t
 it are done. A script gets the CallSids it gets in a serial replay (from its place among the
 scripts run), so what it hears does not depend on the worker that ran it, and coverage,
 computed from the results, covers every worker's calls. Workers are forked where the platform
-can (they inherit the imports), spawned elsewhere. ``job_count`` says what ``--jobs`` means.
+can (they inherit the imports), spawned elsewhere; each has a pipe to the process that started
+it, which reads them in its own loop (no ``multiprocessing.Pool``: its handler threads cost
+that process more CPU than handing out the scripts did). ``job_count`` says what ``--jobs``
+means.
 
 Each in-process simulator also gets the app's callback dialer (``ivr.hotline.dialer``), placing
 its calls through a fake of Twilio's REST API (``ivr.testing.twilio_api``), so call scripts can
@@ -524,10 +527,10 @@ def serve_worker(conn: Connection, settings: Settings) -> None:
     """A worker's life: build the app, say so, then run the scripts it is told to, each
     numbered from the batch it belongs to, and send back each result (without its script,
     which the parent has) or the error it raised, until told to stop (``None``)."""
-    start_worker(settings)
-    conn.send(_READY)
     first, scripts = 0, []
     try:
+        start_worker(settings)
+        conn.send(_READY)
         while (message := conn.recv()) is not None:
             if isinstance(message, tuple):
                 first, scripts = message
