@@ -11,8 +11,10 @@ of one of 116 ms).
 
 Prints, for the best round and for the first (cold) one, calls per second of wall time and
 calls per second of CPU: this process's CPU plus, with --jobs, its workers' (read from
-/proc/<pid>/stat, Linux). The CPU figure does not depend on what else the machine runs; the
-wall figure does. Worker start-up (fork, each worker building its app) is timed apart.
+/proc/<pid>/stat, Linux), and with --jobs how much of it this process used (loading the
+scripts, handing them out, printing the results). The CPU figure depends less than the wall
+figure on what else the machine runs. Worker start-up (fork, each worker building its app) is
+timed apart.
 
     python bench/replay.py [--quick] [--rounds N] [--store sql|memory|redis://...] [--jobs N]
 """
@@ -89,9 +91,11 @@ def main() -> None:
             start_cpu = time.process_time() - cpu + sum(process_cpu(pid) for pid in pids)
             print(f"  workers up  {started:6.2f} s   CPU {start_cpu:.2f} s (fork, build the apps)")
             timings = measure(scripts, simulators, checks, runner, rounds, lambda: pids)
-    for label, (wall, cpu) in timings.items():
+    for label, (wall, cpu, here) in timings.items():
         print(f"  {label:<11} {wall:6.2f} s   {len(scripts) / wall:6.1f} calls/s (wall)")
         print(f"  {'  CPU':<11} {cpu:6.2f} s   {len(scripts) / cpu:6.1f} calls per CPU second")
+        if jobs > 1:
+            print(f"  {'    parent':<11} {here:6.2f} s   (this process; the rest in the workers)")
 
 
 def measure(
@@ -101,21 +105,24 @@ def measure(
     runner: ScriptRunner | None,
     rounds: int,
     pids: Callable[[], Sequence[int]],
-) -> dict[str, tuple[float, float]]:
-    """The best round's wall and CPU seconds, and the first (cold) round's when there are more."""
-    first: tuple[float, float] | None = None
-    best = best_cpu = float("inf")
+) -> dict[str, tuple[float, float, float]]:
+    """The best round's wall and CPU seconds (and of that CPU, this process's, in the round
+    that used the least), and the first (cold) round's when there are more."""
+    first: tuple[float, float, float] | None = None
+    best = float("inf")
+    best_cpu = (float("inf"), 0.0)
     for _ in range(rounds):
         out = io.StringIO()
-        start, cpu = time.perf_counter(), cpu_now(pids())
+        start, cpu, here = time.perf_counter(), cpu_now(pids()), time.process_time()
         code = replay(scripts, simulators, checks=checks, out=out, color=False, runner=runner)
         wall, used = time.perf_counter() - start, cpu_now(pids()) - cpu
+        here = time.process_time() - here
         if code != 0:
             sys.exit(out.getvalue()[-2000:])
-        first = first or (wall, used)
-        best, best_cpu = min(best, wall), min(best_cpu, used)
+        first = first or (wall, used, here)
+        best, best_cpu = min(best, wall), min(best_cpu, (used, here))
     assert first is not None
-    timings = {"whole suite": (best, best_cpu)}
+    timings = {"whole suite": (best, *best_cpu)}
     if rounds > 1:
         timings["first round"] = first
     return timings

@@ -16,7 +16,10 @@ and hands their results back in the order of the files, each as soon as it and t
 it are done. A script gets the CallSids it gets in a serial replay (from its place among the
 scripts run), so what it hears does not depend on the worker that ran it, and coverage,
 computed from the results, covers every worker's calls. Workers are forked where the platform
-can (they inherit the imports), spawned elsewhere. ``job_count`` says what ``--jobs`` means.
+can (they inherit the imports), spawned elsewhere; each has a pipe to the process that started
+it, which reads them in its own loop (no ``multiprocessing.Pool``: its handler threads cost
+that process more CPU than handing out the scripts did). ``job_count`` says what ``--jobs``
+means.
 
 Each in-process simulator also gets the app's callback dialer (``ivr.hotline.dialer``), placing
 its calls through a fake of Twilio's REST API (``ivr.testing.twilio_api``), so call scripts can
@@ -34,16 +37,20 @@ import gc
 import logging
 import multiprocessing
 import os
+import pickle
 import secrets
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Mapping
 from collections.abc import Sequence
 from datetime import datetime
 from datetime import timedelta
-from multiprocessing.pool import Pool
+from multiprocessing.connection import Connection
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
 from multiprocessing.reduction import ForkingPickler
 from types import MappingProxyType
 from types import TracebackType
@@ -314,6 +321,11 @@ def read_only(items: dict[Any, Any]) -> MappingProxyType[Any, Any]:
 # in the results) as the dicts they wrap.
 ForkingPickler.register(MappingProxyType, _mapping_proxy)
 
+# Scripts a worker holds at once: the one it runs and the next, waiting in its pipe, so that it
+# never waits for this process between two calls. The next is sent as a number (the scripts
+# reached every worker once, at the start of the replay), so sending it never blocks.
+_QUEUED = 2
+
 
 def job_count(jobs: int | str) -> int:
     """How many processes ``--jobs`` asks for: a positive number as given, 0 or ``auto`` one
@@ -325,12 +337,59 @@ def job_count(jobs: int | str) -> int:
     return jobs or os.cpu_count() or 1
 
 
+class _Worker:
+    """One worker process and this end of its pipe; ``busy``: scripts handed to it whose
+    results have not come back."""
+
+    def __init__(self, context: Any, settings: Settings) -> None:
+        self.conn, theirs = context.Pipe()
+        self.process: BaseProcess = context.Process(
+            target=serve_worker, args=(theirs, settings), name="ivr-replay", daemon=True
+        )
+        self.process.start()
+        theirs.close()
+        self.ready = False
+        self.busy = 0
+
+    def receive(self) -> Any:
+        """The next message from the worker, past its ready note."""
+        message = self._next()
+        if message == _READY:
+            self.ready = True
+            message = self._next()
+        return message
+
+    def wait_ready(self) -> None:
+        if not self.ready:
+            message = self._next()
+            if message != _READY:
+                raise RuntimeError(f"a replay worker sent {message!r} before its ready note")
+            self.ready = True
+
+    def _next(self) -> Any:
+        try:
+            return self.conn.recv()
+        except (EOFError, OSError):
+            self.process.join()
+            raise RuntimeError(
+                f"a replay worker stopped (exit code {self.process.exitcode}) "
+                "before it sent back every result"
+            ) from None
+
+
 class ParallelRunner:
     """Runs call scripts in ``jobs`` worker processes, each with its own app and demo data.
 
     Call it with the loaded scripts (as ``replay`` does); it yields their results in order.
     Used as a context manager, its workers outlive one call (a benchmark's rounds); otherwise
     each call starts workers and stops them when its results are all in.
+
+    The scripts go to every worker once per call; then each worker is told which to run, by
+    number, one more whenever it sends a result back (which leaves it the script it has
+    queued): whoever is free runs the next, so a long script does not hold the others up.
+    A result comes back without its script, which this process has. No thread of this
+    process waits on the workers: the caller's own loop reads their pipes when it needs the
+    next result. A worker that dies fails the replay instead of leaving it waiting.
     """
 
     def __init__(self, settings: Settings, jobs: int) -> None:
@@ -338,15 +397,16 @@ class ParallelRunner:
             raise ValueError(f"at least one worker is needed, not {jobs}")
         self.settings = settings
         self.jobs = jobs
-        self._pool: Pool | None = None
+        self._workers: list[_Worker] = []
+        self._kept = False  # used as a context manager: the workers outlive a call
         self._sent = 0  # scripts handed out so far: they number the simulators, as a factory does
         self._context = multiprocessing.get_context(
             "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
         )
-        self._ready: multiprocessing.SimpleQueue[int] = self._context.SimpleQueue()
 
     def __enter__(self) -> ParallelRunner:
-        self._pool = self._start()
+        self._kept = True
+        self._start(self.jobs)
         return self
 
     def __exit__(
@@ -355,56 +415,150 @@ class ParallelRunner:
         error: BaseException | None,
         trace: TracebackType | None,
     ) -> None:
-        if self._pool is not None:
-            _stop(self._pool)
-            self._pool = None
+        self._kept = False
+        self._stop()
 
     def wait_ready(self) -> None:
-        """Wait until every worker has built its app (used as a context manager)."""
-        for _ in range(len(self.pids)):
-            self._ready.get()
+        """Wait until every worker has built its app (used as a context manager, between
+        calls)."""
+        for worker in self._workers:
+            worker.wait_ready()
 
     @property
     def pids(self) -> list[int]:
         """The worker processes' ids while they run (used as a context manager)."""
-        workers = getattr(self._pool, "_pool", None) or []
-        return [worker.pid for worker in workers if worker.pid is not None]
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
 
     def __call__(self, scripts: Sequence[Script]) -> Iterator[ScriptResult]:
         if not scripts:
             return
-        numbered = enumerate(scripts, start=self._sent)
+        first = self._sent
         self._sent += len(scripts)
-        if self._pool is not None:
-            yield from self._pool.imap(_run_one, numbered, chunksize=1)
-            return
-        pool = self._start(len(scripts))
+        if not self._workers:
+            self._start(min(self.jobs, len(scripts)))
         try:
-            yield from pool.imap(_run_one, numbered, chunksize=1)
+            yield from self._run(scripts, first)
         finally:
-            _stop(pool)
+            if any(worker.busy for worker in self._workers):
+                # a result raised, or the caller stopped reading: what still runs must not
+                # reach a later call
+                self._stop(kill=True)
+            elif not self._kept:
+                self._stop()
 
-    def _start(self, most: int | None = None) -> Pool:
-        processes = min(self.jobs, most) if most is not None else self.jobs
-        started = (self.settings, self._ready if most is None else None)
-        return self._context.Pool(processes, initializer=start_worker, initargs=started)
+    def _run(self, scripts: Sequence[Script], first: int) -> Iterator[ScriptResult]:
+        workers = self._workers
+        batch = bytes(ForkingPickler.dumps((first, list(scripts))))  # pickled once, for all
+        for worker in workers:
+            worker.conn.send_bytes(batch)
+        handed = 0
+        for _ in range(_QUEUED):
+            for worker in workers:
+                if handed < len(scripts):
+                    worker.conn.send(handed)
+                    worker.busy += 1
+                    handed += 1
+        done: dict[int, ScriptResult | BaseException] = {}
+        for position in range(len(scripts)):
+            while position not in done:
+                for worker in self._waiting(workers):
+                    index, outcome = worker.receive()
+                    worker.busy -= 1
+                    if handed < len(scripts):  # before anything else: keep it busy
+                        worker.conn.send(handed)
+                        worker.busy += 1
+                        handed += 1
+                    done[index] = _result(scripts[index], outcome)
+            if handed == len(scripts) and not self._kept and not any(w.busy for w in workers):
+                self._stop()  # every result is in: the workers of this call only can go
+            result = done.pop(position)
+            if isinstance(result, BaseException):
+                raise result
+            yield result
+
+    @staticmethod
+    def _waiting(workers: Sequence[_Worker]) -> list[_Worker]:
+        """The busy workers that have sent a result (or died), once there is one."""
+        busy = [worker for worker in workers if worker.busy]
+        by_handle: dict[Any, _Worker] = {}
+        for worker in busy:
+            by_handle[worker.conn] = worker
+            by_handle[worker.process.sentinel] = worker
+        ready = wait(list(by_handle))
+        return list(dict.fromkeys(by_handle[handle] for handle in ready))
+
+    def _start(self, count: int) -> None:
+        self._workers = [_Worker(self._context, self.settings) for _ in range(count)]
+
+    def _stop(self, *, kill: bool = False) -> None:
+        workers, self._workers = self._workers, []
+        for worker in workers:
+            if kill:
+                worker.process.terminate()
+            else:
+                try:
+                    worker.conn.send(None)
+                except OSError:  # it is gone already
+                    pass
+        for worker in workers:
+            worker.process.join()
+            worker.conn.close()
 
 
-def _stop(pool: Pool) -> None:
-    pool.close()
-    pool.join()
+def _result(
+    script: Script, outcome: dict[str, Any] | tuple[BaseException, str]
+) -> ScriptResult | BaseException:
+    """A worker's answer for ``script``: its result, with the script put back, or the error
+    it raised, with the worker's traceback in a note."""
+    if isinstance(outcome, dict):
+        return ScriptResult(script=script, **outcome)
+    error, trace = outcome
+    error.add_note(f"raised in a replay worker:\n{trace.rstrip()}")
+    return error
 
 
 # --- in each worker ---------------------------------------------------------------------------
 
+_READY = "ready"
 _worker: tuple[LocalSimulators, Mapping[str, EffectCheck]] | BaseException | None = None
 
 
-def start_worker(settings: Settings, ready: multiprocessing.SimpleQueue[int] | None) -> None:
-    """Build this worker's isolated app, then say so on ``ready``. Its start-up warnings were
-    the parent's too (the same settings), so they are not repeated. A failure is kept and
-    raised by the first script, in the parent: a pool whose workers fail to start would
-    start them forever."""
+def serve_worker(conn: Connection, settings: Settings) -> None:
+    """A worker's life: build the app, say so, then run the scripts it is told to, each
+    numbered from the batch it belongs to, and send back each result (without its script,
+    which the parent has) or the error it raised, until told to stop (``None``)."""
+    first, scripts = 0, []
+    try:
+        start_worker(settings)
+        conn.send(_READY)
+        while (message := conn.recv()) is not None:
+            if isinstance(message, tuple):
+                first, scripts = message
+                continue
+            conn.send((message, _outcome(first + message, scripts[message])))
+    except (EOFError, KeyboardInterrupt):  # the parent went away, or Ctrl-C reached us all
+        pass
+
+
+def _outcome(index: int, script: Script) -> dict[str, Any] | tuple[BaseException, str]:
+    try:
+        result = _run_one((index, script))
+    except Exception as error:
+        trace = "".join(traceback.format_exception(error))
+        try:  # it must come back whole, or as what it said
+            pickle.loads(ForkingPickler.dumps(error))
+        except Exception:
+            error = RuntimeError(f"{type(error).__name__}: {error}")
+        return error, trace
+    return {
+        f.name: getattr(result, f.name) for f in dataclasses.fields(result) if f.name != "script"
+    }
+
+
+def start_worker(settings: Settings) -> None:
+    """Build this worker's isolated app. Its start-up warnings were the parent's too (the
+    same settings), so they are not repeated. A failure is kept and raised by every script,
+    in the parent."""
     global _worker
     logging.disable(logging.WARNING)
     try:
@@ -418,8 +572,6 @@ def start_worker(settings: Settings, ready: multiprocessing.SimpleQueue[int] | N
         _worker = error
     finally:
         logging.disable(logging.NOTSET)
-        if ready is not None:
-            ready.put(os.getpid())
 
 
 def _run_one(item: tuple[int, Script]) -> ScriptResult:
