@@ -300,9 +300,9 @@ def test_handoff_status_and_reads_send_no_transaction_on_postgres(
 # --- the SQL session store ------------------------------------------------------------------
 
 
-def test_a_webhook_on_the_sql_store_is_three_statements_in_autocommit_on_postgres(
-    recorder: CallRecorder, engine: sa.Engine, clock: ManualClock
-) -> None:
+def sql_store(recorder: CallRecorder, engine: sa.Engine, clock: ManualClock) -> SqlSessionStore:
+    """A SQL session store writing ``recorder``'s held events in its saves, with the call
+    started and its session stored once (version 1)."""
     store = SqlSessionStore(engine, clock, lease_clock=clock, companion=recorder)
     start(recorder)
     with store.lock(SID):
@@ -310,6 +310,13 @@ def test_a_webhook_on_the_sql_store_is_three_statements_in_autocommit_on_postgre
             CallSession(SID, "hotline", "welcome", "zh-CN", {}, clock.now(), clock.now()),
             unlock=True,
         )
+    return store
+
+
+def test_a_webhook_on_the_sql_store_is_three_statements_in_autocommit_on_postgres(
+    recorder: CallRecorder, engine: sa.Engine, clock: ManualClock
+) -> None:
+    store = sql_store(recorder, engine, clock)
     wire = Wire(engine)
 
     def webhook() -> None:
@@ -339,13 +346,7 @@ def test_a_webhook_on_the_sql_store_is_three_statements_in_autocommit_on_postgre
 def test_a_sql_save_writes_the_held_events_and_record_changes_with_the_session(
     recorder: CallRecorder, engine: sa.Engine, clock: ManualClock
 ) -> None:
-    store = SqlSessionStore(engine, clock, lease_clock=clock, companion=recorder)
-    start(recorder)
-    with store.lock(SID):
-        store.save(
-            CallSession(SID, "hotline", "welcome", "zh-CN", {}, clock.now(), clock.now()),
-            unlock=True,
-        )
+    store = sql_store(recorder, engine, clock)
     clock.advance(5)
     wire = Wire(engine)
 
@@ -382,13 +383,7 @@ def test_a_sql_save_writes_the_held_events_and_record_changes_with_the_session(
 def test_a_stale_sql_save_writes_nothing_of_its_own_and_its_events_land_once(
     recorder: CallRecorder, engine: sa.Engine, clock: ManualClock
 ) -> None:
-    store = SqlSessionStore(engine, clock, lease_clock=clock, companion=recorder)
-    start(recorder)
-    with store.lock(SID):
-        store.save(
-            CallSession(SID, "hotline", "welcome", "zh-CN", {}, clock.now(), clock.now()),
-            unlock=True,
-        )
+    store = sql_store(recorder, engine, clock)
     with recorder.holding_events(), store.lock(SID):
         session = store.load(SID)
         assert session is not None
