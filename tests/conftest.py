@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 from flask import Flask
 from twilio.request_validator import RequestValidator
@@ -31,6 +32,8 @@ from werkzeug.test import TestResponse
 
 from ivr.clock import Clock
 from ivr.clock import ManualClock
+from ivr.db import Base
+from ivr.db import make_engine
 from ivr.settings import SETTINGS
 from ivr.web.app import create_app
 from ivr.web.runtime import Runtime
@@ -152,6 +155,16 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'ivr.sqlite3'}"
     else:
         yield from services.postgres_schema_url()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[sa.Engine]:
+    """An engine on ``database_url`` with every table of the schema (modules that need
+    another schema, or data in it, define their own ``engine``)."""
+    engine = make_engine(database_url)
+    Base.metadata.create_all(engine)
+    yield engine
+    engine.dispose()
 
 
 @pytest.fixture

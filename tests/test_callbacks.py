@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from datetime import UTC
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -13,8 +12,6 @@ import sqlalchemy as sa
 
 import ivr.stores.callbacks  # noqa: F401  (registers callback_requests on Base)
 from ivr.clock import ManualClock
-from ivr.db import Base
-from ivr.db import make_engine
 from ivr.flow.hours import Hours
 from ivr.stores.callbacks import CallbackBook
 from ivr.stores.callbacks import CallbackRequest
@@ -23,14 +20,6 @@ from tests.conftest import T0
 
 ZHANG = "+8613800000001"
 STRANGER = "+8613900000009"
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[sa.Engine]:
-    engine = make_engine(database_url)
-    Base.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

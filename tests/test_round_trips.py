@@ -10,15 +10,11 @@ and ``begin``/``commit``/``rollback`` for each transaction that is not autocommi
 from __future__ import annotations
 
 from collections.abc import Callable
-from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
 from ivr.clock import ManualClock
-from ivr.db import Base
-from ivr.db import make_engine
 from ivr.db import one_statement
 from ivr.engine.session import CallSession
 from ivr.errors import ConfigError
@@ -32,17 +28,10 @@ from ivr.stores.sessions import SqlSessionStore
 from ivr.wallet import Wallet
 from ivr.wallet import seed_demo
 from tests.conftest import T0
+from tests.test_records import handoff
 
 SID = "CA00000000000000000000000000000001"
 OTHER = "CA00000000000000000000000000000002"
-
-
-@pytest.fixture
-def engine(database_url: str) -> Iterator[sa.Engine]:
-    engine = make_engine(database_url)
-    Base.metadata.create_all(engine)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture
@@ -88,20 +77,6 @@ def in_transaction(*statements: str) -> list[str]:
 
 def start(recorder: CallRecorder, sid: str = SID) -> None:
     recorder.start(sid, flow="hotline", caller="+8613800000001", lang="zh-CN")
-
-
-def handoff(recorder: CallRecorder, **changes: Any) -> None:
-    details: dict[str, Any] = {
-        "queue": "wallet-support",
-        "priority": 1,
-        "account_id": 1001,
-        "caller_name": "张三",
-        "verified": True,
-        "issue": "refund",
-        "steps_tried": ["refund_status"],
-        "reason": "asked for an agent",
-    }
-    recorder.handoff(SID, **{**details, **changes})
 
 
 # --- the one-statement engine ---------------------------------------------------------------
