@@ -13,8 +13,9 @@ How a webhook uses a store::
         store.save(session, unlock=True)  # StaleSession if someone saved in between
 
 Two trips to the store per webhook, at most: ``lock`` takes the lease and reads the session
-in one (a SQL transaction, a Redis script), and the ``load`` inside the block gets what it
-read; ``save(..., unlock=True)`` writes the session and gives the lease back in the other,
+in one (a SQL transaction, a Redis script; on PostgreSQL two statements in autocommit), and
+the ``load`` inside the block gets what it read; ``save(..., unlock=True)`` writes the session
+and gives the lease back in the other (on PostgreSQL one statement),
 and the SQL store writes there what its ``companion`` holds too (the webhook's call-record
 events, ``ivr.stores.records``), so the block's end has nothing left to do.
 
