@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from collections.abc import Callable
 from collections.abc import Iterator
 from collections.abc import Sequence
 from contextlib import contextmanager
@@ -271,9 +272,9 @@ class CallRecorder:
         if not rows and not update:
             return None
         texts, binds = _held_ctes(len(rows), tuple(sorted(update)), only_if)
-        params = {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
-        params.update({f"h_{name}": value for name, value in update.items()})
-        params["h_call_sid"] = call_sid
+        params = _event_params(rows)
+        if update:
+            params.update(_update_params(call_sid, update, "h"))
         return Ctes(texts, binds, params)
 
     def held_written(self, call_sid: str) -> None:
@@ -623,20 +624,28 @@ def _write(
     PostgreSQL, the rows and one record's update are one statement (``_events_and_update``)."""
     if rows and len(updates) == 1 and conn.dialect.name == "postgresql":
         ((call_sid, values),) = updates.items()
-        params = {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
-        params.update({f"b_{name}": value for name, value in values.items()})
-        params["b_call_sid"] = call_sid
+        params = {**_event_params(rows), **_update_params(call_sid, values, "b")}
         conn.execute(_events_and_update(len(rows), tuple(sorted(values))), params)
         return
     if len(rows) == 1:
         conn.execute(_INSERT_EVENTS, rows[0])
     elif rows:
-        params = {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
-        conn.execute(_insert_events(len(rows)), params)
+        conn.execute(_insert_events(len(rows)), _event_params(rows))
     for call_sid, values in updates.items():
-        params = {f"b_{name}": value for name, value in values.items()}
-        params["b_call_sid"] = call_sid
-        conn.execute(_record_update(tuple(sorted(values))), params)
+        conn.execute(_record_update(tuple(sorted(values))), _update_params(call_sid, values, "b"))
+
+
+def _event_params(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The bound parameters (``<column>_<row>``) of event ``rows`` in one VALUES list."""
+    return {f"{name}_{i}": value for i, row in enumerate(rows) for name, value in row.items()}
+
+
+def _update_params(call_sid: str, values: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """The bound parameters (``<prefix>_<column>``, ``<prefix>_call_sid``) of the update of
+    ``call_sid``'s record to ``values``."""
+    params = {f"{prefix}_{name}": value for name, value in values.items()}
+    params[f"{prefix}_call_sid"] = call_sid
+    return params
 
 
 def _check(value: str, allowed: Sequence[str], what: str) -> None:
@@ -655,11 +664,37 @@ def _insert_events(count: int) -> sa.TextClause:
 
 def _events_values(count: int) -> tuple[str, list[sa.BindParameter[Any]]]:
     """The text of the INSERT of ``count`` event rows, and its typed bound parameters."""
+    names, rows, params = _event_rows(count, lambda name, column: f":{name}")
+    return f"INSERT INTO {_EVENTS_T.name} ({names}) VALUES {rows}", params
+
+
+def _event_rows(
+    count: int, param: Callable[[str, sa.Column[Any]], str]
+) -> tuple[str, str, list[sa.BindParameter[Any]]]:
+    """For ``count`` event rows: their columns' names, the rows of a VALUES list (each
+    parameter ``<column>_<row>`` written by ``param``) and the typed bound parameters."""
     columns = [_EVENTS_T.c[name] for name in _EVENT_COLUMNS]
-    rows = ", ".join("(" + ", ".join(f":{c.name}_{i}" for c in columns) + ")" for i in range(count))
+    rows = ", ".join(
+        "(" + ", ".join(param(f"{c.name}_{i}", c) for c in columns) + ")" for i in range(count)
+    )
     names = ", ".join(c.name for c in columns)
     params = [sa.bindparam(f"{c.name}_{i}", type_=c.type) for i in range(count) for c in columns]
-    return f"INSERT INTO {_EVENTS_T.name} ({names}) VALUES {rows}", params
+    return names, rows, params
+
+
+def _record_sets(names: tuple[str, ...], prefix: str) -> tuple[str, list[sa.BindParameter[Any]]]:
+    """The SET list of a call record's update of the columns ``names`` from parameters
+    ``<prefix>_<column>`` (``outcome`` keeps a set one), and the typed bound parameters, the
+    ``<prefix>_call_sid`` of its WHERE included."""
+    sets = ", ".join(
+        f"{name} = coalesce({name}, :{prefix}_{name})"
+        if name == "outcome"
+        else f"{name} = :{prefix}_{name}"
+        for name in names
+    )
+    params = [sa.bindparam(f"{prefix}_{name}", type_=_RECORDS.c[name].type) for name in names]
+    params.append(sa.bindparam(f"{prefix}_call_sid", type_=_RECORDS.c.call_sid.type))
+    return sets, params
 
 
 @functools.cache
@@ -685,31 +720,19 @@ def _held_ctes(
     texts: list[str] = []
     binds: list[sa.BindParameter[Any]] = []
     if count:
-        columns = [_EVENTS_T.c[name] for name in _EVENT_COLUMNS]
-        listed = ", ".join(c.name for c in columns)
-        rows = ", ".join(
-            "(" + ", ".join(pg_param(f"{c.name}_{i}", c) for c in columns) + ")"
-            for i in range(count)
-        )
+        listed, rows, params = _event_rows(count, pg_param)
         texts.append(
             f"held_events AS (INSERT INTO {_EVENTS_T.name} ({listed}) SELECT * FROM "
             f"(VALUES {rows}) AS held ({listed}) WHERE {only_if})"
         )
-        binds += [
-            sa.bindparam(f"{c.name}_{i}", type_=c.type) for i in range(count) for c in columns
-        ]
+        binds += params
     if names:
-        records = _RECORDS
-        sets = ", ".join(
-            f"{name} = coalesce({name}, :h_{name})" if name == "outcome" else f"{name} = :h_{name}"
-            for name in names
-        )
+        sets, params = _record_sets(names, "h")
         texts.append(
-            f"held_record AS (UPDATE {records.name} SET {sets} "
+            f"held_record AS (UPDATE {_RECORDS.name} SET {sets} "
             f"WHERE call_sid = :h_call_sid AND {only_if})"
         )
-        binds += [sa.bindparam(f"h_{name}", type_=records.c[name].type) for name in names]
-        binds.append(sa.bindparam("h_call_sid", type_=records.c.call_sid.type))
+        binds += params
     return tuple(texts), tuple(binds)
 
 
@@ -719,20 +742,12 @@ def _events_and_update(count: int, names: tuple[str, ...]) -> sa.TextClause:
     rows (``_insert_events``' parameters) in a data-modifying ``WITH``, then the UPDATE of
     one call record setting ``names`` (``_record_update``'s parameters; ``outcome`` keeps a
     set one). Built once per shape; one statement, so it may run in autocommit."""
-    records = _RECORDS
-    sets = ", ".join(
-        f"{name} = coalesce({name}, :b_{name})" if name == "outcome" else f"{name} = :b_{name}"
-        for name in names
-    )
+    sets, updated = _record_sets(names, "b")
     insert, params = _events_values(count)
     return sa.text(
         f"WITH new_events AS ({insert}) "
-        f"UPDATE {records.name} SET {sets} WHERE call_sid = :b_call_sid"
-    ).bindparams(
-        *params,
-        *(sa.bindparam(f"b_{name}", type_=records.c[name].type) for name in names),
-        sa.bindparam("b_call_sid", type_=records.c.call_sid.type),
-    )
+        f"UPDATE {_RECORDS.name} SET {sets} WHERE call_sid = :b_call_sid"
+    ).bindparams(*params, *updated)
 
 
 # The statements of every call's hot path, built once with bound parameters (building and
