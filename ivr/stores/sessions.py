@@ -312,7 +312,7 @@ class SqlSessionStore:
         would). One round trip where a transaction made four. None where that does not
         apply: SQLite, a new session, no lease, nothing held."""
         companion = self._companion
-        postgres = self._statements.update_and_release is not None
+        postgres = self._engine.dialect.name == "postgresql"
         if not (postgres and version and lease and companion):
             return None
         ctes = companion.held_ctes(values["b_sid"], _ONLY_IF_SAVED)
