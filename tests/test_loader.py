@@ -226,7 +226,7 @@ def test_hotline_record_and_transfer_states_keep_their_settings() -> None:
     assert flow.states["record_complaint"].record == RecordSpec(
         max_length=120, finish_on_key="#", timeout=5
     )
-    assert flow.states["record_complaint"].back == "complaints"
+    assert flow.states["record_complaint"].back is None
     priority = flow.states["security_priority"]
     assert (priority.queue, priority.priority, priority.is_final) == ("security", 10, True)
     assert flow.states["agent"].queue is None
@@ -246,6 +246,25 @@ def test_record_state_without_settings_gets_the_default_record_spec(tmp_path: Pa
     )
 
     assert load_flow(path).states["leave_message"].record == RecordSpec()
+
+
+def test_a_record_state_has_no_back_key(tmp_path: Path) -> None:
+    # Twilio's <Record> ends only on its finish key: a '*' is recorded, never sent, so a
+    # back key there would be announced by nothing and taken by nobody.
+    path = minimal_with(
+        tmp_path,
+        "  goodbye:\n",
+        "  leave_message:\n"
+        "    type: record\n"
+        "    prompt: {zh-CN: 请留言。, en-US: Please leave a message.}\n"
+        "    next: goodbye\n"
+        "    back: main_menu\n"
+        "  goodbye:\n",
+    )
+
+    assert problems_of(path) == [
+        "states.leave_message.back: unknown key 'back'; allowed: prompt, do, record, next, retry"
+    ]
 
 
 def test_option_synonyms_are_read_per_language(tmp_path: Path) -> None:

@@ -82,7 +82,7 @@ STATE_KEYS: Mapping[str, tuple[str, ...]] = {
     "entry": ("prompt", "do", "gather", "save_as", "secret", "next", "back", "retry"),
     "say": ("prompt", "do", "next"),
     "route": ("do", "next"),
-    "record": ("prompt", "do", "record", "next", "back", "retry"),
+    "record": ("prompt", "do", "record", "next", "retry"),
     "transfer": ("prompt", "do", "queue", "priority", "reason"),
     "hangup": ("prompt", "do"),
 }

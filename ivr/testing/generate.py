@@ -21,8 +21,7 @@ resting state, the callers after it skip it there. Each try is still a whole cal
 on a freshly reset demo app.
 
 A transition no try (and no hand-written script) takes is unreachable by a caller with the demo
-data; ``unreachable`` gives the reason it can tell from the flow (a back key at a recording, a
-fallback after guards every demo caller satisfies, a guard none does, a source state never
+data; ``unreachable`` gives the reason it can tell from the flow (a fallback after guards every demo caller satisfies, a guard none does, a source state never
 reached).
 
 Depends on ``ivr.testing.scripts`` (the script model and ``run_script``), the simulator and
@@ -191,14 +190,8 @@ def unreachable(
     reached = {s for t in taken for s in t}
     out: dict[Transition, str] = {}
     for source, target in sorted(exploration.transitions - taken):
-        state = flow.states.get(source)
         if source not in reached and source != flow.start:
             out[(source, target)] = f"{source} is never reached by a caller"
-        elif state is not None and state.record is not None and target == state.back:
-            out[(source, target)] = (
-                "the back key at a recording: a key there only ends the recording"
-                f" (finishOnKey {state.record.finish_on_key!r}); the engine reads no key from it"
-            )
         else:
             out[(source, target)] = _guard_reason(flow, source, target)
     return out
