@@ -170,6 +170,16 @@ def test_menu_without_back_has_no_back_event(shipped: dict[str, CompiledFlow]) -
     assert events["key_5"] == ["stolen"]
 
 
+def test_a_recording_is_either_recorded_or_silent(shipped: dict[str, CompiledFlow]) -> None:
+    # Twilio's <Record> sends no key and no words: no agent, repeat or invalid-input events.
+    events = events_of(shipped["hotline"], "record_complaint")
+
+    assert events == {
+        "recorded": ["complaint_filed"],
+        "no_input": ["record_complaint", "agent"],
+    }
+
+
 def test_menu_on_no_input_replaces_the_reprompt(shipped: dict[str, CompiledFlow]) -> None:
     events = events_of(shipped["hotline"], "welcome")
 

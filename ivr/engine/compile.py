@@ -167,12 +167,19 @@ class _Builder:
             event = {"entry": "entered", "record": "recorded"}.get(state.type, "next")
             on[event] = [self.route(r) for r in state.next]
         if state.waits_for_input:
-            on["agent_key"] = [{"target": agent, "on": [_set_reason("caller asked for an agent")]}]
-            on["repeat_key"] = [{"target": state.id, "internal": True}]
+            # A recording reads no key (Twilio's <Record> ends on its finish key and sends none)
+            # and no words: it is either recorded or silent.
+            reads_keys = state.type != "record"
+            if reads_keys:
+                on["agent_key"] = [
+                    {"target": agent, "on": [_set_reason("caller asked for an agent")]}
+                ]
+                on["repeat_key"] = [{"target": state.id, "internal": True}]
             if state.back is not None:
                 on["back_key"] = [{"target": state.back}]
             retry = self.flow.retry_for(state)
-            for event, what in (("no_input", "no input"), ("no_match", "invalid input")):
+            failures = (("no_input", "no input"), ("no_match", "invalid input"))
+            for event, what in failures if reads_keys else failures[:1]:
                 if event == "no_input" and state.on_no_input is not None:
                     on[event] = [self.route(state.on_no_input)]
                     continue

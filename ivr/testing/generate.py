@@ -21,8 +21,8 @@ resting state, the callers after it skip it there. Each try is still a whole cal
 on a freshly reset demo app.
 
 A transition no try (and no hand-written script) takes is unreachable by a caller with the demo
-data; ``unreachable`` gives the reason it can tell from the flow (a fallback after guards every demo caller satisfies, a guard none does, a source state never
-reached).
+data; ``unreachable`` gives the reason it can tell from the flow (a fallback after guards every
+demo caller satisfies, a guard none does, a source state never reached).
 
 Depends on ``ivr.testing.scripts`` (the script model and ``run_script``), the simulator and
 ``ivr.flow`` (the states, to choose actions and expectations). Imports no Flask: the app comes in
