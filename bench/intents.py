@@ -88,6 +88,11 @@ def main() -> None:
     keys = {o.issue or o.key: o.key for o in menu.options} | {"agent": flow.keys.agent}
     with tempfile.TemporaryDirectory() as scratch:
         cache = Path(scratch)
+        if "trained" in matchers:
+            # Trained once, in a fresh interpreter (cold: no cache), then loaded from the cache
+            # it wrote by another one (warm) and by this process: one training, not two.
+            cold = startup(cache)
+            warm = startup(cache)
         for matcher in matchers:
             found = understand.prepare(flow, matcher, cache)
             print(f"== matcher: {found.matcher}")
@@ -101,8 +106,6 @@ def main() -> None:
             for lang in LANGUAGES:
                 report(found, menu, lang, keys, rounds, args.misses)
         if "trained" in matchers:
-            cold = startup(cache / "cold")
-            warm = startup(cache / "cold")
             print("== start-up added per worker (trained matcher, fresh interpreter)")
             print(
                 f"   from the cache: {warm['seconds']:.2f} s, {warm['mb']:.0f} MB resident "

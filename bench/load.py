@@ -10,7 +10,8 @@ Each target gets the same load from `ivr load` (a separate process, never counte
 - **throughput**: 16 calls in progress at all times (twice the server's 2 x 4 threads), no think
   time: the requests per second answered at saturation;
 - **callers**: N concurrent callers pausing 2-6 s before each key (arrivals at N / the mean
-  call length): p50/p95/p99 per request.
+  call length): p50/p95/p99 per request. With ``--quick``, 20 callers pausing 0.5-1.5 s, so
+  that the phase takes seconds, not a minute (``--think`` sets the pause).
 
 The IVR runs the shipped call scripts that leave the demo data as they found it, signed
 (TWILIO_AUTH_TOKEN set); the bare endpoint answers every request with one constant <Gather>,
@@ -24,7 +25,7 @@ generator's own CPU while it ran (`load_cpu_s`) and the share of one core that i
 throughput phase on a small machine), and that target's requests per second are the client's
 limit, not the server's.
 
-    python bench/load.py [--quick] [--callers N] [--seconds S] [--json FILE]
+    python bench/load.py [--quick] [--callers N] [--think MIN-MAX] [--seconds S] [--json FILE]
                          [--scripts PATH...] [--phases cost throughput callers]
 
 Needs PostgreSQL and Redis (IVR_TEST_POSTGRES_URL / IVR_TEST_REDIS_URL, default the local
@@ -114,18 +115,23 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start(command: list[str], env: dict[str, str], url: str, log: Path) -> subprocess.Popen[bytes]:
-    """A server in a process group of its own (its pgid is its pid), once /health answers."""
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A server in a process group of its own (its pgid is its pid); ``ready`` waits for it."""
     with log.open("wb") as out:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             command, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
+
+
+def ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    """Once the server ``process`` answers /health at ``url``; else stop it and exit with its
+    log."""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline and process.poll() is None:
         try:
             with urllib.request.urlopen(url + "/health", timeout=2):
                 time.sleep(1)  # the other worker boots too
-                return process
+                return
         except OSError:
             time.sleep(0.2)
     stop(process)
@@ -227,6 +233,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="a few seconds per phase (CI)")
     parser.add_argument("--callers", type=int, help="concurrent callers (default 500; 20 quick)")
+    parser.add_argument(
+        "--think", help="the callers' pause before each key, MIN-MAX s (default 2-6; 0.5-1.5 quick)"
+    )
     parser.add_argument("--seconds", type=float, help="seconds of arrivals per phase")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument(
@@ -245,6 +254,11 @@ def main() -> None:
         return
     seconds = args.seconds or (4.0 if args.quick else 60.0)
     callers = args.callers or (20 if args.quick else 500)
+    think = args.think or ("0.5-1.5" if args.quick else "2-6")
+    try:
+        low, high = (float(part) for part in think.split("-"))
+    except ValueError:
+        sys.exit(f"bench/load.py: --think {think!r}: write MIN-MAX seconds, as 2-6")
     # Stopped with SIGTERM (a CI timeout, `kill`), still stop the servers and drop the schema:
     # they run in process groups of their own, which the signal does not reach.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
@@ -293,53 +307,54 @@ def main() -> None:
         "--port",
         str(ivr_port),
     ]
-    ivr = start(serve, server_env, ivr_url, folder / "ivr.log")
+    # The three start at once (each IVR server migrates its own schema); each is waited for.
+    ivr = start(serve, server_env, folder / "ivr.log")
     # The same server with its sessions in PostgreSQL too (the SQL session store): the cost
     # phase only, for issue 13's "SQL store" row.
     sql_env = dict(server_env, IVR_DATABASE_URL=database(schemas["sql"]), IVR_SESSION_STORE="sql")
-    sql = start([*serve[:-1], str(sql_port)], sql_env, sql_url, folder / "sql.log")
-    bare = start(
-        [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(bare_port)],
-        base,
-        bare_url,
-        folder / "bare.log",
-    )
-    # One call of each kind first: the workers' first-call costs are not measured.
-    warm = {"rate": 5, "calls": 4, "think": "0-0", "seed": 1}
-    run_load(ivr_url, args.scripts, load_env, folder / "w.json", **warm)
-    run_load(sql_url, args.scripts, load_env, folder / "w.json", **warm)
-    run_load(bare_url, [str(bare_script)], load_env, folder / "w.json", **warm)
-
-    targets = {
-        "ivr": (ivr, ivr_url, args.scripts),
-        "sql": (sql, sql_url, args.scripts),
-        "bare": (bare, bare_url, [str(bare_script)]),
-    }
-    # A call with no think time takes well under a second: 4 calls/s is a steady, light load.
-    cost_rate = 2 if args.quick else 4
-    # Mean call length with 2-6 s before each key: the arrival rate for N concurrent callers.
-    call_seconds = keys * 4.0 + 1.0
-    callers_rate = round(callers / call_seconds, 2)
-    phases = {
-        "cost": {"rate": cost_rate, "think": "0-0", "duration": seconds, "drain": 30},
-        # As many calls in progress as the server has threads (2 workers x 8), arriving
-        # as fast as they can: the requests per second answered at saturation.
-        "throughput": {
-            "rate": 1000,
-            "think": "0-0",
-            "duration": seconds,
-            "drain": 30,
-            "concurrency": 16,
-        },
-        "callers": {
-            "rate": callers_rate,
-            "think": "2-6",
-            "duration": seconds + call_seconds,
-            "drain": 60,
-        },
-    }
+    sql = start([*serve[:-1], str(sql_port)], sql_env, folder / "sql.log")
+    bare_serve = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(bare_port)]
+    bare = start(bare_serve, base, folder / "bare.log")
     results: dict[str, dict[str, Any]] = {}
     try:
+        ready(ivr, ivr_url, folder / "ivr.log")
+        ready(sql, sql_url, folder / "sql.log")
+        ready(bare, bare_url, folder / "bare.log")
+        # One call of each kind first: the workers' first-call costs are not measured.
+        warm = {"rate": 5, "calls": 4, "think": "0-0", "seed": 1}
+        run_load(ivr_url, args.scripts, load_env, folder / "w.json", **warm)
+        run_load(sql_url, args.scripts, load_env, folder / "w.json", **warm)
+        run_load(bare_url, [str(bare_script)], load_env, folder / "w.json", **warm)
+
+        targets = {
+            "ivr": (ivr, ivr_url, args.scripts),
+            "sql": (sql, sql_url, args.scripts),
+            "bare": (bare, bare_url, [str(bare_script)]),
+        }
+        # A call with no think time takes well under a second: 4 calls/s is a steady, light load.
+        cost_rate = 2 if args.quick else 4
+        # Mean call length with the think time before each key: the arrival rate for N concurrent
+        # callers.
+        call_seconds = keys * (low + high) / 2 + 1.0
+        callers_rate = round(callers / call_seconds, 2)
+        phases = {
+            "cost": {"rate": cost_rate, "think": "0-0", "duration": seconds, "drain": 30},
+            # As many calls in progress as the server has threads (2 workers x 8), arriving
+            # as fast as they can: the requests per second answered at saturation.
+            "throughput": {
+                "rate": 1000,
+                "think": "0-0",
+                "duration": seconds,
+                "drain": 30,
+                "concurrency": 16,
+            },
+            "callers": {
+                "rate": callers_rate,
+                "think": think,
+                "duration": seconds + call_seconds,
+                "drain": 60,
+            },
+        }
         for phase in args.phases:
             options = phases[phase]
             for name, (process, url, scripts) in targets.items():
@@ -359,7 +374,14 @@ def main() -> None:
                 conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
 
-    report(results, callers=callers, callers_rate=callers_rate, keys=keys, json_path=args.json)
+    report(
+        results,
+        callers=callers,
+        callers_rate=callers_rate,
+        think=think,
+        keys=keys,
+        json_path=args.json,
+    )
 
 
 def report(
@@ -367,6 +389,7 @@ def report(
     *,
     callers: int,
     callers_rate: float,
+    think: str,
     keys: int,
     json_path: Path | None,
 ) -> None:
@@ -398,6 +421,7 @@ def report(
         else None,
         "callers": callers,
         "callers_rate": callers_rate,
+        "callers_think_s": think,
         "callers_p99_ms": figure("callers", "ivr", "p99_ms"),
         "bare_callers_p99_ms": figure("callers", "bare", "p99_ms"),
         "keys_per_call": keys,
@@ -414,7 +438,7 @@ def report(
         f"throughput: ivr {figure('throughput', 'ivr', 'rps')} req/s, bare "
         f"{figure('throughput', 'bare', 'rps')} req/s: {summary['throughput_ratio']} of the bare"
     )
-    print(f"p99 with {callers} callers thinking 2-6 s: {summary['callers_p99_ms']} ms")
+    print(f"p99 with {callers} callers thinking {think} s: {summary['callers_p99_ms']} ms")
     if json_path:
         json_path.write_text(json.dumps({"summary": summary, "phases": results}, indent=2) + "\n")
 
