@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -16,6 +17,7 @@ from ivr.clock import ManualClock
 from ivr.stores.reports import Filters
 from ivr.stores.reports import report
 from ivr.web.dashboard import heat_map
+from tests.conftest import T0
 from tests.conftest import MakeApp
 from tests.conftest import runtime_of
 from tests.test_reports import SHANGHAI
@@ -108,6 +110,68 @@ def test_the_page_shows_the_figures_as_tables(app: Flask) -> None:
     )
     assert '<input type="hidden" name="token" value="dashboard-secret">' in html
     assert "vendor/echarts/echarts.min.js" in html
+
+
+def figure_in(html: str, name: str) -> str:
+    found = re.search(rf'data-figure="{re.escape(name)}">([^<]*)<', html)
+    assert found is not None, name
+    return found.group(1)
+
+
+def test_without_a_period_the_page_shows_the_seven_days_to_the_latest_call(
+    app: Flask, clock: ManualClock
+) -> None:
+    clock.set(T0 + timedelta(days=30))  # a month after the only day of calls
+
+    html = get(app, f"/dashboard/?token={TOKEN}").get_data(as_text=True)
+
+    assert '<input type="date" name="since" value="2026-11-17">' in html
+    assert '<input type="date" name="until" value="2026-11-23">' in html
+    assert "The last 7 days of records, 2026-11-17 to 2026-11-23" in html
+    assert figure_in(html, "calls") == "8"
+    # the page's JSON is the same period's, and every record is a link away
+    assert "/dashboard/data?since=2026-11-17&amp;until=2026-11-23&amp;token=" in html
+    assert 'href="/dashboard/?period=all&amp;token=dashboard-secret">every record</a>' in html
+
+
+def test_older_calls_leave_the_default_period_but_not_every_record(
+    app: Flask, clock: ManualClock
+) -> None:
+    later = Day(runtime_of(app).records, clock)
+    later.at(10 * 86400)  # 3 December
+    later.start("LATER", "P9", "en-US", "v2")
+
+    recent = get(app, f"/dashboard/?token={TOKEN}").get_data(as_text=True)
+    everything = get(app, f"/dashboard/?token={TOKEN}&period=all").get_data(as_text=True)
+    data = get(app, f"/dashboard/data?token={TOKEN}").get_json()
+
+    assert '<input type="date" name="since" value="2026-11-27">' in recent
+    assert '<input type="date" name="until" value="2026-12-03">' in recent
+    assert figure_in(recent, "calls") == "1"
+    assert figure_in(everything, "calls") == "9"
+    assert '<input type="date" name="since" value="">' in everything
+    assert "Every record" in everything
+    assert data["calls"] == 9  # the JSON, as `ivr report`, has no default period
+
+
+def test_with_no_calls_the_default_period_ends_today(make_app: MakeApp, clock: ManualClock) -> None:
+    app = make_app(IVR_AGENT_TOKEN=TOKEN)
+
+    html = get(app, f"/dashboard/?token={TOKEN}").get_data(as_text=True)
+
+    assert "The last 7 days of records, 2026-11-17 to 2026-11-23" in html  # T0's day
+    assert "No calls in the records for these filters." in html
+
+
+def test_an_asked_period_is_shown_as_asked(app: Flask, clock: ManualClock) -> None:
+    clock.set(T0 + timedelta(days=30))
+
+    html = get(app, f"/dashboard/?token={TOKEN}&since=2026-11-23").get_data(as_text=True)
+
+    assert figure_in(html, "calls") == "8"
+    assert '<input type="date" name="until" value="">' in html
+    assert "The last 7 days" not in html
+    assert "Every record" not in html
 
 
 def test_an_empty_period_says_how_to_fill_it(app: Flask) -> None:

@@ -353,6 +353,17 @@ def report(engine: sa.Engine, filters: Filters, zone: tzinfo) -> Report:
     )
 
 
+def latest_start(engine: sa.Engine, flow: str | None = None) -> datetime | None:
+    """When the latest recorded call (of ``flow``, if given) started; None with no calls.
+    Read from ``started_at``'s index."""
+    query = sa.select(sa.func.max(_calls.c.started_at))
+    if flow is not None:
+        query = query.where(_calls.c.flow == flow)
+    with engine.connect() as conn:
+        latest: datetime | None = conn.execute(query).scalar()
+    return latest
+
+
 def _count_call(figures: Figures, row: Any) -> None:
     """One call's outcome, containment, queue and waits (a row of ``report``'s first query)."""
     figures.calls += 1

@@ -2,14 +2,17 @@
 
 Owns the dashboard blueprint:
 
-- ``GET /dashboard/``: the page. Filters (``since``, ``until``, ``flow``) in a form; the
+- ``GET /dashboard/``: the page. Filters (``since``, ``until``, ``flow``) in a form; with
+  neither ``since`` nor ``until``, the last ``DEFAULT_DAYS`` days of records, to the day of
+  the latest call in the flow's timezone (``period=all``: every record, as ``ivr report``
+  reads them unfiltered); the
   figures as tables (rendered here, so they read without JavaScript and are the charts' text
   alternative); the flow diagram with each state filled by its drop-off (a heat map, drawn
   by the vendored mermaid); charts drawn by the vendored ECharts
   (``static/vendor/README.md``): from the greeting to each outcome, calls by hour,
   containment and abandonment over time. ``static/dashboard.{js,css}`` draw and style it.
 - ``GET /dashboard/data``: the report as JSON, the very document ``ivr report --format
-  json`` prints (``report_of`` makes both).
+  json`` prints for the same filters (``report_of`` makes both); no default period.
 
 Access: the agent pages' guard (``ivr.web.agents.for_people``): ``IVR_AGENT_TOKEN`` when it
 is set, and a public server never serves the figures without it. A bad filter is a 400 that
@@ -19,6 +22,7 @@ says how to write it. Reads the call records through ``ivr.stores.reports``; no 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from typing import Any
 
 from flask import Blueprint
@@ -32,6 +36,7 @@ from ivr.engine.diagram import flow_diagram
 from ivr.engine.diagram import to_mermaid
 from ivr.stores.reports import Filters
 from ivr.stores.reports import Report
+from ivr.stores.reports import latest_start
 from ivr.stores.reports import period
 from ivr.stores.reports import report
 from ivr.web.agents import for_people
@@ -50,6 +55,9 @@ HEAT = (
 )
 _CALL_CLASS = re.compile(r"^(\s*classDef|\s*class \S+) call\b", re.MULTILINE)
 LANGUAGES = {"zh-CN": "中文", "en-US": "English"}
+#: The page's period when none is asked for: this many days, to the latest call's day. Reading
+#: every record takes seconds once there are months of them (bench/report.py).
+DEFAULT_DAYS = 7
 
 
 def report_of(rt: Runtime, since: str | None, until: str | None, flow: str | None) -> Report:
@@ -84,11 +92,25 @@ def data() -> Response:
     return jsonify(found.as_json())
 
 
+def default_period(rt: Runtime, flow: str | None) -> tuple[str, str]:
+    """The page's ``since`` and ``until`` when neither is asked for, as days in the flow's
+    timezone: the last ``DEFAULT_DAYS`` days to the latest call's day (today on a live line;
+    a demo day placed in the past shows at once), or to today when there is none."""
+    compiled = rt.flows.get(flow or rt.flow_name) or rt.flows[rt.flow_name]
+    last = latest_start(rt.database, flow) or rt.services.clock.now()
+    end = last.astimezone(compiled.flow.hours.timezone).date()
+    return (end - timedelta(days=DEFAULT_DAYS - 1)).isoformat(), end.isoformat()
+
+
 @bp.get("/")
 @for_people
 def page() -> Response:
     rt = runtime()
     since, until, flow = _asked()
+    everything = request.args.get("period") == "all" and since is None and until is None
+    default = since is None and until is None and not everything
+    if default:
+        since, until = default_period(rt, flow)
     try:
         found = report_of(rt, since, until, flow)
     except ValueError as exc:
@@ -99,6 +121,8 @@ def page() -> Response:
         "dashboard.html",
         doc=document,
         asked={"since": since or "", "until": until or "", "flow": flow or ""},
+        period="default" if default else "all" if everything else "asked",
+        default_days=DEFAULT_DAYS,
         flows=sorted(rt.flows),
         token=request.args.get("token", ""),
         heat_map=heat_map(shown, document),
