@@ -234,16 +234,22 @@ def test_hotline_record_and_transfer_states_keep_their_settings() -> None:
     assert flow.labels["topup_status"]["pending"] == {"zh-CN": "处理中", "en-US": "pending"}
 
 
-def test_record_state_without_settings_gets_the_default_record_spec(tmp_path: Path) -> None:
-    path = minimal_with(
+def with_a_recording(tmp_path: Path, more: str = "") -> Path:
+    """The minimal flow with a record state ``leave_message`` before goodbye (``more``: its
+    extra lines)."""
+    return minimal_with(
         tmp_path,
         "  goodbye:\n",
         "  leave_message:\n"
         "    type: record\n"
         "    prompt: {zh-CN: 请留言。, en-US: Please leave a message.}\n"
-        "    next: goodbye\n"
+        f"    next: goodbye\n{more}"
         "  goodbye:\n",
     )
+
+
+def test_record_state_without_settings_gets_the_default_record_spec(tmp_path: Path) -> None:
+    path = with_a_recording(tmp_path)
 
     assert load_flow(path).states["leave_message"].record == RecordSpec()
 
@@ -251,16 +257,7 @@ def test_record_state_without_settings_gets_the_default_record_spec(tmp_path: Pa
 def test_a_record_state_has_no_back_key(tmp_path: Path) -> None:
     # Twilio's <Record> ends only on its finish key: a '*' is recorded, never sent, so a
     # back key there would be announced by nothing and taken by nobody.
-    path = minimal_with(
-        tmp_path,
-        "  goodbye:\n",
-        "  leave_message:\n"
-        "    type: record\n"
-        "    prompt: {zh-CN: 请留言。, en-US: Please leave a message.}\n"
-        "    next: goodbye\n"
-        "    back: main_menu\n"
-        "  goodbye:\n",
-    )
+    path = with_a_recording(tmp_path, "    back: main_menu\n")
 
     assert problems_of(path) == [
         "states.leave_message.back: unknown key 'back'; allowed: prompt, do, record, next, retry"
