@@ -27,6 +27,8 @@ from ivr.voice.reading import to_json
 from ivr.wallet.demo import DEMO_PIN
 from ivr.wallet.demo import LI_NA
 from ivr.wallet.demo import ZHANG_WEI
+from ivr.wallet.pins import PinKeys
+from ivr.wallet.tables import AccountRow
 from tests.conftest import T0
 from tests.conftest import post
 from tests.conftest import runtime_of
@@ -66,6 +68,43 @@ def test_a_caller_whose_pin_is_locked_is_told_for_how_long_and_not_asked_for_it(
     assert LOCKED_EN in body
     assert "To report a stolen account or a lost phone and freeze the account now" in body
     assert "Please enter your 6-digit phone PIN" not in body
+
+
+def test_a_pin_the_server_cannot_check_is_not_counted_and_the_caller_is_told_and_queued(
+    make_app: Any,
+) -> None:
+    # Zhang Wei's PIN hashed under a key this server lacks (a rotation without
+    # IVR_PIN_KEY_OLD): his right PIN cannot pass, and it is not his mistake.
+    app = make_app(IVR_AUDIO="off")
+    rt = runtime_of(app)
+    with rt.database.begin() as conn:
+        conn.execute(
+            sa.update(AccountRow)
+            .where(AccountRow.phone == ZHANG_WEI)
+            .values(pin_hash=PinKeys.of("k" * 40).hash(DEMO_PIN))
+        )
+    say(app, 0, ZHANG_WEI)
+    assert "Please enter your 6-digit phone PIN" in say(app, 1, ZHANG_WEI, "2")
+
+    body = say(app, 2, ZHANG_WEI, DEMO_PIN)
+
+    assert (
+        "Sorry, we cannot check your PIN right now. This is not a mistake on your part. I am "
+        "putting you through to an agent, who can verify who you are another way."
+    ) in body
+    assert "<Enqueue" in body
+    assert "That PIN is not correct" not in body
+    account = rt.services.wallet.find_by_phone(ZHANG_WEI)
+    assert account is not None
+    with rt.database.connect() as conn:
+        failures = conn.execute(
+            sa.select(AccountRow.pin_failures).where(AccountRow.id == account.id)
+        ).scalar_one()
+        reason = conn.execute(sa.text("SELECT reason FROM agent_handoffs")).scalar_one()
+    assert failures == 0
+    assert (
+        reason == "the PIN could not be checked (the server lacks the key its hash was made with)"
+    )
 
 
 def test_the_lockout_is_said_in_chinese_too(make_app: Any) -> None:

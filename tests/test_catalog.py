@@ -189,7 +189,7 @@ def test_menu_on_no_input_replaces_the_reprompt(shipped: dict[str, CompiledFlow]
 
 def test_route_state_leaves_by_next_in_route_order(shipped: dict[str, CompiledFlow]) -> None:
     assert events_of(shipped["hotline"], "check_pin") == {
-        "next": ["welcome_back", "pin_locked", "wrong_pin", "pin_locked"]
+        "next": ["welcome_back", "pin_unchecked", "pin_locked", "wrong_pin", "pin_locked"]
     }
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from ivr.cli.main import main
+from ivr.testing.replay import FlowShape
 from ivr.testing.replay import read_unreachable
 
 SCRIPT = Path(__file__).parent / "calls" / "zh_star_goes_back.yaml"
@@ -42,5 +43,15 @@ def test_unreachable_transitions_are_counted_apart(tmp_path: Path) -> None:
     runner = CliRunner(env={"IVR_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"})
     result = runner.invoke(main, ["replay", "--coverage", "--no-color", str(folder)])
     assert "transitions" in result.output
-    assert "/150 (" in result.output  # the hotline's 151 transitions, less the one listed
+    assert "/152 (" in result.output  # the hotline's 153 transitions, less the one listed
     assert "1 unreachable counted apart" in result.output
+
+
+def test_a_state_only_unreachable_transitions_lead_to_is_counted_apart_too() -> None:
+    moves = frozenset({("a", "b"), ("b", "c"), ("a", "c"), ("a", "d")})
+    one_way_left = FlowShape(frozenset("abcd"), moves, frozenset({("a", "c"), ("a", "d")}))
+    none_left = FlowShape(frozenset("abcd"), moves, frozenset({("a", "c"), ("b", "c")}))
+
+    assert one_way_left.unreachable_states == {"d"}  # c is still reached from b
+    assert none_left.unreachable_states == {"c"}
+    assert none_left.reachable_states == {"a", "b", "d"}  # a, the start, is led to by nothing

@@ -206,7 +206,7 @@ def test_check_actions_lists_each_action_and_guard_with_argument_values_and_uses
     ]
     assert "  count(name: str)" in lines
     assert "  send_reset_sms  → {phone_tail}  sends messages.reset_sms" in lines
-    guards = lines.index("guards (16), for when:")
+    guards = lines.index("guards (17), for when:")
     assert lines[guards + 1 : guards + 3] == [
         "  account_known",
         "      used at tests/flows/small/small.yaml: states.find.next[0].when",

@@ -185,18 +185,23 @@ def test_hotline_routes_keep_guards_arguments_and_reasons() -> None:
     assert check_pin.do == (Call("verify_pin", None, "states.check_pin.do"),)
     assert [r.goto for r in check_pin.next] == [
         "welcome_back",
+        "pin_unchecked",
         "pin_locked",
         "wrong_pin",
         "pin_locked",
     ]
-    assert check_pin.next[2].when == Call(
-        "count_below", {"wrong_pins": 3}, "states.check_pin.next[2].when"
+    assert check_pin.next[3].when == Call(
+        "count_below", {"wrong_pins": 3}, "states.check_pin.next[3].when"
     )
     pin_locked = load_flow(HOTLINE).states["pin_locked"]
     assert pin_locked.on_no_input is not None
     assert pin_locked.on_no_input.reason == "verification failed"
-    assert check_pin.next[3].when is None
-    assert check_pin.next[3].path == "states.check_pin.next[3]"
+    assert check_pin.next[4].when is None
+    assert check_pin.next[4].path == "states.check_pin.next[4]"
+    unchecked = load_flow(HOTLINE).states["pin_unchecked"].next
+    assert [(r.goto, r.reason) for r in unchecked] == [
+        ("agent", "the PIN could not be checked (the server lacks the key its hash was made with)")
+    ]
 
 
 def test_an_option_may_say_its_own_line_in_some_languages() -> None:

@@ -27,6 +27,7 @@ from ivr.wallet.demo import ZHANG_WEI
 from ivr.wallet.pins import DEVELOPMENT_KEY
 from ivr.wallet.pins import PinKeys
 from ivr.wallet.pins import key_id
+from ivr.wallet.pins import stored_key_id
 from ivr.wallet.tables import AccountRow
 from ivr.web.app import pin_keys
 
@@ -126,6 +127,22 @@ def test_malformed_stored_value_never_matches(stored: str) -> None:
     assert KEYS.matches("123456", stored) is False
 
 
+def test_only_a_hash_under_a_known_key_or_scrypt_can_be_checked() -> None:
+    rotated = PinKeys.of(KEY, [OLD_KEY])
+
+    assert rotated.can_check(KEYS.hash("246810")) is True
+    assert rotated.can_check(PinKeys.of(OLD_KEY).hash("246810")) is True
+    assert rotated.can_check(scrypt_hash("246810")) is True
+    assert rotated.can_check(PinKeys.for_development().hash("246810")) is False
+    assert rotated.can_check("123456") is False
+
+
+def test_a_hash_names_its_key_id_and_nothing_else_does() -> None:
+    assert stored_key_id(KEYS.hash("246810")) == KEYS.key_id
+    assert stored_key_id(scrypt_hash("246810")) is None
+    assert stored_key_id("123456") is None
+
+
 def test_keys_never_show_in_a_repr() -> None:
     shown = repr(PinKeys.of(KEY, [OLD_KEY]))
 
@@ -193,6 +210,36 @@ def test_after_rotation_a_hash_under_the_old_key_moves_to_the_new_one(engine: sa
     assert check.ok is True
     assert stored_hash(engine, ZHANG_WEI).split("$")[1] == KEYS.key_id
     assert Wallet(engine, CLOCK, KEYS).verify_pin(account.id, DEMO_PIN).ok is True
+
+
+def test_a_hash_under_a_key_the_server_lacks_is_never_counted_as_a_wrong_pin(
+    engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Demo data hashed with the development key, then IVR_PIN_KEY set without `ivr demo
+    # reset`: the right PIN cannot pass, and five tries lock nothing.
+    seed_demo(engine, CLOCK, PinKeys.for_development())
+    wallet = Wallet(engine, CLOCK, KEYS)
+    account = wallet.find_by_phone(ZHANG_WEI)
+    assert account is not None
+    caplog.set_level(logging.ERROR, logger="ivr.wallet.service")
+
+    checks = [wallet.verify_pin(account.id, DEMO_PIN) for _ in range(5)]
+
+    assert {(c.ok, c.unchecked, c.failures, c.locked_until) for c in checks} == {
+        (False, True, 0, None)
+    }
+    assert wallet.pin_locked_until(account.id) is None
+    development = PinKeys.for_development().key_id
+    assert caplog.messages[0] == (
+        f"account {account.id}: its PIN hash cannot be checked here (made with key id "
+        f"{development}, which is not IVR_PIN_KEY or IVR_PIN_KEY_OLD); set IVR_PIN_KEY_OLD to "
+        "the key that made it, or reset the PIN (`ivr demo reset` for the demo accounts)"
+    )
+    assert DEMO_PIN not in caplog.text
+    # with the old key given, the same PIN passes and moves to the new key
+    rotated = Wallet(engine, CLOCK, PinKeys.of(KEY, [DEVELOPMENT_KEY]))
+    assert rotated.verify_pin(account.id, DEMO_PIN).ok is True
+    assert stored_hash(engine, ZHANG_WEI).split("$")[1] == KEYS.key_id
 
 
 # -- where the key comes from --------------------------------------------------------------

@@ -123,6 +123,8 @@ def verify_pin(call: CallContext) -> None:
     else:
         result = wallet.verify_pin(call.account_id, pin)
     call.verified = result.ok
+    # A hash made with a key the server lacks: no PIN could pass, so none counts as wrong.
+    call.set_flag("pin_unchecked", result.unchecked)
     by_caller_id = call.session.data.get("identified_by") == "caller_id"
     locked = result.locked_until is not None and not result.ok
     call.set_flag("pin_locked", by_caller_id and locked)
@@ -130,7 +132,7 @@ def verify_pin(call: CallContext) -> None:
         call.put("locked_for", _minutes_until(call, result.locked_until))
     else:
         call.put("locked_for", Duration(_whole_minutes(PIN_LOCKOUT)))
-    if not result.ok:
+    if not result.ok and not result.unchecked:
         call.bump("wrong_pins")
 
 
@@ -150,6 +152,12 @@ def verified(call: CallContext) -> bool:
 @hotline.guard()
 def pin_locked(call: CallContext) -> bool:
     return call.flag("pin_locked")
+
+
+@hotline.guard()
+def pin_unchecked(call: CallContext) -> bool:
+    """The account's PIN hash cannot be checked on this server (made with a key it lacks)."""
+    return call.flag("pin_unchecked")
 
 
 # -- generic counters -------------------------------------------------------------------------

@@ -248,7 +248,8 @@ def summary_line(results: Iterable[Reported]) -> str:
 @dataclass(frozen=True)
 class FlowShape:
     """What a flow can do: its states and its (source, target) transitions; ``unreachable``
-    ones (no caller can take them, ``ivr scripts generate`` says why) are counted apart."""
+    ones (no caller can take them, ``ivr scripts generate`` says why) are counted apart, and
+    so are the states only they lead to."""
 
     states: frozenset[str]
     transitions: frozenset[tuple[str, str]]
@@ -257,6 +258,17 @@ class FlowShape:
     @property
     def reachable(self) -> frozenset[tuple[str, str]]:
         return self.transitions - self.unreachable
+
+    @property
+    def unreachable_states(self) -> frozenset[str]:
+        """The states some transition leads to, but only unreachable ones."""
+        led_to = {target for _, target in self.transitions}
+        reached = {target for _, target in self.reachable}
+        return frozenset((self.states & led_to) - reached)
+
+    @property
+    def reachable_states(self) -> frozenset[str]:
+        return self.states - self.unreachable_states
 
 
 @dataclass(frozen=True)
@@ -268,7 +280,9 @@ class FlowCoverage:
 
     @property
     def state_pct(self) -> float:
-        return _pct(len(self.visited_states), len(self.shape.states))
+        """Of the reachable states (those some reachable transition leads to, and the start)."""
+        seen = self.visited_states & self.shape.reachable_states
+        return _pct(len(seen), len(self.shape.reachable_states))
 
     @property
     def transition_pct(self) -> float:
@@ -278,7 +292,7 @@ class FlowCoverage:
 
     @property
     def missed_states(self) -> list[str]:
-        return sorted(self.shape.states - self.visited_states)
+        return sorted(self.shape.reachable_states - self.visited_states)
 
     @property
     def missed_transitions(self) -> list[tuple[str, str]]:
@@ -347,13 +361,15 @@ def format_coverage(report: CoverageReport, *, color: bool) -> str:
     for name, flow in report.flows.items():
         complete = not flow.missed_states and not flow.missed_transitions
         colour = PASS_COLOUR if complete else FAIL_COLOUR
-        states = (
-            f"states {len(flow.visited_states)}/{len(flow.shape.states)} ({flow.state_pct:.1f}%)"
-        )
+        seen = len(flow.visited_states & flow.shape.reachable_states)
+        states = f"states {seen}/{len(flow.shape.reachable_states)} ({flow.state_pct:.1f}%)"
         taken = len(flow.visited_transitions & flow.shape.reachable)
         moves = f"transitions {taken}/{len(flow.shape.reachable)} ({flow.transition_pct:.1f}%)"
         if flow.shape.unreachable:
             moves += f", {len(flow.shape.unreachable)} unreachable counted apart"
+        if flow.shape.unreachable_states:
+            only = len(flow.shape.unreachable_states)
+            moves += f" with the {only} state{'s' if only > 1 else ''} only they lead to"
         lines.append(f"  {_paint(name, colour, color, bold=True)}: {states}, {moves}")
         if flow.missed_states:
             lines.append(f"{INDENT}states never reached: {', '.join(flow.missed_states)}")

@@ -96,6 +96,17 @@ class PinKeys:
             return False
         return hmac.compare_digest(_mac(key, salt, pin), expected)
 
+    def can_check(self, stored: str) -> bool:
+        """Whether a PIN can be checked against ``stored`` here at all: an scrypt hash, or a
+        keyed hash made with the current key or an old one. A hash made with a key this
+        server lacks (a rotation without ``IVR_PIN_KEY_OLD``, demo data hashed with the
+        development key before ``IVR_PIN_KEY`` was set) or a malformed one cannot be: no PIN,
+        right or wrong, would match it."""
+        if stored.startswith(SCRYPT + "$"):
+            return True
+        parts = stored.split("$")
+        return len(parts) == 4 and parts[0] == SCHEME and self._key_named(parts[1]) is not None
+
     def needs_upgrade(self, stored: str) -> bool:
         """Whether ``stored`` should be rewritten with the current key once its PIN is known
         (an scrypt hash, or one made with an older key)."""
@@ -107,6 +118,12 @@ class PinKeys:
             if hmac.compare_digest(key_id(key), name):
                 return key
         return None
+
+
+def stored_key_id(stored: str) -> str | None:
+    """The key id a keyed PIN hash names (never the key); None for any other string."""
+    parts = stored.split("$")
+    return parts[1] if len(parts) == 4 and parts[0] == SCHEME else None
 
 
 def _mac(key: bytes, salt: bytes, pin: str) -> bytes:

@@ -11,6 +11,7 @@ Must not import Flask, the flow engine or the session store.
 
 from __future__ import annotations
 
+import logging
 import re
 import uuid
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from ivr.db import one_statement
 from ivr.errors import AccountNotFound
 from ivr.phones import to_e164
 from ivr.wallet.pins import PinKeys
+from ivr.wallet.pins import stored_key_id
 from ivr.wallet.tables import IN_GOOD_STANDING
 from ivr.wallet.tables import AccountEventRow
 from ivr.wallet.tables import AccountRow
@@ -51,6 +53,8 @@ from ivr.wallet.tables import TicketStatus
 from ivr.wallet.tables import TopUpRow
 from ivr.wallet.tables import TopUpStatus
 from ivr.wallet.tables import ticket_number
+
+log = logging.getLogger(__name__)
 
 # "Today" for spending limits is the customer's calendar day in mainland China.
 LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
@@ -156,11 +160,14 @@ class Caller:
 
 @dataclass(frozen=True)
 class PinCheck:
-    """The outcome of one PIN check. ``locked_until`` is set while verification is locked."""
+    """The outcome of one PIN check. ``locked_until`` is set while verification is locked.
+    ``unchecked``: the stored hash cannot be checked here (made with a key the server lacks),
+    so the PIN was neither accepted nor counted as wrong."""
 
     ok: bool
     failures: int
     locked_until: datetime | None
+    unchecked: bool = False
 
 
 def normalize_phone(text: str) -> str | None:
@@ -224,6 +231,19 @@ class Wallet:
             stored, failures, locked_until = row.pin_hash, row.pin_failures, row.pin_locked_until
             if locked_until is not None and locked_until > now:
                 return PinCheck(ok=False, failures=failures, locked_until=locked_until)
+            if not self._pins.can_check(stored):
+                # Not the caller's mistake: no PIN would match, so none counts as wrong.
+                named = stored_key_id(stored)
+                log.error(
+                    "account %s: its PIN hash cannot be checked here (%s); set "
+                    "IVR_PIN_KEY_OLD to the key that made it, or reset the PIN (`ivr demo "
+                    "reset` for the demo accounts)",
+                    account_id,
+                    f"made with key id {named}, which is not IVR_PIN_KEY or IVR_PIN_KEY_OLD"
+                    if named
+                    else "not a PIN hash this version reads",
+                )
+                return PinCheck(ok=False, failures=failures, locked_until=None, unchecked=True)
             ok = self._pins.matches(pin, stored)
             params: dict[str, Any] = {"b_id": account_id, "b_now": now}
             if not ok:
