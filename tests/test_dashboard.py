@@ -93,18 +93,13 @@ def test_a_filter_that_does_not_read_is_a_400_that_says_how_to_write_it(app: Fla
 def test_the_page_shows_the_figures_as_tables(app: Flask) -> None:
     html = get(app, f"/dashboard/?token={TOKEN}").get_data(as_text=True)
 
-    def figure(name: str) -> str:
-        found = re.search(rf'data-figure="{re.escape(name)}">([^<]*)<', html)
-        assert found is not None, name
-        return found.group(1)
-
-    assert figure("calls") == "8"
-    assert figure("containment") == "25.0%"
-    assert figure("outcomes.error") == "1"
-    assert figure("abandonment.in_queue_share") == "33.3%"
-    assert figure("time_to_agent_s.p90") == "160.0 s"
-    assert figure("input.keys") == "5"
-    assert figure("survey.mean") == "3.00"
+    assert figure_in(html, "calls") == "8"
+    assert figure_in(html, "containment") == "25.0%"
+    assert figure_in(html, "outcomes.error") == "1"
+    assert figure_in(html, "abandonment.in_queue_share") == "33.3%"
+    assert figure_in(html, "time_to_agent_s.p90") == "160.0 s"
+    assert figure_in(html, "input.keys") == "5"
+    assert figure_in(html, "survey.mean") == "3.00"
     assert (
         '<tr data-group="login"><th scope="row">login <span lang="zh-CN">登录和密码</span>' in html
     )

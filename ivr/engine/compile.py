@@ -159,7 +159,6 @@ class _Builder:
 
     def state(self, state: State) -> dict[str, Any]:
         on: dict[str, list[dict[str, Any]]] = {}
-        agent = self.flow.agent_state
         if state.type == "menu":
             for option in state.options:
                 on[key_event(option.key)] = [self.option(option)]
@@ -167,37 +166,7 @@ class _Builder:
             event = {"entry": "entered", "record": "recorded"}.get(state.type, "next")
             on[event] = [self.route(r) for r in state.next]
         if state.waits_for_input:
-            # A recording reads no key (Twilio's <Record> ends on its finish key and sends none)
-            # and no words: it is either recorded or silent.
-            reads_keys = state.type != "record"
-            if reads_keys:
-                on["agent_key"] = [
-                    {"target": agent, "on": [_set_reason("caller asked for an agent")]}
-                ]
-                on["repeat_key"] = [{"target": state.id, "internal": True}]
-            if state.back is not None:
-                on["back_key"] = [{"target": state.back}]
-            retry = self.flow.retry_for(state)
-            failures = (("no_input", "no input"), ("no_match", "invalid input"))
-            for event, what in failures if reads_keys else failures[:1]:
-                if event == "no_input" and state.on_no_input is not None:
-                    on[event] = [self.route(state.on_no_input)]
-                    continue
-                on[event] = [
-                    {
-                        "target": state.id,
-                        "internal": True,
-                        "cond": _retries_left(state.id, retry.attempts),
-                        "on": [_bump(state.id)],
-                    },
-                    {
-                        "target": agent,
-                        "on": [
-                            _bump(state.id),
-                            _set_reason(f"{what} x{retry.attempts} at {state.id}"),
-                        ],
-                    },
-                ]
+            on.update(self.answers(state))
         final = state.is_final
         if state.type == "transfer" and self.flow.queue_results:
             # The agent queue hands the call back: after hours, after the agent, for a callback.
@@ -208,6 +177,41 @@ class _Builder:
         if on:
             definition["on"] = on
         return definition
+
+    def answers(self, state: State) -> dict[str, list[dict[str, Any]]]:
+        """The events of a state that waits for the caller: the convention keys, silence and
+        an invalid answer (a reprompt while retries are left, then an agent)."""
+        on: dict[str, list[dict[str, Any]]] = {}
+        agent = self.flow.agent_state
+        # A recording reads no key (Twilio's <Record> ends on its finish key and sends none)
+        # and no words: it is either recorded or silent.
+        reads_keys = state.type != "record"
+        if reads_keys:
+            on["agent_key"] = [{"target": agent, "on": [_set_reason("caller asked for an agent")]}]
+            on["repeat_key"] = [{"target": state.id, "internal": True}]
+        if state.back is not None:
+            on["back_key"] = [{"target": state.back}]
+        retry = self.flow.retry_for(state)
+        failures = [("no_input", "no input")]
+        if reads_keys:
+            failures.append(("no_match", "invalid input"))
+        for event, what in failures:
+            if event == "no_input" and state.on_no_input is not None:
+                on[event] = [self.route(state.on_no_input)]
+                continue
+            on[event] = [
+                {
+                    "target": state.id,
+                    "internal": True,
+                    "cond": _retries_left(state.id, retry.attempts),
+                    "on": [_bump(state.id)],
+                },
+                {
+                    "target": agent,
+                    "on": [_bump(state.id), _set_reason(f"{what} x{retry.attempts} at {state.id}")],
+                },
+            ]
+        return on
 
 
 def call_label(c: Call) -> str:

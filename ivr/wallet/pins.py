@@ -104,14 +104,13 @@ class PinKeys:
         right or wrong, would match it."""
         if stored.startswith(SCRYPT + "$"):
             return True
-        parts = stored.split("$")
-        return len(parts) == 4 and parts[0] == SCHEME and self._key_named(parts[1]) is not None
+        named = stored_key_id(stored)
+        return named is not None and self._key_named(named) is not None
 
     def needs_upgrade(self, stored: str) -> bool:
         """Whether ``stored`` should be rewritten with the current key once its PIN is known
         (an scrypt hash, or one made with an older key)."""
-        parts = stored.split("$")
-        return len(parts) != 4 or parts[0] != SCHEME or parts[1] != self.key_id
+        return stored_key_id(stored) != self.key_id
 
     def _key_named(self, name: str) -> bytes | None:
         for key in (self.key, *self.old):

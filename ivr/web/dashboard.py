@@ -31,6 +31,7 @@ from flask import jsonify
 from flask import render_template
 from flask import request
 
+from ivr.engine.compile import CompiledFlow
 from ivr.engine.diagram import Diagram
 from ivr.engine.diagram import flow_diagram
 from ivr.engine.diagram import to_mermaid
@@ -60,11 +61,16 @@ LANGUAGES = {"zh-CN": "中文", "en-US": "English"}
 DEFAULT_DAYS = 7
 
 
+def shown_flow(rt: Runtime, flow: str | None) -> CompiledFlow:
+    """The flow whose timezone and diagram the figures use: ``flow``, or the answering flow
+    when ``flow`` is not given or not loaded."""
+    return rt.flows.get(flow or rt.flow_name) or rt.flows[rt.flow_name]
+
+
 def report_of(rt: Runtime, since: str | None, until: str | None, flow: str | None) -> Report:
-    """The report of ``rt``'s records: hours in the flow's timezone (the answering flow's,
-    when ``flow`` is not given or not loaded). A ValueError names a filter that does not read."""
-    compiled = rt.flows.get(flow or rt.flow_name) or rt.flows[rt.flow_name]
-    zone = compiled.flow.hours.timezone
+    """The report of ``rt``'s records: hours in the flow's timezone (``shown_flow``). A
+    ValueError names a filter that does not read."""
+    zone = shown_flow(rt, flow).flow.hours.timezone
     start, end = period(since, until, zone)
     return report(rt.database, Filters(start, end, flow or None), zone)
 
@@ -96,9 +102,8 @@ def default_period(rt: Runtime, flow: str | None) -> tuple[str, str]:
     """The page's ``since`` and ``until`` when neither is asked for, as days in the flow's
     timezone: the last ``DEFAULT_DAYS`` days to the latest call's day (today on a live line;
     a demo day placed in the past shows at once), or to today when there is none."""
-    compiled = rt.flows.get(flow or rt.flow_name) or rt.flows[rt.flow_name]
     last = latest_start(rt.database, flow) or rt.services.clock.now()
-    end = last.astimezone(compiled.flow.hours.timezone).date()
+    end = last.astimezone(shown_flow(rt, flow).flow.hours.timezone).date()
     return (end - timedelta(days=DEFAULT_DAYS - 1)).isoformat(), end.isoformat()
 
 
@@ -116,7 +121,7 @@ def page() -> Response:
     except ValueError as exc:
         return _bad_filter(exc)
     document = found.as_json()
-    shown = rt.flows.get(flow or rt.flow_name) or rt.flows[rt.flow_name]
+    shown = shown_flow(rt, flow)
     body = render_template(
         "dashboard.html",
         doc=document,
