@@ -1,7 +1,12 @@
 """Whole calls over HTTP: `ivr serve --workers 2` (Redis sessions, PostgreSQL) against a bare
 TwiML endpoint served the same way (gunicorn, 2 workers, gthread), in one run on one machine.
 The cost phase also runs against a third server, the same IVR with its sessions in PostgreSQL
-too (the SQL session store), each IVR server on demo data in a schema of its own.
+too (the SQL session store), each IVR server on demo data in a schema of its own. Every phase
+also runs against the floor (``bench/floor.py``): a webhook that does only what every IVR
+webhook must do with the required parts (form, signature, two Redis round trips, one
+python-statemachine event, one PostgreSQL INSERT, twiml's builder), served the same way; the
+cost phase runs it a second time with its sessions in PostgreSQL (two statements), as the SQL
+store's floor.
 
 Each target gets the same load from `ivr load` (a separate process, never counted):
 
@@ -91,8 +96,9 @@ def bare_app() -> Any:
     return app
 
 
-def serve_bare(port: int) -> None:
-    """gunicorn with the options `ivr serve --workers 2` uses, the bare app in each worker."""
+def serve_bare(port: int, build: Any = None) -> None:
+    """gunicorn with the options `ivr serve --workers 2` uses, the bare app (or ``build()``)
+    in each worker."""
     from ivr.cli.server import THREADS
     from ivr.cli.workers import gunicorn_options
     from ivr.cli.workers import serve_workers
@@ -106,7 +112,19 @@ def serve_bare(port: int) -> None:
         threads=THREADS,
         preload=False,
     )
-    serve_workers(options, bare_app)
+    serve_workers(options, build or bare_app)
+
+
+def serve_floor(port: int) -> None:
+    """The floor (``bench/floor.py``) served as the bare endpoint is, its stores from the
+    environment ``bench/load.py`` gives it (no Redis URL: sessions in PostgreSQL)."""
+    from floor import floor_app
+
+    env = os.environ
+    serve_bare(
+        port,
+        lambda: floor_app(env.get("FLOOR_REDIS_URL"), env["FLOOR_DATABASE_URL"], TOKEN),
+    )
 
 
 def free_port() -> int:
@@ -248,9 +266,13 @@ def main() -> None:
         default=["cost", "throughput", "callers"],
     )
     parser.add_argument("--serve-bare", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_bare:
         serve_bare(args.serve_bare)
+        return
+    if args.serve_floor:
+        serve_floor(args.serve_floor)
         return
     seconds = args.seconds or (4.0 if args.quick else 60.0)
     callers = args.callers or (20 if args.quick else 500)
@@ -266,7 +288,9 @@ def main() -> None:
     import sqlalchemy as sa
 
     # One schema per IVR server: each has its own demo data and call records.
-    schemas = {name: f"bench_load_{name}_{uuid.uuid4().hex[:10]}" for name in ("ivr", "sql")}
+    schemas = {
+        name: f"bench_load_{name}_{uuid.uuid4().hex[:10]}" for name in ("ivr", "sql", "floor")
+    }
     admin = sa.create_engine(POSTGRES)
     with admin.begin() as conn:
         for schema in schemas.values():
@@ -295,8 +319,10 @@ def main() -> None:
     bare_script.write_text(f"{head}steps:\n{steps}")
 
     ivr_port, sql_port, bare_port = free_port(), free_port(), free_port()
+    floor_port, floor_sql_port = free_port(), free_port()
     ivr_url, bare_url = f"http://127.0.0.1:{ivr_port}", f"http://127.0.0.1:{bare_port}"
-    sql_url = f"http://127.0.0.1:{sql_port}"
+    sql_url, floor_url = f"http://127.0.0.1:{sql_port}", f"http://127.0.0.1:{floor_port}"
+    floor_sql_url = f"http://127.0.0.1:{floor_sql_port}"
     serve = [
         sys.executable,
         "-m",
@@ -315,21 +341,38 @@ def main() -> None:
     sql = start([*serve[:-1], str(sql_port)], sql_env, folder / "sql.log")
     bare_serve = [sys.executable, str(Path(__file__).resolve()), "--serve-bare", str(bare_port)]
     bare = start(bare_serve, base, folder / "bare.log")
+    # The floor: what every webhook must do with the required parts, and nothing else.
+    from floor import create_table
+
+    create_table(database(schemas["floor"]))
+    floor_env = dict(base, FLOOR_REDIS_URL=REDIS, FLOOR_DATABASE_URL=database(schemas["floor"]))
+    floor_serve = [sys.executable, str(Path(__file__).resolve()), "--serve-floor", str(floor_port)]
+    floor = start(floor_serve, floor_env, folder / "floor.log")
+    # ... and with its sessions in PostgreSQL, as the SQL store (the cost phase only).
+    floor_sql_env = {k: v for k, v in floor_env.items() if k != "FLOOR_REDIS_URL"}
+    floor_sql_serve = [*floor_serve[:-1], str(floor_sql_port)]
+    floor_sql = start(floor_sql_serve, floor_sql_env, folder / "floor-sql.log")
     results: dict[str, dict[str, Any]] = {}
     try:
         ready(ivr, ivr_url, folder / "ivr.log")
         ready(sql, sql_url, folder / "sql.log")
         ready(bare, bare_url, folder / "bare.log")
+        ready(floor, floor_url, folder / "floor.log")
+        ready(floor_sql, floor_sql_url, folder / "floor-sql.log")
         # One call of each kind first: the workers' first-call costs are not measured.
         warm = {"rate": 5, "calls": 4, "think": "0-0", "seed": 1}
         run_load(ivr_url, args.scripts, load_env, folder / "w.json", **warm)
         run_load(sql_url, args.scripts, load_env, folder / "w.json", **warm)
         run_load(bare_url, [str(bare_script)], load_env, folder / "w.json", **warm)
+        run_load(floor_url, [str(bare_script)], load_env, folder / "w.json", **warm)
+        run_load(floor_sql_url, [str(bare_script)], load_env, folder / "w.json", **warm)
 
         targets = {
             "ivr": (ivr, ivr_url, args.scripts),
             "sql": (sql, sql_url, args.scripts),
             "bare": (bare, bare_url, [str(bare_script)]),
+            "floor": (floor, floor_url, [str(bare_script)]),
+            "floor-sql": (floor_sql, floor_sql_url, [str(bare_script)]),
         }
         # A call with no think time takes well under a second: 4 calls/s is a steady, light load.
         cost_rate = 2 if args.quick else 4
@@ -358,8 +401,10 @@ def main() -> None:
         for phase in args.phases:
             options = phases[phase]
             for name, (process, url, scripts) in targets.items():
-                if name == "sql" and phase != "cost":
+                if name in {"sql", "floor-sql"} and phase != "cost":
                     continue
+                if name == "floor" and phase != "cost" and args.quick:
+                    continue  # CI: the floor's cost is the figure; its other phases take time
                 out = folder / f"{phase}-{name}.json"
                 results[f"{phase}/{name}"] = measured(
                     process.pid, url, scripts, load_env, out, seed=7, **options
@@ -369,6 +414,8 @@ def main() -> None:
         stop(ivr)
         stop(sql)
         stop(bare)
+        stop(floor)
+        stop(floor_sql)
         with admin.begin() as conn:
             for schema in schemas.values():
                 conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
@@ -413,6 +460,13 @@ def report(
         "bare_cpu_ms_per_request": figure("cost", "bare", "cpu_ms_per_request"),
         "sql_cpu_per_request_ratio": ratio("cost", "cpu_ms_per_request", "sql"),
         "sql_cpu_ms_per_request": figure("cost", "sql", "cpu_ms_per_request"),
+        # The floor (bench/floor.py): the required parts' own cost per webhook.
+        "floor_cpu_per_request_ratio": ratio("cost", "cpu_ms_per_request", "floor"),
+        "floor_cpu_ms_per_request": figure("cost", "floor", "cpu_ms_per_request"),
+        "floor_sql_cpu_per_request_ratio": ratio("cost", "cpu_ms_per_request", "floor-sql"),
+        "floor_sql_cpu_ms_per_request": figure("cost", "floor-sql", "cpu_ms_per_request"),
+        "floor_throughput_ratio": ratio("throughput", "rps", "floor"),
+        "floor_callers_p99_ms": figure("callers", "floor", "p99_ms"),
         "ivr_calls_per_cpu_second": round(cost["calls"]["placed"] / cost["server_cpu_s"], 2)
         if cost and cost["server_cpu_s"]
         else None,
@@ -432,13 +486,21 @@ def report(
         f"server CPU per request: ivr {summary['ivr_cpu_ms_per_request']} ms, bare "
         f"{summary['bare_cpu_ms_per_request']} ms: {summary['cpu_per_request_ratio']}x; "
         f"SQL session store {summary['sql_cpu_ms_per_request']} ms: "
-        f"{summary['sql_cpu_per_request_ratio']}x"
+        f"{summary['sql_cpu_per_request_ratio']}x; the floor "
+        f"{summary['floor_cpu_ms_per_request']} ms: {summary['floor_cpu_per_request_ratio']}x, "
+        f"with SQL sessions {summary['floor_sql_cpu_ms_per_request']} ms: "
+        f"{summary['floor_sql_cpu_per_request_ratio']}x"
     )
     print(
         f"throughput: ivr {figure('throughput', 'ivr', 'rps')} req/s, bare "
-        f"{figure('throughput', 'bare', 'rps')} req/s: {summary['throughput_ratio']} of the bare"
+        f"{figure('throughput', 'bare', 'rps')} req/s: {summary['throughput_ratio']} of the bare; "
+        f"the floor {figure('throughput', 'floor', 'rps')} req/s: "
+        f"{summary['floor_throughput_ratio']}"
     )
-    print(f"p99 with {callers} callers thinking {think} s: {summary['callers_p99_ms']} ms")
+    print(
+        f"p99 with {callers} callers thinking {think} s: {summary['callers_p99_ms']} ms; bare "
+        f"{summary['bare_callers_p99_ms']} ms; the floor {summary['floor_callers_p99_ms']} ms"
+    )
     if json_path:
         json_path.write_text(json.dumps({"summary": summary, "phases": results}, indent=2) + "\n")
 

@@ -436,12 +436,15 @@ class ParallelRunner:
         self._sent += len(scripts)
         if not self._workers:
             self._start(min(self.jobs, len(scripts)))
+        finished = False
         try:
             yield from self._run(scripts, first)
+            finished = True
         finally:
-            if any(worker.busy for worker in self._workers):
+            if not finished or any(worker.busy for worker in self._workers):
                 # a result raised, or the caller stopped reading: what still runs must not
-                # reach a later call
+                # reach a later call, and a worker a script broke is not trusted with one
+                # (the next call starts fresh workers, whether or not any was still busy)
                 self._stop(kill=True)
             elif not self._kept:
                 self._stop()
