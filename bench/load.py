@@ -6,7 +6,7 @@ also runs against the floor (``bench/floor.py``): a webhook that does only what 
 webhook must do with the required parts (form, signature, two Redis round trips, one
 python-statemachine event, one PostgreSQL INSERT, twiml's builder), served the same way; the
 cost phase runs it a second time with its sessions in PostgreSQL (two statements), as the SQL
-store's floor.
+store's floor. With ``--quick`` (CI) the floor runs the cost phase only.
 
 Each target gets the same load from `ivr load` (a separate process, never counted):
 
