@@ -12,6 +12,7 @@ the demo customers, the ``clock`` fixture's manual clock, signatures checked wit
 
 from __future__ import annotations
 
+import gc
 import socket
 import subprocess
 import time
@@ -123,6 +124,15 @@ def post(app: Flask, path: str, **form: str) -> TestResponse:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     services.close()
+
+
+@pytest.fixture(autouse=True)
+def _thawed() -> Iterator[None]:
+    """A command run in-process (``ivr replay``) settles the heap as a server does
+    (``gc.freeze``): thaw it after the test, so that the test's app is garbage again."""
+    yield
+    if gc.get_freeze_count():
+        gc.unfreeze()
 
 
 @pytest.fixture

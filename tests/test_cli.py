@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 from click.testing import Result
 
+from ivr.cli import main as cli_main
 from ivr.cli.main import main
 from ivr.clock import SystemClock
 from ivr.db import make_engine
@@ -130,6 +131,18 @@ def test_replay_runs_scripts_and_ends_with_the_summary_line(runner: CliRunner) -
     result = runner.invoke(main, ["replay", "--no-color", *scripts])
     assert result.exit_code == 0, result.output
     assert result.output.rstrip().splitlines()[-1] == "2 passed, 0 failed"
+
+
+def test_replay_settles_its_heap_once_the_app_is_built(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a server does: the app lives as long as the replay, so no collection walks it again
+    (a full collection had paused a replay 87-94 ms at a time)."""
+    settled: list[bool] = []
+    monkeypatch.setattr(cli_main, "settle_heap", lambda: settled.append(True))
+    result = runner.invoke(main, ["replay", "--no-color", str(CALLS / "zh_unlock_li_na.yaml")])
+    assert result.exit_code == 0, result.output
+    assert settled == [True]
 
 
 def test_replay_isolates_scripts_so_an_unlock_does_not_leak_into_the_next(

@@ -582,6 +582,9 @@ def replay(
             local = local_simulators(cli.settings, isolated=True)
         factory, runtime = local, local.runtime
         checks = wallet_checks(runtime.services.wallet, runtime.records)
+        # The app lives as long as the replay, as a server's does: no collection walks it
+        # again (the replay workers settle theirs too).
+        settle_heap()
         scripts = len(discover(targets))
         if min(workers, scripts) > 1:
             runner = ParallelRunner(cli.settings, min(workers, scripts))
