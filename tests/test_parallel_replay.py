@@ -107,17 +107,21 @@ def test_job_count_reads_a_number_auto_or_zero_as_one_per_cpu() -> None:
 
 def test_a_runner_kept_open_numbers_its_calls_on_across_replays() -> None:
     """Two replays on the same workers: the second's calls get new CallSids (as a serial
-    factory's do), so neither meets the other's sessions, and both pass."""
+    factory's do), so neither meets the other's sessions, and both pass. A replay takes its
+    last result without asking past it, and the workers stay for the next."""
     local = local_simulators(settings(), isolated=True)
     first, second = io.StringIO(), io.StringIO()
     with ParallelRunner(settings(), 2) as runner:
         runner.wait_ready()
-        assert len(runner.pids) == 2
+        pids = runner.pids
+        assert len(pids) == 2
         codes = [
             replay(SCRIPTS[:3], local, out=out, color=False, runner=runner)
             for out in (first, second)
         ]
+        kept = runner.pids
 
+    assert kept == pids
     assert codes == [0, 0]
     assert first.getvalue() == second.getvalue()
     assert runner.pids == []

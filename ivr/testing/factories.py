@@ -436,12 +436,13 @@ class ParallelRunner:
         self._sent += len(scripts)
         if not self._workers:
             self._start(min(self.jobs, len(scripts)))
-        finished = False
+        delivered = 0  # results handed to the caller (who need not ask past the last one)
         try:
-            yield from self._run(scripts, first)
-            finished = True
+            for result in self._run(scripts, first):
+                delivered += 1
+                yield result
         finally:
-            if not finished or any(worker.busy for worker in self._workers):
+            if delivered < len(scripts) or any(worker.busy for worker in self._workers):
                 # a result raised, or the caller stopped reading: what still runs must not
                 # reach a later call, and a worker a script broke is not trusted with one
                 # (the next call starts fresh workers, whether or not any was still busy)
