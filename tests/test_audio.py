@@ -614,6 +614,15 @@ def _wav_format(path: Path) -> tuple[int, int, int]:
     raise AssertionError(f"{path}: no fmt chunk")
 
 
+def test_every_prompt_of_the_shipped_flows_has_a_current_shipped_recording() -> None:
+    """Both flows, both languages: with ``IVR_AUDIO=all`` a called-back customer hears the
+    voice a caller hears, and ``ivr check`` on a fresh clone finds nothing missing or stale."""
+    statuses = AudioLibrary.open(SHIPPED).statuses(shipped_prompts())
+    assert {s.prompt.id.split(".")[0] for s in statuses} == {"callback", "hotline"}
+    not_current = [f"{s.prompt.lang} {s.prompt.id}: {s.status}" for s in statuses]
+    assert [line for line in not_current if not line.endswith(": current")] == []
+
+
 def test_the_committed_recordings_are_telephone_wav_and_all_in_the_manifest() -> None:
     library = AudioLibrary.open(SHIPPED)
     files = library.files()
