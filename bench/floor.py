@@ -271,31 +271,18 @@ def parts(redis_url: str, database_url: str, n: int) -> dict[str, float]:
 if __name__ == "__main__":
     import argparse
     import os
-    import uuid
 
-    import sqlalchemy as sa
+    from webhook import postgres_schema  # a private schema on the local PostgreSQL
 
     parser = argparse.ArgumentParser(description="CPU per part of the floor's webhook")
     parser.add_argument("--requests", type=int, help="runs of each part (default 2000)")
     parser.add_argument("--quick", action="store_true", help="300 runs of each part (CI)")
     args = parser.parse_args()
     requests = args.requests or (300 if args.quick else 2000)
-    postgres = os.environ.get(
-        "IVR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-    )
-    schema = f"bench_floor_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(postgres)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = f"{postgres}{'&' if '?' in postgres else '?'}options=-csearch_path%3D{schema}"
+    with postgres_schema() as url:
         create_table(url)
         redis_url = os.environ.get("IVR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
         figures = parts(redis_url, url, requests)
-    finally:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
     for name, us in figures.items():
         print(f"  {us:7.0f} µs  {name}")
     common = sum(us for name, us in figures.items() if "store" not in name)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import os
 import socket
 import statistics
 import sys
@@ -39,7 +40,9 @@ from ivr.web.app import create_app  # noqa: E402
 TOKEN = "bench-token"
 PIN_KEY = "bench-pin-key-" + "x" * 32
 BASE = "http://localhost"
-POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+POSTGRES = os.environ.get(
+    "IVR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
 REDIS = "redis://127.0.0.1:6379/14"
 CONSTANT = (
     '<?xml version="1.0" encoding="UTF-8"?><Response><Gather action="/voice/step?n=1" '
@@ -66,7 +69,7 @@ def postgres_schema() -> Iterator[str]:
     with admin.begin() as conn:
         conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
     try:
-        yield f"{POSTGRES}?options=-csearch_path%3D{schema}"
+        yield f"{POSTGRES}{'&' if '?' in POSTGRES else '?'}options=-csearch_path%3D{schema}"
     finally:
         with admin.begin() as conn:
             conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))

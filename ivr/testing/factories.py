@@ -442,10 +442,11 @@ class ParallelRunner:
                 delivered += 1
                 yield result
         finally:
-            if delivered < len(scripts) or any(worker.busy for worker in self._workers):
+            if delivered < len(scripts):
                 # a result raised, or the caller stopped reading: what still runs must not
                 # reach a later call, and a worker a script broke is not trusted with one
-                # (the next call starts fresh workers, whether or not any was still busy)
+                # (the next call starts fresh workers, whether or not any was still busy).
+                # Every result delivered means every worker answered all it was handed.
                 self._stop(kill=True)
             elif not self._kept:
                 self._stop()
